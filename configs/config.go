@@ -1,0 +1,233 @@
+package configs
+
+import "time"
+
+// Config is one cellgate node's configuration. Every field documents its
+// unit and what zero means; Default gives the values with the reason for each.
+type Config struct {
+	// NodeName names this node in the cluster, the journal and logs. Empty:
+	// the host name.
+	NodeName string `toml:"node_name"`
+
+	Listen   Listen   `toml:"listen"`
+	Upstream Upstream `toml:"upstream"`
+	Admin    Admin    `toml:"admin"`
+	State    State    `toml:"state"`
+	Routing  Routing  `toml:"routing"`
+	Cells    []Cell   `toml:"cell"`
+	SLO      SLO      `toml:"slo"`
+	Rollout  Rollout  `toml:"rollout"`
+	Gossip   Gossip   `toml:"gossip"`
+
+	// Plans are rollout plans named in the config, in the same shape as the
+	// JSON posted to /v1/rollouts. They are kept undecoded here (the rollout
+	// package owns the plan schema and validates them) and started by name.
+	Plans []map[string]any `toml:"plan"`
+
+	// File is the path the config was read from ("" for the embedded
+	// default); error messages and reloads use it.
+	File string `toml:"-"`
+}
+
+// Listen is the client-facing listener.
+type Listen struct {
+	// Addr is host:port to accept client traffic on.
+	Addr string `toml:"addr"`
+	// ReadTimeout bounds reading one whole request, headers and body; it is
+	// what cuts slow-loris clients. Zero: no limit (not recommended).
+	ReadTimeout Duration `toml:"read_timeout"`
+	// WriteTimeout bounds writing one response. Zero: no limit, which
+	// streaming responses (SSE) need; bound them with IdleTimeout instead.
+	WriteTimeout Duration `toml:"write_timeout"`
+	// IdleTimeout closes keep-alive connections idle this long.
+	IdleTimeout Duration `toml:"idle_timeout"`
+	// MaxRequestBody in bytes; larger requests get 413.
+	MaxRequestBody int `toml:"max_request_body"`
+	// MaxHeaderBytes bounds the request line plus headers (431 above).
+	MaxHeaderBytes int `toml:"max_header_bytes"`
+	// MaxConns caps concurrent client connections; beyond it new ones get
+	// 503 rather than exhausting memory.
+	MaxConns int `toml:"max_conns"`
+	// DrainTimeout is how long SIGTERM waits for in-flight requests.
+	DrainTimeout Duration `toml:"drain_timeout"`
+	// TLSCert and TLSKey are PEM files; both or neither.
+	TLSCert string `toml:"tls_cert"`
+	TLSKey  string `toml:"tls_key"`
+}
+
+// Upstream tunes the connections to cell endpoints. This table is cellgate's
+// addition to the outside contract: it keeps client-side and upstream-side
+// limits apart.
+type Upstream struct {
+	// ConnectTimeout bounds dialing an endpoint; a refused or timed-out dial
+	// is the only failure retried (once, on another endpoint).
+	ConnectTimeout Duration `toml:"connect_timeout"`
+	// ResponseTimeout bounds waiting for the response headers (504 above).
+	ResponseTimeout Duration `toml:"response_timeout"`
+	// IdleTimeout closes pooled connections idle this long; keep it below
+	// the upstream server's own idle timeout so cellgate never reuses a
+	// connection the server is closing.
+	IdleTimeout Duration `toml:"idle_timeout"`
+	// MaxConnsPerEndpoint caps the keep-alive pool per endpoint.
+	MaxConnsPerEndpoint int `toml:"max_conns_per_endpoint"`
+	// EjectAfter consecutive connect failures or 5xx eject an endpoint.
+	EjectAfter int `toml:"eject_after"`
+	// EjectBackoff is the first ejection's length; it doubles on repeated
+	// ejections up to 16×.
+	EjectBackoff Duration `toml:"eject_backoff"`
+}
+
+// Admin is the admin API listener.
+type Admin struct {
+	// Addr is host:port for the admin API, /metrics and /ui/. Empty: off.
+	Addr string `toml:"addr"`
+	// TokenFile holds bearer tokens for mutations, one per line, as
+	// "name:token" or just "token" (named "admin"). Empty: mutations are
+	// accepted only when Addr is a loopback address.
+	TokenFile string `toml:"token_file"`
+}
+
+// State is the durable journal.
+type State struct {
+	// Path of the bbolt journal file.
+	Path string `toml:"path"`
+}
+
+// Routing is how requests map to cells.
+type Routing struct {
+	// StickyKey lists key sources; the first one present in a request is
+	// its key: "header:NAME", "cookie:NAME", "query:NAME" or "ip".
+	StickyKey []string `toml:"sticky_key"`
+	// ResponseHeaders adds X-Cellgate-Cell and X-Cellgate-Version.
+	ResponseHeaders bool `toml:"response_headers"`
+	// SetCookie gives keyless clients a generated cookie (CookieName) so
+	// they stay on one cell.
+	SetCookie bool `toml:"set_cookie"`
+	// CookieName is the generated cookie's name.
+	CookieName string `toml:"cookie_name"`
+	// TrustedProxies are CIDRs whose X-Forwarded-For is believed for the
+	// "ip" source; from anyone else the peer address is the key.
+	TrustedProxies []string `toml:"trusted_proxies"`
+	// Seed seeds the key hash. Every node of a fleet must use the same
+	// seed, and changing it moves every user, so it comes from the config,
+	// never from process start.
+	Seed uint64 `toml:"seed"`
+	// PinMemory bounds the session pin table in bytes (0: pins off).
+	PinMemory int64 `toml:"pin_memory"`
+	// PinIdle is how long a session pin survives without a request.
+	PinIdle Duration `toml:"pin_idle"`
+	// PinSecretFile holds the HMAC key for signed pin cookies.
+	PinSecretFile string `toml:"pin_secret_file"`
+}
+
+// Cell is one [[cell]]: a group of endpoints running one version.
+type Cell struct {
+	Name      string   `toml:"name"`
+	Version   string   `toml:"version"`
+	Weight    float64  `toml:"weight"`
+	Endpoints []string `toml:"endpoints"`
+}
+
+// SLO holds the objectives and burn-rate windows.
+type SLO struct {
+	// Availability objective: the share of requests that must not be 5xx
+	// or proxy errors, e.g. 0.999.
+	Availability float64 `toml:"availability"`
+	// LatencyThreshold and LatencyObjective: LatencyObjective of requests
+	// must finish within LatencyThreshold.
+	LatencyThreshold Duration `toml:"latency_threshold"`
+	LatencyObjective float64  `toml:"latency_objective"`
+	// TTFBThreshold and TTFBObjective: optional time-to-first-byte SLO
+	// (zero threshold: off).
+	TTFBThreshold Duration `toml:"ttfb_threshold"`
+	TTFBObjective float64  `toml:"ttfb_objective"`
+	// FastBurn and SlowBurn are the multi-window burn-rate rules.
+	FastBurn BurnRule `toml:"fast_burn"`
+	SlowBurn BurnRule `toml:"slow_burn"`
+	// MinRequests per window before a verdict other than inconclusive.
+	MinRequests int `toml:"min_requests"`
+	// FailRatio is the canary error ratio that is failing outright when it
+	// is also significantly above baseline.
+	FailRatio float64 `toml:"fail_ratio"`
+	// Interval is the width of one sliding-window slot.
+	Interval Duration `toml:"interval"`
+}
+
+// BurnRule fires when the burn rate exceeds Rate over both windows.
+type BurnRule struct {
+	Long  Duration `toml:"long"`
+	Short Duration `toml:"short"`
+	Rate  float64  `toml:"rate"`
+}
+
+// Rollout holds controller settings and plan defaults.
+type Rollout struct {
+	// Tick is how often the controller judges and acts.
+	Tick Duration `toml:"tick"`
+	// DegradedTicks consecutive degraded verdicts revert a rollout.
+	DegradedTicks int `toml:"degraded_ticks"`
+	// MaxStepPerTick is the largest promotion per tick, in percent of the
+	// plan's traffic (reverts are never limited).
+	MaxStepPerTick float64 `toml:"max_step_per_tick"`
+	// Bake and MinRequests are plan defaults.
+	Bake        Duration `toml:"bake"`
+	MinRequests int      `toml:"min_requests"`
+}
+
+// Gossip is cluster membership. Empty Bind: a single node.
+type Gossip struct {
+	Bind          string   `toml:"bind"`
+	Advertise     string   `toml:"advertise"`
+	Join          []string `toml:"join"`
+	SecretKeyFile string   `toml:"secret_key_file"`
+}
+
+// Default returns the defaults, each with its reason.
+func Default() Config {
+	return Config{
+		Listen: Listen{
+			Addr:           "127.0.0.1:8080",
+			ReadTimeout:    D(30 * time.Second), // long enough for slow uploads, short enough to shed slow-loris
+			WriteTimeout:   D(0),                // streamed responses (SSE) may run for minutes
+			IdleTimeout:    D(90 * time.Second), // above typical client keep-alive, so clients close first
+			MaxRequestBody: 10 << 20,            // 10 MiB: ample for API calls; larger uploads should bypass the edge
+			MaxHeaderBytes: 32 << 10,            // 32 KiB: big cookies fit, header floods don't
+			MaxConns:       50_000,              // ~10 KB each keeps the worst case near 500 MB
+			DrainTimeout:   D(30 * time.Second), // matches Kubernetes' default termination grace period
+		},
+		Upstream: Upstream{
+			ConnectTimeout:      D(2 * time.Second),  // loopback/LAN dials take ms; longer means the endpoint is gone
+			ResponseTimeout:     D(60 * time.Second), // AI inference can think for a while before the first byte
+			IdleTimeout:         D(50 * time.Second), // below the 60 s most servers use, so we close first
+			MaxConnsPerEndpoint: 1024,                // bounds sockets per endpoint under a burst
+			EjectAfter:          5,                   // a few failures in a row, not one unlucky request
+			EjectBackoff:        D(5 * time.Second),  // long enough for a restart to finish
+		},
+		Admin: Admin{Addr: "127.0.0.1:9901"},
+		State: State{Path: "cellgate.db"},
+		Routing: Routing{
+			StickyKey:       []string{"header:X-User-ID", "cookie:session", "ip"},
+			ResponseHeaders: true,
+			CookieName:      "cellgate",
+			PinIdle:         D(5 * time.Minute), // a conversation's pause, not a day
+		},
+		SLO: SLO{
+			Availability:     0.999,
+			LatencyThreshold: D(300 * time.Millisecond),
+			LatencyObjective: 0.99,
+			// The SRE workbook's page and ticket rules.
+			FastBurn:    BurnRule{Long: D(time.Hour), Short: D(5 * time.Minute), Rate: 14.4},
+			SlowBurn:    BurnRule{Long: D(6 * time.Hour), Short: D(30 * time.Minute), Rate: 6},
+			MinRequests: 100,  // below this a ratio is noise
+			FailRatio:   0.05, // 1 in 20 failing is an outage, not a regression
+			Interval:    D(time.Second),
+		},
+		Rollout: Rollout{
+			Tick:           D(time.Second), // reverts within seconds need a judge every second
+			DegradedTicks:  3,              // one noisy second should not revert
+			MaxStepPerTick: 100,            // plans' own steps are the pace by default
+			Bake:           D(30 * time.Second),
+			MinRequests:    200,
+		},
+	}
+}
