@@ -1,0 +1,60 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cellgate/cellgate/configs"
+)
+
+func runCLI(args ...string) (code int, stdout, stderr string) {
+	var o, e bytes.Buffer
+	code = run(args, &o, &e)
+	return code, o.String(), e.String()
+}
+
+// TestCheckExamples runs `cellgate check` on every example config.
+func TestCheckExamples(t *testing.T) {
+	dir := t.TempDir()
+	for name, src := range configs.Examples() {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, src, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, out, errOut := runCLI("check", "-config", path)
+		if code != 0 || !strings.Contains(out, ": ok: ") {
+			t.Errorf("check %s: exit %d\n%s%s", name, code, out, errOut)
+		}
+	}
+}
+
+func TestCheckReportsProblems(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bad.toml")
+	src := "[listen]\naddr = \"x\"\n[[cell]]\nname = \"a\"\nweight = 0\nendpoints = []\n"
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := runCLI("check", "-config", path)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	for _, want := range []string{path + ":2: listen.addr", path + ":6: cell.0.endpoints", "problem(s)"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("missing %q in:\n%s", want, errOut)
+		}
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{nil, {"nope"}, {"check"}, {"check", "-bogus"}} {
+		if code, _, _ := runCLI(args...); code != 2 {
+			t.Errorf("%v: exit %d, want 2", args, code)
+		}
+	}
+	if code, out, _ := runCLI("version"); code != 0 || !strings.HasPrefix(out, "cellgate ") {
+		t.Errorf("version: %d %q", code, out)
+	}
+}

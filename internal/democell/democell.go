@@ -1,0 +1,95 @@
+// Package democell runs in-process upstream cells on loopback for the demo,
+// the bench scenarios and end-to-end tests: real fasthttp servers whose
+// faults (an error ratio, added latency) can be switched at run time.
+package democell
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Server is one demo endpoint. Its fault knobs are atomics, so a test or the
+// demo can turn a fault on mid-run without a lock.
+type Server struct {
+	Name    string // cell name it serves, echoed in X-Demo-Cell
+	Version string
+
+	ln       net.Listener
+	srv      *fasthttp.Server
+	errPPM   atomic.Int64 // share of requests answered 500, in parts per million
+	delay    atomic.Int64 // added latency, ns
+	requests atomic.Int64
+	failed   atomic.Int64
+	done     chan struct{}
+}
+
+// Start listens on 127.0.0.1:0 and serves until Close.
+func Start(name, version string) (*Server, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("democell %s: listen: %w", name, err)
+	}
+	s := &Server{Name: name, Version: version, ln: ln, done: make(chan struct{})}
+	s.srv = &fasthttp.Server{
+		Handler:                      s.handle,
+		Name:                         "democell",
+		NoDefaultDate:                true,
+		NoDefaultContentType:         true,
+		IdleTimeout:                  60 * time.Second,
+		CloseOnShutdown:              true,
+		ReduceMemoryUsage:            false,
+		DisablePreParseMultipartForm: true,
+	}
+	go s.serve()
+	return s, nil
+}
+
+func (s *Server) serve() {
+	defer close(s.done)
+	_ = s.srv.Serve(s.ln)
+}
+
+// Addr is the endpoint's host:port.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// SetErrorRatio makes that share of requests (0–1) answer 500.
+func (s *Server) SetErrorRatio(r float64) { s.errPPM.Store(int64(r * 1e6)) }
+
+// SetDelay adds d to every response.
+func (s *Server) SetDelay(d time.Duration) { s.delay.Store(int64(d)) }
+
+// Requests is how many requests this endpoint received; Failed how many it
+// answered 500 on purpose.
+func (s *Server) Requests() int64 { return s.requests.Load() }
+func (s *Server) Failed() int64   { return s.failed.Load() }
+
+// Close stops the server and waits for it.
+func (s *Server) Close() error {
+	err := s.srv.Shutdown()
+	<-s.done
+	return err
+}
+
+var body = []byte(`{"ok":true}` + "\n")
+
+func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	s.requests.Add(1)
+	if d := s.delay.Load(); d > 0 {
+		time.Sleep(time.Duration(d))
+	}
+	ctx.Response.Header.Set("X-Demo-Cell", s.Name)
+	ctx.Response.Header.Set("X-Demo-Version", s.Version)
+	if ppm := s.errPPM.Load(); ppm > 0 && rand.Int64N(1_000_000) < ppm {
+		s.failed.Add(1)
+		ctx.SetStatusCode(fasthttp.StatusInternalServerError)
+		ctx.SetBodyString("injected fault\n")
+		return
+	}
+	ctx.SetContentType("application/json")
+	ctx.SetBody(body)
+}

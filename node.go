@@ -1,0 +1,235 @@
+package cellgate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/cellgate/cellgate/configs"
+	"github.com/cellgate/cellgate/proxy"
+	"github.com/cellgate/cellgate/rollout"
+	"github.com/cellgate/cellgate/slo"
+)
+
+// defaultSeed keys the sticky hash when routing.seed is 0. It is a constant,
+// not a random value, so every node and every restart agrees.
+const defaultSeed = 0x63656c6c67617465 // "cellgate"
+
+// Options are a Node's collaborators beyond its config. Every field is
+// optional; its comment says what zero means.
+type Options struct {
+	// Logger receives the node's operational log. Nil: text logs on stderr.
+	Logger *slog.Logger
+	// Now is the clock for the SLO engine and the controller. Nil: time.Now.
+	Now func() time.Time
+}
+
+// Node is one running cellgate: data plane, SLO engine, rollout controller,
+// admin API. Build it with New, run it with Start, stop it with Shutdown.
+type Node struct {
+	log   *slog.Logger
+	now   func() time.Time
+	name  string
+	proxy *proxy.Proxy
+	slo   *slo.Registry
+	ctrl  *rollout.Controller
+	reg   *prometheus.Registry
+
+	// mu guards cfg and serialises reloads.
+	mu  sync.Mutex
+	cfg *configs.Config
+
+	ln       net.Listener // client listener
+	admin    *adminServer
+	serveErr chan error
+	stopOnce sync.Once
+	cancel   context.CancelFunc
+}
+
+// New builds a node from a validated config: it opens the journal (failing
+// fast if another process holds it) and resumes any rollout in it, but
+// binds no socket until Start.
+func New(cfg *configs.Config, opts Options) (*Node, error) {
+	n := &Node{log: opts.Logger, now: opts.Now, cfg: cfg, name: cfg.NodeName}
+	if n.log == nil {
+		n.log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if n.now == nil {
+		n.now = time.Now
+	}
+	if n.name == "" {
+		n.name, _ = os.Hostname()
+	}
+	n.log = n.log.With("node", n.name)
+	popts, err := proxyOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
+	n.slo = slo.NewRegistry(sloConfig(cfg), n.now)
+	seed := cfg.Routing.Seed
+	if seed == 0 {
+		seed = defaultSeed
+	}
+	n.proxy, err = proxy.New(popts, seed, cellSpecs(cfg, nil), proxy.Hooks{
+		Recorder: func(cell string) proxy.CellRecorder { return n.slo.Cell(cell) },
+		Logger:   n.log.With("component", "proxy"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	n.ctrl, err = rollout.Open(cfg.State.Path, rollout.Options{
+		Cells:          configWeights(cfg),
+		Tick:           cfg.Rollout.Tick.Duration,
+		DegradedTicks:  cfg.Rollout.DegradedTicks,
+		MaxStepPerTick: cfg.Rollout.MaxStepPerTick,
+		Logger:         n.log.With("component", "rollout"),
+	}, rollout.Hooks{
+		Judge: n.judge,
+		Apply: func(w map[string]float64) error { n.proxy.SetWeights(w); return nil },
+		Now:   n.now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open journal: %w", err)
+	}
+	n.reg = prometheus.NewRegistry()
+	n.reg.MustRegister(
+		n.slo.Collector(),
+		// TODO(proxy collector) n.proxy.Collector(),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return n, nil
+}
+
+// judge adapts the SLO engine's verdict for the controller.
+func (n *Node) judge(p *rollout.Plan, since, now time.Time) rollout.Verdict {
+	gates := make([]slo.SignalGate, 0, len(p.Signals))
+	for _, g := range p.Signals {
+		gates = append(gates, slo.SignalGate{Name: g.Name, Threshold: g.Threshold, Direction: g.BadWhen})
+	}
+	// A baseline that no longer takes traffic (the last step of a canary,
+	// a blue/green switch) has nothing to compare with: the canary is then
+	// judged on its own SLOs (burn rates, fail ratio, signals).
+	baseline := p.Baseline
+	live := n.proxy.Weights()
+	total := 0.0
+	for _, c := range baseline {
+		total += live[c]
+	}
+	if total == 0 {
+		baseline = nil
+	}
+	v := n.slo.Judge(p.Targets, baseline, since, gates)
+	return rollout.Verdict{
+		State:   v.State.String(),
+		Rule:    v.Rule,
+		Reason:  v.Reason,
+		Samples: int64(v.Canary.Requests),
+		Numbers: mustJSON(v),
+	}
+}
+
+// Start binds the client and admin listeners and starts serving and the
+// controller's ticker. It returns once both listeners are bound.
+func (n *Node) Start() error {
+	cfg := n.config()
+	ln, err := net.Listen("tcp", cfg.Listen.Addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Listen.Addr, err)
+	}
+	n.ln = ln
+	if cfg.Admin.Addr != "" {
+		n.admin, err = n.startAdmin(cfg)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	n.ctrl.Run(ctx)
+	n.serveErr = make(chan error, 1)
+	go n.serve(ln)
+	n.log.Info("serving", "addr", ln.Addr().String(), "admin", n.AdminAddr(), "cells", len(cfg.Cells))
+	return nil
+}
+
+// serve runs the data plane until Shutdown.
+func (n *Node) serve(ln net.Listener) {
+	n.serveErr <- n.proxy.Serve(ln)
+}
+
+// Addr is the bound client address ("" before Start).
+func (n *Node) Addr() string {
+	if n.ln == nil {
+		return ""
+	}
+	return n.ln.Addr().String()
+}
+
+// AdminAddr is the bound admin address ("" when off or before Start).
+func (n *Node) AdminAddr() string {
+	if n.admin == nil {
+		return ""
+	}
+	return n.admin.addr()
+}
+
+// Name is the node's name in the cluster and the journal.
+func (n *Node) Name() string { return n.name }
+
+// Proxy, SLO and Controller expose the parts for in-process use (demo,
+// bench scenarios, tests).
+func (n *Node) Proxy() *proxy.Proxy            { return n.proxy }
+func (n *Node) SLO() *slo.Registry             { return n.slo }
+func (n *Node) Controller() *rollout.Controller { return n.ctrl }
+
+// Registry is the node's Prometheus registry.
+func (n *Node) Registry() *prometheus.Registry { return n.reg }
+
+func (n *Node) config() *configs.Config {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.cfg
+}
+
+// Shutdown drains the node: stop accepting, let in-flight requests finish
+// (up to listen.drain_timeout or ctx), stop the controller and close the
+// journal. It is safe to call more than once.
+func (n *Node) Shutdown(ctx context.Context) error {
+	var errs []error
+	n.stopOnce.Do(func() {
+		if n.ln != nil {
+			if err := n.proxy.Shutdown(ctx); err != nil {
+				errs = append(errs, err)
+			}
+			if err := <-n.serveErr; err != nil && !errors.Is(err, net.ErrClosed) {
+				errs = append(errs, fmt.Errorf("serve: %w", err))
+			}
+		}
+		if n.admin != nil {
+			if err := n.admin.shutdown(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if n.cancel != nil {
+			n.cancel()
+		}
+		if err := n.ctrl.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close controller: %w", err))
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// discardLogger is a logger that drops everything (tests, demo).
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -1,0 +1,88 @@
+package cellgate
+
+import (
+	"fmt"
+
+	"github.com/cellgate/cellgate/balancer"
+	"github.com/cellgate/cellgate/configs"
+	"github.com/cellgate/cellgate/proxy"
+	"github.com/cellgate/cellgate/slo"
+)
+
+// proxyOptions derives the data plane's options from a validated config.
+func proxyOptions(c *configs.Config) (proxy.Options, error) {
+	o := proxy.DefaultOptions()
+	o.Addr = c.Listen.Addr
+	o.ReadTimeout = c.Listen.ReadTimeout.Duration
+	o.WriteTimeout = c.Listen.WriteTimeout.Duration
+	o.IdleTimeout = c.Listen.IdleTimeout.Duration
+	o.MaxRequestBody = c.Listen.MaxRequestBody
+	o.MaxConns = c.Listen.MaxConns
+	o.DrainTimeout = c.Listen.DrainTimeout.Duration
+	o.ConnectTimeout = c.Upstream.ConnectTimeout.Duration
+	o.UpstreamReadTimeout = c.Upstream.ResponseTimeout.Duration
+	o.MaxConnsPerEndpoint = c.Upstream.MaxConnsPerEndpoint
+	o.MaxIdleConnDuration = c.Upstream.IdleTimeout.Duration
+	o.EjectAfter = c.Upstream.EjectAfter
+	o.EjectBackoff = c.Upstream.EjectBackoff.Duration
+	o.ResponseHeaders = c.Routing.ResponseHeaders
+	o.SetCookie = c.Routing.SetCookie
+	o.CookieName = c.Routing.CookieName
+	o.StickyKey = nil
+	for _, s := range c.Routing.StickyKey {
+		src, err := balancer.ParseSource(s)
+		if err != nil {
+			return o, fmt.Errorf("routing.sticky_key: %w", err)
+		}
+		o.StickyKey = append(o.StickyKey, src)
+	}
+	o.TrustedProxies = nil
+	for _, s := range c.Routing.TrustedProxies {
+		p, err := configs.ParsePrefix(s)
+		if err != nil {
+			return o, fmt.Errorf("routing.trusted_proxies: %w", err)
+		}
+		o.TrustedProxies = append(o.TrustedProxies, p)
+	}
+	return o, nil
+}
+
+
+// cellSpecs lists the config's cells for the proxy, with weights taken from
+// live where a cell has one (a rollout's or an operator's), else the config.
+func cellSpecs(c *configs.Config, live map[string]float64) []proxy.CellSpec {
+	out := make([]proxy.CellSpec, len(c.Cells))
+	for i, cell := range c.Cells {
+		w := cell.Weight
+		if v, ok := live[cell.Name]; ok {
+			w = v
+		}
+		out[i] = proxy.CellSpec{Name: cell.Name, Version: cell.Version, Endpoints: cell.Endpoints, Weight: w}
+	}
+	return out
+}
+
+// configWeights maps each configured cell to its configured weight.
+func configWeights(c *configs.Config) map[string]float64 {
+	w := make(map[string]float64, len(c.Cells))
+	for _, cell := range c.Cells {
+		w[cell.Name] = cell.Weight
+	}
+	return w
+}
+
+// sloConfig derives the SLO engine's config.
+func sloConfig(c *configs.Config) slo.Config {
+	s := slo.DefaultConfig()
+	s.Availability = c.SLO.Availability
+	s.LatencyThreshold = c.SLO.LatencyThreshold.Duration
+	s.LatencyObjective = c.SLO.LatencyObjective
+	s.TTFBThreshold = c.SLO.TTFBThreshold.Duration
+	s.TTFBObjective = c.SLO.TTFBObjective
+	s.FastBurn = slo.BurnRule{Long: c.SLO.FastBurn.Long.Duration, Short: c.SLO.FastBurn.Short.Duration, Rate: c.SLO.FastBurn.Rate}
+	s.SlowBurn = slo.BurnRule{Long: c.SLO.SlowBurn.Long.Duration, Short: c.SLO.SlowBurn.Short.Duration, Rate: c.SLO.SlowBurn.Rate}
+	s.MinRequests = c.SLO.MinRequests
+	s.FailRatio = c.SLO.FailRatio
+	s.Interval = c.SLO.Interval.Duration
+	return s
+}
