@@ -59,6 +59,9 @@ type Node struct {
 // fast if another process holds it) and resumes any rollout in it, but
 // binds no socket until Start.
 func New(cfg *configs.Config, opts Options) (*Node, error) {
+	if err := CheckPlans(cfg); err != nil {
+		return nil, err
+	}
 	n := &Node{log: opts.Logger, now: opts.Now, cfg: cfg, name: cfg.NodeName}
 	if n.log == nil {
 		n.log = slog.New(slog.NewTextHandler(os.Stderr, nil))

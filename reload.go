@@ -24,6 +24,9 @@ func (n *Node) Reload() error {
 	if err != nil {
 		return err
 	}
+	if err := CheckPlans(cfg); err != nil {
+		return err
+	}
 	return n.Apply(cfg)
 }
 

@@ -27,6 +27,15 @@ type Config struct {
 	// File is the path the config was read from ("" for the embedded
 	// default); error messages and reloads use it.
 	File string `toml:"-"`
+
+	loc lines // key → line, for problems found after Parse (plans)
+}
+
+// Problem returns a problem located at key's line in the config's source,
+// for checks made outside this package (the rollout package validates
+// plans).
+func (c *Config) Problem(key, msg string) Problem {
+	return Problem{Line: c.loc.line(key), Key: key, Msg: msg}
 }
 
 // Listen is the client-facing listener.

@@ -70,6 +70,7 @@ func Parse(src []byte, file string) (*Config, error) {
 		return nil, &Error{File: file, Problems: []Problem{decodeProblem(err)}}
 	}
 	loc := locate(text)
+	cfg.loc = loc
 	var probs []Problem
 	for _, k := range md.Undecoded() {
 		if len(k) > 0 && k[0] == "plan" {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/cellgate/cellgate"
 	"github.com/cellgate/cellgate/configs"
 )
 
@@ -23,6 +24,9 @@ func check(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg, err := configs.Load(*path)
+	if err == nil {
+		err = cellgate.CheckPlans(cfg)
+	}
 	if err != nil {
 		var ce *configs.Error
 		if errors.As(err, &ce) {

@@ -58,3 +58,15 @@ func TestUsageErrors(t *testing.T) {
 		t.Errorf("version: %d %q", code, out)
 	}
 }
+
+func TestCheckReportsBadPlan(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "plan.toml")
+	src := "[[cell]]\nname = \"a\"\nweight = 1\nendpoints = [\"127.0.0.1:1\"]\n\n[[plan]]\nname = \"p\"\ntargets = [\"ghost\"]\nbaseline = [\"a\"]\nsteps = [50, 100]\n"
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := runCLI("check", "-config", path)
+	if code != 1 || !strings.Contains(errOut, path+":6: plan.0:") || !strings.Contains(errOut, "ghost") {
+		t.Fatalf("exit %d:\n%s", code, errOut)
+	}
+}

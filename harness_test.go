@@ -1,0 +1,167 @@
+package cellgate_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cellgate/cellgate"
+	"github.com/cellgate/cellgate/bench"
+	"github.com/cellgate/cellgate/configs"
+	"github.com/cellgate/cellgate/internal/democell"
+)
+
+// cluster is one node under test with its in-process cells.
+type cluster struct {
+	t     *testing.T
+	node  *cellgate.Node
+	cells map[string]*democell.Server
+	path  string // journal path
+}
+
+// cellDef is one cell of a test config.
+type cellDef struct {
+	name, version string
+	weight        float64
+	endpoints     int // demo servers to start (default 1)
+}
+
+// startCluster starts demo cells and a node whose config is head (SLO,
+// rollout tables and so on) plus the cells.
+func startCluster(t *testing.T, head string, defs ...cellDef) *cluster {
+	t.Helper()
+	c := &cluster{t: t, cells: map[string]*democell.Server{}, path: filepath.Join(t.TempDir(), "journal.db")}
+	var b strings.Builder
+	fmt.Fprintf(&b, "node_name = \"test-1\"\n[listen]\naddr = \"127.0.0.1:0\"\ndrain_timeout = \"5s\"\n[admin]\naddr = \"127.0.0.1:0\"\n[state]\npath = %q\n%s\n", c.path, head)
+	for _, d := range defs {
+		n := max(d.endpoints, 1)
+		var eps []string
+		for i := range n {
+			s, err := democell.Start(d.name, d.version)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			if i == 0 {
+				c.cells[d.name] = s
+			}
+			eps = append(eps, fmt.Sprintf("%q", s.Addr()))
+		}
+		fmt.Fprintf(&b, "[[cell]]\nname = %q\nversion = %q\nweight = %g\nendpoints = [%s]\n", d.name, d.version, d.weight, strings.Join(eps, ", "))
+	}
+	cfg, err := configs.Parse([]byte(b.String()), "test.toml")
+	if err != nil {
+		t.Fatalf("config: %v\n%s", err, b.String())
+	}
+	c.start(cfg)
+	return c
+}
+
+func (c *cluster) start(cfg *configs.Config) {
+	c.t.Helper()
+	node, err := cellgate.New(cfg, cellgate.Options{Logger: testLogger(c.t)})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if err := node.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	c.node = node
+	c.t.Cleanup(func() { c.stop() })
+}
+
+func (c *cluster) stop() {
+	if c.node == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.node.Shutdown(ctx); err != nil {
+		c.t.Errorf("shutdown: %v", err)
+	}
+	c.node = nil
+}
+
+func (c *cluster) url() string { return "http://" + c.node.Addr() + "/" }
+
+// testLogger logs to the test's output only when -v is given.
+func testLogger(t *testing.T) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+
+// load is background open-loop keyed traffic with per-response accounting.
+type load struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	res    *bench.Result
+	err    error
+
+	requests, failed atomic.Int64
+	mu               sync.Mutex // guards byCell and onResponse
+	byCell           map[string]int64
+	onResponse       func(bench.Observation)
+}
+
+// startLoad sends rate req/s with keys until stop.
+func startLoad(t *testing.T, url string, rate float64, keys int) *load {
+	t.Helper()
+	cfg := bench.DefaultConfig()
+	cfg.URL, cfg.Rate, cfg.Keys = url, rate, keys
+	cfg.Connections = 64
+	cfg.Warmup, cfg.Duration = 0, 0
+	cfg.Timeout = 5 * time.Second
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &load{cancel: cancel, done: make(chan struct{}), byCell: map[string]int64{}}
+	go func() {
+		defer close(l.done)
+		l.res, l.err = bench.Run(ctx, cfg, bench.Hooks{OnResponse: l.observe})
+	}()
+	t.Cleanup(l.stop)
+	return l
+}
+
+func (l *load) observe(ob bench.Observation) {
+	l.requests.Add(1)
+	if ob.Failed {
+		l.failed.Add(1)
+	}
+	l.mu.Lock()
+	l.byCell[string(ob.Cell)]++
+	f := l.onResponse
+	l.mu.Unlock()
+	if f != nil {
+		f(ob)
+	}
+}
+
+// stop ends the load and waits for in-flight requests.
+func (l *load) stop() {
+	l.cancel()
+	<-l.done
+}
+
+// waitFor polls cond every 10 ms until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

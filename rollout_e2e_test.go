@@ -1,0 +1,142 @@
+package cellgate_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/cellgate/cellgate/rollout"
+)
+
+// e2eHead is a seconds-scale SLO and a fast tick, so a whole rollout runs in
+// seconds.
+const e2eHead = `
+[routing]
+sticky_key = ["header:X-User-ID"]
+[slo]
+latency_threshold = "300ms"
+fast_burn = { long = "30s", short = "2s", rate = 14.4 }
+slow_burn = { long = "60s", short = "5s", rate = 6 }
+min_requests = 20
+[rollout]
+tick = "%s"
+degraded_ticks = 3
+`
+
+func canaryCells() []cellDef {
+	return []cellDef{{"stable-a", "v1", 100, 1}, {"stable-b", "v1", 100, 1}, {"canary-1", "v2", 0, 1}}
+}
+
+func canaryPlan(bake time.Duration) rollout.Plan {
+	return rollout.Plan{
+		Name: "canary-e2e", Strategy: rollout.StrategyCanary,
+		Targets: []string{"canary-1"}, Baseline: []string{"stable-a", "stable-b"},
+		Steps: []float64{1, 5, 25, 50, 100}, Bake: rollout.Duration(bake), MinRequests: 20,
+	}
+}
+
+// waitStatus waits for the rollout to reach a terminal status and returns it.
+func waitTerminal(t *testing.T, c *cluster, id string, timeout time.Duration) rollout.RolloutView {
+	t.Helper()
+	var v rollout.RolloutView
+	waitFor(t, "rollout "+id+" to finish", timeout, func() bool {
+		var err error
+		v, err = c.node.Controller().Rollout(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.Status.Terminal()
+	})
+	return v
+}
+
+// TestCanaryPromotesWithZeroFailures: a healthy canary goes 1 → 5 → 25 →
+// 50 → 100 under open-loop keyed load and is promoted, and no user request
+// fails on the way.
+func TestCanaryPromotesWithZeroFailures(t *testing.T) {
+	c := startCluster(t, fmt.Sprintf(e2eHead, "200ms"), canaryCells()...)
+	l := startLoad(t, c.url(), 600, 2000)
+	waitFor(t, "baseline traffic", 10*time.Second, func() bool { return l.requests.Load() > 200 })
+	id, err := c.node.Controller().Start(canaryPlan(500*time.Millisecond), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := waitTerminal(t, c, id, 60*time.Second)
+	l.stop()
+	if v.Status != rollout.StatusPromoted {
+		t.Fatalf("status %s (%s), want promoted; decisions:\n%s", v.Status, v.Reason, decisions(v))
+	}
+	var steps []float64
+	for _, ev := range v.Decisions {
+		if ev.Action == rollout.ActionStep {
+			steps = append(steps, ev.StepPercent)
+		}
+	}
+	if fmt.Sprint(steps) != "[1 5 25 50 100]" {
+		t.Errorf("steps %v, want [1 5 25 50 100]", steps)
+	}
+	if w := c.node.Proxy().Weights(); w["canary-1"] == 0 || w["stable-a"] != 0 || w["stable-b"] != 0 {
+		t.Errorf("weights after promotion: %v", w)
+	}
+	if n := l.failed.Load(); n != 0 {
+		t.Errorf("%d of %d requests failed during a healthy rollout", n, l.requests.Load())
+	}
+	t.Logf("promoted after %d requests, 0 failed", l.requests.Load())
+}
+
+// TestCanaryRevertsOnFault: a canary that starts failing mid-rollout (500s
+// on 30 % of its requests, or 400 ms of added latency) is rolled back by
+// itself. With tick = 1s the time from fault onset to canary weight 0 is
+// measured and must be at most 3 s; failed user requests are counted.
+func TestCanaryRevertsOnFault(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		fault func(c *cluster)
+	}{
+		{"errors-30pct", func(c *cluster) { c.cells["canary-1"].SetErrorRatio(0.3) }},
+		{"latency-400ms", func(c *cluster) { c.cells["canary-1"].SetDelay(400 * time.Millisecond) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := startCluster(t, fmt.Sprintf(e2eHead, "1s"), canaryCells()...)
+			l := startLoad(t, c.url(), 400, 2000)
+			waitFor(t, "baseline traffic", 10*time.Second, func() bool { return l.requests.Load() > 200 })
+			plan := canaryPlan(time.Second)
+			id, err := c.node.Controller().Start(plan, "test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Inject the fault once the canary takes 25 %.
+			waitFor(t, "step 3 (25%)", 40*time.Second, func() bool {
+				v, _ := c.node.Controller().Rollout(id)
+				return v.Step >= 3 || v.Status.Terminal()
+			})
+			before := l.failed.Load()
+			onset := time.Now()
+			tc.fault(c)
+			waitFor(t, "canary weight 0", 15*time.Second, func() bool {
+				return c.node.Proxy().Weights()["canary-1"] == 0
+			})
+			revert := time.Since(onset)
+			v := waitTerminal(t, c, id, 5*time.Second)
+			l.stop()
+			if v.Status != rollout.StatusRolledBack {
+				t.Fatalf("status %s, want rolled_back; decisions:\n%s", v.Status, decisions(v))
+			}
+			failed := l.failed.Load() - before
+			t.Logf("%s: fault onset → canary weight 0 in %v; %d user requests failed (of %d total)",
+				tc.name, revert.Round(time.Millisecond), failed, l.requests.Load())
+			if revert > 3*time.Second {
+				t.Errorf("revert took %v, goal ≤ 3s", revert)
+			}
+		})
+	}
+}
+
+func decisions(v rollout.RolloutView) string {
+	s := ""
+	for _, ev := range v.Decisions {
+		reason := ev.Reason
+		s += fmt.Sprintf("  #%d %s %s %s\n", ev.Seq, ev.Actor, ev.Action, reason)
+	}
+	return s
+}
