@@ -1,0 +1,93 @@
+package rollout
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+)
+
+// ApplyRemote merges a rollout document received from peer node `from`
+// (gossip calls it). When the remote version wins the merge it is journalled
+// as-is (generation kept) with actor "peer:<from>", then its weights are
+// applied; it is not re-published. A losing or identical document changes
+// nothing and returns nil.
+//
+// Two different active rollouts over shared cells (started on two nodes at
+// once) are settled the same way everywhere: the one created first (then
+// the smaller id) stays; a local loser is aborted, a remote loser is refused
+// with ErrConflict (its node aborts it when it hears of ours).
+func (c *Controller) ApplyRemote(doc Document, from string) error {
+	if !validID(doc.ID) || doc.Generation == 0 {
+		return fmt.Errorf("remote rollout %q from %s: needs an id and a generation: %w", doc.ID, from, ErrInvalid)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
+	if err := doc.Plan.Validate(c.weights); err != nil {
+		return fmt.Errorf("remote rollout %s from %s: %w", doc.ID, from, err)
+	}
+	local, err := c.localDocLocked(doc.ID)
+	if err != nil {
+		return err
+	}
+	if local.ID != "" && !remoteWins(local, doc) {
+		return nil
+	}
+	actor := "peer:" + from
+	if !doc.Status.Terminal() {
+		if err := c.settleOverlapLocked(&doc, actor); err != nil {
+			return err
+		}
+	}
+	d := doc.clone()
+	ev := Event{
+		Time: c.now(), Actor: actor, Rollout: d.ID, Action: ActionPeer,
+		Reason:  fmt.Sprintf("generation %d (%s) from %s", d.Generation, d.Status, from),
+		Verdict: d.LastVerdict, Before: pick(c.weights, d.Plan.cells()),
+	}
+	return c.commitLocked(&change{doc: d, event: ev})
+}
+
+// localDocLocked returns this node's version of a rollout (zero if none).
+func (c *Controller) localDocLocked(id string) (Document, error) {
+	if d, ok := c.active[id]; ok {
+		return *d, nil
+	}
+	d, err := c.j.Document(id)
+	if errors.Is(err, ErrNotFound) {
+		return Document{}, nil
+	}
+	return d, err
+}
+
+// settleOverlapLocked resolves a remote active rollout sharing cells with a
+// different local active one: the earlier-created one stays.
+func (c *Controller) settleOverlapLocked(remote *Document, actor string) error {
+	for _, id := range slices.Sorted(maps.Keys(c.active)) {
+		loc := c.active[id]
+		if id == remote.ID || len(overlap(&remote.Plan, &loc.Plan)) == 0 {
+			continue
+		}
+		if !createdBefore(remote, loc) {
+			return fmt.Errorf("remote rollout %s overlaps local rollout %s, which started first: %w", remote.ID, id, ErrConflict)
+		}
+		d, now := loc.clone(), c.now()
+		d.Weights, d.Status, d.Ended = maps.Clone(d.W0), StatusAborted, now
+		d.Reason = fmt.Sprintf("superseded by rollout %s, started earlier on a peer", remote.ID)
+		if err := c.commitLocked(docChange(loc, d, ActionAbort, actor, d.Reason, nil, now)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// createdBefore orders rival rollouts the same way on every node.
+func createdBefore(a, b *Document) bool {
+	if !a.Created.Equal(b.Created) {
+		return a.Created.Before(b.Created)
+	}
+	return a.ID < b.ID
+}
