@@ -106,7 +106,7 @@ func New(cfg *configs.Config, opts Options) (*Node, error) {
 	n.reg = prometheus.NewRegistry()
 	n.reg.MustRegister(
 		n.slo.Collector(),
-		// TODO(proxy collector) n.proxy.Collector(),
+		n.proxy,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

@@ -1,0 +1,108 @@
+package proxy
+
+import (
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// endpoint is one upstream address of a cell: its keep-alive pool and the
+// counters endpoint choice and passive health read. An endpoint outlives the
+// snapshots that point to it: a reload that keeps the address keeps the
+// endpoint, its connections and its health.
+type endpoint struct {
+	addr   string
+	client *fasthttp.HostClient
+
+	// outstanding counts requests between endpoint choice and the end of
+	// the response body; power of two choices compares it.
+	outstanding atomic.Int64
+	// fails counts consecutive connect failures and 5xx responses.
+	fails atomic.Int32
+	// ejections counts ejections since the last success; it doubles the
+	// backoff.
+	ejections atomic.Int32
+	// ejectedUntil is the health clock's UnixNano before which the endpoint
+	// is out of rotation; zero when it is in.
+	ejectedUntil atomic.Int64
+	// removed is set when a reload drops the endpoint, so drain can close it.
+	removed atomic.Bool
+}
+
+// newEndpoint builds an endpoint with its pool configured from opts.
+//
+// fasthttp's own retry is switched off (RetryIfErr refuses): it would re-send
+// GET/HEAD/PUT up to five times on most errors, including after bytes reached
+// the upstream. The proxy decides retries itself, once, on another endpoint.
+func newEndpoint(addr string, opts *Options) *endpoint {
+	d := &net.Dialer{Timeout: opts.ConnectTimeout}
+	return &endpoint{
+		addr: addr,
+		client: &fasthttp.HostClient{
+			Addr:                          addr,
+			Dial:                          func(a string) (net.Conn, error) { return d.Dial("tcp", a) },
+			MaxConns:                      opts.MaxConnsPerEndpoint,
+			MaxIdleConnDuration:           opts.MaxIdleConnDuration,
+			ReadTimeout:                   opts.UpstreamReadTimeout,
+			WriteTimeout:                  opts.UpstreamWriteTimeout,
+			MaxIdemponentCallAttempts:     1,
+			RetryIfErr:                    func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
+			DisableHeaderNamesNormalizing: true,
+			DisablePathNormalizing:        true,
+			NoDefaultUserAgentHeader:      true,
+			ConnPoolStrategy:              fasthttp.LIFO, // warm connections first; idle ones expire
+		},
+	}
+}
+
+// available reports whether the endpoint is in rotation at now (UnixNano of
+// the health clock). The clock is read only when the endpoint was ejected.
+func (e *endpoint) available(now func() int64) bool {
+	until := e.ejectedUntil.Load()
+	return until == 0 || now() >= until
+}
+
+// health is the passive-health policy shared by a proxy's endpoints.
+type health struct {
+	after      int32
+	backoff    time.Duration
+	backoffMax time.Duration
+	now        func() time.Time
+}
+
+// nowNano reads the health clock.
+func (h *health) nowNano() int64 { return h.now().UnixNano() }
+
+// success records a response that was not a failure. It writes only when
+// there is something to reset, so healthy endpoints keep their cache lines
+// shared between CPUs.
+func (h *health) success(e *endpoint) {
+	if e.fails.Load() != 0 {
+		e.fails.Store(0)
+	}
+	if e.ejections.Load() != 0 {
+		e.ejections.Store(0)
+	}
+	if e.ejectedUntil.Load() != 0 {
+		e.ejectedUntil.Store(0)
+	}
+}
+
+// failure records a connect failure or 5xx and ejects the endpoint once
+// the consecutive count reaches the threshold. It reports whether it ejected.
+func (h *health) failure(e *endpoint) bool {
+	if h.after <= 0 || e.fails.Add(1) < h.after {
+		return false
+	}
+	e.fails.Store(0)
+	n := e.ejections.Add(1)
+	d := h.backoff
+	for i := int32(1); i < n && d < h.backoffMax; i++ {
+		d *= 2
+	}
+	d = min(d, h.backoffMax)
+	e.ejectedUntil.Store(h.now().Add(d).UnixNano())
+	return true
+}

@@ -1,0 +1,170 @@
+package proxy
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// bufferedBodyMax is the largest known-length response body read whole
+// before the response is sent; anything larger, chunked or delimited by
+// connection close is streamed. Buffering small bodies lets the upstream
+// connection go back to the pool before the client has read a byte.
+const bufferedBodyMax = 64 << 10
+
+// The fasthttp pool hands out connections of an unexported type. These
+// method expressions let the proxy hold one in an interface (which does not
+// allocate for a pointer) and give it back with its static type recovered.
+var (
+	releaseConn = (*fasthttp.HostClient).ReleaseConn
+	closeConn   = (*fasthttp.HostClient).CloseConn
+)
+
+// giveBack returns cc to hc's pool with f (releaseConn or closeConn).
+func giveBack[C any](f func(*fasthttp.HostClient, C), hc *fasthttp.HostClient, cc any) {
+	f(hc, cc.(C))
+}
+
+// upstreamConn is a connection taken from an endpoint's pool for one
+// request, with the buffered reader its response is read through.
+type upstreamConn struct {
+	ep   *endpoint
+	cc   any // the pool's *clientConn
+	conn net.Conn
+	br   *bufio.Reader
+}
+
+// done gives the connection back: to the pool when reusable, closed
+// otherwise (a failed, timed-out or half-read exchange leaves unknown bytes
+// on it; ARCHITECTURE.md "Pitfalls").
+func (u *upstreamConn) done(reusable bool) {
+	hc := u.ep.client
+	if u.br != nil {
+		hc.ReleaseReader(u.br)
+	}
+	if reusable {
+		giveBack(releaseConn, hc, u.cc)
+	} else {
+		giveBack(closeConn, hc, u.cc)
+	}
+	*u = upstreamConn{}
+}
+
+// roundTrip sends ctx.Request to ep and reads the response head into
+// ctx.Response. A small known-length body is read too and the connection
+// returned; otherwise the body is left to stream from st (see reqState.Read)
+// and st.up holds the connection. sent reports whether any byte may have
+// reached the upstream, which is what makes a retry unsafe.
+//
+// It does not use HostClient.Do: Do would buffer or wrap every streamed body
+// in closures (allocations per request) and cannot tell a dial failure from
+// a failure after the request was written, which the retry rule needs.
+func (st *reqState) roundTrip(ctx *fasthttp.RequestCtx, ep *endpoint) (sent bool, err error) {
+	hc, opts := ep.client, &st.p.opts
+	cc, err := hc.AcquireConn(0, false)
+	if err != nil {
+		return false, err
+	}
+	u := &st.conn
+	*u = upstreamConn{ep: ep, cc: cc, conn: cc.Conn()}
+	if opts.UpstreamWriteTimeout > 0 {
+		_ = u.conn.SetWriteDeadline(time.Now().Add(opts.UpstreamWriteTimeout))
+	}
+	bw := hc.AcquireWriter(u.conn)
+	err = ctx.Request.Write(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	hc.ReleaseWriter(bw)
+	if err != nil {
+		u.done(false)
+		return true, err
+	}
+	if opts.UpstreamReadTimeout > 0 {
+		_ = u.conn.SetReadDeadline(time.Now().Add(opts.UpstreamReadTimeout))
+	}
+	u.br = hc.AcquireReader(u.conn)
+	if err = st.readResponse(ctx); err != nil {
+		u.done(false)
+		return true, err
+	}
+	return true, nil
+}
+
+// readResponse reads the response head (skipping 1xx interim responses)
+// and either the whole body or sets up streaming.
+func (st *reqState) readResponse(ctx *fasthttp.RequestCtx) error {
+	resp, br := &ctx.Response, st.conn.br
+	for {
+		if err := resp.Header.Read(br); err != nil {
+			return err
+		}
+		if sc := resp.StatusCode(); sc >= 200 || sc == fasthttp.StatusSwitchingProtocols {
+			break
+		}
+	}
+	st.ttfb = time.Now()
+	st.upClose = resp.Header.ConnectionClose()
+	cl := resp.Header.ContentLength()
+	switch sc := resp.StatusCode(); {
+	case ctx.IsHead() || sc == fasthttp.StatusNoContent || sc == fasthttp.StatusNotModified || sc < 200:
+		st.conn.done(!st.upClose)
+	case cl >= 0 && cl <= bufferedBodyMax:
+		resp.StreamBody = false
+		if err := resp.ReadBody(br, 0); err != nil {
+			return err
+		}
+		st.conn.done(!st.upClose)
+	default:
+		// The body is read through a response of our own so fasthttp's
+		// chunked/length decoder can be used without it owning ctx.Response.
+		up := &st.upResp
+		up.Reset()
+		up.Header.SetContentLength(cl)
+		up.StreamBody = true
+		if err := up.ReadBody(br, 0); err != nil {
+			return err
+		}
+		st.body = up.BodyStream()
+		st.reusable = cl != -2 && !st.upClose // -2: body ends at close
+		st.streaming = true
+		resp.ImmediateHeaderFlush = true
+		resp.SetBodyStream(st, max(cl, -1))
+	}
+	return nil
+}
+
+// Read streams the upstream body to the server's writer. Each read renews
+// the upstream read deadline and the client write deadline, so the
+// timeouts bound silence, not the life of a long stream (SSE).
+func (st *reqState) Read(b []byte) (int, error) {
+	opts := &st.p.opts
+	if opts.UpstreamReadTimeout > 0 || opts.WriteTimeout > 0 {
+		now := time.Now()
+		if opts.UpstreamReadTimeout > 0 {
+			_ = st.conn.conn.SetReadDeadline(now.Add(opts.UpstreamReadTimeout))
+		}
+		if opts.WriteTimeout > 0 && st.client != nil {
+			_ = st.client.SetWriteDeadline(now.Add(opts.WriteTimeout))
+		}
+	}
+	n, err := st.body.Read(b)
+	if err == io.EOF {
+		st.eof = true
+	}
+	return n, err
+}
+
+// Close ends a streamed response: the server calls it once the body is
+// written or writing failed. The connection is reused only when the body
+// was read to its end.
+func (st *reqState) Close() error {
+	_ = st.upResp.CloseBodyStream()
+	st.body = nil
+	st.conn.done(st.eof && st.reusable)
+	st.finish(st.status, false)
+	return nil
+}

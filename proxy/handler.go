@@ -1,0 +1,219 @@
+package proxy
+
+import (
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// reqState is the per-request working set, pooled so the request path does
+// not allocate: header scratch, the upstream connection, and — for a
+// streamed response — the state the body stream needs after the handler
+// has returned. It is the streamed body itself (Read, Close).
+type reqState struct {
+	p      *Proxy
+	scrub  scrub
+	keyBuf []byte
+
+	cell   *cell
+	ep     *endpoint
+	start  time.Time
+	ttfb   time.Time
+	status int
+	// lastCause is the failure of the previous attempt, answered when a
+	// retry finds no other endpoint.
+	lastCause cause
+	client    net.Conn // the client connection, for per-write deadlines
+
+	conn      upstreamConn
+	upResp    fasthttp.Response // decodes a streamed body
+	body      interface{ Read([]byte) (int, error) }
+	streaming bool
+	reusable  bool
+	upClose   bool
+	eof       bool
+}
+
+func (p *Proxy) acquireState() *reqState { return p.states.Get().(*reqState) }
+
+// release clears per-request fields and returns st to the pool.
+func (st *reqState) release() {
+	p := st.p
+	st.cell, st.ep, st.client, st.body = nil, nil, nil, nil
+	st.ttfb, st.status, st.lastCause = time.Time{}, 0, causeNone
+	st.streaming, st.reusable, st.upClose, st.eof = false, false, false, false
+	p.states.Put(st)
+}
+
+// idempotent reports whether a method may be sent twice (RFC 9110 §9.2.2).
+func idempotent(m []byte) bool {
+	switch string(m) {
+	case fasthttp.MethodGet, fasthttp.MethodHead, fasthttp.MethodOptions,
+		fasthttp.MethodTrace, fasthttp.MethodPut, fasthttp.MethodDelete:
+		return true
+	}
+	return false
+}
+
+// handle is the request path, one stage per step:
+// key → cell → header hygiene → endpoint → forward (retry once) → label
+// → record. Streamed responses finish in reqState.Close instead.
+func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
+	st := p.acquireState()
+	st.start = ctx.Time()
+	st.client = ctx.Conn()
+	snap := p.snap.Load()
+	peer := peerAddr(ctx)
+
+	// Key: first present sticky source; otherwise random (or a new cookie).
+	var keyHash uint64
+	var cookie bool
+	var key []byte
+	key, _, st.keyBuf = p.keys.extract(&ctx.Request, peer, st.keyBuf)
+	switch {
+	case key != nil:
+		keyHash = snap.table.Hash(key)
+	case p.opts.SetCookie:
+		st.keyBuf = appendHex(st.keyBuf[:0], p.rand())
+		keyHash, cookie = snap.table.Hash(st.keyBuf), true
+	default:
+		keyHash = p.rand()
+	}
+
+	// Cell.
+	idx := snap.table.Pick(keyHash)
+	if idx < 0 {
+		p.fail(ctx, st, causeNoCell)
+		return
+	}
+	st.cell = snap.cells[idx]
+
+	// Header hygiene, then endpoint and forward; at most one retry, on
+	// another endpoint, only if idempotent and nothing was sent.
+	st.scrub.prepareRequest(&ctx.Request.Header, peer, ctx.IsTLS())
+	if len(ctx.Request.Header.Host()) == 0 {
+		ctx.Request.Header.SetHost(st.cell.endpoints[0].addr) // HTTP/1.0 without Host
+	}
+	if c := st.forward(ctx); c != causeNone {
+		p.fail(ctx, st, c)
+		return
+	}
+
+	// Label the response.
+	st.status = ctx.Response.StatusCode()
+	st.scrub.prepareResponse(&ctx.Response.Header)
+	if p.opts.ResponseHeaders {
+		ctx.Response.Header.SetBytesKV(hdrCell, st.cell.nameB)
+		ctx.Response.Header.SetBytesKV(hdrVersion, st.cell.versionB)
+	}
+	if cookie {
+		p.setCookie(ctx, st.keyBuf)
+	}
+	if !st.streaming {
+		st.finish(st.status, false)
+	}
+}
+
+// forward picks an endpoint, sends the request and reads the response,
+// retrying once on another endpoint when that is safe. It returns the
+// cause of failure, or causeNone.
+func (st *reqState) forward(ctx *fasthttp.RequestCtx) cause {
+	p := st.p
+	var tried *endpoint
+	for attempt := 0; ; attempt++ {
+		ep := st.cell.pickEndpoint(p.rand(), tried, p.health.nowNano)
+		if ep == nil {
+			if tried != nil {
+				return st.lastCause
+			}
+			return causeNoEndpoint
+		}
+		st.ep = ep
+		ep.outstanding.Add(1)
+		sent, err := st.roundTrip(ctx, ep)
+		if err == nil {
+			if ctx.Response.StatusCode() >= 500 {
+				p.noteFailure(ep)
+			} else {
+				p.health.success(ep)
+			}
+			return causeNone
+		}
+		ep.outstanding.Add(-1)
+		st.ep = nil
+		c := classify(err, sent)
+		if c != causeBusy {
+			p.noteFailure(ep)
+		}
+		st.lastCause = c
+		if sent || attempt > 0 || !idempotent(ctx.Method()) {
+			return c
+		}
+		tried = ep
+	}
+}
+
+// noteFailure feeds passive health and logs an ejection.
+func (p *Proxy) noteFailure(ep *endpoint) {
+	if p.health.failure(ep) {
+		p.log.Warn("endpoint ejected", "endpoint", ep.addr, "ejections", ep.ejections.Load())
+	}
+}
+
+// fail answers with the cause's error response and finishes the request.
+func (p *Proxy) fail(ctx *fasthttp.RequestCtx, st *reqState, c cause) {
+	writeError(ctx, c)
+	if st.cell != nil && p.opts.ResponseHeaders {
+		ctx.Response.Header.SetBytesKV(hdrCell, st.cell.nameB)
+		ctx.Response.Header.SetBytesKV(hdrVersion, st.cell.versionB)
+	}
+	st.finish(causes[c].status, true)
+}
+
+// finish records the request for its cell, settles the endpoint's
+// outstanding count and returns st to the pool.
+func (st *reqState) finish(status int, proxyErr bool) {
+	if st.ep != nil {
+		st.ep.outstanding.Add(-1)
+	}
+	if c := st.cell; c != nil && c.rec != nil {
+		end := time.Now()
+		var ttfb time.Duration
+		if !st.ttfb.IsZero() {
+			ttfb = st.ttfb.Sub(st.start)
+		}
+		c.rec.Record(status, proxyErr, end.Sub(st.start), ttfb)
+	}
+	st.release()
+}
+
+// peerAddr is the client connection's remote IP (unmapped), or invalid for
+// non-IP transports.
+func peerAddr(ctx *fasthttp.RequestCtx) netip.Addr {
+	a, _ := netip.AddrFromSlice(ctx.RemoteIP())
+	return a.Unmap()
+}
+
+// appendHex appends v as 16 lowercase hex digits.
+func appendHex(b []byte, v uint64) []byte {
+	const digits = "0123456789abcdef"
+	for i := 60; i >= 0; i -= 4 {
+		b = append(b, digits[v>>uint(i)&0xf])
+	}
+	return b
+}
+
+// setCookie returns a generated sticky key to the client so its next
+// requests hash the same way.
+func (p *Proxy) setCookie(ctx *fasthttp.RequestCtx, value []byte) {
+	c := fasthttp.AcquireCookie()
+	c.SetKey(p.opts.CookieName)
+	c.SetValueBytes(value)
+	c.SetPath("/")
+	c.SetHTTPOnly(true)
+	c.SetSameSite(fasthttp.CookieSameSiteLaxMode)
+	ctx.Response.Header.SetCookie(c)
+	fasthttp.ReleaseCookie(c)
+}

@@ -1,0 +1,165 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// startUpstream runs a fasthttp server on 127.0.0.1:0 that keeps header
+// names as sent, and returns its address.
+func startUpstream(t testing.TB, h fasthttp.RequestHandler) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &fasthttp.Server{Handler: h, DisableHeaderNamesNormalizing: true, IdleTimeout: 30 * time.Second}
+	go s.Serve(ln) //nolint:errcheck
+	t.Cleanup(func() { _ = s.Shutdown() })
+	return ln.Addr().String()
+}
+
+// okUpstream answers 200 "ok" and counts requests.
+func okUpstream(t testing.TB, n *atomic.Int64) string {
+	t.Helper()
+	return startUpstream(t, func(ctx *fasthttp.RequestCtx) {
+		if n != nil {
+			n.Add(1)
+		}
+		ctx.SetBodyString("ok")
+	})
+}
+
+// deadAddr returns a loopback address nothing listens on.
+func deadAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// testOptions are DefaultOptions with short timeouts and no ejection.
+func testOptions() Options {
+	o := DefaultOptions()
+	o.ConnectTimeout = time.Second
+	o.UpstreamReadTimeout = 5 * time.Second
+	o.DrainTimeout = 5 * time.Second
+	o.EjectAfter = 0
+	o.StickyKey = nil
+	return o
+}
+
+// startProxy builds and serves a proxy on 127.0.0.1:0.
+func startProxy(t testing.TB, opts Options, cells []CellSpec, hooks Hooks) (*Proxy, string) {
+	t.Helper()
+	p, err := New(opts, 42, cells, hooks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go p.Serve(ln) //nolint:errcheck
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = p.Shutdown(ctx)
+	})
+	return p, ln.Addr().String()
+}
+
+// newClient returns a client for the proxy that keeps header names as sent.
+func newClient(addr string) *fasthttp.HostClient {
+	return &fasthttp.HostClient{
+		Addr: addr, DisableHeaderNamesNormalizing: true, ReadTimeout: 10 * time.Second,
+		MaxIdemponentCallAttempts: 1,
+	}
+}
+
+// get sends a GET with extra headers and returns the response (released by
+// the test's cleanup).
+func get(t testing.TB, c *fasthttp.HostClient, path string, hdrs ...string) *fasthttp.Response {
+	t.Helper()
+	return do(t, c, "GET", path, nil, hdrs...)
+}
+
+func do(t testing.TB, c *fasthttp.HostClient, method, path string, body []byte, hdrs ...string) *fasthttp.Response {
+	t.Helper()
+	req, resp := fasthttp.AcquireRequest(), &fasthttp.Response{}
+	defer fasthttp.ReleaseRequest(req)
+	req.Header.SetMethod(method)
+	req.SetRequestURI("http://" + c.Addr + path)
+	for i := 0; i+1 < len(hdrs); i += 2 {
+		req.Header.Set(hdrs[i], hdrs[i+1])
+	}
+	if body != nil {
+		req.SetBody(body)
+	}
+	if err := c.Do(req, resp); err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return resp
+}
+
+// rawRequest writes raw bytes on a fresh connection and returns the parsed
+// response (header names as sent).
+func rawRequest(t testing.TB, addr, raw string) *fasthttp.Response {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Write([]byte(raw)); err != nil {
+		t.Fatal(err)
+	}
+	resp := &fasthttp.Response{}
+	resp.Header.DisableNormalizing()
+	if err := resp.Read(bufio.NewReader(c)); err != nil {
+		t.Fatalf("read response: %v", err)
+	}
+	return resp
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// headerLines flattens a request header into "Name: value" lines as stored.
+func headerLines(h *fasthttp.RequestHeader) []string {
+	var out []string
+	for k, v := range h.All() {
+		out = append(out, string(k)+": "+string(v))
+	}
+	return out
+}
+
+func hasLine(lines []string, prefix string) bool {
+	for _, l := range lines {
+		if strings.HasPrefix(strings.ToLower(l), strings.ToLower(prefix)) {
+			return true
+		}
+	}
+	return false
+}

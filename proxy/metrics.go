@@ -1,0 +1,37 @@
+package proxy
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+var (
+	descEndpointUp = prometheus.NewDesc("cellgate_upstream_endpoint_up",
+		"Whether the endpoint is in rotation (1) or ejected by passive health (0).",
+		[]string{"cell", "endpoint"}, nil)
+	descCellWeight = prometheus.NewDesc("cellgate_cell_weight",
+		"The cell's current routing weight.",
+		[]string{"cell"}, nil)
+)
+
+var _ prometheus.Collector = (*Proxy)(nil)
+
+// Describe implements prometheus.Collector.
+func (p *Proxy) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descEndpointUp
+	ch <- descCellWeight
+}
+
+// Collect implements prometheus.Collector from the current snapshot, so
+// the series follow reloads without registration changes.
+func (p *Proxy) Collect(ch chan<- prometheus.Metric) {
+	for _, c := range p.Status() {
+		ch <- prometheus.MustNewConstMetric(descCellWeight, prometheus.GaugeValue, c.Weight, c.Name)
+		for _, e := range c.Endpoints {
+			up := 0.0
+			if e.Up {
+				up = 1
+			}
+			ch <- prometheus.MustNewConstMetric(descEndpointUp, prometheus.GaugeValue, up, c.Name, e.Addr)
+		}
+	}
+}

@@ -1,0 +1,224 @@
+// Package proxy is cellgate's data plane: a fasthttp server that routes each
+// request to a cell by weighted sticky hashing (package balancer), picks an
+// endpoint inside the cell by power of two choices, forwards the request on a
+// keep-alive pool, streams the response back and reports the outcome to a
+// per-cell recorder.
+//
+// Read-mostly state (the routing table, the cells and their endpoint pools)
+// is an immutable snapshot behind one atomic pointer: SetWeights and SetCells
+// build a new snapshot beside the old and swap it, so the request path takes
+// no lock. Per-endpoint counters (outstanding requests, passive health) are
+// atomics on endpoints that survive a reload.
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/cellgate/cellgate/balancer"
+)
+
+// Options configures a Proxy. Start from DefaultOptions and override fields;
+// a zero duration or count means what each field says, not "use the default".
+type Options struct {
+	// Addr is the listen address (host:port). The Proxy itself never binds
+	// it: Serve takes a listener, so the owner (the Node) binds Addr and may
+	// wrap the listener. Kept here so the config has one home.
+	Addr string
+
+	// ReadTimeout bounds reading one full client request, headers and body.
+	// Zero: unlimited (slow clients can hold connections forever).
+	ReadTimeout time.Duration
+	// WriteTimeout bounds writing a buffered response to the client; for a
+	// streamed response it bounds each write, so a long-lived stream (SSE)
+	// survives while a client that stops reading is cut. Zero: unlimited.
+	WriteTimeout time.Duration
+	// IdleTimeout is how long a client keep-alive connection may wait for its
+	// next request. Zero: ReadTimeout is used (fasthttp's rule).
+	IdleTimeout time.Duration
+	// MaxRequestBody is the largest request body in bytes; larger requests
+	// get 413. Request bodies are buffered whole before forwarding, so this
+	// also bounds memory per request. Zero: fasthttp's default (4 MiB).
+	MaxRequestBody int
+	// MaxConns caps concurrent client connections (fasthttp Concurrency).
+	// Zero: fasthttp's default (256 * 1024).
+	MaxConns int
+	// DrainTimeout is how long Shutdown lets in-flight requests finish
+	// before closing their connections. Zero: wait only as long as the
+	// context given to Shutdown.
+	DrainTimeout time.Duration
+
+	// ConnectTimeout bounds dialing an upstream endpoint. A dial that fails
+	// or times out sent no byte, so an idempotent request may be retried on
+	// another endpoint. Zero: the operating system's limit (minutes).
+	ConnectTimeout time.Duration
+	// UpstreamReadTimeout bounds waiting for the upstream's response headers
+	// (and a small buffered body); for a streamed body it bounds each read,
+	// so an SSE stream with regular events lives on. A timeout gives 504.
+	// Zero: unlimited.
+	UpstreamReadTimeout time.Duration
+	// UpstreamWriteTimeout bounds writing the request to the upstream.
+	// Zero: unlimited.
+	UpstreamWriteTimeout time.Duration
+	// MaxConnsPerEndpoint caps connections to one upstream endpoint; a
+	// request that finds every connection busy gets 503 upstream-busy.
+	// Zero: fasthttp's default (512).
+	MaxConnsPerEndpoint int
+	// MaxIdleConnDuration closes upstream keep-alive connections idle this
+	// long. Keep it below the upstream server's own idle timeout, or the
+	// upstream may close a connection just as a request is written on it.
+	// Zero: fasthttp's default (10 s).
+	MaxIdleConnDuration time.Duration
+
+	// ResponseHeaders adds X-Cellgate-Cell and X-Cellgate-Version to every
+	// proxied response (routing.response_headers).
+	ResponseHeaders bool
+	// StickyKey lists where the sticky key is read from, first present wins
+	// (routing.sticky_key). Empty: every request is a random pick.
+	StickyKey []balancer.Source
+	// SetCookie makes a request without any sticky key get a generated key,
+	// returned as cookie CookieName so the client stays on its cell
+	// (routing.set_cookie). The cookie is consulted after StickyKey.
+	SetCookie bool
+	// CookieName is the cookie SetCookie sets. Empty with SetCookie: an error.
+	CookieName string
+	// TrustedProxies are the peers whose X-Forwarded-For is believed for the
+	// "ip" sticky source; from any other peer the peer address is the key.
+	// Empty: X-Forwarded-For is never believed.
+	TrustedProxies []netip.Prefix
+
+	// EjectAfter is the number of consecutive connect failures or 5xx
+	// responses after which an endpoint is taken out of rotation.
+	// Zero: never eject.
+	EjectAfter int
+	// EjectBackoff is how long the first ejection lasts; each further
+	// ejection without a success in between doubles it, up to
+	// EjectBackoffMax. Zero with EjectAfter > 0: an error.
+	EjectBackoff time.Duration
+	// EjectBackoffMax caps the doubled backoff. Zero: 32 × EjectBackoff.
+	EjectBackoffMax time.Duration
+}
+
+// DefaultOptions returns the options cellgate runs with unless the config
+// says otherwise, with the reason beside each value.
+func DefaultOptions() Options {
+	return Options{
+		Addr:                 ":8080",          // conventional unprivileged HTTP port
+		ReadTimeout:          30 * time.Second, // generous for uploads, still cuts slowloris clients
+		WriteTimeout:         30 * time.Second, // per write when streaming, so SSE is not cut
+		IdleTimeout:          60 * time.Second, // above typical LB/client idle (Go 90 s, browsers ~60 s)
+		MaxRequestBody:       8 << 20,          // 8 MiB: API payloads; bodies are buffered
+		MaxConns:             0,                // fasthttp's 256k; the OS fd limit binds first
+		DrainTimeout:         30 * time.Second, // matches Kubernetes' default grace period
+		ConnectTimeout:       2 * time.Second,  // loopback/LAN dials take µs; a long dial is a dead host
+		UpstreamReadTimeout:  60 * time.Second, // slow endpoints exist; SSE reads reset it per event
+		UpstreamWriteTimeout: 30 * time.Second, // same bound as the client side
+		MaxConnsPerEndpoint:  1024,             // above fasthttp's 512: one proxy serves many clients
+		MaxIdleConnDuration:  4 * time.Second,  // below Go net/http's and most servers' 5 s+ idle timeouts
+		ResponseHeaders:      true,             // contract: on by default
+		StickyKey:            []balancer.Source{{Kind: balancer.SourceIP}},
+		CookieName:           "cellgate",
+		EjectAfter:           5,                   // Envoy's consecutive_5xx default
+		EjectBackoff:         time.Second,         // short: a restarted pod is back in seconds
+		EjectBackoffMax:      30 * time.Second,    // Envoy's max_ejection_time is 300 s; we stay shorter
+		TrustedProxies:       []netip.Prefix(nil), // trust nobody unless configured
+	}
+}
+
+// CellSpec is one cell as configured: its name, the version it runs, its
+// endpoints (host:port) and its routing weight.
+type CellSpec struct {
+	Name      string
+	Version   string
+	Endpoints []string
+	Weight    float64
+}
+
+// CellRecorder receives the outcome of every finished request of one cell.
+// Implementations must be safe for concurrent use, must not block and must
+// not allocate if the hot path is to stay allocation-free: Record runs on the
+// request path.
+type CellRecorder interface {
+	// Record reports one finished request: status is what the client got
+	// (502/503/504 generated by the proxy carry proxyErr = true), total is
+	// the time from request start to the last response byte handed to the
+	// client connection, ttfb the time until the upstream's response headers
+	// arrived (zero when none did).
+	Record(status int, proxyErr bool, total, ttfb time.Duration)
+}
+
+// Hooks are optional collaborators. Each nil field has a working default.
+type Hooks struct {
+	// Recorder returns the recorder for a cell; it is called when a cell
+	// first appears (New, SetCells) and the result is kept across reloads.
+	// Nil, or a nil result: the cell's requests are not recorded.
+	Recorder func(cell string) CellRecorder
+	// Logger receives operational events (ejections, drain). Nil: discarded.
+	Logger *slog.Logger
+	// Rand returns uniform random 64-bit values for keyless picks, endpoint
+	// choice and generated cookies. It must be safe for concurrent use.
+	// Nil: math/rand/v2's per-thread generator (lock-free).
+	Rand func() uint64
+	// Now is the clock for passive-health ejection. Nil: time.Now. Request
+	// latencies always use the real monotonic clock.
+	Now func() time.Time
+}
+
+// validate reports every problem in o at once.
+func (o *Options) validate() error {
+	var errs []error
+	if o.MaxRequestBody < 0 {
+		errs = append(errs, fmt.Errorf("max request body %d: must be ≥ 0", o.MaxRequestBody))
+	}
+	if o.MaxConns < 0 || o.MaxConnsPerEndpoint < 0 {
+		errs = append(errs, errors.New("connection limits must be ≥ 0"))
+	}
+	if o.SetCookie && o.CookieName == "" {
+		errs = append(errs, errors.New("set_cookie needs a cookie name"))
+	}
+	if o.EjectAfter < 0 {
+		errs = append(errs, fmt.Errorf("eject after %d: must be ≥ 0", o.EjectAfter))
+	}
+	if o.EjectAfter > 0 && o.EjectBackoff <= 0 {
+		errs = append(errs, errors.New("eject backoff must be > 0 when ejection is on"))
+	}
+	for _, s := range o.StickyKey {
+		if s.Kind < balancer.SourceHeader || s.Kind > balancer.SourceIP {
+			errs = append(errs, fmt.Errorf("sticky key source %v: unknown kind", s))
+		}
+		if s.Kind != balancer.SourceIP && s.Name == "" {
+			errs = append(errs, fmt.Errorf("sticky key source %v: empty name", s))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// validateCells reports every problem in a cell list at once.
+func validateCells(cells []CellSpec) error {
+	var errs []error
+	seen := make(map[string]bool, len(cells))
+	for _, c := range cells {
+		if c.Name == "" {
+			errs = append(errs, errors.New("cell with empty name"))
+		}
+		if seen[c.Name] {
+			errs = append(errs, fmt.Errorf("cell %q: duplicate name", c.Name))
+		}
+		seen[c.Name] = true
+		if len(c.Endpoints) == 0 {
+			errs = append(errs, fmt.Errorf("cell %q: no endpoints", c.Name))
+		}
+		if c.Weight < 0 {
+			errs = append(errs, fmt.Errorf("cell %q: negative weight %v", c.Name, c.Weight))
+		}
+		for _, ep := range c.Endpoints {
+			if _, err := netip.ParseAddrPort(ep); err != nil && !validHostPort(ep) {
+				errs = append(errs, fmt.Errorf("cell %q: endpoint %q: want host:port", c.Name, ep))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}

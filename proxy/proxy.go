@@ -1,0 +1,228 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Proxy is one cellgate data plane: a fasthttp server and the cells it
+// routes to. Build it with New, run it with Serve, stop it with Shutdown.
+type Proxy struct {
+	opts   Options
+	seed   uint64
+	hooks  Hooks
+	log    *slog.Logger
+	keys   keySources
+	health health
+	rand   func() uint64
+	server *fasthttp.Server
+	conns  connTracker
+
+	// snap is the routing snapshot the request path reads with one load.
+	snap atomic.Pointer[snapshot]
+
+	// mu serialises snapshot writers (SetWeights, SetCells) and guards the
+	// registries below, which let reloads reuse endpoints and recorders.
+	mu        sync.Mutex
+	endpoints map[string]*endpoint    // "cell\x00addr" → endpoint of the current snapshot
+	recorders map[string]CellRecorder // cell name → recorder (nil: none)
+
+	states sync.Pool // *reqState
+}
+
+// New validates opts and cells and builds a proxy. seed keys the sticky
+// hash; it must come from the config so keys keep their cells across
+// restarts and across the nodes of a fleet.
+func New(opts Options, seed uint64, cells []CellSpec, hooks Hooks) (*Proxy, error) {
+	if err := errors.Join(opts.validate(), validateCells(cells)); err != nil {
+		return nil, fmt.Errorf("new proxy: %w", err)
+	}
+	if opts.EjectBackoffMax <= 0 {
+		opts.EjectBackoffMax = 32 * opts.EjectBackoff
+	}
+	p := &Proxy{
+		opts:      opts,
+		seed:      seed,
+		hooks:     hooks,
+		log:       hooks.Logger,
+		rand:      hooks.Rand,
+		endpoints: map[string]*endpoint{},
+		recorders: map[string]CellRecorder{},
+	}
+	if p.log == nil {
+		p.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if p.rand == nil {
+		p.rand = rand.Uint64
+	}
+	now := hooks.Now
+	if now == nil {
+		now = time.Now
+	}
+	p.health = health{after: int32(opts.EjectAfter), backoff: opts.EjectBackoff, backoffMax: opts.EjectBackoffMax, now: now}
+	srcs := opts.StickyKey
+	if opts.SetCookie && !hasCookieSource(srcs, opts.CookieName) {
+		srcs = append(srcs[:len(srcs):len(srcs)], cookieSource(opts.CookieName))
+	}
+	p.keys = newKeySources(srcs, opts.TrustedProxies)
+	p.states.New = func() any { return &reqState{p: p} }
+	p.mu.Lock()
+	p.snap.Store(p.buildSnapshotLocked(cells))
+	p.mu.Unlock()
+	p.server = p.newServer()
+	return p, nil
+}
+
+// newServer configures the fasthttp server. Header-name normalisation is
+// off so names pass through as the client spelled them; the proxy writes
+// no Server, Date or Content-Type of its own onto upstream responses.
+func (p *Proxy) newServer() *fasthttp.Server {
+	return &fasthttp.Server{
+		Handler:                       p.handle,
+		ErrorHandler:                  p.handleBadRequest,
+		Name:                          "cellgate",
+		ReadTimeout:                   p.opts.ReadTimeout,
+		WriteTimeout:                  p.opts.WriteTimeout,
+		IdleTimeout:                   p.opts.IdleTimeout,
+		MaxRequestBodySize:            p.opts.MaxRequestBody,
+		Concurrency:                   p.opts.MaxConns,
+		DisableHeaderNamesNormalizing: true,
+		DisablePreParseMultipartForm:  true,
+		NoDefaultServerHeader:         true,
+		NoDefaultDate:                 true,
+		NoDefaultContentType:          true,
+		CloseOnShutdown:               true,
+		Logger:                        fasthttpLogger{p.log},
+	}
+}
+
+// Serve accepts connections on ln until Shutdown. Any listener works (the
+// front-door validator wraps the TCP listener). It returns nil after a
+// Shutdown and the accept error otherwise.
+func (p *Proxy) Serve(ln net.Listener) error {
+	return p.server.Serve(p.conns.wrap(ln))
+}
+
+// Shutdown stops accepting, lets in-flight requests finish until ctx ends
+// or DrainTimeout passes, then closes every remaining client connection
+// and every idle upstream connection. It returns the context's error when
+// the drain was cut short.
+func (p *Proxy) Shutdown(ctx context.Context) error {
+	if p.opts.DrainTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, p.opts.DrainTimeout)
+		defer cancel()
+	}
+	err := p.server.ShutdownWithContext(ctx)
+	if err != nil {
+		p.log.Warn("drain cut short; closing remaining connections", "err", err)
+	}
+	p.conns.closeAll()
+	p.mu.Lock()
+	for _, e := range p.endpoints {
+		e.client.CloseIdleConnections()
+	}
+	p.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// handleBadRequest answers requests the server could not read: 413 above
+// MaxRequestBody, 431 for oversized headers, 408 on read timeout, 400 for
+// anything malformed. The server closes that connection; others continue.
+func (p *Proxy) handleBadRequest(ctx *fasthttp.RequestCtx, err error) {
+	var small *fasthttp.ErrSmallBuffer
+	var ne net.Error
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		ctx.Error("413 request body too large\n", fasthttp.StatusRequestEntityTooLarge)
+	case errors.As(err, &small):
+		ctx.Error("431 request header too large\n", fasthttp.StatusRequestHeaderFieldsTooLarge)
+	case errors.As(err, &ne) && ne.Timeout():
+		ctx.Error("408 request timeout\n", fasthttp.StatusRequestTimeout)
+	default:
+		ctx.Error("400 bad request\n", fasthttp.StatusBadRequest)
+	}
+}
+
+// fasthttpLogger adapts slog to fasthttp's Printf logger.
+type fasthttpLogger struct{ l *slog.Logger }
+
+func (f fasthttpLogger) Printf(format string, args ...any) {
+	f.l.Debug(fmt.Sprintf(format, args...), "component", "fasthttp")
+}
+
+// connTracker remembers accepted client connections so Shutdown can close
+// the ones a drain timeout left open (fasthttp leaves them running).
+type connTracker struct {
+	mu    sync.Mutex
+	conns map[*trackedConn]struct{} // guarded by mu
+}
+
+func (t *connTracker) wrap(ln net.Listener) net.Listener { return &trackingListener{ln, t} }
+
+func (t *connTracker) add(c *trackedConn) {
+	t.mu.Lock()
+	if t.conns == nil {
+		t.conns = map[*trackedConn]struct{}{}
+	}
+	t.conns[c] = struct{}{}
+	t.mu.Unlock()
+}
+
+func (t *connTracker) remove(c *trackedConn) {
+	t.mu.Lock()
+	delete(t.conns, c)
+	t.mu.Unlock()
+}
+
+func (t *connTracker) closeAll() {
+	t.mu.Lock()
+	conns := make([]*trackedConn, 0, len(t.conns))
+	for c := range t.conns {
+		conns = append(conns, c)
+	}
+	t.mu.Unlock()
+	for _, c := range conns {
+		_ = c.Close()
+	}
+}
+
+type trackingListener struct {
+	net.Listener
+	t *connTracker
+}
+
+func (l *trackingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	tc := &trackedConn{Conn: c, t: l.t}
+	l.t.add(tc)
+	return tc, nil
+}
+
+// trackedConn removes itself from the tracker when closed.
+type trackedConn struct {
+	net.Conn
+	t    *connTracker
+	once sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	c.once.Do(func() { c.t.remove(c) })
+	return c.Conn.Close()
+}

@@ -1,0 +1,215 @@
+package proxy
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/cellgate/cellgate/balancer"
+)
+
+// snapshot is the immutable routing state the request path reads: the
+// balancer table and, index-aligned with it, the cells. It is replaced
+// whole, never edited.
+type snapshot struct {
+	table *balancer.Table
+	cells []*cell
+}
+
+// cell is one routing target as the request path needs it. Its header
+// values are precomputed so responses are labelled without allocating.
+type cell struct {
+	name      string
+	version   string
+	nameB     []byte
+	versionB  []byte
+	endpoints []*endpoint
+	rec       CellRecorder // nil: not recorded
+}
+
+// pickEndpoint chooses an endpoint by power of two choices on outstanding
+// requests among endpoints in rotation, skipping exclude (the endpoint a
+// retry must avoid). It returns nil when none is available.
+func (c *cell) pickEndpoint(r uint64, exclude *endpoint, now func() int64) *endpoint {
+	eps := c.endpoints
+	n := uint64(len(eps))
+	if n == 1 {
+		if e := eps[0]; e != exclude && e.available(now) {
+			return e
+		}
+		return nil
+	}
+	i := (r & 0xffffffff) % n
+	j := (r >> 32) % (n - 1)
+	if j >= i {
+		j++
+	}
+	a, b := eps[i], eps[j]
+	okA := a != exclude && a.available(now)
+	okB := b != exclude && b.available(now)
+	switch {
+	case okA && okB:
+		if b.outstanding.Load() < a.outstanding.Load() {
+			return b
+		}
+		return a
+	case okA:
+		return a
+	case okB:
+		return b
+	}
+	// Both samples are out: scan the rest from a random start so a mostly
+	// ejected cell still spreads load over what is left.
+	for k := range n {
+		e := eps[(i+k)%n]
+		if e != exclude && e.available(now) {
+			return e
+		}
+	}
+	return nil
+}
+
+// buildSnapshot makes a snapshot for specs, reusing endpoints and recorders
+// from the registry so reloads keep pools, connections and health.
+// p.mu must be held.
+func (p *Proxy) buildSnapshotLocked(specs []CellSpec) *snapshot {
+	s := &snapshot{cells: make([]*cell, len(specs))}
+	bc := make([]balancer.Cell, len(specs))
+	live := make(map[string]*endpoint, len(p.endpoints))
+	for i, sp := range specs {
+		c := &cell{
+			name: sp.Name, version: sp.Version,
+			nameB: []byte(sp.Name), versionB: []byte(sp.Version),
+			rec: p.recorderLocked(sp.Name),
+		}
+		for _, addr := range sp.Endpoints {
+			key := sp.Name + "\x00" + addr
+			e := p.endpoints[key]
+			if e == nil {
+				e = newEndpoint(addr, &p.opts)
+			}
+			live[key] = e
+			c.endpoints = append(c.endpoints, e)
+		}
+		s.cells[i] = c
+		bc[i] = balancer.Cell{Name: sp.Name, Weight: sp.Weight}
+	}
+	s.table = balancer.NewTable(p.seed, bc)
+	for key, e := range p.endpoints {
+		if live[key] == nil {
+			e.removed.Store(true)
+			go p.drainEndpoint(e)
+		}
+	}
+	p.endpoints = live
+	return s
+}
+
+// recorderLocked returns the cell's recorder, creating it on first sight.
+// p.mu must be held.
+func (p *Proxy) recorderLocked(name string) CellRecorder {
+	if r, ok := p.recorders[name]; ok {
+		return r
+	}
+	var r CellRecorder
+	if p.hooks.Recorder != nil {
+		r = p.hooks.Recorder(name)
+	}
+	p.recorders[name] = r
+	return r
+}
+
+// drainEndpoint closes a removed endpoint's pool once its in-flight requests
+// are done (or DrainTimeout passes); idle connections close at once.
+func (p *Proxy) drainEndpoint(e *endpoint) {
+	deadline := time.Now().Add(max(p.opts.DrainTimeout, time.Second))
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for e.outstanding.Load() > 0 && time.Now().Before(deadline) {
+		<-tick.C
+	}
+	e.client.CloseIdleConnections()
+}
+
+// SetWeights publishes a new routing table in which the named cells carry
+// the given weights; other cells keep theirs, unknown names are ignored.
+// Requests already routed finish on the old snapshot.
+func (p *Proxy) SetWeights(w map[string]float64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	old := p.snap.Load()
+	p.snap.Store(&snapshot{table: old.table.WithWeights(w), cells: old.cells})
+}
+
+// SetCells reloads the cell set: a new snapshot is built beside the old and
+// swapped in. Endpoints whose (cell, address) stays are reused with their
+// keep-alive connections and passive-health state; removed endpoints drain.
+// Weights come from specs. On error nothing changes.
+func (p *Proxy) SetCells(specs []CellSpec) error {
+	if err := validateCells(specs); err != nil {
+		return fmt.Errorf("set cells: %w", err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.snap.Store(p.buildSnapshotLocked(specs))
+	return nil
+}
+
+// Weights returns the current weight of every cell.
+func (p *Proxy) Weights() map[string]float64 {
+	t := p.snap.Load().table
+	w := make(map[string]float64, t.Len())
+	for i := range t.Len() {
+		c := t.Cell(i)
+		w[c.Name] = c.Weight
+	}
+	return w
+}
+
+// CellStatus is one cell as the admin API shows it.
+type CellStatus struct {
+	Name      string           `json:"name"`
+	Version   string           `json:"version"`
+	Weight    float64          `json:"weight"`
+	Endpoints []EndpointStatus `json:"endpoints"`
+}
+
+// EndpointStatus is one endpoint's health and load.
+type EndpointStatus struct {
+	Addr         string    `json:"addr"`
+	Up           bool      `json:"up"`
+	Outstanding  int64     `json:"outstanding"`
+	EjectedUntil time.Time `json:"ejected_until,omitzero"`
+}
+
+// Status returns the cells of the current snapshot in configured order.
+func (p *Proxy) Status() []CellStatus {
+	s := p.snap.Load()
+	now := p.health.nowNano()
+	out := make([]CellStatus, len(s.cells))
+	for i, c := range s.cells {
+		cs := CellStatus{Name: c.name, Version: c.version, Weight: s.table.Cell(i).Weight}
+		for _, e := range c.endpoints {
+			es := EndpointStatus{Addr: e.addr, Outstanding: e.outstanding.Load()}
+			until := e.ejectedUntil.Load()
+			es.Up = until == 0 || now >= until
+			if !es.Up {
+				es.EjectedUntil = time.Unix(0, until)
+			}
+			cs.Endpoints = append(cs.Endpoints, es)
+		}
+		out[i] = cs
+	}
+	return out
+}
+
+// validHostPort reports whether s is host:port with a numeric port.
+func validHostPort(s string) bool {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil || host == "" {
+		return false
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n > 0 && n < 65536
+}
