@@ -16,6 +16,7 @@ import (
 
 	"github.com/cellgate/cellgate/configs"
 	"github.com/cellgate/cellgate/proxy"
+	"github.com/cellgate/cellgate/proxy/frontdoor"
 	"github.com/cellgate/cellgate/rollout"
 	"github.com/cellgate/cellgate/slo"
 )
@@ -149,6 +150,9 @@ func (n *Node) Start() error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Listen.Addr, err)
 	}
+	// The front door validates every request's framing strictly before
+	// fasthttp parses it (see proxy/frontdoor).
+	ln = frontdoor.Listen(ln, frontDoorConfig(cfg))
 	n.ln = ln
 	if cfg.Admin.Addr != "" {
 		n.admin, err = n.startAdmin(cfg)

@@ -6,6 +6,7 @@ import (
 	"github.com/cellgate/cellgate/balancer"
 	"github.com/cellgate/cellgate/configs"
 	"github.com/cellgate/cellgate/proxy"
+	"github.com/cellgate/cellgate/proxy/frontdoor"
 	"github.com/cellgate/cellgate/slo"
 )
 
@@ -18,6 +19,8 @@ func proxyOptions(c *configs.Config) (proxy.Options, error) {
 	o.IdleTimeout = c.Listen.IdleTimeout.Duration
 	o.MaxRequestBody = c.Listen.MaxRequestBody
 	o.MaxConns = c.Listen.MaxConns
+	fd := frontDoorConfig(c)
+	o.ReadBufferSize = fd.MaxRequestLine + fd.MaxHeaderBytes
 	o.DrainTimeout = c.Listen.DrainTimeout.Duration
 	o.ConnectTimeout = c.Upstream.ConnectTimeout.Duration
 	o.UpstreamReadTimeout = c.Upstream.ResponseTimeout.Duration
@@ -47,6 +50,13 @@ func proxyOptions(c *configs.Config) (proxy.Options, error) {
 	return o, nil
 }
 
+
+// frontDoorConfig derives the strict request validator's limits.
+func frontDoorConfig(c *configs.Config) frontdoor.Config {
+	fd := frontdoor.DefaultConfig()
+	fd.MaxHeaderBytes = c.Listen.MaxHeaderBytes
+	return fd
+}
 
 // cellSpecs lists the config's cells for the proxy, with weights taken from
 // live where a cell has one (a rollout's or an operator's), else the config.

@@ -43,6 +43,13 @@ type Options struct {
 	// get 413. Request bodies are buffered whole before forwarding, so this
 	// also bounds memory per request. Zero: fasthttp's default (4 MiB).
 	MaxRequestBody int
+	// ReadBufferSize is the per-connection read buffer, which also bounds the
+	// request line plus headers fasthttp will parse (431 above). It must be
+	// at least the front door's MaxRequestLine+MaxHeaderBytes so the front
+	// door, not fasthttp, answers oversized heads. Buffers are returned to a
+	// pool between requests (ReduceMemoryUsage), so idle keep-alive
+	// connections do not hold one. Zero: fasthttp's default (4 KiB).
+	ReadBufferSize int
 	// MaxConns caps concurrent client connections (fasthttp Concurrency).
 	// Zero: fasthttp's default (256 * 1024).
 	MaxConns int

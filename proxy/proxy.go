@@ -95,6 +95,8 @@ func (p *Proxy) newServer() *fasthttp.Server {
 		WriteTimeout:                  p.opts.WriteTimeout,
 		IdleTimeout:                   p.opts.IdleTimeout,
 		MaxRequestBodySize:            p.opts.MaxRequestBody,
+		ReadBufferSize:                p.opts.ReadBufferSize,
+		ReduceMemoryUsage:             true,
 		Concurrency:                   p.opts.MaxConns,
 		DisableHeaderNamesNormalizing: true,
 		DisablePreParseMultipartForm:  true,
