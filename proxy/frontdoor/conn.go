@@ -4,8 +4,10 @@ import (
 	"crypto/tls"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -53,6 +55,9 @@ type tlsConner interface {
 func Wrap(c net.Conn, cfg Config) net.Conn {
 	fc := &Conn{Conn: c, cfg: cfg.withDefaults()}
 	fc.v.init(fc.cfg)
+	if sc, ok := c.(syscall.Conn); ok {
+		fc.raw, _ = sc.SyscallConn()
+	}
 	if t, ok := c.(tlsConner); ok {
 		return &tlsConn{Conn: fc, tls: t}
 	}
@@ -80,9 +85,11 @@ type Conn struct {
 	cfg Config
 	v   Validator // owned by the reading goroutine
 
-	pending []byte // read from the client, not yet validated; owned by the reader
-	pendBuf []byte // backing array of pending, reused
-	readErr error  // error that came with pending bytes, returned once they are gone
+	pending []byte          // read from the client, not yet validated; owned by the reader
+	pendBuf []byte          // backing array of pending, reused
+	readErr error           // error that came with pending bytes, returned once they are gone
+	raw     syscall.RawConn // the socket, for fill; nil when not a plain socket (TLS)
+	pooled  *[]byte         // a readPool buffer that pending points into, if any
 
 	delivered atomic.Pointer[Refusal] // set once Read has returned ErrRefused
 	closeOnce sync.Once
@@ -100,12 +107,16 @@ func (c *Conn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	if len(c.pending) == 0 && c.readErr == nil && len(p) < smallRead && c.raw != nil {
+		c.fill()
+	}
 	if len(c.pending) > 0 {
 		n := copy(p, c.pending)
 		ok, r := c.v.FeedMessage(p[:n])
 		c.pending = c.pending[ok:]
 		return c.finish(ok, r)
 	}
+	c.releasePooled()
 	if err := c.readErr; err != nil {
 		c.readErr = nil
 		return 0, err
@@ -127,6 +138,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 func (c *Conn) finish(ok int, r *Refusal) (int, error) {
 	if r != nil {
 		c.pending, c.pendBuf, c.readErr = nil, nil, nil
+		c.releasePooled()
 		if ok == 0 {
 			return c.deliver(r)
 		}
@@ -135,6 +147,7 @@ func (c *Conn) finish(ok int, r *Refusal) (int, error) {
 	if len(c.pending) > 0 {
 		return ok, nil
 	}
+	c.releasePooled()
 	if cap(c.pendBuf) > keepPending {
 		c.pendBuf = nil // a burst of pipelining should not pin memory on an idle connection
 	}
@@ -213,4 +226,65 @@ func Unwrap(c net.Conn) *Conn {
 		return fc.Conn
 	}
 	return nil
+}
+
+// smallRead is the read size below which Read fills from the socket into a
+// pooled buffer instead of the caller's. fasthttp, to hold no buffer on an
+// idle keep-alive connection, waits for each request with a 1-byte Read and
+// then reads the rest: two read syscalls per request, one of them for a
+// single byte. Reading a whole chunk into a pooled buffer answers both from
+// one syscall, and the buffer is taken only once the socket is readable, so
+// an idle connection still holds none.
+const smallRead = 512
+
+// readPool holds fill's buffers. 4 KiB takes a typical request head whole.
+var readPool = sync.Pool{New: func() any { b := make([]byte, 4<<10); return &b }}
+
+// fill reads what the socket has into a pooled buffer and makes it pending
+// (or sets readErr). It waits for readability through the runtime poller
+// (honouring deadlines) before taking a buffer.
+func (c *Conn) fill() {
+	var (
+		bp   *[]byte
+		n    int
+		rerr error
+	)
+	err := c.raw.Read(func(fd uintptr) bool {
+		bp = readPool.Get().(*[]byte)
+		for {
+			n, rerr = syscall.Read(int(fd), *bp)
+			if rerr != syscall.EINTR {
+				break
+			}
+		}
+		if rerr == syscall.EAGAIN {
+			readPool.Put(bp)
+			bp = nil
+			return false // not readable yet: wait without holding a buffer
+		}
+		return true
+	})
+	switch {
+	case err != nil: // deadline, or the connection was closed
+		c.readErr = &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+	case rerr != nil:
+		c.readErr = &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError("read", rerr)}
+	case n <= 0:
+		c.readErr = io.EOF
+	default:
+		c.pooled, c.pending = bp, (*bp)[:n]
+		return
+	}
+	if bp != nil {
+		readPool.Put(bp)
+	}
+}
+
+// releasePooled returns fill's buffer once nothing pending points into it.
+func (c *Conn) releasePooled() {
+	if c.pooled != nil && len(c.pending) == 0 {
+		readPool.Put(c.pooled)
+		c.pooled = nil
+		c.pending = nil
+	}
 }
