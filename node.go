@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -51,6 +52,7 @@ type Node struct {
 
 	ln       net.Listener // client listener
 	admin    *adminServer
+	fleet    atomic.Pointer[fleet] // nil on a single node; set once in Start
 	serveErr chan error
 	stopOnce sync.Once
 	cancel   context.CancelFunc
@@ -98,8 +100,10 @@ func New(cfg *configs.Config, opts Options) (*Node, error) {
 		Logger:         n.log.With("component", "rollout"),
 	}, rollout.Hooks{
 		Judge: n.judge,
-		Apply: func(w map[string]float64) error { n.proxy.SetWeights(w); return nil },
-		Now:   n.now,
+		Apply:   func(w map[string]float64) error { n.proxy.SetWeights(w); return nil },
+		Now:     n.now,
+		Publish: n.publish,
+		Decider: n.mayPromote,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open journal: %w", err)
@@ -142,6 +146,38 @@ func (n *Node) judge(p *rollout.Plan, since, now time.Time) rollout.Verdict {
 	}
 }
 
+// publish hands a rollout document to the fleet (no-op on a single node).
+// The controller calls it with its lock held; gossip only queues.
+func (n *Node) publish(doc rollout.Document) {
+	if f := n.fleet.Load(); f != nil {
+		f.publish(doc)
+	}
+}
+
+// mayPromote says whether this node may promote: on a single node always;
+// in a fleet only the decider, and only while it sees a majority of the
+// last known membership. Reverts never ask.
+func (n *Node) mayPromote() bool {
+	f := n.fleet.Load()
+	if f == nil {
+		return true
+	}
+	return f.c.IsDecider() && f.c.HasMajority()
+}
+
+// SetWeight sets a cell's weight by hand (admin API), journals it with the
+// actor and reason, and replicates it to the fleet. A cell under a running
+// rollout pauses that rollout.
+func (n *Node) SetWeight(cell string, w float64, actor, reason string) error {
+	if err := n.ctrl.SetWeight(cell, w, actor, reason); err != nil {
+		return err
+	}
+	if f := n.fleet.Load(); f != nil {
+		f.setWeight(cell, w, reason)
+	}
+	return nil
+}
+
 // Start binds the client and admin listeners and starts serving and the
 // controller's ticker. It returns once both listeners are bound.
 func (n *Node) Start() error {
@@ -163,6 +199,20 @@ func (n *Node) Start() error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
+	if cfg.Gossip.Bind != "" {
+		f, err := n.startFleet(cfg)
+		if err != nil {
+			cancel()
+			ln.Close()
+			if n.admin != nil {
+				n.admin.shutdown(context.Background())
+			}
+			return err
+		}
+		n.fleet.Store(f)
+		n.reg.MustRegister(f.c.Collector())
+		go f.run(ctx, cfg.Rollout.Tick.Duration)
+	}
 	n.ctrl.Run(ctx)
 	n.serveErr = make(chan error, 1)
 	go n.serve(ln)
@@ -231,6 +281,14 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		if n.cancel != nil {
 			n.cancel()
 		}
+		if f := n.fleet.Load(); f != nil {
+			if err := f.c.Leave(2 * time.Second); err != nil {
+				n.log.Warn("gossip leave", "err", err)
+			}
+			if err := f.c.Shutdown(); err != nil {
+				errs = append(errs, fmt.Errorf("gossip shutdown: %w", err))
+			}
+		}
 		if err := n.ctrl.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close controller: %w", err))
 		}
@@ -240,3 +298,11 @@ func (n *Node) Shutdown(ctx context.Context) error {
 
 // discardLogger is a logger that drops everything (tests, demo).
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// GossipAddr is the bound gossip address ("" on a single node).
+func (n *Node) GossipAddr() string {
+	if f := n.fleet.Load(); f != nil {
+		return f.c.Addr()
+	}
+	return ""
+}

@@ -63,15 +63,21 @@ func TestApplyRemote(t *testing.T) {
 	pubs := append([]Document(nil), r1.pubs...)
 	r1.pubMu.Unlock()
 	for _, d := range pubs {
-		must(t, r2.c.ApplyRemote(d, "node-1"))
+		news, err := r2.c.ApplyRemote(d, "node-1")
+		must(t, err)
+		if !news {
+			t.Fatalf("generation %d from node 1 was not news to node 2", d.Generation)
+		}
 	}
 	assertWeights(t, r2.bal.weights(), Weights{"canary-1": 1, "stable-a": 49.5})
 	v := r2.view(id)
 	if v.Generation != 2 || v.Decisions[len(v.Decisions)-1].Actor != "peer:node-1" {
 		t.Fatalf("remote view %+v", v)
 	}
-	// A stale copy changes nothing.
-	must(t, r2.c.ApplyRemote(pubs[0], "node-1"))
+	// A stale copy changes nothing and is not news.
+	if news, err := r2.c.ApplyRemote(pubs[0], "node-1"); err != nil || news {
+		t.Fatalf("stale copy: news %v, err %v", news, err)
+	}
 	if got := r2.view(id); got.Generation != 2 || len(got.Decisions) != 2 {
 		t.Fatalf("stale document applied: gen %d, %d decisions", got.Generation, len(got.Decisions))
 	}
@@ -83,13 +89,14 @@ func TestApplyRemote(t *testing.T) {
 	r2.pubMu.Lock()
 	revert := r2.pubs[len(r2.pubs)-1]
 	r2.pubMu.Unlock()
-	must(t, r1.c.ApplyRemote(revert, "node-2"))
+	_, err := r1.c.ApplyRemote(revert, "node-2")
+	must(t, err)
 	if v := r1.view(id); v.Status != StatusRolledBack {
 		t.Fatalf("node 1 status %s after the peer's revert", v.Status)
 	}
 	assertWeights(t, r1.bal.weights(), Weights{"canary-1": 0, "stable-a": 50})
 	// Invalid documents are refused.
-	if err := r1.c.ApplyRemote(Document{ID: "x"}, "n"); !errors.Is(err, ErrInvalid) {
+	if _, err := r1.c.ApplyRemote(Document{ID: "x"}, "n"); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("invalid: %v", err)
 	}
 }
@@ -104,13 +111,14 @@ func TestApplyRemoteRivalRollouts(t *testing.T) {
 	r2.pubMu.Lock()
 	late := r2.pubs[0]
 	r2.pubMu.Unlock()
-	if err := r1.c.ApplyRemote(late, "node-2"); !errors.Is(err, ErrConflict) {
+	if _, err := r1.c.ApplyRemote(late, "node-2"); !errors.Is(err, ErrConflict) {
 		t.Fatalf("later rival: %v", err)
 	}
 	r1.pubMu.Lock()
 	early := r1.pubs[0]
 	r1.pubMu.Unlock()
-	must(t, r2.c.ApplyRemote(early, "node-1"))
+	_, err := r2.c.ApplyRemote(early, "node-1")
+	must(t, err)
 	if v := r2.view(id2); v.Status != StatusAborted {
 		t.Fatalf("later local rival is %s", v.Status)
 	}

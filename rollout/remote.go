@@ -10,36 +10,37 @@ import (
 // ApplyRemote merges a rollout document received from peer node `from`
 // (gossip calls it). When the remote version wins the merge it is journalled
 // as-is (generation kept) with actor "peer:<from>", then its weights are
-// applied; it is not re-published. A losing or identical document changes
-// nothing and returns nil.
+// applied; it is not re-published, and ApplyRemote reports true (gossip
+// relays such news on). A losing or identical document changes nothing and
+// returns false, nil.
 //
 // Two different active rollouts over shared cells (started on two nodes at
 // once) are settled the same way everywhere: the one created first (then
 // the smaller id) stays; a local loser is aborted, a remote loser is refused
 // with ErrConflict (its node aborts it when it hears of ours).
-func (c *Controller) ApplyRemote(doc Document, from string) error {
+func (c *Controller) ApplyRemote(doc Document, from string) (bool, error) {
 	if !validID(doc.ID) || doc.Generation == 0 {
-		return fmt.Errorf("remote rollout %q from %s: needs an id and a generation: %w", doc.ID, from, ErrInvalid)
+		return false, fmt.Errorf("remote rollout %q from %s: needs an id and a generation: %w", doc.ID, from, ErrInvalid)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
-		return ErrClosed
+		return false, ErrClosed
 	}
 	if err := doc.Plan.Validate(c.weights); err != nil {
-		return fmt.Errorf("remote rollout %s from %s: %w", doc.ID, from, err)
+		return false, fmt.Errorf("remote rollout %s from %s: %w", doc.ID, from, err)
 	}
 	local, err := c.localDocLocked(doc.ID)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if local.ID != "" && !remoteWins(local, doc) {
-		return nil
+		return false, nil
 	}
 	actor := "peer:" + from
 	if !doc.Status.Terminal() {
 		if err := c.settleOverlapLocked(&doc, actor); err != nil {
-			return err
+			return false, err
 		}
 	}
 	d := doc.clone()
@@ -48,7 +49,10 @@ func (c *Controller) ApplyRemote(doc Document, from string) error {
 		Reason:  fmt.Sprintf("generation %d (%s) from %s", d.Generation, d.Status, from),
 		Verdict: d.LastVerdict, Before: pick(c.weights, d.Plan.cells()),
 	}
-	return c.commitLocked(&change{doc: d, event: ev})
+	if err := c.commitLocked(&change{doc: d, event: ev}); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // localDocLocked returns this node's version of a rollout (zero if none).

@@ -67,3 +67,9 @@ func (c *Controller) Weights() map[string]float64 {
 	defer c.mu.Unlock()
 	return maps.Clone(c.weights)
 }
+
+// Documents returns every rollout document the journal holds, finished
+// ones included (gossip's full-state exchange).
+func (c *Controller) Documents() ([]Document, error) {
+	return c.j.Documents()
+}

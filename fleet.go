@@ -1,0 +1,279 @@
+package cellgate
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cellgate/cellgate/configs"
+	"github.com/cellgate/cellgate/gossip"
+	"github.com/cellgate/cellgate/rollout"
+	"github.com/cellgate/cellgate/slo"
+)
+
+// fleet connects a node to the other proxy nodes: rollout documents and
+// manual weights are replicated through gossip, and every tick the node's
+// per-cell SLI deltas go to every peer so the decider judges on the traffic
+// of the whole fleet.
+type fleet struct {
+	n   *Node
+	c   *gossip.Cluster
+	log *slog.Logger
+
+	// mu guards manual and sent.
+	mu     sync.Mutex
+	manual map[string]manualWeight // cell → last-writer-wins manual weight
+	sent   map[string]time.Time    // cell → Through of the last SLI delta sent
+}
+
+// manualWeight is one cell's manual weight as a last-writer-wins register:
+// higher Version wins, then the higher Node name, so every node settles on
+// the same value whatever the order of arrival.
+type manualWeight struct {
+	Weight  float64 `json:"weight"`
+	Version uint64  `json:"version"`
+	Node    string  `json:"node"`
+	Reason  string  `json:"reason,omitempty"`
+}
+
+func (a manualWeight) newer(b manualWeight) bool {
+	if a.Version != b.Version {
+		return a.Version > b.Version
+	}
+	return a.Node > b.Node
+}
+
+// fleetState is what push/pull exchanges: every rollout document this node
+// knows and the manual weights.
+type fleetState struct {
+	Rollouts []rollout.Document     `json:"rollouts"`
+	Weights  map[string]manualWeight `json:"weights"`
+}
+
+// Document keys on the wire.
+const (
+	docRolloutPrefix = "rollout/"
+	docWeights       = "weights"
+)
+
+// startFleet joins the cluster named in cfg.Gossip.
+func (n *Node) startFleet(cfg *configs.Config) (*fleet, error) {
+	f := &fleet{n: n, log: n.log.With("component", "gossip"), manual: map[string]manualWeight{}, sent: map[string]time.Time{}}
+	gc := gossip.DefaultConfig()
+	gc.NodeName, gc.Bind, gc.Advertise, gc.Join = n.name, cfg.Gossip.Bind, cfg.Gossip.Advertise, cfg.Gossip.Join
+	gc.Logger = f.log
+	if cfg.Gossip.SecretKeyFile != "" {
+		key, err := readSecretKey(cfg.Gossip.SecretKeyFile)
+		if err != nil {
+			return nil, err
+		}
+		gc.SecretKey = key
+	}
+	c, err := gossip.New(gc, gossip.Hooks{
+		State:           f.state,
+		MergeState:      f.mergeState,
+		Document:        f.document,
+		SLI:             f.sli,
+		Members:         func(alive []string) { f.log.Info("members", "alive", strings.Join(alive, ",")) },
+		StateGeneration: f.generation,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gossip: %w", err)
+	}
+	f.c = c
+	return f, nil
+}
+
+// readSecretKey reads an AES key (16, 24 or 32 bytes) stored raw or as hex.
+func readSecretKey(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("gossip secret key: %w", err)
+	}
+	s := strings.TrimSpace(string(b))
+	if k, err := hex.DecodeString(s); err == nil && (len(k) == 16 || len(k) == 24 || len(k) == 32) {
+		return k, nil
+	}
+	if n := len(s); n == 16 || n == 24 || n == 32 {
+		return []byte(s), nil
+	}
+	return nil, fmt.Errorf("gossip secret key %s: want 16, 24 or 32 bytes (raw or hex)", path)
+}
+
+// run sends this node's SLI deltas every tick until ctx ends.
+func (f *fleet) run(ctx context.Context, tick time.Duration) {
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			f.sendSLI()
+		}
+	}
+}
+
+// sendSLI ships every cell's complete intervals since the last send.
+func (f *fleet) sendSLI() {
+	var deltas []slo.Delta
+	f.mu.Lock()
+	for _, cell := range f.n.slo.Cells() {
+		since := f.sent[cell]
+		if since.IsZero() {
+			since = f.n.now().Add(-time.Minute)
+		}
+		d := f.n.slo.ExportDelta(f.n.name, cell, since)
+		if len(d.Counts) == 0 && len(d.Hists) == 0 {
+			continue
+		}
+		f.sent[cell] = d.Through
+		deltas = append(deltas, d)
+	}
+	f.mu.Unlock()
+	if len(deltas) == 0 {
+		return
+	}
+	b, err := json.Marshal(deltas)
+	if err != nil {
+		f.log.Warn("encode SLI deltas", "err", err)
+		return
+	}
+	f.c.SendSLI(b)
+}
+
+// sli merges a peer's deltas into the judge's view.
+func (f *fleet) sli(from string, payload []byte) {
+	var deltas []slo.Delta
+	if err := json.Unmarshal(payload, &deltas); err != nil {
+		f.log.Warn("bad SLI payload", "from", from, "err", err)
+		return
+	}
+	for _, d := range deltas {
+		if d.Node != from {
+			continue // a node speaks only for itself
+		}
+		if err := f.n.slo.MergeRemote(d); err != nil {
+			f.log.Warn("SLI delta refused", "from", from, "cell", d.Cell, "err", err)
+		}
+	}
+}
+
+// publish sends a rollout document after a local change.
+func (f *fleet) publish(doc rollout.Document) {
+	b, err := json.Marshal(doc)
+	if err != nil {
+		f.log.Warn("encode rollout document", "id", doc.ID, "err", err)
+		return
+	}
+	f.c.Publish(docRolloutPrefix+doc.ID, b)
+}
+
+// document applies a peer's rollout document or manual weights.
+func (f *fleet) document(key string, b []byte, from string) bool {
+	if key == docWeights {
+		var w map[string]manualWeight
+		if err := json.Unmarshal(b, &w); err != nil {
+			f.log.Warn("bad weights document", "from", from, "err", err)
+			return false
+		}
+		return f.mergeWeights(w, from)
+	}
+	if !strings.HasPrefix(key, docRolloutPrefix) {
+		return false
+	}
+	var doc rollout.Document
+	if err := json.Unmarshal(b, &doc); err != nil {
+		f.log.Warn("bad rollout document", "from", from, "err", err)
+		return false
+	}
+	news, err := f.n.ctrl.ApplyRemote(doc, from)
+	if err != nil {
+		f.log.Warn("remote rollout refused", "from", from, "id", doc.ID, "err", err)
+	}
+	return news
+}
+
+// state is this node's full replicated state for push/pull.
+func (f *fleet) state() []byte {
+	st := fleetState{Weights: f.weights()}
+	if docs, err := f.n.ctrl.Documents(); err == nil {
+		st.Rollouts = docs
+	}
+	b, _ := json.Marshal(st)
+	return b
+}
+
+// mergeState merges a peer's full state.
+func (f *fleet) mergeState(b []byte, from string) {
+	var st fleetState
+	if err := json.Unmarshal(b, &st); err != nil {
+		f.log.Warn("bad push/pull state", "from", from, "err", err)
+		return
+	}
+	for _, doc := range st.Rollouts {
+		if _, err := f.n.ctrl.ApplyRemote(doc, from); err != nil {
+			f.log.Debug("remote rollout refused", "from", from, "id", doc.ID, "err", err)
+		}
+	}
+	f.mergeWeights(st.Weights, from)
+}
+
+// setWeight records a local manual weight change and publishes it.
+func (f *fleet) setWeight(cell string, w float64, reason string) {
+	f.mu.Lock()
+	cur := f.manual[cell]
+	f.manual[cell] = manualWeight{Weight: w, Version: cur.Version + 1, Node: f.n.name, Reason: reason}
+	f.mu.Unlock()
+	b, _ := json.Marshal(f.weights())
+	f.c.Publish(docWeights, b)
+}
+
+// mergeWeights applies the peer's newer manual weights; it reports whether
+// any was news.
+func (f *fleet) mergeWeights(w map[string]manualWeight, from string) bool {
+	var apply []string
+	f.mu.Lock()
+	for cell, mw := range w {
+		if mw.newer(f.manual[cell]) {
+			f.manual[cell] = mw
+			apply = append(apply, cell)
+		}
+	}
+	f.mu.Unlock()
+	for _, cell := range apply {
+		mw := w[cell]
+		reason := fmt.Sprintf("set on %s: %s", mw.Node, mw.Reason)
+		if err := f.n.ctrl.SetWeight(cell, mw.Weight, "peer:"+from, reason); err != nil {
+			f.log.Warn("remote weight refused", "from", from, "cell", cell, "err", err)
+		}
+	}
+	return len(apply) > 0
+}
+
+func (f *fleet) weights() map[string]manualWeight {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make(map[string]manualWeight, len(f.manual))
+	for k, v := range f.manual {
+		out[k] = v
+	}
+	return out
+}
+
+// generation is the highest rollout generation this node holds.
+func (f *fleet) generation() float64 {
+	g := uint64(0)
+	if docs, err := f.n.ctrl.Documents(); err == nil {
+		for _, d := range docs {
+			g = max(g, d.Generation)
+		}
+	}
+	return float64(g)
+}
