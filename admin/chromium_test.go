@@ -1,0 +1,114 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The status page is tested in headless Chromium without the DevTools
+// protocol: `chromium --headless --dump-dom --virtual-time-budget=…` loads
+// the page, runs its scripts (virtual time does not advance while fetches
+// are pending, so polls complete) and prints the resulting DOM. To click,
+// the server is built with Options.UIAutotest, which lets the page honour
+// ?autotest=ACTION&token=T: after its first poll it stores T as the tab's
+// token and calls .click() on its own button[data-action=ACTION], which
+// runs the same handler and fetch a person's click does. The test then
+// checks the fake backend received the action with the token's actor and
+// that the dumped DOM shows the new status.
+
+const chromiumBin = "/usr/bin/chromium"
+
+// dumpDOM runs headless Chromium on url and returns the DOM after
+// budgetMs of virtual time.
+func dumpDOM(t *testing.T, url string, budgetMs int) string {
+	t.Helper()
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, chromiumBin,
+		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--disable-extensions", "--disable-dev-shm-usage", "--no-default-browser-check",
+		"--user-data-dir="+dir, "--virtual-time-budget="+strconv.Itoa(budgetMs), "--dump-dom", url)
+	cmd.Env = append(os.Environ(), "HOME="+dir)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("chromium: %v\n%s", err, stderr.String())
+	}
+	return string(out)
+}
+
+// attr returns the value of attribute name on the element with id in dom.
+func attr(t *testing.T, dom, id, name string) string {
+	t.Helper()
+	tag := regexp.MustCompile(`<[a-z]+[^>]*\bid="` + regexp.QuoteMeta(id) + `"[^>]*>`).FindString(dom)
+	if tag == "" {
+		t.Fatalf("no element #%s in the DOM:\n%s", id, dom)
+	}
+	m := regexp.MustCompile(`\b` + regexp.QuoteMeta(name) + `="([^"]*)"`).FindStringSubmatch(tag)
+	if m == nil {
+		return ""
+	}
+	return m[1]
+}
+
+func TestStatusPageInChromium(t *testing.T) {
+	if _, err := os.Stat(chromiumBin); err != nil {
+		t.Skipf("no %s: the headless status page test needs Debian's chromium", chromiumBin)
+	}
+	if testing.Short() {
+		t.Skip("starts a browser")
+	}
+	h := newHarness(t, Options{Tokens: mustTokens(t, "ci:"+testToken), UIAutotest: true, ListenAddr: "127.0.0.1:9901"})
+	h.fb.mu.Lock()
+	h.fb.addRolloutLocked("r-1", "progressing")
+	h.fb.mu.Unlock()
+
+	// A plain load renders the rollout, its steps and the cells.
+	dom := dumpDOM(t, h.url+"/ui/", 3000)
+	if got := attr(t, dom, "rollout-status", "data-status"); got != "progressing" {
+		t.Fatalf("#rollout-status data-status %q, want progressing", got)
+	}
+	for _, want := range []string{`data-cell="stable-a"`, `data-cell="canary-1"`, `data-spark="p99"`,
+		`<li data-step="2" class="current" aria-current="step">5 %</li>`, `data-action="start"`, `>node-1<`} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("DOM lacks %s", want)
+		}
+	}
+	if regexp.MustCompile(`<button[^>]*data-action="abort"[^>]*disabled`).MatchString(dom) {
+		t.Error("abort button disabled on a progressing rollout")
+	}
+
+	// A wrong token: the click reaches the API, which refuses it.
+	dom = dumpDOM(t, h.url+"/ui/?autotest=abort&token=wrong", 3000)
+	if got := attr(t, dom, "action-result", "data-ok"); got != "false" {
+		t.Fatalf("#action-result data-ok %q after a wrong token, want false:\n%s", got, dom)
+	}
+	if calls := h.fb.callLog(); len(calls) != 0 {
+		t.Fatalf("backend called with a wrong token: %q", calls)
+	}
+
+	// The right token: abort goes through and the page shows the new state.
+	dom = dumpDOM(t, h.url+"/ui/?autotest=abort&token="+testToken, 3000)
+	if calls := h.fb.callLog(); len(calls) != 1 || calls[0] != "RolloutAction r-1 abort admin:ci status page" {
+		t.Fatalf("backend calls %q, want one abort by admin:ci", calls)
+	}
+	if got := attr(t, dom, "action-result", "data-ok"); got != "true" {
+		t.Errorf("#action-result data-ok %q, want true", got)
+	}
+	if got := attr(t, dom, "rollout-status", "data-status"); got != "aborted" {
+		t.Errorf("#rollout-status data-status %q after abort, want aborted", got)
+	}
+	if !strings.Contains(dom, `data-action="abort">`) || !strings.Contains(dom, "admin:ci abort") {
+		t.Error("audit timeline lacks the abort event")
+	}
+}

@@ -1,0 +1,109 @@
+package admin
+
+import "time"
+
+// StatusDoc is the JSON document of GET /v1/status. The status page and
+// `cellgate ctl status` read exactly these fields, so the node fills every
+// one it knows; a zero value renders as "—" or an empty list.
+type StatusDoc struct {
+	// Node is the proxy node answering.
+	Node NodeStatus `json:"node"`
+	// Members are the proxy nodes of the gossip cluster, this one included;
+	// empty when gossip is off.
+	Members []MemberStatus `json:"members"`
+	// Cells are every configured cell, in config order.
+	Cells []CellStatus `json:"cells"`
+	// Rollout is the active rollout, or the most recent one when none is
+	// active; nil (JSON null) when there never was one.
+	Rollout *RolloutStatus `json:"rollout"`
+}
+
+// NodeStatus describes the node answering.
+type NodeStatus struct {
+	Name    string    `json:"name"`    // node_name from the config
+	Version string    `json:"version"` // cellgate build version
+	Started time.Time `json:"started"` // when the node started (RFC 3339)
+	Ready   bool      `json:"ready"`   // same as GET /readyz
+	// ConfigGeneration counts successful config loads (1 after start).
+	ConfigGeneration uint64 `json:"config_generation"`
+	// Decider says whether this node makes promotion decisions.
+	Decider bool `json:"decider"`
+}
+
+// MemberStatus is one proxy node of the cluster.
+type MemberStatus struct {
+	Name  string `json:"name"`
+	Addr  string `json:"addr"`  // host:port of its gossip listener
+	State string `json:"state"` // "alive", "suspect", "dead" or "left"
+	// Decider marks the member that makes promotion decisions.
+	Decider bool `json:"decider"`
+}
+
+// CellStatus is one cell as GET /v1/cells lists it and the status page
+// draws it. Latency and error figures are over the judge's short window
+// (the node picks which; the page just plots what it gets).
+type CellStatus struct {
+	Name    string  `json:"name"`
+	Version string  `json:"version"`
+	Weight  float64 `json:"weight"` // current routing weight (0 takes no new keys)
+	// Endpoints are the cell's upstreams with their health.
+	Endpoints []EndpointStatus `json:"endpoints"`
+	// RPS is the request rate over the window, requests per second.
+	RPS float64 `json:"rps"`
+	// P50Ms and P99Ms are latency percentiles in milliseconds (0: no data).
+	P50Ms float64 `json:"p50_ms"`
+	P99Ms float64 `json:"p99_ms"`
+	// ErrorRatio is failed / total requests in [0, 1] (0: no data).
+	ErrorRatio float64 `json:"error_ratio"`
+	// BurnRates are the SLO burn rates by SLO and window.
+	BurnRates []BurnRate `json:"burn_rates"`
+	// Verdict is the judge's last verdict on this cell while it is under a
+	// rollout ("healthy", "inconclusive", "degraded", "failing"); empty otherwise.
+	Verdict string `json:"verdict,omitempty"`
+	// PinnedSessions is how many sticky sessions are pinned to the cell.
+	PinnedSessions int64 `json:"pinned_sessions"`
+}
+
+// EndpointStatus is one upstream endpoint of a cell.
+type EndpointStatus struct {
+	Addr string `json:"addr"` // host:port
+	Up   bool   `json:"up"`   // false while ejected or failing health checks
+	// Outstanding is the number of requests in flight to it.
+	Outstanding int64 `json:"outstanding"`
+}
+
+// BurnRate is one error-budget burn rate: 1 spends the budget exactly over
+// the SLO period; the fast-burn alert fires at the config's rate (e.g. 14.4).
+type BurnRate struct {
+	SLO    string  `json:"slo"`    // "availability" or "latency"
+	Window string  `json:"window"` // window length as a duration string, e.g. "5m"
+	Rate   float64 `json:"rate"`
+}
+
+// RolloutStatus is the status page's view of one rollout.
+type RolloutStatus struct {
+	ID   string `json:"id"`
+	Plan string `json:"plan"` // the plan's name
+	// Strategy is "canary", "rolling" or "bluegreen".
+	Strategy string `json:"strategy"`
+	// Status is progressing, paused, awaiting_approval, promoted,
+	// rolled_back or aborted.
+	Status string `json:"status"`
+	// Step is the 1-based number of the step last entered (0: none yet).
+	Step int `json:"step"`
+	// Steps are the plan's step percentages, e.g. [1, 5, 25, 50, 100].
+	Steps []float64 `json:"steps"`
+	// ApproveAt are the step percentages with an approval gate.
+	ApproveAt []float64 `json:"approve_at"`
+	Targets   []string  `json:"targets"`
+	Baseline  []string  `json:"baseline"`
+	// Weights are the plan's cells' current weights (cell → weight).
+	Weights map[string]float64 `json:"weights"`
+	// Reason says why the status is what it is (who paused, why reverted).
+	Reason string `json:"reason,omitempty"`
+	// Hold says why a progressing plan is not advancing.
+	Hold    string    `json:"hold,omitempty"`
+	Version string    `json:"version,omitempty"` // the release's version
+	Created time.Time `json:"created"`
+	Updated time.Time `json:"updated"`
+}
