@@ -5,35 +5,60 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
+	"github.com/cellgate/cellgate/admin"
 	"github.com/cellgate/cellgate/configs"
 )
 
-// adminServer is the admin listener and its HTTP server.
+// adminServer is the admin listener and its server.
 type adminServer struct {
 	ln  net.Listener
-	srv *http.Server
+	srv *admin.Server
 	err chan error
 }
 
-// startAdmin binds admin.addr and serves the admin API on it.
-func (n *Node) startAdmin(cfg *configs.Config) (*adminServer, error) {
-	ln, err := net.Listen("tcp", cfg.Admin.Addr)
+// startAdmin binds admin.addr and serves the admin API, /metrics and the
+// status page on it.
+func (n *Node) startAdmin(cfg *configs.Config, ln net.Listener) (*adminServer, error) {
+	tokens, err := loadTokens(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("admin listen %s: %w", cfg.Admin.Addr, err)
+		return nil, err
 	}
-	a := &adminServer{ln: ln, err: make(chan error, 1)}
-	a.srv = &http.Server{
-		Handler:           n.adminHandler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       time.Minute,
+	if ln == nil {
+		ln, err = net.Listen("tcp", cfg.Admin.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("admin listen %s: %w", cfg.Admin.Addr, err)
+		}
 	}
+	srv, err := admin.New(admin.Options{
+		Backend:    backend{n},
+		Gatherer:   n.reg,
+		Tokens:     tokens,
+		ListenAddr: cfg.Admin.Addr,
+		MapError:   mapError,
+		Logger:     n.log.With("component", "admin"),
+	})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	a := &adminServer{ln: ln, srv: srv, err: make(chan error, 1)}
 	go a.serve()
 	return a, nil
+}
+
+// loadTokens reads admin.token_file (nil when none is configured: then
+// mutations are accepted only on a loopback admin address).
+func loadTokens(cfg *configs.Config) (*admin.Tokens, error) {
+	if cfg.Admin.TokenFile == "" {
+		return nil, nil
+	}
+	t, err := admin.LoadTokens(cfg.Admin.TokenFile)
+	if err != nil {
+		return nil, fmt.Errorf("admin.token_file: %w", err)
+	}
+	return t, nil
 }
 
 func (a *adminServer) serve() { a.err <- a.srv.Serve(a.ln) }
@@ -47,14 +72,6 @@ func (a *adminServer) shutdown(ctx context.Context) error {
 		return fmt.Errorf("admin shutdown: %w", err)
 	}
 	return nil
-}
-
-// adminHandler is the admin API.
-func (n *Node) adminHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
-	return mux
 }
 
 // mustJSON encodes v, or returns nil if it cannot be encoded (audit

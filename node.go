@@ -53,6 +53,10 @@ type Node struct {
 	ln       net.Listener // client listener
 	admin    *adminServer
 	fleet    atomic.Pointer[fleet] // nil on a single node; set once in Start
+
+	started   time.Time
+	ready     atomic.Bool   // serving: /readyz
+	configGen atomic.Uint64 // successful config loads
 	serveErr chan error
 	stopOnce sync.Once
 	cancel   context.CancelFunc
@@ -112,6 +116,7 @@ func New(cfg *configs.Config, opts Options) (*Node, error) {
 	n.reg.MustRegister(
 		n.slo.Collector(),
 		n.proxy,
+		rolloutCollector{n},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -191,7 +196,7 @@ func (n *Node) Start() error {
 	ln = frontdoor.Listen(ln, frontDoorConfig(cfg))
 	n.ln = ln
 	if cfg.Admin.Addr != "" {
-		n.admin, err = n.startAdmin(cfg)
+		n.admin, err = n.startAdmin(cfg, nil)
 		if err != nil {
 			ln.Close()
 			return err
@@ -216,6 +221,9 @@ func (n *Node) Start() error {
 	n.ctrl.Run(ctx)
 	n.serveErr = make(chan error, 1)
 	go n.serve(ln)
+	n.started = n.now()
+	n.configGen.Store(1)
+	n.ready.Store(true)
 	n.log.Info("serving", "addr", ln.Addr().String(), "admin", n.AdminAddr(), "cells", len(cfg.Cells))
 	return nil
 }
@@ -265,6 +273,7 @@ func (n *Node) config() *configs.Config {
 func (n *Node) Shutdown(ctx context.Context) error {
 	var errs []error
 	n.stopOnce.Do(func() {
+		n.ready.Store(false)
 		if n.ln != nil {
 			if err := n.proxy.Shutdown(ctx); err != nil {
 				errs = append(errs, err)

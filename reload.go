@@ -50,6 +50,10 @@ func (n *Node) Apply(cfg *configs.Config) error {
 	if err := restartOnly(old, cfg); err != nil {
 		return err
 	}
+	tokens, err := loadTokens(cfg) // before any change: a bad token file changes nothing
+	if err != nil {
+		return err
+	}
 	// Existing cells keep their live weights in the new snapshot; new
 	// cells start at their configured weight. The controller then applies
 	// configured-weight changes to cells no rollout holds, and aborts a
@@ -64,7 +68,11 @@ func (n *Node) Apply(cfg *configs.Config) error {
 	if err := n.slo.SetConfig(sloConfig(cfg)); err != nil {
 		n.log.Warn("reload: SLO config not applied", "err", err)
 	}
+	if n.admin != nil {
+		n.admin.srv.SetTokens(tokens)
+	}
 	n.cfg = cfg
+	n.configGen.Add(1)
 	n.log.Info("config applied", "file", cfg.File, "cells", len(cfg.Cells))
 	return nil
 }

@@ -4,6 +4,8 @@ package main
 
 import (
 	"fmt"
+
+	"github.com/cellgate/cellgate"
 	"io"
 	"os"
 )
@@ -24,6 +26,7 @@ usage:
 `
 
 func main() {
+	cellgate.Version = version
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 
+	"github.com/cellgate/cellgate/admin/ctl"
 	"github.com/cellgate/cellgate/bench"
 )
 
@@ -10,7 +11,4 @@ import (
 func benchCmd(args []string, stdout, stderr io.Writer) int { return bench.Main(args, stdout, stderr) }
 
 // ctlCmd runs `cellgate ctl`.
-func ctlCmd(args []string, stdout, stderr io.Writer) int {
-	io.WriteString(stderr, "cellgate ctl: not built yet\n")
-	return 2
-}
+func ctlCmd(args []string, stdout, stderr io.Writer) int { return ctl.Main(args, stdout, stderr) }
