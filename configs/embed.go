@@ -30,3 +30,10 @@ func Examples() map[string][]byte {
 	})
 	return out
 }
+
+//go:embed grafana-dashboard.json
+var dashboard []byte
+
+// GrafanaDashboard returns the Grafana dashboard JSON (per-cell rate, error
+// ratio, p50/p99, weights, burn rates, rollout step and state).
+func GrafanaDashboard() []byte { return append([]byte(nil), dashboard...) }
