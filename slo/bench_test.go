@@ -1,0 +1,96 @@
+package slo
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// latencies is a realistic spread of request durations (log-normal around
+// 40 ms) so recorders touch different buckets as real ones do.
+func latencies(n int) []time.Duration {
+	rng := rand.New(rand.NewPCG(7, 7))
+	out := make([]time.Duration, n)
+	for i := range out {
+		out[i] = lognormal(rng, 40*time.Millisecond, 0.5)
+	}
+	return out
+}
+
+func BenchmarkRecord(b *testing.B) {
+	r := NewRegistry(DefaultConfig(), nil)
+	c := r.Cell("a")
+	lat := latencies(1024)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := rand.IntN(len(lat))
+		for pb.Next() {
+			d := lat[i&1023]
+			c.Record(200, false, d, d/2)
+			i++
+		}
+	})
+}
+
+func BenchmarkRecordAt(b *testing.B) {
+	r := NewRegistry(DefaultConfig(), nil)
+	c := r.Cell("a")
+	lat := latencies(1024)
+	now := time.Now()
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := rand.IntN(len(lat))
+		for pb.Next() {
+			d := lat[i&1023]
+			c.RecordAt(now, 200, false, d, d/2)
+			i++
+		}
+	})
+}
+
+// warmWorld returns a simulated world after warm seconds of traffic:
+// baseline 2 × 150 rps, canary 275 rps.
+func warmWorld(warm time.Duration) *simWorld {
+	w := newSimWorld(1, simConfig())
+	w.add(&simCell{name: "base-a", rps: 150, errRatio: 0.001, latScale: 1})
+	w.add(&simCell{name: "base-b", rps: 150, errRatio: 0.001, latScale: 1})
+	w.add(&simCell{name: "canary", rps: 275, errRatio: 0.001, latScale: 1})
+	for range int(warm / time.Second) {
+		w.second()
+	}
+	return w
+}
+
+func BenchmarkJudge(b *testing.B) {
+	w := warmWorld(5 * time.Minute)
+	since := w.now.Add(-4 * time.Minute)
+	targets, base := []string{"canary"}, []string{"base-a", "base-b"}
+	b.ReportAllocs()
+	for b.Loop() {
+		w.reg.Judge(targets, base, since, nil)
+	}
+}
+
+func BenchmarkSnapshot(b *testing.B) {
+	w := warmWorld(5 * time.Minute)
+	cells := []string{"base-a", "base-b"}
+	for _, win := range []time.Duration{5 * time.Second, time.Minute, 5 * time.Minute} {
+		b.Run(win.String(), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				w.reg.Snapshot(cells, win)
+			}
+		})
+	}
+}
+
+func BenchmarkCollect(b *testing.B) {
+	w := warmWorld(2 * time.Minute)
+	col := w.reg.Collector()
+	b.ReportAllocs()
+	for b.Loop() {
+		drain(col)
+	}
+}

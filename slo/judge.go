@@ -1,0 +1,259 @@
+package slo
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// State is the judge's verdict on a canary.
+type State int
+
+// The states, from "no opinion" to "revert now". The zero value is
+// Inconclusive so a forgotten verdict never reads as healthy.
+const (
+	Inconclusive State = iota
+	Healthy
+	Degraded
+	Failing
+)
+
+var stateNames = [...]string{"inconclusive", "healthy", "degraded", "failing"}
+
+// String returns "inconclusive", "healthy", "degraded" or "failing".
+func (s State) String() string {
+	if s < 0 || int(s) >= len(stateNames) {
+		return fmt.Sprintf("state(%d)", int(s))
+	}
+	return stateNames[s]
+}
+
+// MarshalText encodes the state as its name (JSON uses it too).
+func (s State) MarshalText() ([]byte, error) {
+	if s < 0 || int(s) >= len(stateNames) {
+		return nil, fmt.Errorf("slo: invalid state %d", int(s))
+	}
+	return []byte(stateNames[s]), nil
+}
+
+// UnmarshalText decodes a state name.
+func (s *State) UnmarshalText(b []byte) error {
+	for i, n := range stateNames {
+		if string(b) == n {
+			*s = State(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("slo: unknown state %q", b)
+}
+
+// Rules named in Verdict.Rule.
+const (
+	RuleFastBurn      = "fast_burn"
+	RuleFailRatio     = "fail_ratio"
+	RuleSlowBurn      = "slow_burn"
+	RuleSignal        = "signal"
+	RuleErrorRatio    = "error_ratio"
+	RuleLatency       = "latency"
+	RuleTTFB          = "ttfb"
+	RuleMinRequests   = "min_requests"
+	RuleSignalMissing = "signal_missing"
+	RuleNoRegression  = "no_regression"
+)
+
+// Verdict is the judge's answer with the numbers it was made on; it is
+// the audit record of a rollout decision and marshals to JSON as such.
+type Verdict struct {
+	State State `json:"state"`
+	// Rule is the rule that decided (one of the Rule… constants).
+	Rule string `json:"rule"`
+	// Reason says why in one human sentence.
+	Reason   string    `json:"reason"`
+	At       time.Time `json:"at"`
+	Since    time.Time `json:"since"`
+	Targets  []string  `json:"targets"`
+	Baseline []string  `json:"baseline"`
+
+	// Canary and BaselineStats cover Since..At (clipped to History).
+	Canary        Stats `json:"canary_stats"`
+	BaselineStats Stats `json:"baseline_stats"`
+	// Recent is the canary over FailWindow, the FailRatio rule's input.
+	Recent Stats `json:"recent_stats"`
+	// Burn holds the canary's burn rates (every SLO, every rule window).
+	Burn []BurnRate `json:"burn"`
+	// Tests holds the sequential canary-vs-baseline comparisons.
+	Tests   []TestResult    `json:"tests"`
+	Signals []SignalReading `json:"signals,omitempty"`
+}
+
+// Judge compares the target (canary) cells, merged, with the baseline cells
+// over the same time, from since until now (clipped to History), and says
+// how the canary is doing:
+//
+//   - failing: the fast-burn rule fires on the canary (any SLO), or its
+//     error ratio over FailWindow is at least FailRatio and significantly
+//     above baseline's;
+//   - degraded: the slow-burn rule fires, a signal gate is breached, or a
+//     sequential test finds the canary's error ratio or latency (rank test
+//     plus P99Margin) significantly worse than baseline's;
+//   - inconclusive: fewer than MinRequests canary or baseline requests, or
+//     a gated signal is missing;
+//   - healthy: none of the above.
+//
+// Judge is stateless: the tests are mixture SPRTs on the data since
+// `since`, valid however often Judge is called (see the package doc). A
+// new step passes a new since.
+func (r *Registry) Judge(targets, baseline []string, since time.Time, gates []SignalGate) Verdict {
+	cfg := r.cfg.Load()
+	now := r.now()
+	if oldest := now.Add(-cfg.History); since.IsZero() || since.Before(oldest) {
+		since = oldest
+	}
+	v := Verdict{At: now, Since: since, Targets: targets, Baseline: baseline}
+	// Gather: burn windows, the FailRatio suffix, the step so far, signals.
+	burns := r.burns(targets, now)
+	v.Burn = burns.rates
+
+	rc, rb := r.recent(targets, baseline, now)
+	v.Recent = rc.stats(targets)
+
+	kinds := histTotal | histDoneOnly
+	if cfg.TTFBThreshold > 0 {
+		kinds |= histTTFB
+	}
+	c := r.gather(targets, since, now, kinds)
+	b := r.gather(baseline, since, now, kinds)
+	defer c.release()
+	defer b.release()
+	v.Canary, v.BaselineStats = c.stats(targets), b.stats(baseline)
+	v.Signals = r.readSignals(targets, gates, now)
+
+	// Decide, worst first.
+	if f := burns.firing(cfg.FastBurn, WindowFastLong, WindowFastShort); len(f) > 0 {
+		return v.decide(Failing, RuleFastBurn, burnReason("fast", cfg.FastBurn, f))
+	}
+	if failed, reason := failRatio(cfg, rc, rb); failed {
+		return v.decide(Failing, RuleFailRatio, reason)
+	}
+	if f := burns.firing(cfg.SlowBurn, WindowSlowLong, WindowSlowShort); len(f) > 0 {
+		return v.decide(Degraded, RuleSlowBurn, burnReason("slow", cfg.SlowBurn, f))
+	}
+	for _, s := range v.Signals {
+		if s.Breached {
+			return v.decide(Degraded, RuleSignal, fmt.Sprintf("signal %s on %s is %g, %s the gate's %g",
+				s.Name, s.Cell, s.Value, s.Direction, s.Threshold))
+		}
+	}
+	minReq := uint64(cfg.MinRequests)
+	if c.Requests < minReq || (len(baseline) > 0 && b.Requests < minReq) {
+		return v.decide(Inconclusive, RuleMinRequests, fmt.Sprintf(
+			"not enough data: %d canary and %d baseline requests since %s, need %d each",
+			c.Requests, b.Requests, since.Format(time.RFC3339), minReq))
+	}
+	if len(baseline) > 0 {
+		if st, rule, reason := v.compare(cfg, c, b); st != Healthy {
+			return v.decide(st, rule, reason)
+		}
+	}
+	for _, s := range v.Signals {
+		if s.Missing {
+			return v.decide(Inconclusive, RuleSignalMissing, fmt.Sprintf("signal %s on %s has no recent value", s.Name, s.Cell))
+		}
+	}
+	return v.decide(Healthy, RuleNoRegression, fmt.Sprintf(
+		"%d canary requests, error ratio %.4f vs baseline %.4f, p99 %v vs %v: no rule fired",
+		c.Requests, v.Canary.ErrorRatio, v.BaselineStats.ErrorRatio, v.Canary.P99, v.BaselineStats.P99))
+}
+
+func (v Verdict) decide(s State, rule, reason string) Verdict {
+	v.State, v.Rule, v.Reason = s, rule, reason
+	return v
+}
+
+// recent returns the canary's and baseline's counts over the shortest
+// suffix of FailWindow (whole intervals, newest first) in which the canary
+// has FailMinRequests requests, or over all of FailWindow if it never has:
+// the freshest reading that is big enough to trust, so a canary that
+// breaks is caught within a second or two at moderate traffic.
+func (r *Registry) recent(targets, baseline []string, now time.Time) (rc, rb *sample) {
+	cfg := r.cfg.Load()
+	n := cfg.slots(cfg.FailWindow)
+	for k := int64(1); k <= n; k++ {
+		from := r.windowStart(now, time.Duration(k)*cfg.Interval)
+		rc = r.gather(targets, from, now, histNone)
+		if rc.Requests >= uint64(cfg.FailMinRequests) || k == n {
+			return rc, r.gather(baseline, from, now, histNone)
+		}
+	}
+	return rc, rb // not reached: n ≥ 1
+}
+
+// failRatio is the FailRatio rule on the recent window.
+func failRatio(cfg *Config, rc, rb *sample) (bool, string) {
+	if rc.Requests < uint64(cfg.FailMinRequests) {
+		return false, ""
+	}
+	pc := ratio(rc.AvailBad, rc.Requests)
+	if pc < cfg.FailRatio {
+		return false, ""
+	}
+	if rb.Requests > 0 {
+		t := errorTest(rc.AvailBad, rc.Requests, rb.AvailBad, rb.Requests, cfg.ErrorTau, cfg.ErrorMargin, cfg.Alpha)
+		if !t.Significant {
+			return false, ""
+		}
+	}
+	return true, fmt.Sprintf("error ratio %.4f over the last %v (%d of %d requests) ≥ fail ratio %.4f; baseline %.4f",
+		pc, rc.to.Sub(rc.from).Round(time.Millisecond), rc.AvailBad, rc.Requests, cfg.FailRatio, ratio(rb.AvailBad, rb.Requests))
+}
+
+// compare runs the sequential canary-vs-baseline tests; Healthy means none
+// found a regression.
+func (v *Verdict) compare(cfg *Config, c, b *sample) (State, string, string) {
+	k := 2.0
+	if cfg.TTFBThreshold > 0 {
+		k = 3
+	}
+	alpha := cfg.Alpha / k
+	et := errorTest(c.AvailBad, c.Requests, b.AvailBad, b.Requests, cfg.ErrorTau, cfg.ErrorMargin, alpha)
+	lt := rankTest("latency", &c.total, &b.total, cfg.LatencyTau, cfg.LatencyMargin, alpha)
+	v.Tests = append(v.Tests, et, lt)
+	if et.Significant {
+		return Degraded, RuleErrorRatio, fmt.Sprintf(
+			"canary error ratio %.4f significantly above baseline %.4f (z %.2f, log LR %.2f ≥ %.2f)",
+			v.Canary.ErrorRatio, v.BaselineStats.ErrorRatio, et.Z, et.LogLR, et.LogThreshold)
+	}
+	minN := int64(cfg.MinRequests)
+	if reg, reason := latencyRegressed(lt, durUs(v.Canary.P99), durUs(v.BaselineStats.P99), cfg.P99Margin, minN); reg {
+		return Degraded, RuleLatency, "latency " + reason
+	}
+	if cfg.TTFBThreshold > 0 {
+		tt := rankTest("ttfb", &c.ttfb, &b.ttfb, cfg.LatencyTau, cfg.LatencyMargin, alpha)
+		v.Tests = append(v.Tests, tt)
+		if reg, reason := latencyRegressed(tt, c.ttfb.quantile(0.99), b.ttfb.quantile(0.99), cfg.P99Margin, minN); reg {
+			return Degraded, RuleTTFB, "TTFB " + reason
+		}
+	}
+	return Healthy, "", ""
+}
+
+// latencyRegressed combines a rank test with the relative p99 margin.
+func latencyRegressed(t TestResult, p99c, p99b int64, margin float64, minN int64) (bool, string) {
+	if !t.Significant || t.CanaryN < minN || t.BaselineN < minN {
+		return false, ""
+	}
+	if float64(p99c) < float64(p99b)*(1+margin) {
+		return false, ""
+	}
+	return true, fmt.Sprintf("distribution significantly slower than baseline (P(slower) %.3f, log LR %.2f ≥ %.2f) and p99 %v ≥ %v × %.2f",
+		0.5+t.Effect, t.LogLR, t.LogThreshold, time.Duration(p99c)*time.Microsecond, time.Duration(p99b)*time.Microsecond, 1+margin)
+}
+
+func burnReason(kind string, rule BurnRule, f []BurnRate) string {
+	var parts []string
+	for i := 0; i+1 < len(f); i += 2 {
+		parts = append(parts, fmt.Sprintf("%s burn rate %.1f over %v and %.1f over %v",
+			f[i].SLO, f[i].Rate, f[i].Length, f[i+1].Rate, f[i+1].Length))
+	}
+	return fmt.Sprintf("%s-burn rule (rate ≥ %g on both windows): %s", kind, rule.Rate, strings.Join(parts, "; "))
+}

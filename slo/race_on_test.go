@@ -1,0 +1,7 @@
+//go:build race
+
+package slo
+
+// raceEnabled shrinks the long simulations under the race detector, which
+// slows them tenfold; the full runs happen without -race.
+const raceEnabled = true
