@@ -79,6 +79,7 @@ func New(opts Options, seed uint64, cells []CellSpec, hooks Hooks) (*Proxy, erro
 	p.mu.Lock()
 	p.snap.Store(p.buildSnapshotLocked(cells))
 	p.mu.Unlock()
+	p.conns.max = opts.MaxConns
 	p.server = p.newServer()
 	return p, nil
 }
@@ -97,7 +98,7 @@ func (p *Proxy) newServer() *fasthttp.Server {
 		MaxRequestBodySize:            p.opts.MaxRequestBody,
 		ReadBufferSize:                p.opts.ReadBufferSize,
 		ReduceMemoryUsage:             true,
-		Concurrency:                   p.opts.MaxConns,
+		Concurrency:                   serverConcurrency(p.opts.MaxConns),
 		DisableHeaderNamesNormalizing: true,
 		DisablePreParseMultipartForm:  true,
 		NoDefaultServerHeader:         true,
@@ -167,27 +168,46 @@ func (f fasthttpLogger) Printf(format string, args ...any) {
 }
 
 // connTracker remembers accepted client connections so Shutdown can close
-// the ones a drain timeout left open (fasthttp leaves them running).
+// the ones a drain timeout left open (fasthttp leaves them running), and
+// caps how many are open at once (Options.MaxConns).
 type connTracker struct {
+	// max is the cap on tracked connections; zero means none. Set before
+	// Serve.
+	max int
+
 	mu    sync.Mutex
 	conns map[*trackedConn]struct{} // guarded by mu
+
+	refused   atomic.Uint64 // connections answered 503 too-many-connections
+	lingering atomic.Int32  // refusals still being answered (see refuse)
 }
 
 func (t *connTracker) wrap(ln net.Listener) net.Listener { return &trackingListener{ln, t} }
 
-func (t *connTracker) add(c *trackedConn) {
+// admit tracks c unless the cap is reached.
+func (t *connTracker) admit(c *trackedConn) bool {
 	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.max > 0 && len(t.conns) >= t.max {
+		return false
+	}
 	if t.conns == nil {
 		t.conns = map[*trackedConn]struct{}{}
 	}
 	t.conns[c] = struct{}{}
-	t.mu.Unlock()
+	return true
 }
 
 func (t *connTracker) remove(c *trackedConn) {
 	t.mu.Lock()
 	delete(t.conns, c)
 	t.mu.Unlock()
+}
+
+func (t *connTracker) open() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.conns)
 }
 
 func (t *connTracker) closeAll() {
@@ -207,14 +227,20 @@ type trackingListener struct {
 	t *connTracker
 }
 
+// Accept returns the next connection under the cap; connections over it
+// are answered 503 here and never reach the server.
 func (l *trackingListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		tc := &trackedConn{Conn: c, t: l.t}
+		if l.t.admit(tc) {
+			return tc, nil
+		}
+		l.t.refuse(c)
 	}
-	tc := &trackedConn{Conn: c, t: l.t}
-	l.t.add(tc)
-	return tc, nil
 }
 
 // trackedConn removes itself from the tracker when closed.

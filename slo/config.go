@@ -79,6 +79,13 @@ type Config struct {
 	// also at least this much (relative) above baseline's, so huge traffic
 	// does not turn a 1 % slowdown into a revert.
 	P99Margin float64
+	// P99MinDelta is the absolute floor beside P99Margin: the canary's p99
+	// must also exceed baseline's by at least this much. Without it a
+	// sub-millisecond difference on a fast service (a canary's colder
+	// connection pool at 1 % traffic, say) is a "significant" regression
+	// that no user could notice. Zero: 5 % of LatencyThreshold (15 ms at
+	// 300 ms) — 5 % of the budget the SLO grants a request.
+	P99MinDelta time.Duration
 	// ErrorMargin is the relative non-inferiority margin of the error-ratio
 	// test: it asks whether the canary's ratio exceeds (1+ErrorMargin) ×
 	// baseline's, so error bursts that a binomial model does not expect do

@@ -224,13 +224,13 @@ func (v *Verdict) compare(cfg *Config, c, b *sample) (State, string, string) {
 			v.Canary.ErrorRatio, v.BaselineStats.ErrorRatio, et.Z, et.LogLR, et.LogThreshold)
 	}
 	minN := int64(cfg.MinRequests)
-	if reg, reason := latencyRegressed(lt, durUs(v.Canary.P99), durUs(v.BaselineStats.P99), cfg.P99Margin, minN); reg {
+	if reg, reason := latencyRegressed(lt, durUs(v.Canary.P99), durUs(v.BaselineStats.P99), cfg.P99Margin, durUs(cfg.p99MinDelta(cfg.LatencyThreshold)), minN); reg {
 		return Degraded, RuleLatency, "latency " + reason
 	}
 	if cfg.TTFBThreshold > 0 {
 		tt := rankTest("ttfb", &c.ttfb, &b.ttfb, cfg.LatencyTau, cfg.LatencyMargin, alpha)
 		v.Tests = append(v.Tests, tt)
-		if reg, reason := latencyRegressed(tt, c.ttfb.quantile(0.99), b.ttfb.quantile(0.99), cfg.P99Margin, minN); reg {
+		if reg, reason := latencyRegressed(tt, c.ttfb.quantile(0.99), b.ttfb.quantile(0.99), cfg.P99Margin, durUs(cfg.p99MinDelta(cfg.TTFBThreshold)), minN); reg {
 			return Degraded, RuleTTFB, "TTFB " + reason
 		}
 	}
@@ -238,11 +238,11 @@ func (v *Verdict) compare(cfg *Config, c, b *sample) (State, string, string) {
 }
 
 // latencyRegressed combines a rank test with the relative p99 margin.
-func latencyRegressed(t TestResult, p99c, p99b int64, margin float64, minN int64) (bool, string) {
+func latencyRegressed(t TestResult, p99c, p99b int64, margin float64, minDelta, minN int64) (bool, string) {
 	if !t.Significant || t.CanaryN < minN || t.BaselineN < minN {
 		return false, ""
 	}
-	if float64(p99c) < float64(p99b)*(1+margin) {
+	if float64(p99c) < float64(p99b)*(1+margin) || p99c-p99b < minDelta {
 		return false, ""
 	}
 	return true, fmt.Sprintf("distribution significantly slower than baseline (P(slower) %.3f, log LR %.2f ≥ %.2f) and p99 %v ≥ %v × %.2f",
@@ -256,4 +256,12 @@ func burnReason(kind string, rule BurnRule, f []BurnRate) string {
 			f[i].SLO, f[i].Rate, f[i].Length, f[i+1].Rate, f[i+1].Length))
 	}
 	return fmt.Sprintf("%s-burn rule (rate ≥ %g on both windows): %s", kind, rule.Rate, strings.Join(parts, "; "))
+}
+
+// p99MinDelta is P99MinDelta, or 5 % of the SLO's threshold when zero.
+func (c *Config) p99MinDelta(threshold time.Duration) time.Duration {
+	if c.P99MinDelta > 0 {
+		return c.P99MinDelta
+	}
+	return threshold / 20
 }

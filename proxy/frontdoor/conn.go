@@ -173,6 +173,11 @@ func (c *Conn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
+// NetConn returns the connection Conn wraps, as tls.Conn.NetConn does.
+// Reads on it bypass validation: it is for callers that only discard what
+// they read, such as draining a connection refused before any request.
+func (c *Conn) NetConn() net.Conn { return c.Conn }
+
 // Refused returns the refusal the server has been told of, or nil.
 func (c *Conn) Refused() *Refusal { return c.delivered.Load() }
 
