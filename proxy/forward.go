@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"net"
 	"time"
@@ -57,17 +58,24 @@ func (u *upstreamConn) done(reusable bool) {
 // ctx.Response. A small known-length body is read too and the connection
 // returned; otherwise the body is left to stream from st (see reqState.Read)
 // and st.up holds the connection. sent reports whether any byte may have
-// reached the upstream, which is what makes a retry unsafe.
+// reached the upstream, which is what makes a retry unsafe. stale reports
+// the one exception: the connection came from the pool (it had served an
+// earlier request) and failed before a single response byte arrived — the
+// upstream closed or lost it while it sat idle (a restart, an idle timeout
+// racing our reuse), so no upstream application read the request. Go's
+// net/http retries idempotent requests in exactly this case, and so do we
+// (RFC 9110 §9.2.2 allows repeating idempotent requests).
 //
 // It does not use HostClient.Do: Do would buffer or wrap every streamed body
 // in closures (allocations per request) and cannot tell a dial failure from
 // a failure after the request was written, which the retry rule needs.
-func (st *reqState) roundTrip(ctx *fasthttp.RequestCtx, ep *endpoint) (sent bool, err error) {
+func (st *reqState) roundTrip(ctx *fasthttp.RequestCtx, ep *endpoint) (sent, stale bool, err error) {
 	hc, opts := ep.client, &st.p.opts
 	cc, err := hc.AcquireConn(0, false)
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
+	reused := !cc.LastUseTime().IsZero() // zero until a first release to the pool
 	u := &st.conn
 	*u = upstreamConn{ep: ep, cc: cc, conn: cc.Conn()}
 	if opts.UpstreamWriteTimeout > 0 {
@@ -81,17 +89,19 @@ func (st *reqState) roundTrip(ctx *fasthttp.RequestCtx, ep *endpoint) (sent bool
 	hc.ReleaseWriter(bw)
 	if err != nil {
 		u.done(false)
-		return true, err
+		return true, reused, err
 	}
 	if opts.UpstreamReadTimeout > 0 {
 		_ = u.conn.SetReadDeadline(time.Now().Add(opts.UpstreamReadTimeout))
 	}
 	u.br = hc.AcquireReader(u.conn)
+	st.gotHead = false
 	if err = st.readResponse(ctx); err != nil {
 		u.done(false)
-		return true, err
+		// fasthttp reports any failure on the first response byte as io.EOF.
+		return true, reused && !st.gotHead && errors.Is(err, io.EOF), err
 	}
-	return true, nil
+	return true, false, nil
 }
 
 // readResponse reads the response head (skipping 1xx interim responses)
@@ -106,6 +116,7 @@ func (st *reqState) readResponse(ctx *fasthttp.RequestCtx) error {
 			break
 		}
 	}
+	st.gotHead = true
 	st.ttfb = time.Now()
 	st.upClose = resp.Header.ConnectionClose()
 	cl := resp.Header.ContentLength()

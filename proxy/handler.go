@@ -16,6 +16,14 @@ type reqState struct {
 	p      *Proxy
 	scrub  scrub
 	keyBuf []byte
+	pinBuf []byte // pin cookie scratch
+
+	// pinCookie asks for a pin cookie on the response: the session is
+	// pinned, to st.cell since pinAssigned, and was seen at pinNow (ns).
+	pinCookie   bool
+	pinHash     uint64
+	pinAssigned int64
+	pinNow      int64
 
 	cell   *cell
 	ep     *endpoint
@@ -33,6 +41,7 @@ type reqState struct {
 	streaming bool
 	reusable  bool
 	upClose   bool
+	gotHead   bool // the response head arrived (roundTrip's stale rule)
 	eof       bool
 }
 
@@ -44,6 +53,7 @@ func (st *reqState) release() {
 	st.cell, st.ep, st.client, st.body = nil, nil, nil, nil
 	st.ttfb, st.status, st.lastCause = time.Time{}, 0, causeNone
 	st.streaming, st.reusable, st.upClose, st.eof = false, false, false, false
+	st.pinCookie = false
 	p.states.Put(st)
 }
 
@@ -82,16 +92,24 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 		keyHash = p.rand()
 	}
 
-	// Cell.
-	idx := snap.table.Pick(keyHash)
+	// Cell: with pins on, a keyed session may be held on the cell that
+	// served it while a promotion moves its key (pins.go).
+	var idx int
+	if snap.pins != nil && (key != nil || cookie) {
+		idx = p.routePinned(ctx, st, snap, keyHash)
+	} else {
+		idx = snap.table.Pick(keyHash)
+	}
 	if idx < 0 {
 		p.fail(ctx, st, causeNoCell)
 		return
 	}
 	st.cell = snap.cells[idx]
+	st.cell.served.Add(1)
 
 	// Header hygiene, then endpoint and forward; at most one retry, on
-	// another endpoint, only if idempotent and nothing was sent.
+	// another endpoint, only if idempotent and nothing was sent (or the
+	// pooled connection turned out dead before any response byte).
 	st.scrub.prepareRequest(&ctx.Request.Header, peer, ctx.IsTLS())
 	if len(ctx.Request.Header.Host()) == 0 {
 		ctx.Request.Header.SetHost(st.cell.endpoints[0].addr) // HTTP/1.0 without Host
@@ -110,6 +128,9 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 	}
 	if cookie {
 		p.setCookie(ctx, st.keyBuf)
+	}
+	if st.pinCookie {
+		p.setPinCookie(ctx, st, snap.sessions)
 	}
 	if !st.streaming {
 		st.finish(st.status, false)
@@ -132,7 +153,7 @@ func (st *reqState) forward(ctx *fasthttp.RequestCtx) cause {
 		}
 		st.ep = ep
 		ep.outstanding.Add(1)
-		sent, err := st.roundTrip(ctx, ep)
+		sent, stale, err := st.roundTrip(ctx, ep)
 		if err == nil {
 			if ctx.Response.StatusCode() >= 500 {
 				p.noteFailure(ep)
@@ -148,7 +169,7 @@ func (st *reqState) forward(ctx *fasthttp.RequestCtx) cause {
 			p.noteFailure(ep)
 		}
 		st.lastCause = c
-		if sent || attempt > 0 || !idempotent(ctx.Method()) {
+		if (sent && !stale) || attempt > 0 || !idempotent(ctx.Method()) {
 			return c
 		}
 		tried = ep

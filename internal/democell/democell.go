@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -19,7 +20,7 @@ type Server struct {
 	Name    string // cell name it serves, echoed in X-Demo-Cell
 	Version string
 
-	ln       net.Listener
+	ln       net.Listener // a *trackingListener
 	srv      *fasthttp.Server
 	errPPM   atomic.Int64 // share of requests answered 500, in parts per million
 	delay    atomic.Int64 // added latency, ns
@@ -29,11 +30,16 @@ type Server struct {
 }
 
 // Start listens on 127.0.0.1:0 and serves until Close.
-func Start(name, version string) (*Server, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func Start(name, version string) (*Server, error) { return StartAt(name, version, "127.0.0.1:0") }
+
+// StartAt listens on addr (to restart an endpoint where it was) and serves
+// until Close or Kill.
+func StartAt(name, version, addr string) (*Server, error) {
+	inner, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("democell %s: listen: %w", name, err)
 	}
+	ln := &trackingListener{Listener: inner, conns: map[net.Conn]struct{}{}}
 	s := &Server{Name: name, Version: version, ln: ln, done: make(chan struct{})}
 	s.srv = &fasthttp.Server{
 		Handler:                      s.handle,
@@ -68,7 +74,14 @@ func (s *Server) SetDelay(d time.Duration) { s.delay.Store(int64(d)) }
 func (s *Server) Requests() int64 { return s.requests.Load() }
 func (s *Server) Failed() int64   { return s.failed.Load() }
 
-// Close stops the server and waits for it.
+// Kill stops the endpoint the way a crash does: the listener and every
+// connection close at once, requests in flight included.
+func (s *Server) Kill() {
+	s.ln.(*trackingListener).killAll()
+	<-s.done
+}
+
+// Close stops the server gracefully and waits for it.
 func (s *Server) Close() error {
 	err := s.srv.Shutdown()
 	<-s.done
@@ -92,4 +105,46 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	}
 	ctx.SetContentType("application/json")
 	ctx.SetBody(body)
+}
+
+// trackingListener remembers open connections so Kill can close them.
+type trackingListener struct {
+	net.Listener
+	mu    sync.Mutex // guards conns
+	conns map[net.Conn]struct{}
+}
+
+func (l *trackingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	l.conns[c] = struct{}{}
+	l.mu.Unlock()
+	return &trackedConn{Conn: c, l: l}, nil
+}
+
+func (l *trackingListener) killAll() {
+	l.Listener.Close()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for c := range l.conns {
+		if tc, ok := c.(*net.TCPConn); ok {
+			tc.SetLinger(0) // RST, as when the process dies mid-response
+		}
+		c.Close()
+	}
+}
+
+type trackedConn struct {
+	net.Conn
+	l *trackingListener
+}
+
+func (c *trackedConn) Close() error {
+	c.l.mu.Lock()
+	delete(c.l.conns, c.Conn)
+	c.l.mu.Unlock()
+	return c.Conn.Close()
 }
