@@ -81,8 +81,8 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // verdicts maps each target cell of an active rollout to its last verdict.
 func (b backend) verdicts() map[string]string {
 	out := map[string]string{}
-	for _, id := range b.n.ctrl.Active() {
-		v, err := b.n.ctrl.Rollout(id)
+	for _, id := range b.n.Controller().Active() {
+		v, err := b.n.Controller().Rollout(id)
 		if err != nil {
 			continue
 		}
@@ -100,7 +100,7 @@ func (b backend) verdicts() map[string]string {
 
 // currentRollout is the active rollout, else the most recent one.
 func (b backend) currentRollout() *admin.RolloutStatus {
-	views, err := b.n.ctrl.Rollouts()
+	views, err := b.n.Controller().Rollouts()
 	if err != nil || len(views) == 0 {
 		return nil
 	}
@@ -135,19 +135,19 @@ func (b backend) StartRollout(_ context.Context, raw json.RawMessage, actor stri
 	if err != nil {
 		return "", "", admin.Invalid("%v", err)
 	}
-	id, err := b.n.ctrl.Start(p, actor)
+	id, err := b.n.Controller().Start(p, actor)
 	if err != nil {
 		return "", "", err
 	}
 	return id, string(rollout.StatusProgressing), nil
 }
 
-func (b backend) Rollout(_ context.Context, id string) (any, error) { return b.n.ctrl.Rollout(id) }
+func (b backend) Rollout(_ context.Context, id string) (any, error) { return b.n.Controller().Rollout(id) }
 
-func (b backend) Rollouts(context.Context) (any, error) { return b.n.ctrl.Rollouts() }
+func (b backend) Rollouts(context.Context) (any, error) { return b.n.Controller().Rollouts() }
 
 func (b backend) RolloutAction(_ context.Context, id, action, actor, reason string) (any, error) {
-	c := b.n.ctrl
+	c := b.n.Controller()
 	var err error
 	switch action {
 	case admin.ActionPause:
@@ -170,7 +170,7 @@ func (b backend) RolloutAction(_ context.Context, id, action, actor, reason stri
 }
 
 func (b backend) Audit(_ context.Context, since uint64) (any, error) {
-	evs, err := b.n.ctrl.Audit(since, 0)
+	evs, err := b.n.Controller().Audit(since, 0)
 	if evs == nil {
 		evs = []rollout.Event{}
 	}

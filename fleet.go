@@ -193,7 +193,7 @@ func (f *fleet) document(key string, b []byte, from string) bool {
 		f.log.Warn("bad rollout document", "from", from, "err", err)
 		return false
 	}
-	news, err := f.n.ctrl.ApplyRemote(doc, from)
+	news, err := f.n.Controller().ApplyRemote(doc, from)
 	if err != nil {
 		f.log.Warn("remote rollout refused", "from", from, "id", doc.ID, "err", err)
 	}
@@ -203,7 +203,7 @@ func (f *fleet) document(key string, b []byte, from string) bool {
 // state is this node's full replicated state for push/pull.
 func (f *fleet) state() []byte {
 	st := fleetState{Weights: f.weights()}
-	if docs, err := f.n.ctrl.Documents(); err == nil {
+	if docs, err := f.n.Controller().Documents(); err == nil {
 		st.Rollouts = docs
 	}
 	b, _ := json.Marshal(st)
@@ -218,7 +218,7 @@ func (f *fleet) mergeState(b []byte, from string) {
 		return
 	}
 	for _, doc := range st.Rollouts {
-		if _, err := f.n.ctrl.ApplyRemote(doc, from); err != nil {
+		if _, err := f.n.Controller().ApplyRemote(doc, from); err != nil {
 			f.log.Debug("remote rollout refused", "from", from, "id", doc.ID, "err", err)
 		}
 	}
@@ -250,7 +250,7 @@ func (f *fleet) mergeWeights(w map[string]manualWeight, from string) bool {
 	for _, cell := range apply {
 		mw := w[cell]
 		reason := fmt.Sprintf("set on %s: %s", mw.Node, mw.Reason)
-		if err := f.n.ctrl.SetWeight(cell, mw.Weight, "peer:"+from, reason); err != nil {
+		if err := f.n.Controller().SetWeight(cell, mw.Weight, "peer:"+from, reason); err != nil {
 			f.log.Warn("remote weight refused", "from", from, "cell", cell, "err", err)
 		}
 	}
@@ -270,7 +270,7 @@ func (f *fleet) weights() map[string]manualWeight {
 // generation is the highest rollout generation this node holds.
 func (f *fleet) generation() float64 {
 	g := uint64(0)
-	if docs, err := f.n.ctrl.Documents(); err == nil {
+	if docs, err := f.n.Controller().Documents(); err == nil {
 		for _, d := range docs {
 			g = max(g, d.Generation)
 		}

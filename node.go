@@ -33,24 +33,36 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock for the SLO engine and the controller. Nil: time.Now.
 	Now func() time.Time
+	// Listener and AdminListener are already-bound listeners to serve on
+	// instead of binding listen.addr and admin.addr: a graceful handover's
+	// successor inherits them from its predecessor. Nil: bind.
+	Listener, AdminListener net.Listener
+	// JournalWait is how long New keeps retrying while another process
+	// holds the journal (a handover's predecessor). Zero: fail fast.
+	JournalWait time.Duration
 }
 
 // Node is one running cellgate: data plane, SLO engine, rollout controller,
 // admin API. Build it with New, run it with Start, stop it with Shutdown.
 type Node struct {
 	log   *slog.Logger
+	opts  Options
 	now   func() time.Time
 	name  string
 	proxy *proxy.Proxy
 	slo   *slo.Registry
-	ctrl  *rollout.Controller
 	reg   *prometheus.Registry
+
+	// ctrl is the rollout controller and its journal. It is replaced only
+	// when a failed graceful handover takes the journal back.
+	ctrl atomic.Pointer[rollout.Controller]
 
 	// mu guards cfg and serialises reloads.
 	mu  sync.Mutex
 	cfg *configs.Config
 
-	ln       net.Listener // client listener
+	ln       net.Listener // client listener, behind the front door
+	rawLn    net.Listener // the socket itself, for handing over
 	admin    *adminServer
 	fleet    atomic.Pointer[fleet] // nil on a single node; set once in Start
 
@@ -59,6 +71,7 @@ type Node struct {
 	configGen atomic.Uint64 // successful config loads
 	serveErr chan error
 	stopOnce sync.Once
+	ctx      context.Context // lives from Start to Shutdown
 	cancel   context.CancelFunc
 }
 
@@ -69,7 +82,7 @@ func New(cfg *configs.Config, opts Options) (*Node, error) {
 	if err := CheckPlans(cfg); err != nil {
 		return nil, err
 	}
-	n := &Node{log: opts.Logger, now: opts.Now, cfg: cfg, name: cfg.NodeName}
+	n := &Node{log: opts.Logger, now: opts.Now, cfg: cfg, name: cfg.NodeName, opts: opts}
 	if n.log == nil {
 		n.log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
@@ -96,22 +109,11 @@ func New(cfg *configs.Config, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n.ctrl, err = rollout.Open(cfg.State.Path, rollout.Options{
-		Cells:          configWeights(cfg),
-		Tick:           cfg.Rollout.Tick.Duration,
-		DegradedTicks:  cfg.Rollout.DegradedTicks,
-		MaxStepPerTick: cfg.Rollout.MaxStepPerTick,
-		Logger:         n.log.With("component", "rollout"),
-	}, rollout.Hooks{
-		Judge: n.judge,
-		Apply:   func(w map[string]float64) error { n.proxy.SetWeights(w); return nil },
-		Now:     n.now,
-		Publish: n.publish,
-		Decider: n.mayPromote,
-	})
+	ctrl, err := n.openControl(cfg, opts.JournalWait)
 	if err != nil {
-		return nil, fmt.Errorf("open journal: %w", err)
+		return nil, err
 	}
+	n.ctrl.Store(ctrl)
 	n.reg = prometheus.NewRegistry()
 	n.reg.MustRegister(
 		n.slo.Collector(),
@@ -121,6 +123,35 @@ func New(cfg *configs.Config, opts Options) (*Node, error) {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	return n, nil
+}
+
+// openControl opens the journal and the rollout controller over it,
+// resuming any rollout the journal holds. wait > 0 keeps retrying while
+// another process holds the journal (a graceful handover's predecessor
+// releasing it).
+func (n *Node) openControl(cfg *configs.Config, wait time.Duration) (*rollout.Controller, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		ctrl, err := rollout.Open(cfg.State.Path, rollout.Options{
+			Cells:          configWeights(cfg),
+			Tick:           cfg.Rollout.Tick.Duration,
+			DegradedTicks:  cfg.Rollout.DegradedTicks,
+			MaxStepPerTick: cfg.Rollout.MaxStepPerTick,
+			Logger:         n.log.With("component", "rollout"),
+		}, rollout.Hooks{
+			Judge:   n.judge,
+			Apply:   func(w map[string]float64) error { n.proxy.SetWeights(w); return nil },
+			Now:     n.now,
+			Publish: n.publish,
+			Decider: n.mayPromote,
+		})
+		if err == nil {
+			return ctrl, nil
+		}
+		if !errors.Is(err, rollout.ErrLocked) || time.Now().After(deadline) {
+			return nil, fmt.Errorf("open journal: %w", err)
+		}
+	}
 }
 
 // judge adapts the SLO engine's verdict for the controller.
@@ -174,7 +205,7 @@ func (n *Node) mayPromote() bool {
 // actor and reason, and replicates it to the fleet. A cell under a running
 // rollout pauses that rollout.
 func (n *Node) SetWeight(cell string, w float64, actor, reason string) error {
-	if err := n.ctrl.SetWeight(cell, w, actor, reason); err != nil {
+	if err := n.Controller().SetWeight(cell, w, actor, reason); err != nil {
 		return err
 	}
 	if f := n.fleet.Load(); f != nil {
@@ -187,44 +218,63 @@ func (n *Node) SetWeight(cell string, w float64, actor, reason string) error {
 // controller's ticker. It returns once both listeners are bound.
 func (n *Node) Start() error {
 	cfg := n.config()
-	ln, err := net.Listen("tcp", cfg.Listen.Addr)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", cfg.Listen.Addr, err)
+	ln := n.opts.Listener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", cfg.Listen.Addr); err != nil {
+			return fmt.Errorf("listen %s: %w", cfg.Listen.Addr, err)
+		}
 	}
+	n.rawLn = ln
 	// The front door validates every request's framing strictly before
 	// fasthttp parses it (see proxy/frontdoor).
 	ln = frontdoor.Listen(ln, frontDoorConfig(cfg))
 	n.ln = ln
 	if cfg.Admin.Addr != "" {
-		n.admin, err = n.startAdmin(cfg, nil)
+		var err error
+		n.admin, err = n.startAdmin(cfg, n.opts.AdminListener)
 		if err != nil {
 			ln.Close()
 			return err
 		}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	n.cancel = cancel
-	if cfg.Gossip.Bind != "" {
-		f, err := n.startFleet(cfg)
-		if err != nil {
-			cancel()
-			ln.Close()
-			if n.admin != nil {
-				n.admin.shutdown(context.Background())
-			}
-			return err
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	if err := n.joinFleet(cfg); err != nil {
+		n.cancel()
+		ln.Close()
+		if n.admin != nil {
+			n.admin.shutdown(context.Background())
 		}
-		n.fleet.Store(f)
-		n.reg.MustRegister(f.c.Collector())
-		go f.run(ctx, cfg.Rollout.Tick.Duration)
+		return err
 	}
-	n.ctrl.Run(ctx)
+	n.Controller().Run(n.ctx)
 	n.serveErr = make(chan error, 1)
 	go n.serve(ln)
 	n.started = n.now()
 	n.configGen.Store(1)
 	n.ready.Store(true)
 	n.log.Info("serving", "addr", ln.Addr().String(), "admin", n.AdminAddr(), "cells", len(cfg.Cells))
+	return nil
+}
+
+// joinFleet joins the gossip cluster when the config names one, and starts
+// sending this node's SLI deltas every tick.
+func (n *Node) joinFleet(cfg *configs.Config) error {
+	if cfg.Gossip.Bind == "" {
+		return nil
+	}
+	f, err := n.startFleet(cfg)
+	if err != nil {
+		return err
+	}
+	n.fleet.Store(f)
+	if err := n.reg.Register(f.c.Collector()); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if !errors.As(err, &are) {
+			return err
+		}
+	}
+	go f.run(n.ctx, cfg.Rollout.Tick.Duration)
 	return nil
 }
 
@@ -256,7 +306,7 @@ func (n *Node) Name() string { return n.name }
 // bench scenarios, tests).
 func (n *Node) Proxy() *proxy.Proxy            { return n.proxy }
 func (n *Node) SLO() *slo.Registry             { return n.slo }
-func (n *Node) Controller() *rollout.Controller { return n.ctrl }
+func (n *Node) Controller() *rollout.Controller { return n.ctrl.Load() }
 
 // Registry is the node's Prometheus registry.
 func (n *Node) Registry() *prometheus.Registry { return n.reg }
@@ -298,7 +348,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 				errs = append(errs, fmt.Errorf("gossip shutdown: %w", err))
 			}
 		}
-		if err := n.ctrl.Close(); err != nil {
+		if err := n.Controller().Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close controller: %w", err))
 		}
 	})

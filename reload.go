@@ -62,7 +62,7 @@ func (n *Node) Apply(cfg *configs.Config) error {
 	if err := n.proxy.SetCells(specs); err != nil {
 		return fmt.Errorf("apply config: %w", err)
 	}
-	if err := n.ctrl.SyncCells(configWeights(cfg), "config-reload"); err != nil {
+	if err := n.Controller().SyncCells(configWeights(cfg), "config-reload"); err != nil {
 		n.log.Warn("reload: controller did not take the new cell set", "err", err)
 	}
 	if err := n.slo.SetConfig(sloConfig(cfg)); err != nil {

@@ -122,6 +122,8 @@ func (c *collector) result() *Result {
 		Requests:    c.reqs,
 		Errors:      c.errs,
 		Histogram:   c.total,
+
+		StaleRetries: r.staleRetries.Load(),
 	}
 	if r.open {
 		res.Mode = ModeOpen

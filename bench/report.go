@@ -19,6 +19,9 @@ func WriteText(w io.Writer, res *Result) error {
 	p("measured\t%s%s\n", res.Elapsed.Round(time.Millisecond), ifStr(res.Interrupted, " (interrupted)"))
 	p("requests\t%d  (%.1f/s)\n", res.Requests, res.RPS)
 	p("errors\t%d  (%s)\n", res.Errors, percent(res.Errors, res.Requests))
+	if res.StaleRetries > 0 {
+		p("resent\t%d  (idempotent requests whose idle keep-alive connection the server had closed)\n", res.StaleRetries)
+	}
 	p("\n")
 	title := "latency"
 	if res.Mode == ModeOpen {

@@ -63,6 +63,10 @@ type Result struct {
 	// carry X-Cellgate-Error.
 	Errors int64   `json:"errors"`
 	RPS    float64 `json:"rps"` // Requests per second of Elapsed
+	// StaleRetries counts idempotent requests resent once because the
+	// keep-alive connection they went out on had been closed by the server
+	// while idle (no response byte came back), as real clients do.
+	StaleRetries int64 `json:"stale_connection_retries,omitempty"`
 
 	// Latency is measured from each request's intended send time (open
 	// loop) or its actual send time (closed loop, where they are the same).

@@ -85,6 +85,7 @@ type runner struct {
 	end          time.Duration // no request is sent after it; 0 = until stopped
 	nextSlot     atomic.Int64  // open loop: next unclaimed schedule slot
 	stop         atomic.Bool   // set when the context is cancelled
+	staleRetries atomic.Int64  // idempotent requests resent after a dead keep-alive connection
 }
 
 func newRunner(cfg *Config, hooks Hooks) *runner {

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"errors"
 	"context"
 	"strings"
 	"time"
@@ -22,6 +23,7 @@ type worker struct {
 	shard  *shard
 	timer  *time.Timer
 	sample sample
+	reused bool // the connection has answered before (see do)
 }
 
 func newWorker(r *runner, id int) *worker {
@@ -130,6 +132,16 @@ func (w *worker) do(intended, from, sent time.Duration) time.Duration {
 	}
 	w.guard.begin(sent)
 	err := w.hc.Do(w.req, w.resp)
+	if err != nil && w.reused && errors.Is(err, fasthttp.ErrConnectionClosed) && idempotentMethod(r.cfg.Method) {
+		// A keep-alive connection the server closed while it sat idle,
+		// found dead before a single response byte: every real client
+		// (browsers, Go's net/http, fasthttp's default) resends an
+		// idempotent request once on a new connection (RFC 9112 §9.3.1),
+		// so the generator does too, and counts it.
+		r.staleRetries.Add(1)
+		err = w.hc.Do(w.req, w.resp)
+	}
+	w.reused = err == nil && !w.resp.ConnectionClose()
 	done := r.since()
 	if w.guard.end() {
 		// The watchdog set a past deadline on this connection; even if the
@@ -174,4 +186,14 @@ func (w *worker) do(intended, from, sent time.Duration) time.Duration {
 		})
 	}
 	return done
+}
+
+// idempotentMethod reports whether a request may be sent twice
+// (RFC 9110 §9.2.2); "" is GET.
+func idempotentMethod(m string) bool {
+	switch m {
+	case "", "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE":
+		return true
+	}
+	return false
 }

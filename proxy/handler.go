@@ -71,6 +71,9 @@ func idempotent(m []byte) bool {
 // key → cell → header hygiene → endpoint → forward (retry once) → label
 // → record. Streamed responses finish in reqState.Close instead.
 func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
+	if p.draining.Load() {
+		ctx.SetConnectionClose() // see Shutdown
+	}
 	st := p.acquireState()
 	st.start = ctx.Time()
 	st.client = ctx.Conn()

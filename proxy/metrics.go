@@ -11,6 +11,12 @@ var (
 	descCellWeight = prometheus.NewDesc("cellgate_cell_weight",
 		"The cell's current routing weight.",
 		[]string{"cell"}, nil)
+	descCellShare = prometheus.NewDesc("cellgate_cell_share",
+		"Share of requests the cell actually served over the last minute; differs from its weight while session pins hold.",
+		[]string{"cell"}, nil)
+	descCellPins = prometheus.NewDesc("cellgate_cell_pinned_sessions",
+		"Sessions this node holds pinned to the cell.",
+		[]string{"cell"}, nil)
 )
 
 var _ prometheus.Collector = (*Proxy)(nil)
@@ -19,6 +25,8 @@ var _ prometheus.Collector = (*Proxy)(nil)
 func (p *Proxy) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descEndpointUp
 	ch <- descCellWeight
+	ch <- descCellShare
+	ch <- descCellPins
 }
 
 // Collect implements prometheus.Collector from the current snapshot, so
@@ -26,6 +34,8 @@ func (p *Proxy) Describe(ch chan<- *prometheus.Desc) {
 func (p *Proxy) Collect(ch chan<- prometheus.Metric) {
 	for _, c := range p.Status() {
 		ch <- prometheus.MustNewConstMetric(descCellWeight, prometheus.GaugeValue, c.Weight, c.Name)
+		ch <- prometheus.MustNewConstMetric(descCellShare, prometheus.GaugeValue, c.Share, c.Name)
+		ch <- prometheus.MustNewConstMetric(descCellPins, prometheus.GaugeValue, float64(c.Pins), c.Name)
 		for _, e := range c.Endpoints {
 			up := 0.0
 			if e.Up {

@@ -107,6 +107,24 @@ type Options struct {
 	EjectBackoff time.Duration
 	// EjectBackoffMax caps the doubled backoff. Zero: 32 × EjectBackoff.
 	EjectBackoffMax time.Duration
+
+	// PinMemory bounds the session pin table in bytes (routing.pin_memory):
+	// a quarter for the recent-session slots, the rest for pins (~290 B
+	// each). While a promotion moves keys, sessions active on their old
+	// cell stay there. Zero: pins off. Otherwise at least
+	// balancer.MinPinMemory (128 KiB).
+	PinMemory int64
+	// PinIdle is how long a session may be silent and keep its pin
+	// (routing.pin_idle). Must be > 0 when PinMemory is set.
+	PinIdle time.Duration
+	// PinSecret keys the HMAC-SHA256 of pin cookies (the contents of
+	// routing.pin_secret_file); every node of a fleet needs the same one.
+	// With SetCookie and pins on, pins travel in cookie PinCookieName so
+	// any node honours them. Empty: pins stay on the node that made them.
+	PinSecret []byte
+	// PinCookieName is the pin cookie's name. Empty with a PinSecret and
+	// SetCookie: an error.
+	PinCookieName string
 }
 
 // DefaultOptions returns the options cellgate runs with unless the config
@@ -132,6 +150,8 @@ func DefaultOptions() Options {
 		EjectBackoff:         time.Second,         // short: a restarted pod is back in seconds
 		EjectBackoffMax:      30 * time.Second,    // Envoy's max_ejection_time is 300 s; we stay shorter
 		TrustedProxies:       []netip.Prefix(nil), // trust nobody unless configured
+		PinIdle:              5 * time.Minute,     // a conversation's pause, not a day
+		PinCookieName:        "cellgate_pin",
 	}
 }
 
@@ -191,6 +211,15 @@ func (o *Options) validate() error {
 	}
 	if o.EjectAfter > 0 && o.EjectBackoff <= 0 {
 		errs = append(errs, errors.New("eject backoff must be > 0 when ejection is on"))
+	}
+	if o.PinMemory < 0 || (o.PinMemory > 0 && o.PinMemory < balancer.MinPinMemory) {
+		errs = append(errs, fmt.Errorf("pin memory %d: want 0 (off) or at least %d bytes", o.PinMemory, balancer.MinPinMemory))
+	}
+	if o.PinMemory > 0 && o.PinIdle <= 0 {
+		errs = append(errs, errors.New("pin idle must be > 0 when pins are on"))
+	}
+	if o.PinMemory > 0 && o.SetCookie && len(o.PinSecret) > 0 && o.PinCookieName == "" {
+		errs = append(errs, errors.New("pin cookies need a cookie name"))
 	}
 	for _, s := range o.StickyKey {
 		if s.Kind < balancer.SourceHeader || s.Kind > balancer.SourceIP {

@@ -38,6 +38,9 @@ type Proxy struct {
 	recorders map[string]CellRecorder // cell name → recorder (nil: none)
 
 	states sync.Pool // *reqState
+
+	draining atomic.Bool  // Shutdown began: every response closes its connection
+	ln       net.Listener // the listener Serve accepts on; guarded by mu
 }
 
 // New validates opts and cells and builds a proxy. seed keys the sticky
@@ -113,8 +116,24 @@ func (p *Proxy) newServer() *fasthttp.Server {
 // front-door validator wraps the TCP listener). It returns nil after a
 // Shutdown and the accept error otherwise.
 func (p *Proxy) Serve(ln net.Listener) error {
-	return p.server.Serve(p.conns.wrap(ln))
+	wl := p.conns.wrap(ln)
+	p.mu.Lock()
+	p.ln = wl
+	p.mu.Unlock()
+	err := p.server.Serve(wl)
+	if p.draining.Load() && errors.Is(err, net.ErrClosed) {
+		return nil // Shutdown closed the listener
+	}
+	return err
 }
+
+// drainIdleGrace is how long a drain keeps idle keep-alive connections open
+// before closing them, at most half the drain timeout. Closing an idle
+// connection races with a client that is just sending on it (RFC 9112
+// §9.3.1 leaves such clients to retry); a client that sends within the
+// grace instead gets its answer with "Connection: close" and reconnects
+// cleanly — to the successor, during a handover.
+const drainIdleGrace = 5 * time.Second
 
 // Shutdown stops accepting, lets in-flight requests finish until ctx ends
 // or DrainTimeout passes, then closes every remaining client connection
@@ -126,7 +145,39 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 		ctx, cancel = context.WithTimeout(ctx, p.opts.DrainTimeout)
 		defer cancel()
 	}
+	// Stop accepting, and answer every further request with
+	// "Connection: close", so busy keep-alive connections end after their
+	// next response instead of being closed under a client mid-send.
+	p.draining.Store(true)
+	p.mu.Lock()
+	ln := p.ln
+	p.mu.Unlock()
+	if ln != nil {
+		ln.Close()
+	}
+	g := drainIdleGrace
+	if p.opts.DrainTimeout > 0 {
+		g = min(g, p.opts.DrainTimeout/2)
+	}
+	grace := time.NewTimer(g)
+	tick := time.NewTicker(10 * time.Millisecond)
+wait:
+	for p.conns.open() > 0 {
+		select {
+		case <-ctx.Done():
+			break wait
+		case <-grace.C:
+			break wait
+		case <-tick.C:
+		}
+	}
+	grace.Stop()
+	tick.Stop()
+	// Then close what is idle and wait for requests still in flight.
 	err := p.server.ShutdownWithContext(ctx)
+	if errors.Is(err, net.ErrClosed) {
+		err = nil // the listener was already closed above
+	}
 	if err != nil {
 		p.log.Warn("drain cut short; closing remaining connections", "err", err)
 	}

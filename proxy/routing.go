@@ -4,17 +4,21 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/cellgate/cellgate/balancer"
 )
 
 // snapshot is the immutable routing state the request path reads: the
-// balancer table and, index-aligned with it, the cells. It is replaced
-// whole, never edited.
+// balancer table and, index-aligned with it, the cells, plus the table's
+// pin rules (nil when pins are off) and the long-lived session state. It
+// is replaced whole, never edited.
 type snapshot struct {
-	table *balancer.Table
-	cells []*cell
+	table    *balancer.Table
+	cells    []*cell
+	pins     *balancer.PinView
+	sessions *sessions
 }
 
 // cell is one routing target as the request path needs it. Its header
@@ -25,7 +29,8 @@ type cell struct {
 	nameB     []byte
 	versionB  []byte
 	endpoints []*endpoint
-	rec       CellRecorder // nil: not recorded
+	rec       CellRecorder   // nil: not recorded
+	served    *atomic.Uint64 // requests routed here; survives reloads
 }
 
 // pickEndpoint chooses an endpoint by power of two choices on outstanding
@@ -74,14 +79,21 @@ func (c *cell) pickEndpoint(r uint64, exclude *endpoint, now func() int64) *endp
 // from the registry so reloads keep pools, connections and health.
 // p.mu must be held.
 func (p *Proxy) buildSnapshotLocked(specs []CellSpec) *snapshot {
+	old := p.snap.Load()
 	s := &snapshot{cells: make([]*cell, len(specs))}
+	if old != nil {
+		s.sessions = old.sessions
+	} else {
+		s.sessions = p.newSessions()
+	}
 	bc := make([]balancer.Cell, len(specs))
 	live := make(map[string]*endpoint, len(p.endpoints))
 	for i, sp := range specs {
 		c := &cell{
 			name: sp.Name, version: sp.Version,
 			nameB: []byte(sp.Name), versionB: []byte(sp.Version),
-			rec: p.recorderLocked(sp.Name),
+			rec:    p.recorderLocked(sp.Name),
+			served: s.sessions.servedLocked(sp.Name),
 		}
 		for _, addr := range sp.Endpoints {
 			key := sp.Name + "\x00" + addr
@@ -96,6 +108,7 @@ func (p *Proxy) buildSnapshotLocked(specs []CellSpec) *snapshot {
 		bc[i] = balancer.Cell{Name: sp.Name, Weight: sp.Weight}
 	}
 	s.table = balancer.NewTable(p.seed, bc)
+	s.pins = s.sessions.view(old, s.table, false)
 	for key, e := range p.endpoints {
 		if live[key] == nil {
 			e.removed.Store(true)
@@ -134,12 +147,16 @@ func (p *Proxy) drainEndpoint(e *endpoint) {
 
 // SetWeights publishes a new routing table in which the named cells carry
 // the given weights; other cells keep theirs, unknown names are ignored.
-// Requests already routed finish on the old snapshot.
-func (p *Proxy) SetWeights(w map[string]float64) {
+// Requests already routed finish on the old snapshot. With pins on, the
+// change is a promotion unless it undoes one (see RevertWeights).
+func (p *Proxy) SetWeights(w map[string]float64) { p.setWeights(w, false) }
+
+func (p *Proxy) setWeights(w map[string]float64, revert bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	old := p.snap.Load()
-	p.snap.Store(&snapshot{table: old.table.WithWeights(w), cells: old.cells})
+	t := old.table.WithWeights(w)
+	p.snap.Store(&snapshot{table: t, cells: old.cells, sessions: old.sessions, pins: old.sessions.view(old, t, revert)})
 }
 
 // SetCells reloads the cell set: a new snapshot is built beside the old and
@@ -167,11 +184,16 @@ func (p *Proxy) Weights() map[string]float64 {
 	return w
 }
 
-// CellStatus is one cell as the admin API shows it.
+// CellStatus is one cell as the admin API shows it. Weight is what the
+// cell is configured to get; Share is what it actually served over the
+// last minute, which differs while session pins hold users elsewhere; Pins
+// is the sessions pinned to it on this node.
 type CellStatus struct {
 	Name      string           `json:"name"`
 	Version   string           `json:"version"`
 	Weight    float64          `json:"weight"`
+	Share     float64          `json:"share"`
+	Pins      int64            `json:"pins"`
 	Endpoints []EndpointStatus `json:"endpoints"`
 }
 
@@ -187,9 +209,11 @@ type EndpointStatus struct {
 func (p *Proxy) Status() []CellStatus {
 	s := p.snap.Load()
 	now := p.health.nowNano()
+	shares, pins := p.Shares(), p.Pins()
 	out := make([]CellStatus, len(s.cells))
 	for i, c := range s.cells {
-		cs := CellStatus{Name: c.name, Version: c.version, Weight: s.table.Cell(i).Weight}
+		cs := CellStatus{Name: c.name, Version: c.version, Weight: s.table.Cell(i).Weight,
+			Share: shares[c.name], Pins: pins[c.name]}
 		for _, e := range c.endpoints {
 			es := EndpointStatus{Addr: e.addr, Outstanding: e.outstanding.Load()}
 			until := e.ejectedUntil.Load()

@@ -16,7 +16,8 @@ import (
 )
 
 // serve runs a node until SIGTERM or SIGINT (drain, then exit 0); SIGHUP
-// reloads the config file.
+// reloads the config file; SIGUSR2 hands the listening sockets to a new
+// process started from the same executable, then drains (see handover.go).
 func serve(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -39,13 +40,22 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	node, err := cellgate.New(cfg, cellgate.Options{Logger: log})
+	in, err := inheritListeners()
+	if err != nil {
+		fmt.Fprintf(stderr, "cellgate serve: %v\n", err)
+		return 1
+	}
+	opts := cellgate.Options{Logger: log, Listener: in.client, AdminListener: in.admin}
+	if in.client != nil {
+		opts.JournalWait = handoverTimeout // the predecessor is releasing it
+	}
+	node, err := cellgate.New(cfg, opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "cellgate serve: %v\n", err)
 		return 1
 	}
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR2)
 	defer signal.Stop(sigs)
 	if err := node.Start(); err != nil {
 		fmt.Fprintf(stderr, "cellgate serve: %v\n", err)
@@ -53,12 +63,20 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stdout, "cellgate serving on %s (admin %s)\n", node.Addr(), node.AdminAddr())
+	in.reportReady()
 	for sig := range sigs {
-		if sig == syscall.SIGHUP {
+		switch sig {
+		case syscall.SIGHUP:
 			if err := node.Reload(); err != nil {
 				log.Error("reload refused; the old config keeps serving", "err", err)
 			}
 			continue
+		case syscall.SIGUSR2:
+			// Graceful handover to a new process (e.g. a new binary at
+			// the same path): it takes the sockets, this one drains.
+			if !handover(node, log) {
+				continue
+			}
 		}
 		log.Info("draining", "signal", sig.String())
 		if err := node.Shutdown(context.Background()); err != nil {

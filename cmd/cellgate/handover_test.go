@@ -1,0 +1,210 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cellgate/cellgate/bench"
+	"github.com/cellgate/cellgate/internal/democell"
+)
+
+// TestGracefulHandover restarts the cellgate process itself under open-loop
+// load: SIGUSR2 makes the running binary start a successor on its listening
+// sockets and drain. Every request must succeed and no connection may be
+// reset, across two handovers.
+func TestGracefulHandover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "cellgate")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	a, _ := democell.Start("stable-a", "v1")
+	b, _ := democell.Start("stable-b", "v1")
+	defer a.Close()
+	defer b.Close()
+	cfg := filepath.Join(dir, "cellgate.toml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`node_name = "handover"
+[listen]
+addr = "127.0.0.1:0"
+drain_timeout = "5s"
+[admin]
+addr = "127.0.0.1:0"
+[state]
+path = %q
+[[cell]]
+name = "stable-a"
+weight = 1
+endpoints = [%q]
+[[cell]]
+name = "stable-b"
+weight = 1
+endpoints = [%q]
+`, filepath.Join(dir, "j.db"), a.Addr(), b.Addr())), 0o644)
+
+	// Plain pipes, not StdoutPipe: Wait would close those when the first
+	// process exits, while its successors keep writing to them.
+	cmd := exec.Command(bin, "serve", "-config", cfg)
+	stdout, outW, _ := os.Pipe()
+	stderr, errW, _ := os.Pipe()
+	cmd.Stdout, cmd.Stderr = outW, errW
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	outW.Close()
+	errW.Close()
+	logs := newLogWatch(stderr)
+	defer func() {
+		for _, pid := range logs.successors() {
+			syscall.Kill(pid, syscall.SIGTERM)
+		}
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	addr := readServingAddr(t, stdout)
+	go io.Copy(io.Discard, stdout)
+
+	var total, failed, resets atomic.Int64
+	lcfg := bench.DefaultConfig()
+	lcfg.URL, lcfg.Rate, lcfg.Keys, lcfg.Connections = "http://"+addr+"/", 500, 1000, 32
+	lcfg.Warmup, lcfg.Duration = 0, 0
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	var res *bench.Result
+	go func() {
+		defer close(done)
+		res, _ = bench.Run(ctx, lcfg, bench.Hooks{OnResponse: func(ob bench.Observation) {
+			total.Add(1)
+			if ob.Failed {
+				if failed.Add(1) <= 3 {
+					t.Logf("%s failed: status %d err %v", time.Now().Format("15:04:05.000"), ob.Status, ob.Err)
+				}
+			}
+			if ob.Err != nil && errors.Is(ob.Err, syscall.ECONNRESET) {
+				resets.Add(1)
+			}
+		}})
+	}()
+	waitUntil(t, "traffic", func() bool { return total.Load() > 300 })
+
+	pid := cmd.Process.Pid
+	oldExited := make(chan error, 1)
+	go func() { oldExited <- cmd.Wait() }()
+	start := time.Now()
+	for round := 1; round <= 2; round++ {
+		syscall.Kill(pid, syscall.SIGUSR2)
+		waitUntil(t, "a successor", func() bool { return len(logs.successors()) >= round || time.Since(start) > 15*time.Second })
+		if len(logs.successors()) < round {
+			t.Fatalf("no successor in round %d:\n%s", round, logs.text())
+		}
+		next := logs.successors()[round-1]
+		if round == 1 {
+			select {
+			case err := <-oldExited:
+				if err != nil {
+					t.Fatalf("the old process exited with %v", err)
+				}
+			case <-time.After(15 * time.Second):
+				t.Fatal("the old process did not exit after the handover")
+			}
+		} else {
+			waitUntil(t, "the previous successor to exit", func() bool { return syscall.Kill(pid, 0) != nil })
+		}
+		before := total.Load()
+		waitUntil(t, "traffic on the successor", func() bool { return total.Load() > before+500 })
+		pid = next
+	}
+	stop()
+	<-done
+	stale := int64(-1)
+	if res != nil {
+		stale = res.StaleRetries
+	}
+	t.Logf("two graceful handovers under load: %d requests, %d failed, %d connection resets, %d idempotent requests resent on an idle connection the old process had closed",
+		total.Load(), failed.Load(), resets.Load(), stale)
+	if failed.Load() != 0 || resets.Load() != 0 {
+		t.Fatalf("%d requests failed and %d connections were reset across the handovers\n%s", failed.Load(), resets.Load(), logs.text())
+	}
+}
+
+// readServingAddr reads "cellgate serving on ADDR" from the node's stdout.
+func readServingAddr(t *testing.T, r io.Reader) string {
+	t.Helper()
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil {
+		t.Fatalf("no serving line: %v", err)
+	}
+	m := regexp.MustCompile(`serving on (\S+)`).FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("unexpected first line %q", line)
+	}
+	return m[1]
+}
+
+// logWatch collects a process's log lines and the successor pids it names.
+type logWatch struct {
+	mu    sync.Mutex // guards lines and pids
+	lines []string
+	pids  []int
+}
+
+func newLogWatch(r io.Reader) *logWatch {
+	w := &logWatch{}
+	re := regexp.MustCompile(`handover complete.* successor=(\d+)`)
+	go func() {
+		s := bufio.NewScanner(r)
+		for s.Scan() {
+			w.mu.Lock()
+			w.lines = append(w.lines, s.Text())
+			if m := re.FindStringSubmatch(s.Text()); m != nil {
+				pid, _ := strconv.Atoi(m[1])
+				w.pids = append(w.pids, pid)
+			}
+			w.mu.Unlock()
+		}
+	}()
+	return w
+}
+
+func (w *logWatch) successors() []int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]int(nil), w.pids...)
+}
+
+func (w *logWatch) text() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	s := ""
+	for _, l := range w.lines {
+		s += l + "\n"
+	}
+	return s
+}
+
+// waitUntil polls cond every 10 ms for up to 20 s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
