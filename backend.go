@@ -54,6 +54,7 @@ func (b backend) Status(ctx context.Context) (*admin.StatusDoc, error) {
 func (b backend) Cells(context.Context) ([]admin.CellStatus, error) {
 	n := b.n
 	verdicts := b.verdicts()
+	pins := n.proxy.Pins() // nil when pins are off
 	var out []admin.CellStatus
 	for _, c := range n.proxy.Status() {
 		st := n.slo.Snapshot([]string{c.Name}, statusWindow)
@@ -64,6 +65,8 @@ func (b backend) Cells(context.Context) ([]admin.CellStatus, error) {
 			P99Ms:      ms(st.P99),
 			ErrorRatio: st.ErrorRatio,
 			Verdict:    verdicts[c.Name],
+
+			PinnedSessions: pins[c.Name],
 		}
 		for _, e := range c.Endpoints {
 			cs.Endpoints = append(cs.Endpoints, admin.EndpointStatus{Addr: e.Addr, Up: e.Up, Outstanding: e.Outstanding})
@@ -142,7 +145,9 @@ func (b backend) StartRollout(_ context.Context, raw json.RawMessage, actor stri
 	return id, string(rollout.StatusProgressing), nil
 }
 
-func (b backend) Rollout(_ context.Context, id string) (any, error) { return b.n.Controller().Rollout(id) }
+func (b backend) Rollout(_ context.Context, id string) (any, error) {
+	return b.n.Controller().Rollout(id)
+}
 
 func (b backend) Rollouts(context.Context) (any, error) { return b.n.Controller().Rollouts() }
 

@@ -1,7 +1,9 @@
 package cellgate
 
 import (
+	"bytes"
 	"fmt"
+	"os"
 
 	"github.com/cellgate/cellgate/balancer"
 	"github.com/cellgate/cellgate/configs"
@@ -39,6 +41,20 @@ func proxyOptions(c *configs.Config) (proxy.Options, error) {
 		}
 		o.StickyKey = append(o.StickyKey, src)
 	}
+	o.PinMemory = c.Routing.PinMemory
+	if c.Routing.PinIdle.Duration > 0 {
+		o.PinIdle = c.Routing.PinIdle.Duration
+	}
+	if f := c.Routing.PinSecretFile; f != "" {
+		secret, err := os.ReadFile(f)
+		if err != nil {
+			return o, fmt.Errorf("routing.pin_secret_file: %w", err)
+		}
+		if len(bytes.TrimSpace(secret)) < 16 {
+			return o, fmt.Errorf("routing.pin_secret_file %s: want at least 16 bytes of secret", f)
+		}
+		o.PinSecret = bytes.TrimSpace(secret)
+	}
 	o.TrustedProxies = nil
 	for _, s := range c.Routing.TrustedProxies {
 		p, err := configs.ParsePrefix(s)
@@ -49,7 +65,6 @@ func proxyOptions(c *configs.Config) (proxy.Options, error) {
 	}
 	return o, nil
 }
-
 
 // frontDoorConfig derives the strict request validator's limits.
 func frontDoorConfig(c *configs.Config) frontdoor.Config {

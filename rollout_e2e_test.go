@@ -1,10 +1,13 @@
 package cellgate_test
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"testing"
 	"time"
 
+	"github.com/cellgate/cellgate/admin"
 	"github.com/cellgate/cellgate/rollout"
 )
 
@@ -139,4 +142,71 @@ func decisions(v rollout.RolloutView) string {
 		s += fmt.Sprintf("  #%d %s %s %s\n", ev.Seq, ev.Actor, ev.Action, reason)
 	}
 	return s
+}
+
+// TestSessionPinsThroughNode: with routing.pin_memory set, a promotion
+// keeps a user that is mid-session on the cell it started on, while new
+// users follow the new weights; /v1/status counts the pinned sessions.
+func TestSessionPinsThroughNode(t *testing.T) {
+	c := startCluster(t, `[routing]
+sticky_key = ["header:X-User-ID"]
+pin_memory = 1048576
+pin_idle = "1m"`, canaryCells()...)
+	c.node.SetWeight("canary-1", 10, "test", "5 %")
+	cellOf := func(key string) string {
+		req, _ := http.NewRequest("GET", c.url(), nil)
+		req.Header.Set("X-User-ID", key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.Header.Get("X-Cellgate-Cell")
+	}
+	before := map[string]string{}
+	for k := range 400 {
+		key := fmt.Sprintf("session-%d", k)
+		before[key] = cellOf(key)
+	}
+	c.node.SetWeight("canary-1", 66, "test", "25 %") // a promotion
+	moved, fresh := 0, 0
+	for key, cell := range before {
+		if got := cellOf(key); got != cell {
+			moved++
+		}
+	}
+	for k := range 400 {
+		if cellOf(fmt.Sprintf("new-%d", k)) == "canary-1" {
+			fresh++
+		}
+	}
+	if moved != 0 {
+		t.Errorf("%d of 400 active sessions changed cell on a promotion", moved)
+	}
+	if fresh < 50 {
+		t.Errorf("only %d of 400 new users reached the canary at 25 %%", fresh)
+	}
+	doc, err := backendStatus(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pinned := int64(0)
+	for _, cs := range doc.Cells {
+		pinned += cs.PinnedSessions
+	}
+	if pinned == 0 {
+		t.Errorf("/v1/status shows no pinned sessions")
+	}
+	t.Logf("promotion 5→25 %%: 0 of 400 active sessions moved, %d of 400 new users on the canary, %d pinned", fresh, pinned)
+}
+
+// backendStatus reads /v1/status.
+func backendStatus(c *cluster) (*admin.StatusDoc, error) {
+	resp, err := http.Get("http://" + c.node.AdminAddr() + "/v1/status")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var doc admin.StatusDoc
+	return &doc, json.NewDecoder(resp.Body).Decode(&doc)
 }

@@ -122,8 +122,8 @@ func (c *Config) validateRouting(v *validator) {
 	if r.SetCookie && r.CookieName == "" {
 		v.add("routing.cookie_name", "set_cookie needs a cookie_name")
 	}
-	if r.PinMemory < 0 {
-		v.add("routing.pin_memory", "must not be negative")
+	if r.PinMemory < 0 || (r.PinMemory > 0 && r.PinMemory < balancer.MinPinMemory) {
+		v.add("routing.pin_memory", "want 0 (pins off) or at least %d bytes", balancer.MinPinMemory)
 	}
 	v.duration("routing.pin_idle", r.PinIdle, r.PinMemory > 0)
 }

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,10 +42,7 @@ func (p *Proxy) newSessions() *sessions {
 		p.log.Error("session pins off", "err", err)
 		return s
 	}
-	s.pins = pins
-	// The cache's goroutine would outlive the Proxy; close it with the
-	// Proxy (Shutdown does not own sessions).
-	runtime.AddCleanup(p, func(pn *balancer.Pins) { pn.Close() }, pins)
+	s.pins = pins // closed by Shutdown; snapshots share one sessions
 	if p.opts.SetCookie {
 		s.cookie = balancer.NewPinCookie(p.opts.PinSecret)
 		s.cookieRefresh = int64(p.opts.PinIdle / 8)

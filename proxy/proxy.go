@@ -186,6 +186,9 @@ wait:
 	for _, e := range p.endpoints {
 		e.client.CloseIdleConnections()
 	}
+	if s := p.snap.Load().sessions; s != nil && s.pins != nil {
+		s.pins.Close() // stops the pin cache's goroutines
+	}
 	p.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
