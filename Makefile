@@ -13,6 +13,7 @@ build:
 # detector, then every fuzz target for FUZZTIME each.
 test: vet
 	$(GO) test -race -count=1 -timeout 8m ./...
+	$(GO) test -count=1 -run 'Demo' ./demo
 	./scripts/fuzz.sh $(FUZZTIME)
 
 test-short:

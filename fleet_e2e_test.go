@@ -49,6 +49,7 @@ path = %q
 [routing]
 sticky_key = ["header:X-User-ID"]
 [slo]
+latency_threshold = "10s" # see healthyHead
 fast_burn = { long = "30s", short = "2s", rate = 14.4 }
 slow_burn = { long = "60s", short = "5s", rate = 6 }
 min_requests = 20

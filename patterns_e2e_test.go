@@ -29,6 +29,7 @@ func TestReleasePatterns(t *testing.T) {
 			cfg.Rollout.Tick = configs.D(200 * time.Millisecond)
 			cfg.Rollout.MaxStepPerTick = 100
 			cfg.SLO.MinRequests = 20
+			cfg.SLO.LatencyThreshold = configs.D(10 * time.Second) // see healthyHead
 			cfg.SLO.FastBurn = configs.BurnRule{Long: configs.D(30 * time.Second), Short: configs.D(2 * time.Second), Rate: 14.4}
 			cfg.SLO.SlowBurn = configs.BurnRule{Long: configs.D(60 * time.Second), Short: configs.D(5 * time.Second), Rate: 6}
 			for i := range cfg.Cells {

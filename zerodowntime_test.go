@@ -73,7 +73,7 @@ func zdLoad(t *testing.T, c *cluster, z *zdCheck) *load {
 // time, the operations a release involves happen to it.
 func TestZeroDowntime(t *testing.T) {
 	t.Run("promote-healthy-canary", func(t *testing.T) {
-		c := startCluster(t, fmt.Sprintf(e2eHead, "200ms"), canaryCells()...)
+		c := startCluster(t, fmt.Sprintf(healthyHead, "200ms"), canaryCells()...)
 		z := &zdCheck{}
 		l := zdLoad(t, c, z)
 		id, err := c.node.Controller().Start(canaryPlan(300*time.Millisecond), "test")
@@ -105,7 +105,7 @@ func TestZeroDowntime(t *testing.T) {
 		z.report(t, "revert of a faulty canary")
 	})
 	t.Run("weights-by-hand", func(t *testing.T) {
-		c := startCluster(t, fmt.Sprintf(e2eHead, "200ms"), canaryCells()...)
+		c := startCluster(t, fmt.Sprintf(healthyHead, "200ms"), canaryCells()...)
 		z := &zdCheck{}
 		l := zdLoad(t, c, z)
 		for i, w := range []float64{10, 50, 200, 0, 100, 0} {
@@ -119,7 +119,7 @@ func TestZeroDowntime(t *testing.T) {
 		z.report(t, "six manual weight changes")
 	})
 	t.Run("upstream-killed-and-restarted", func(t *testing.T) {
-		c := startCluster(t, fmt.Sprintf(e2eHead, "200ms"),
+		c := startCluster(t, fmt.Sprintf(healthyHead, "200ms"),
 			cellDef{"stable-a", "v1", 100, 2}, cellDef{"stable-b", "v1", 100, 1})
 		victim := c.cells["stable-a"] // first of stable-a's two endpoints
 		addr := victim.Addr()

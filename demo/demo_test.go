@@ -13,8 +13,8 @@ import (
 // TestDemoShort is `make demo` in its short mode: the rollout is promoted
 // through every step within the run and nothing fails.
 func TestDemoShort(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a 15 s demo")
+	if testing.Short() || raceEnabled {
+		t.Skip("runs a 15 s demo, without the race detector (see race_on_test.go)")
 	}
 	var view bytes.Buffer
 	s, err := Run(context.Background(), Options{Duration: 15 * time.Second, AdminAddr: "127.0.0.1:0", View: &view})
@@ -46,8 +46,8 @@ func TestDemoShort(t *testing.T) {
 // TestDemoFault is `make demo DEMO_FLAGS=-fault` in its short mode: the
 // canary starts failing at 25 % and the controller reverts it by itself.
 func TestDemoFault(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a 15 s demo")
+	if testing.Short() || raceEnabled {
+		t.Skip("runs a 15 s demo, without the race detector (see race_on_test.go)")
 	}
 	s, err := Run(context.Background(), Options{Duration: 15 * time.Second, Fault: true, AdminAddr: "127.0.0.1:0"})
 	if err != nil {
