@@ -75,6 +75,9 @@ func (n *Node) startFleet(cfg *configs.Config) (*fleet, error) {
 		}
 		gc.SecretKey = key
 	}
+	if n.opts.Gossip != nil {
+		n.opts.Gossip(&gc)
+	}
 	c, err := gossip.New(gc, gossip.Hooks{
 		State:           f.state,
 		MergeState:      f.mergeState,

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/cellgate/cellgate/configs"
+	"github.com/cellgate/cellgate/gossip"
+	"github.com/cellgate/cellgate/gossip/gossiptest"
 	"github.com/cellgate/cellgate/internal/democell"
 	"github.com/cellgate/cellgate/rollout"
 )
@@ -26,6 +28,13 @@ type fleetNode struct {
 // traffic). Node names sort in start order; node-1 is the first decider.
 func startFleet(t *testing.T, n int, canaryFor func(i int) *democell.Server) []*fleetNode {
 	t.Helper()
+	return startFleetOn(t, n, canaryFor, nil)
+}
+
+// startFleetOn is startFleet over a simulated network (nil: the real one),
+// with failure detection shortened so partitions show within a second.
+func startFleetOn(t *testing.T, n int, canaryFor func(i int) *democell.Server, pn *gossiptest.Net) []*fleetNode {
+	t.Helper()
 	stableA, _ := democell.Start("stable-a", "v1")
 	stableB, _ := democell.Start("stable-b", "v1")
 	t.Cleanup(func() { stableA.Close(); stableB.Close() })
@@ -34,6 +43,18 @@ func startFleet(t *testing.T, n int, canaryFor func(i int) *democell.Server) []*
 	for i := range n {
 		name := fmt.Sprintf("node-%d", i+1)
 		c := &cluster{t: t, cells: map[string]*democell.Server{}, path: filepath.Join(t.TempDir(), "j.db")}
+		if pn != nil {
+			c.opts.Gossip = func(gc *gossip.Config) {
+				tr, err := pn.Transport(name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				gc.Transport = tr
+				gc.ProbeInterval, gc.ProbeTimeout, gc.SuspicionMult = 250*time.Millisecond, 150*time.Millisecond, 2
+				gc.PushPullInterval, gc.ReconnectInterval = time.Second, time.Second
+				gc.DeadNodeReclaimTime = 500 * time.Millisecond
+			}
+		}
 		joinLine := ""
 		if join != "" {
 			joinLine = fmt.Sprintf("join = [%q]", join)
@@ -219,4 +240,76 @@ func TestFleetDeciderHandover(t *testing.T) {
 		}
 	}
 	t.Logf("promoted after handover; steps %v; %s", order, strings.TrimSpace(decisions(v)))
+}
+
+// TestFleetPartition: the decider is cut off from the two other nodes mid-
+// rollout. Alone it holds no majority and promotes nothing; the canary then
+// fails on its traffic and it reverts (reverts need no majority); after the
+// partition heals, the revert wins on every node although the majority side
+// promoted further meanwhile.
+func TestFleetPartition(t *testing.T) {
+	good, _ := democell.Start("canary-1", "v2")
+	bad, _ := democell.Start("canary-1", "v2")
+	t.Cleanup(func() { good.Close(); bad.Close() })
+	pn := gossiptest.NewNet()
+	nodes := startFleetOn(t, 3, func(i int) *democell.Server {
+		if i == 0 {
+			return bad // node-1's canary endpoint; healthy until the fault
+		}
+		return good
+	}, pn)
+	waitFor(t, "3 members", 10*time.Second, func() bool { return nodes[0].node.HasMajority() && nodes[2].node.HasMajority() })
+	for _, n := range nodes {
+		startLoad(t, n.url(), 150, 1000)
+	}
+	plan := canaryPlan(500 * time.Millisecond)
+	id, err := nodes[0].node.Controller().Start(plan, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "step 2", 30*time.Second, func() bool { v, _ := nodes[0].node.Controller().Rollout(id); return v.Step >= 2 })
+
+	pn.Split([]string{"node-1"}, []string{"node-2", "node-3"})
+	waitFor(t, "node-1 to lose its majority", 15*time.Second, func() bool { return !nodes[0].node.HasMajority() })
+	cut := time.Now()
+	v1, _ := nodes[0].node.Controller().Rollout(id)
+	// Let the minority side tick through several bakes with a healthy canary.
+	majorityStep := 0
+	waitFor(t, "the majority side to promote", 30*time.Second, func() bool {
+		v, _ := nodes[1].node.Controller().Rollout(id)
+		majorityStep = v.Step
+		return v.Step > v1.Step+1 || v.Status.Terminal()
+	})
+	if v, _ := nodes[0].node.Controller().Rollout(id); v.Step != v1.Step || v.Status != rollout.StatusProgressing {
+		t.Fatalf("the minority node moved from step %d to %d (%s) while partitioned", v1.Step, v.Step, v.Status)
+	}
+	// A fault seen only by node-1: it reverts on its own.
+	bad.SetErrorRatio(0.5)
+	waitFor(t, "node-1 to revert while partitioned", 15*time.Second, func() bool {
+		v, _ := nodes[0].node.Controller().Rollout(id)
+		return v.Status == rollout.StatusRolledBack
+	})
+	for _, ev := range mustRollout(t, nodes[0], id).Decisions {
+		if ev.Time.After(cut) && ev.Actor == rollout.ActorController && ev.Action == rollout.ActionStep {
+			t.Errorf("node-1 promoted while partitioned: %s %s", ev.Action, ev.Reason)
+		}
+	}
+	pn.Heal()
+	for _, n := range nodes {
+		waitFor(t, n.name+" to adopt the revert", 30*time.Second, func() bool {
+			v, err := n.node.Controller().Rollout(id)
+			return err == nil && v.Status == rollout.StatusRolledBack && n.node.Proxy().Weights()["canary-1"] == 0
+		})
+	}
+	t.Logf("partition: minority held at step %d; majority reached step %d; the minority's revert won everywhere after healing",
+		v1.Step, majorityStep)
+}
+
+func mustRollout(t *testing.T, n *fleetNode, id string) rollout.RolloutView {
+	t.Helper()
+	v, err := n.node.Controller().Rollout(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }

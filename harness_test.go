@@ -21,6 +21,7 @@ import (
 // cluster is one node under test with its in-process cells.
 type cluster struct {
 	t     *testing.T
+	opts  cellgate.Options // Logger is filled in by start
 	node  *cellgate.Node
 	cells map[string]*democell.Server
 	path  string // journal path
@@ -66,7 +67,9 @@ func startCluster(t *testing.T, head string, defs ...cellDef) *cluster {
 
 func (c *cluster) start(cfg *configs.Config) {
 	c.t.Helper()
-	node, err := cellgate.New(cfg, cellgate.Options{Logger: testLogger(c.t)})
+	opts := c.opts
+	opts.Logger = testLogger(c.t)
+	node, err := cellgate.New(cfg, opts)
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/cellgate/cellgate/configs"
+	"github.com/cellgate/cellgate/gossip"
 	"github.com/cellgate/cellgate/proxy"
 	"github.com/cellgate/cellgate/proxy/frontdoor"
 	"github.com/cellgate/cellgate/rollout"
@@ -40,6 +41,10 @@ type Options struct {
 	// JournalWait is how long New keeps retrying while another process
 	// holds the journal (a handover's predecessor). Zero: fail fast.
 	JournalWait time.Duration
+	// Gossip adjusts the gossip config derived from [gossip] before the
+	// node joins: tests inject a partitioning transport (gossip/gossiptest)
+	// and faster failure detection. Nil: as derived.
+	Gossip func(*gossip.Config)
 }
 
 // Node is one running cellgate: data plane, SLO engine, rollout controller,
@@ -364,4 +369,14 @@ func (n *Node) GossipAddr() string {
 		return f.c.Addr()
 	}
 	return ""
+}
+
+// HasMajority reports whether this node may promote as far as the cluster
+// goes: true on a single node; in a fleet, whether it sees a majority of
+// the last known membership.
+func (n *Node) HasMajority() bool {
+	if f := n.fleet.Load(); f != nil {
+		return f.c.HasMajority()
+	}
+	return true
 }

@@ -12,6 +12,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/cellgate/cellgate/gossip/gossiptest"
 )
 
 // convergence publishes count documents from rotating nodes and returns, per
@@ -222,7 +224,7 @@ func TestDeciderFailover(t *testing.T) {
 }
 
 func TestPartitionMinorityLosesMajorityAndStateConvergesAfterHeal(t *testing.T) {
-	pn := newPartitionNet()
+	pn := gossiptest.NewNet()
 	nodes := startCluster(t, 5, nodeOpts{net: pn})
 	minority, majority := nodes[:2], nodes[2:]
 	nodes[0].publish("ranker", testDoc{gen: 1, body: "progressing"})
@@ -230,7 +232,7 @@ func TestPartitionMinorityLosesMajorityAndStateConvergesAfterHeal(t *testing.T) 
 		return nodes[4].doc("ranker").gen == 1
 	})
 
-	pn.split([]string{"n1", "n2"}, []string{"n3", "n4", "n5"})
+	pn.Split([]string{"n1", "n2"}, []string{"n3", "n4", "n5"})
 	waitFor(t, 10*time.Second, "each side to see only itself", func() bool {
 		for _, n := range minority {
 			if len(n.Members()) != 2 || n.HasMajority() {
@@ -259,7 +261,7 @@ func TestPartitionMinorityLosesMajorityAndStateConvergesAfterHeal(t *testing.T) 
 		t.Fatal("a document crossed the partition")
 	}
 
-	pn.heal()
+	pn.Heal()
 	waitConverged(t, nodes, 5, 10*time.Second)
 	waitFor(t, 10*time.Second, "state to converge after heal", func() bool {
 		for _, n := range nodes {

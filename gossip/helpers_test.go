@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"slices"
 	"strings"
@@ -13,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/memberlist"
+	"github.com/cellgate/cellgate/gossip/gossiptest"
 )
 
 // fastTiming shrinks failure detection and anti-entropy to fractions of a
@@ -194,7 +193,7 @@ func (l *logCapture) has(substr string) bool {
 type nodeOpts struct {
 	key       []byte
 	join      []string
-	net       *partitionNet
+	net       *gossiptest.Net
 	bind      string
 	noTiming  bool
 	configure func(*Config)
@@ -213,7 +212,11 @@ func startNode(t testing.TB, name string, o nodeOpts) *testNode {
 		cfg = fastTiming(cfg)
 	}
 	if o.net != nil {
-		cfg.Transport = o.net.transport(t, name)
+		tr, err := o.net.Transport(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Transport = tr
 	}
 	if o.configure != nil {
 		o.configure(&cfg)
@@ -262,91 +265,4 @@ func waitConverged(t testing.TB, nodes []*testNode, want int, d time.Duration) {
 		}
 		return true
 	})
-}
-
-// partitionNet simulates network partitions between in-process nodes: every
-// node's transport asks it before sending a packet or opening a stream.
-type partitionNet struct {
-	mu    sync.Mutex        // guards addrs, group
-	addrs map[string]string // addr → node name
-	group map[string]int    // node name → side; nodes on different sides cannot talk
-}
-
-func newPartitionNet() *partitionNet {
-	return &partitionNet{addrs: map[string]string{}, group: map[string]int{}}
-}
-
-// split puts each listed group on its own side; heal() removes all sides.
-func (p *partitionNet) split(groups ...[]string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for i, g := range groups {
-		for _, name := range g {
-			p.group[name] = i + 1
-		}
-	}
-}
-
-func (p *partitionNet) heal() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	clear(p.group)
-}
-
-func (p *partitionNet) blocked(from, toAddr string) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	to, ok := p.addrs[toAddr]
-	if !ok {
-		return false
-	}
-	return p.group[from] != p.group[to]
-}
-
-// transport makes a real loopback NetTransport for node name, wrapped in a
-// filter.
-func (p *partitionNet) transport(t testing.TB, name string) memberlist.Transport {
-	t.Helper()
-	nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{BindAddrs: []string{"127.0.0.1"}, BindPort: 0})
-	if err != nil {
-		t.Fatalf("transport for %s: %v", name, err)
-	}
-	addr := net.JoinHostPort("127.0.0.1", fmt.Sprint(nt.GetAutoBindPort()))
-	p.mu.Lock()
-	p.addrs[addr] = name
-	p.mu.Unlock()
-	return &filterTransport{NetTransport: nt, net: p, self: name}
-}
-
-// filterTransport drops packets to, and refuses streams to, nodes on the
-// other side of a partition. Filtering outgoing traffic on both sides cuts
-// both directions.
-type filterTransport struct {
-	*memberlist.NetTransport
-	net  *partitionNet
-	self string
-}
-
-var _ memberlist.NodeAwareTransport = (*filterTransport)(nil)
-
-func (f *filterTransport) WriteTo(b []byte, addr string) (time.Time, error) {
-	if f.net.blocked(f.self, addr) {
-		return time.Now(), nil // silently lost, like a real partition
-	}
-	return f.NetTransport.WriteTo(b, addr)
-}
-
-func (f *filterTransport) WriteToAddress(b []byte, a memberlist.Address) (time.Time, error) {
-	return f.WriteTo(b, a.Addr)
-}
-
-func (f *filterTransport) DialTimeout(addr string, timeout time.Duration) (net.Conn, error) {
-	if f.net.blocked(f.self, addr) {
-		return nil, fmt.Errorf("partitioned: %s cannot reach %s", f.self, addr)
-	}
-	return f.NetTransport.DialTimeout(addr, timeout)
-}
-
-func (f *filterTransport) DialAddressTimeout(a memberlist.Address, timeout time.Duration) (net.Conn, error) {
-	return f.DialTimeout(a.Addr, timeout)
 }
