@@ -4,7 +4,7 @@ BIN     ?= bin/cellgate
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 FUZZTIME ?= 5s
 
-.PHONY: build test test-short fuzz bench demo vet clean
+.PHONY: build test test-short fuzz evidence bench demo vet clean
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/cellgate
@@ -14,6 +14,7 @@ build:
 test: vet
 	$(GO) test -race -count=1 -timeout 8m ./...
 	$(GO) test -count=1 -run 'Demo' ./demo
+	./scripts/evidence.sh
 	./scripts/fuzz.sh $(FUZZTIME)
 
 test-short:
@@ -24,6 +25,9 @@ vet:
 
 fuzz:
 	./scripts/fuzz.sh $(FUZZTIME)
+
+evidence:
+	./scripts/evidence.sh
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -cpu 1,2 ./balancer ./proxy/... ./slo
