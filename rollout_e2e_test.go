@@ -219,3 +219,35 @@ func backendStatus(c *cluster) (*admin.StatusDoc, error) {
 	var doc admin.StatusDoc
 	return &doc, json.NewDecoder(resp.Body).Decode(&doc)
 }
+
+// TestSignalGateRevertsThroughAdmin: a plan gated on an external signal is
+// reverted after the signal, posted to /v1/signals, turns bad.
+func TestSignalGateRevertsThroughAdmin(t *testing.T) {
+	c := startCluster(t, fmt.Sprintf(healthyHead, "200ms"), canaryCells()...)
+	startLoad(t, c.url(), 300, 1000)
+	p := canaryPlan(time.Hour) // never promotes by itself
+	p.Signals = []rollout.SignalGate{{Name: "quality", Threshold: 0.9, BadWhen: rollout.BadBelow}}
+	id, err := c.node.Controller().Start(p, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(v float64) {
+		body := fmt.Sprintf(`{"cell":"canary-1","name":"quality","value":%g}`, v)
+		resp, err := http.Post("http://"+c.node.AdminAddr()+"/v1/signals", "application/json", strings.NewReader(body))
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("POST /v1/signals: %v %v", resp, err)
+		}
+		resp.Body.Close()
+	}
+	post(0.95)
+	waitFor(t, "step 1", 10*time.Second, func() bool { v, _ := c.node.Controller().Rollout(id); return v.Step >= 1 })
+	post(0.5)
+	v := waitTerminal(t, c, id, 20*time.Second)
+	if v.Status != rollout.StatusRolledBack {
+		t.Fatalf("status %s after a bad signal; decisions:\n%s", v.Status, decisions(v))
+	}
+	last := v.Decisions[len(v.Decisions)-1]
+	if !strings.Contains(last.Reason, "quality") {
+		t.Errorf("the revert does not name the signal: %s", last.Reason)
+	}
+}

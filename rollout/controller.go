@@ -35,9 +35,6 @@ type Controller struct {
 	unapplied bool                 // the last Apply failed: re-send all weights on the next tick
 	closed    bool
 
-	sigMu   sync.RWMutex // guards signals
-	signals map[signalKey]float64
-
 	hookMu  sync.Mutex           // guards preStep
 	preStep map[string]*hookCall // pre-step webhook calls by rollout id
 
@@ -72,7 +69,7 @@ func New(j *Journal, opts Options, hooks Hooks) (*Controller, error) {
 	c := &Controller{
 		opts: opts.withDefaults(), hooks: hooks, j: j,
 		active: map[string]*Document{}, weights: Weights{},
-		signals: map[signalKey]float64{}, preStep: map[string]*hookCall{},
+		preStep: map[string]*hookCall{},
 	}
 	c.webhook = hooks.Webhook
 	if c.webhook == nil {

@@ -260,28 +260,6 @@ func TestStartErrors(t *testing.T) {
 	}
 }
 
-func TestSignalGateReverts(t *testing.T) {
-	r := newRig(t, Options{})
-	p := canaryPlan()
-	p.Signals = []SignalGate{{Name: "quality", Threshold: 0.9, BadWhen: BadBelow}}
-	id := r.start(p)
-	r.judge.set(StateHealthy, 1000)
-	r.tick(time.Second)
-	if err := r.c.ReportSignal("quality", "canary-1", 0.95); err != nil {
-		t.Fatal(err)
-	}
-	r.tick(time.Second)
-	if r.view(id).Status != StatusProgressing {
-		t.Fatal("good signal reverted")
-	}
-	_ = r.c.ReportSignal("quality", "canary-1", 0.5)
-	r.tick(time.Second)
-	v := r.view(id)
-	if v.Status != StatusRolledBack || v.Decisions[len(v.Decisions)-1].Verdict.Rule != "signal:quality" {
-		t.Fatalf("status %s, %+v", v.Status, v.Decisions[len(v.Decisions)-1])
-	}
-}
-
 func TestNonDeciderRevertsButNeverPromotes(t *testing.T) {
 	r := newRig(t, Options{})
 	var follower atomic.Bool

@@ -90,7 +90,10 @@ type Webhooks struct {
 	Timeout       Duration `json:"timeout,omitempty"` // default 5s
 }
 
-// SignalGate reverts the plan when an external signal crosses a threshold.
+// SignalGate holds the plan to an external per-cell signal (POST
+// /v1/signals, e.g. a model-quality score). The judge evaluates it: a value
+// on the bad side of Threshold is a degraded verdict naming the signal, so
+// rollout.degraded_ticks of them revert the plan.
 type SignalGate struct {
 	// Name is the signal's name as posted to /v1/signals.
 	Name string `json:"name"`

@@ -115,7 +115,6 @@ func (c *Controller) judge(d *Document, now time.Time) Verdict {
 // decision, or nil when nothing changes. Reverts come first and are never
 // held back by status, bake, approvals, the decider role or the cap.
 func (c *Controller) decide(prev, d *Document, v Verdict, now time.Time) *change {
-	v = c.gateSignals(d, v)
 	switch v.State {
 	case StateFailing:
 		return c.rollback(prev, d, v, now, "targets failing: "+describe(v))
