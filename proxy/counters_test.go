@@ -9,9 +9,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Counters is the simplest CellRecorder: a request count per cell and
-// status code, exported as cellgate_requests_total{cell,code}. The SLO
-// engine records latencies; this is what a node uses without it.
+// Counters is the simplest CellRecorder, for the package's tests: a request
+// count per cell and status code. The node records through the slo package,
+// which also exports cellgate_requests_total.
 //
 // Recording is one atomic add into a fixed array, so it never blocks or
 // allocates; series are formatted only when scraped.
