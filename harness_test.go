@@ -65,6 +65,18 @@ func startCluster(t *testing.T, head string, defs ...cellDef) *cluster {
 	return c
 }
 
+// startFromText starts a node from a whole config text (no demo cells).
+func startFromText(t *testing.T, text string) *cluster {
+	t.Helper()
+	cfg, err := configs.Parse([]byte(text), "test.toml")
+	if err != nil {
+		t.Fatalf("config: %v\n%s", err, text)
+	}
+	c := &cluster{t: t, cells: map[string]*democell.Server{}}
+	c.start(cfg)
+	return c
+}
+
 func (c *cluster) start(cfg *configs.Config) {
 	c.t.Helper()
 	opts := c.opts

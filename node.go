@@ -2,6 +2,7 @@ package cellgate
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -71,6 +72,7 @@ type Node struct {
 	admin    *adminServer
 	fleet    atomic.Pointer[fleet] // nil on a single node; set once in Start
 
+	cert      atomic.Pointer[tls.Certificate] // served on TLS listeners; reload replaces it
 	started   time.Time
 	ready     atomic.Bool   // serving: /readyz
 	configGen atomic.Uint64 // successful config loads
@@ -231,6 +233,14 @@ func (n *Node) Start() error {
 		}
 	}
 	n.rawLn = ln
+	if cfg.Listen.TLSCert != "" {
+		tcfg, err := n.tlsConfig(cfg)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		ln = tls.NewListener(ln, tcfg)
+	}
 	// The front door validates every request's framing strictly before
 	// fasthttp parses it (see proxy/frontdoor).
 	ln = frontdoor.Listen(ln, frontDoorConfig(cfg))
@@ -259,6 +269,32 @@ func (n *Node) Start() error {
 	n.configGen.Store(1)
 	n.ready.Store(true)
 	n.log.Info("serving", "addr", ln.Addr().String(), "admin", n.AdminAddr(), "cells", len(cfg.Cells))
+	return nil
+}
+
+// tlsConfig loads listen.tls_cert/tls_key. The certificate sits behind an
+// atomic pointer that a reload replaces, so a renewed certificate is served
+// to new connections without a restart.
+func (n *Node) tlsConfig(cfg *configs.Config) (*tls.Config, error) {
+	if err := n.loadCert(cfg); err != nil {
+		return nil, err
+	}
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		NextProtos: []string{"http/1.1"},
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			return n.cert.Load(), nil
+		},
+	}, nil
+}
+
+// loadCert reads the configured key pair into n.cert.
+func (n *Node) loadCert(cfg *configs.Config) error {
+	c, err := tls.LoadX509KeyPair(cfg.Listen.TLSCert, cfg.Listen.TLSKey)
+	if err != nil {
+		return fmt.Errorf("listen.tls_cert/tls_key: %w", err)
+	}
+	n.cert.Store(&c)
 	return nil
 }
 

@@ -54,6 +54,11 @@ func (n *Node) Apply(cfg *configs.Config) error {
 	if err != nil {
 		return err
 	}
+	if cfg.Listen.TLSCert != "" && old.Listen.TLSCert != "" {
+		if err := n.loadCert(cfg); err != nil { // renewed certificates apply to new connections
+			return err
+		}
+	}
 	// Existing cells keep their live weights in the new snapshot; new
 	// cells start at their configured weight. The controller then applies
 	// configured-weight changes to cells no rollout holds, and aborts a
@@ -88,6 +93,9 @@ func restartOnly(old, cfg *configs.Config) error {
 	}
 	if old.State.Path != cfg.State.Path {
 		errs = append(errs, fmt.Errorf("state.path changed: needs a restart"))
+	}
+	if (old.Listen.TLSCert == "") != (cfg.Listen.TLSCert == "") {
+		errs = append(errs, fmt.Errorf("listen.tls_cert turned TLS on or off: needs a restart"))
 	}
 	if old.Routing.Seed != cfg.Routing.Seed {
 		errs = append(errs, fmt.Errorf("routing.seed changed: it would move every user; needs a restart"))

@@ -99,6 +99,8 @@ type run struct {
 
 	requests, failed, faultFailed atomic.Int64
 	faultOn                       atomic.Bool
+	lastKey                       string     // non-terminal view: last step/status drawn
+	lastDraw                      time.Time  // and when
 	mu                            sync.Mutex // guards faultAt
 	faultAt                       time.Time
 }

@@ -17,6 +17,15 @@ func (d *run) draw(v rollout.RolloutView) {
 	if w == nil {
 		return
 	}
+	if !d.o.Terminal {
+		// A log, not a screen: one line a second, plus every change of
+		// step or status.
+		key := fmt.Sprintf("%d/%s", v.Step, v.Status)
+		if key == d.lastKey && time.Since(d.lastDraw) < time.Second {
+			return
+		}
+		d.lastKey, d.lastDraw = key, time.Now()
+	}
 	var b strings.Builder
 	if d.o.Terminal {
 		b.WriteString("\x1b[H\x1b[2J") // home, clear screen
