@@ -9,16 +9,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/cellgate/cellgate"
 	"github.com/cellgate/cellgate/bench"
-	"github.com/cellgate/cellgate/configs"
-	"github.com/cellgate/cellgate/internal/democell"
+	"github.com/cellgate/cellgate/internal/canaryrig"
 	"github.com/cellgate/cellgate/rollout"
 )
 
@@ -92,9 +89,8 @@ func (o Options) withDefaults() Options {
 // run is the state of one demo run.
 type run struct {
 	o      Options
-	cells  []*democell.Server
+	rig    *canaryrig.Rig
 	node   *cellgate.Node
-	dir    string
 	counts map[string]*atomic.Int64 // cell → responses
 
 	requests, failed, faultFailed atomic.Int64
@@ -105,23 +101,33 @@ type run struct {
 	faultAt                       time.Time
 }
 
-// cellNames are the demo's cells: two stable, one canary.
+// cellNames are the demo's cells (internal/canaryrig): two stable, one
+// canary, in display order.
 var cellNames = []struct{ name, version string }{
-	{"stable-a", "v1"}, {"stable-b", "v1"}, {"canary-1", "v2"},
+	{canaryrig.StableA, "v1"}, {canaryrig.StableB, "v1"}, {canaryrig.Canary, "v2"},
 }
 
 func (d *run) run(ctx context.Context) (*Summary, error) {
-	defer d.close()
-	if err := d.start(); err != nil {
+	admin := d.o.AdminAddr
+	if admin == "" {
+		admin = freeOr("127.0.0.1:9901")
+	}
+	for _, c := range cellNames {
+		d.counts[c.name] = &atomic.Int64{}
+	}
+	rig, err := canaryrig.Start(canaryrig.Options{Name: "demo", AdminAddr: admin, Tables: demoTables, Logger: d.o.Logger})
+	if err != nil {
 		return nil, err
 	}
+	defer rig.Close()
+	d.rig, d.node = rig, rig.Node
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	loadDone := make(chan error, 1)
 	go d.load(loadCtx, loadDone)
 	defer func() { stopLoad(); <-loadDone }()
 
 	// Let the baseline warm up so the judge has data from the start.
-	if !sleepCtx(ctx, d.bake()) {
+	if !canaryrig.Sleep(ctx, d.bake()) {
 		return d.summary("")
 	}
 	id, err := d.node.Controller().Start(d.plan(), "demo")
@@ -160,16 +166,7 @@ func (d *run) bake() time.Duration {
 
 // plan is the demo's canary plan.
 func (d *run) plan() rollout.Plan {
-	return rollout.Plan{
-		Name:        "ranker-v2",
-		Strategy:    rollout.StrategyCanary,
-		Targets:     []string{"canary-1"},
-		Baseline:    []string{"stable-a", "stable-b"},
-		Steps:       []float64{1, 5, 25, 50, 100},
-		Bake:        rollout.Duration(d.bake()),
-		MinRequests: 10,
-		Release:     rollout.Release{Version: "v2", Notes: "cellgate demo"},
-	}
+	return canaryrig.Plan("ranker-v2", d.bake(), 10, rollout.Release{Version: "v2", Notes: "cellgate demo"})
 }
 
 // maybeFault injects the canary fault once the rollout reaches the step.
@@ -177,55 +174,16 @@ func (d *run) maybeFault(v rollout.RolloutView) {
 	if !d.o.Fault || d.faultOn.Load() || v.Step < d.o.FaultAtStep || v.Status.Terminal() {
 		return
 	}
-	d.cells[2].SetErrorRatio(d.o.FaultRatio)
+	d.rig.Cells[canaryrig.Canary].SetErrorRatio(d.o.FaultRatio)
 	d.mu.Lock()
 	d.faultAt = time.Now()
 	d.mu.Unlock()
 	d.faultOn.Store(true)
 }
 
-// start launches the demo cells and the node.
-func (d *run) start() error {
-	var err error
-	d.dir, err = os.MkdirTemp("", "cellgate-demo-")
-	if err != nil {
-		return fmt.Errorf("demo state dir: %w", err)
-	}
-	for _, c := range cellNames {
-		s, err := democell.Start(c.name, c.version)
-		if err != nil {
-			return err
-		}
-		d.cells = append(d.cells, s)
-		d.counts[c.name] = &atomic.Int64{}
-	}
-	cfg, err := configs.Parse([]byte(d.config()), "demo.toml (generated)")
-	if err != nil {
-		return fmt.Errorf("demo config: %w", err)
-	}
-	d.node, err = cellgate.New(cfg, cellgate.Options{Logger: d.o.Logger})
-	if err != nil {
-		return err
-	}
-	return d.node.Start()
-}
-
-// config is the demo node's config: the embedded default's shape with
-// in-process endpoints and seconds-scale SLO windows.
-func (d *run) config() string {
-	admin := d.o.AdminAddr
-	if admin == "" {
-		admin = freeOr("127.0.0.1:9901")
-	}
-	s := fmt.Sprintf(`node_name = "demo-1"
-[listen]
-addr = "127.0.0.1:0"
-drain_timeout = "2s"
-[admin]
-addr = %q
-[state]
-path = %q
-[routing]
+// demoTables is the demo node's config beyond the rig's: seconds-scale SLO
+// windows and a half-second tick, so a whole rollout fits in a minute.
+const demoTables = `[routing]
 sticky_key = ["header:X-User-ID"]
 [slo]
 fast_burn = { long = "30s", short = "3s", rate = 14.4 }
@@ -234,16 +192,7 @@ min_requests = 10
 [rollout]
 tick = "500ms"
 degraded_ticks = 3
-`, admin, filepath.Join(d.dir, "journal.db"))
-	for i, c := range cellNames {
-		w := 100
-		if i == 2 {
-			w = 0
-		}
-		s += fmt.Sprintf("[[cell]]\nname = %q\nversion = %q\nweight = %d\nendpoints = [%q]\n", c.name, c.version, w, d.cells[i].Addr())
-	}
-	return s
-}
+`
 
 // freeOr returns addr if it can be bound now, else a free loopback port.
 func freeOr(addr string) string {
@@ -280,31 +229,5 @@ func (d *run) observe(ob bench.Observation) {
 		if d.faultOn.Load() {
 			d.faultFailed.Add(1)
 		}
-	}
-}
-
-func (d *run) close() {
-	if d.node != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		d.node.Shutdown(ctx)
-		cancel()
-	}
-	for _, c := range d.cells {
-		c.Close()
-	}
-	if d.dir != "" {
-		os.RemoveAll(d.dir)
-	}
-}
-
-// sleepCtx sleeps d or until ctx is done; it reports whether d passed.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }

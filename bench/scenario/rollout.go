@@ -3,33 +3,30 @@ package scenario
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/cellgate/cellgate"
 	"github.com/cellgate/cellgate/bench"
-	"github.com/cellgate/cellgate/configs"
+	"github.com/cellgate/cellgate/internal/canaryrig"
 	"github.com/cellgate/cellgate/internal/democell"
 	"github.com/cellgate/cellgate/rollout"
 )
 
-// The scenario's cells: two stable, one canary, as in the demo.
+// The scenario's cells: two stable, one canary (internal/canaryrig, as in
+// the demo), indexed in this order by the recorder and the audit.
 var (
-	cellNames = []string{"stable-a", "stable-b", "canary-1"}
-	versions  = []string{"v1", "v1", "v2"}
-	baseline  = []string{"stable-a", "stable-b"}
+	cellNames = []string{canaryrig.StableA, canaryrig.StableB, canaryrig.Canary}
+	baseline  = canaryrig.Baseline
 )
 
 const (
 	canaryIndex = 2
-	canaryName  = "canary-1"
+	canaryName  = canaryrig.Canary
 	keyPrefix   = "user-"
 )
 
-// steps is the canary plan's steps, in percent.
+// steps is the canary plan's steps, in percent (canaryrig.Plan's).
 var steps = []float64{1, 5, 25, 50, 100}
 
 // Rollout runs the rollout scenario and reports it. An error means the
@@ -41,21 +38,22 @@ func Rollout(ctx context.Context, o Options) (*Report, error) {
 		return nil, fmt.Errorf("scenario rollout: %w", err)
 	}
 	s := &scenario{o: o, base: time.Now()}
-	defer s.close()
-	if err := s.start(); err != nil {
+	rig, err := canaryrig.Start(canaryrig.Options{Name: "scenario", Tables: s.tables(), Logger: o.Logger})
+	if err != nil {
 		return nil, fmt.Errorf("scenario rollout: %w", err)
 	}
+	defer rig.Close() // the report is made; a slow drain changes nothing in it
+	s.node, s.canary = rig.Node, rig.Cells[canaryrig.Canary]
 	return s.run(ctx)
 }
 
 // scenario is the state of one run.
 type scenario struct {
-	o     Options
-	base  time.Time // scenario start; every recorded time is since base
-	dir   string
-	cells []*democell.Server
-	node  *cellgate.Node
-	rec   *recorder
+	o      Options
+	base   time.Time // scenario start; every recorded time is since base
+	node   *cellgate.Node
+	canary *democell.Server // the canary cell's endpoint, where faults go
+	rec    *recorder
 
 	// Set by run, read by report.
 	id       string
@@ -71,42 +69,11 @@ type scenario struct {
 
 func (s *scenario) since() time.Duration { return time.Since(s.base) }
 
-// start launches the cells and the node.
-func (s *scenario) start() error {
-	var err error
-	s.dir, err = os.MkdirTemp("", "cellgate-scenario-")
-	if err != nil {
-		return fmt.Errorf("state dir: %w", err)
-	}
-	for i, name := range cellNames {
-		c, err := democell.Start(name, versions[i])
-		if err != nil {
-			return err
-		}
-		s.cells = append(s.cells, c)
-	}
-	cfg, err := configs.Parse([]byte(s.config()), "scenario.toml (generated)")
-	if err != nil {
-		return fmt.Errorf("config: %w", err)
-	}
-	s.node, err = cellgate.New(cfg, cellgate.Options{Logger: s.o.Logger})
-	if err != nil {
-		return fmt.Errorf("node: %w", err)
-	}
-	return s.node.Start()
-}
-
-// config is the node's config: seconds-scale SLO windows so a whole
-// rollout fits in seconds, and the scenario's tick and minimum sample.
-func (s *scenario) config() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, `node_name = "scenario-1"
-[listen]
-addr = "127.0.0.1:0"
-drain_timeout = "2s"
-[state]
-path = %q
-[routing]
+// tables is the node's config beyond the rig's: seconds-scale SLO windows so
+// a whole rollout fits in seconds, and the scenario's tick and minimum
+// sample.
+func (s *scenario) tables() string {
+	return fmt.Sprintf(`[routing]
 sticky_key = ["header:X-User-ID"]
 [slo]
 latency_threshold = "300ms"
@@ -116,29 +83,13 @@ min_requests = %d
 [rollout]
 tick = %q
 degraded_ticks = 3
-`, filepath.Join(s.dir, "journal.db"), s.o.MinRequests, s.o.Tick.String())
-	for i, name := range cellNames {
-		w := 100
-		if i == canaryIndex {
-			w = 0
-		}
-		fmt.Fprintf(&b, "[[cell]]\nname = %q\nversion = %q\nweight = %d\nendpoints = [%q]\n", name, versions[i], w, s.cells[i].Addr())
-	}
-	return b.String()
+`, s.o.MinRequests, s.o.Tick.String())
 }
 
 // plan is the canary plan the scenario runs.
 func (s *scenario) plan() rollout.Plan {
-	return rollout.Plan{
-		Name:        "scenario-canary",
-		Strategy:    rollout.StrategyCanary,
-		Targets:     []string{canaryName},
-		Baseline:    baseline,
-		Steps:       steps,
-		Bake:        rollout.Duration(s.o.Bake),
-		MinRequests: int64(s.o.MinRequests),
-		Release:     rollout.Release{Version: "v2", Notes: "cellgate bench scenario rollout"},
-	}
+	return canaryrig.Plan("scenario-canary", s.o.Bake, s.o.MinRequests,
+		rollout.Release{Version: "v2", Notes: "cellgate bench scenario rollout"})
 }
 
 // run drives load, the rollout and the fault, then builds the report.
@@ -156,7 +107,7 @@ func (s *scenario) run(ctx context.Context) (*Report, error) {
 	err := s.drive(ctx)
 	if err == nil {
 		// The tail: keys keep coming so the audit sees them after the end.
-		sleepCtx(ctx, s.o.Tail)
+		canaryrig.Sleep(ctx, s.o.Tail)
 	}
 	s.endAt = s.since()
 	stopLoad()
@@ -184,7 +135,7 @@ func (s *scenario) run(ctx context.Context) (*Report, error) {
 // for the rollout to end. Interruption and a stuck rollout are recorded as
 // problems, not errors: what was measured is still reported.
 func (s *scenario) drive(ctx context.Context) error {
-	if !sleepCtx(ctx, s.o.Warmup) {
+	if !canaryrig.Sleep(ctx, s.o.Warmup) {
 		s.problems = append(s.problems, "interrupted during the warm-up")
 		return nil
 	}
@@ -232,9 +183,9 @@ func (s *scenario) maybeFault(v rollout.RolloutView) {
 	}
 	switch s.o.Fault {
 	case FaultErrors:
-		s.cells[canaryIndex].SetErrorRatio(s.o.FaultRatio)
+		s.canary.SetErrorRatio(s.o.FaultRatio)
 	case FaultLatency:
-		s.cells[canaryIndex].SetDelay(s.o.FaultDelay)
+		s.canary.SetDelay(s.o.FaultDelay)
 	}
 	s.faultAt = s.since()
 	s.faultStp, s.faultPct = v.Step, v.StepPercent
@@ -270,30 +221,4 @@ func (s *scenario) load(ctx context.Context, done chan<- error) {
 	s.rec = newRecorder(s.base, cfg.Connections, keyPrefix, cellNames)
 	_, err := bench.Run(ctx, cfg, bench.Hooks{OnResponse: s.rec.observe})
 	done <- err
-}
-
-func (s *scenario) close() {
-	if s.node != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = s.node.Shutdown(ctx) // the report is made; a slow drain changes nothing in it
-		cancel()
-	}
-	for _, c := range s.cells {
-		_ = c.Close()
-	}
-	if s.dir != "" {
-		_ = os.RemoveAll(s.dir)
-	}
-}
-
-// sleepCtx sleeps d or until ctx is done; it reports whether d passed.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
