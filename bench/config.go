@@ -136,6 +136,17 @@ func (c *Config) Validate() error {
 	if c.Keys > 0 && strings.TrimSpace(c.KeyHeader) == "" {
 		add("key header: must be set when keys > 0")
 	}
+	if c.Method != "" && !validToken(c.Method) {
+		add("method %q: not an HTTP token", c.Method)
+	}
+	for k, v := range c.Headers {
+		if !validToken(k) || !validFieldValue(v) {
+			add("header %q: %q: name must be a token, value without control characters", k, v)
+		}
+	}
+	if c.Keys > 0 && strings.TrimSpace(c.KeyHeader) != "" && (!validToken(c.KeyHeader) || !validFieldValue(c.KeyPrefix)) {
+		add("key header %q, prefix %q: name must be a token, prefix without control characters", c.KeyHeader, c.KeyPrefix)
+	}
 	if c.Interval < 0 {
 		add("interval %v: must not be negative", c.Interval)
 	}
@@ -156,6 +167,7 @@ type target struct {
 	tls   bool
 	host  string // Host header
 	uri   string // full URI set on the request
+	path  string // request-target: path and query as written, "/" if empty
 	label string // the URL as the user wrote it
 }
 
@@ -176,6 +188,10 @@ func parseTarget(raw string) (target, error) {
 		return target{}, fmt.Errorf("url %q: missing host", raw)
 	}
 	t := target{tls: u.Scheme == "https", host: u.Host, uri: raw, label: raw}
+	t.path = requestTarget(raw)
+	if !validRequestTarget(t.path) {
+		return target{}, fmt.Errorf("url %q: path has spaces or control characters", raw)
+	}
 	t.addr = u.Host
 	if u.Port() == "" {
 		if t.tls {
@@ -185,4 +201,57 @@ func parseTarget(raw string) (target, error) {
 		}
 	}
 	return t, nil
+}
+
+// requestTarget returns the origin-form request-target of an absolute URL
+// (RFC 9112 §3.2.1): path and query exactly as written, without fragment.
+func requestTarget(raw string) string {
+	_, rest, _ := strings.Cut(raw, "://")
+	rest, _, _ = strings.Cut(rest, "#")
+	i := strings.IndexAny(rest, "/?")
+	if i < 0 {
+		return "/"
+	}
+	if rest[i] == '?' {
+		return "/" + rest[i:]
+	}
+	return rest[i:]
+}
+
+// validToken reports whether s is an HTTP token (RFC 9110 §5.6.2), as
+// header names and methods must be.
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := range len(s) {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// validRequestTarget reports whether s can go on the request line as is:
+// no spaces or control characters, which would end or split the line.
+func validRequestTarget(s string) bool {
+	for i := range len(s) {
+		if c := s[i]; c <= ' ' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// validFieldValue reports whether s can be sent as a header value: no
+// control characters but tab (RFC 9110 §5.5), so no CR or LF to end the
+// field early.
+func validFieldValue(s string) bool {
+	for i := range len(s) {
+		if c := s[i]; (c < ' ' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }

@@ -1,7 +1,8 @@
 // Package bench is the load generator behind `cellgate bench`.
 //
-// It drives HTTP/1.1 load with fasthttp's HostClient, either open-loop at a
-// fixed rate or closed-loop over N keep-alive connections, and records
+// It drives HTTP/1.1 load, either open-loop at a fixed rate or closed-loop
+// over N keep-alive connections (a minimal client of its own per connection
+// for http://, fasthttp's HostClient for https://), and records
 // latencies into HdrHistograms. In open-loop mode every request has an
 // intended send time on a fixed schedule and its latency is measured from
 // that time, not from when the generator got round to sending it: when the

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"runtime"
 	"sync"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
-	"github.com/valyala/fasthttp"
 )
 
 // Response headers a cellgate node sets (see the architecture's request path).
@@ -104,32 +102,6 @@ func newRunner(cfg *Config, hooks Hooks) *runner {
 	}
 	return r
 }
-
-// newClient returns the client of one worker: one keep-alive connection,
-// owned by one goroutine. A HostClient per connection instead of one shared
-// pool keeps the pool's lock out of the hot loop, the way wrk gives each
-// connection its own state.
-func newClient(t target, dial fasthttp.DialFunc, insecure bool) *fasthttp.HostClient {
-	var tlsConfig *tls.Config
-	if insecure {
-		tlsConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for with -k
-	}
-	return &fasthttp.HostClient{
-		TLSConfig:                 tlsConfig,
-		Addr:                      t.addr,
-		Dial:                      dial, // records the connection for the timeout watchdog
-		IsTLS:                     t.tls,
-		Name:                      "cellgate-bench", // identifies the load in upstream logs
-		MaxConns:                  1,
-		MaxIdemponentCallAttempts: 1,           // a benchmark must see every failure, never a silent retry
-		RetryIfErr:                noRetry,     // and fasthttp must not retry on its own either
-		MaxIdleConnDuration:       time.Minute, // keep the connection through slow open-loop schedules
-		ReadBufferSize:            16 << 10,    // room for proxies that add many headers
-		DisablePathNormalizing:    true,        // send the path exactly as given
-	}
-}
-
-func noRetry(*fasthttp.Request, int, error) (bool, bool) { return false, false }
 
 // since is the monotonic time since the run started.
 func (r *runner) since() time.Duration { return time.Since(r.base) }

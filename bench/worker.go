@@ -1,64 +1,49 @@
 package bench
 
 import (
-	"errors"
 	"context"
-	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
 )
 
-// worker is one sending goroutine with its own connection's worth of
-// request state. Everything it touches per request is reused, so the send
-// loop does not allocate in steady state.
+// worker is one sending goroutine with its own connection. Everything it
+// touches per request is reused, so the send loop does not allocate in
+// steady state.
 type worker struct {
-	r      *runner
-	id     int
-	hc     *fasthttp.HostClient
-	guard  connGuard
-	req    *fasthttp.Request
-	resp   *fasthttp.Response
-	keys   *keyChooser
-	shard  *shard
-	timer  *time.Timer
-	sample sample
-	reused bool // the connection has answered before (see do)
+	r        *runner
+	id       int
+	ex       exchanger
+	guard    connGuard
+	keys     *keyChooser
+	shard    *shard
+	timer    *time.Timer
+	sample   sample
+	reused   bool          // the connection has answered before (see do)
+	lastDone time.Duration // when the last response arrived
 }
 
 func newWorker(r *runner, id int) *worker {
 	w := &worker{
 		r:     r,
 		id:    id,
-		req:   fasthttp.AcquireRequest(),
-		resp:  fasthttp.AcquireResponse(),
 		keys:  newKeyChooser(r.cfg, id),
 		shard: r.shards[id%len(r.shards)],
 		timer: time.NewTimer(time.Hour),
 	}
 	w.timer.Stop()
-	w.hc = newClient(r.target, w.guard.dialer(r.cfg.Timeout), r.cfg.Insecure)
-	w.req.SetRequestURI(r.target.uri)
-	if r.cfg.Method != "" {
-		w.req.Header.SetMethod(r.cfg.Method)
-	}
-	for k, v := range r.cfg.Headers {
-		if strings.EqualFold(k, "Host") {
-			w.req.Header.SetHost(v)
-			continue
-		}
-		w.req.Header.Set(k, v)
+	dial := w.guard.dialer(r.cfg.Timeout)
+	if r.target.tls {
+		w.ex = newFastConn(r.target, r.cfg, dial)
+	} else {
+		w.ex = newH1Conn(r.target, r.cfg, dial)
 	}
 	return w
 }
 
-// loop runs the worker's schedule and releases its request state.
+// loop runs the worker's schedule and closes its connection.
 func (w *worker) loop(ctx context.Context) {
-	defer func() {
-		w.hc.CloseIdleConnections()
-		fasthttp.ReleaseRequest(w.req)
-		fasthttp.ReleaseResponse(w.resp)
-	}()
+	defer w.ex.release()
 	if w.r.open {
 		w.openLoop(ctx)
 	} else {
@@ -128,25 +113,28 @@ func (w *worker) do(intended, from, sent time.Duration) time.Duration {
 	var key []byte
 	if w.keys != nil {
 		key = w.keys.next()
-		w.req.Header.SetBytesV(r.cfg.KeyHeader, key)
 	}
 	w.guard.begin(sent)
-	err := w.hc.Do(w.req, w.resp)
-	if err != nil && w.reused && errors.Is(err, fasthttp.ErrConnectionClosed) && idempotentMethod(r.cfg.Method) {
+	idle := sent != w.lastDone // the worker slept: see exchanger.exchange
+	err := w.ex.exchange(key, idle)
+	if err != nil && w.reused && w.ex.stale(err) && idempotentMethod(r.cfg.Method) {
 		// A keep-alive connection the server closed while it sat idle,
 		// found dead before a single response byte: every real client
 		// (browsers, Go's net/http, fasthttp's default) resends an
 		// idempotent request once on a new connection (RFC 9112 §9.3.1),
 		// so the generator does too, and counts it.
 		r.staleRetries.Add(1)
-		err = w.hc.Do(w.req, w.resp)
+		w.ex.closeConn()
+		err = w.ex.exchange(key, true)
 	}
-	w.reused = err == nil && !w.resp.ConnectionClose()
+	w.reused = err == nil && w.ex.keepAlive()
 	done := r.since()
+	w.lastDone = done
 	if w.guard.end() {
 		// The watchdog set a past deadline on this connection; even if the
 		// response won the race, the connection must not be reused.
-		w.hc.CloseIdleConnections()
+		w.ex.closeConn()
+		w.reused = false
 		if err != nil {
 			err = fasthttp.ErrTimeout
 		}
@@ -164,9 +152,7 @@ func (w *worker) do(intended, from, sent time.Duration) time.Duration {
 		}
 	} else {
 		x.cause = ""
-		x.status = w.resp.StatusCode()
-		x.cell = w.resp.Header.Peek(HeaderCell)
-		x.cgErr = w.resp.Header.Peek(HeaderError)
+		x.status, x.cell, x.cgErr = w.ex.response()
 	}
 	warm := intended < r.measureStart
 	if !warm {
