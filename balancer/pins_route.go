@@ -9,9 +9,9 @@ import "sync/atomic"
 type PinView struct {
 	pins      *Pins
 	table     *Table
-	pinnable  []bool  // by cell index: weight > 0 and not reverted
-	revokedAt []int64 // by cell index, ns
-	revokedU  []uint64
+	pinnable  []bool   // by cell index: weight > 0 and not reverted
+	revokedAt []int64  // by cell index, ns
+	revokedU  []uint64 // by cell index: 1 + slot units of revokedAt, 0 for none
 }
 
 // PinClaim is a pin read from a signed cookie: the cell (an index into the
@@ -42,47 +42,51 @@ func (v *PinView) Table() *Table { return v.table }
 // a cookie), else the local pin table. It records the visit, so a session
 // that is later moved by a promotion is recognised as active. Route is safe
 // for concurrent use and, for a key that is not pinned, does no cache
-// lookup unless its bucket overflowed, and never allocates.
+// lookup unless its bucket is full of active keys, and never allocates.
 func (v *PinView) Route(keyHash uint64, now int64, claim PinClaim) Decision {
 	p := v.pins
-	t := p.units(now)
 	b := p.bucket(keyHash)
-	tag := keyHash >> slotTagShift
-	// The bucket is read before the pick so that, on a busy node where it
-	// is not in cache, the memory access overlaps the pick's arithmetic.
-	way, e, overflow := v.find(b, tag, t)
+	// Read the bucket before the pick, into locals and with no branch on
+	// what was read: on a busy node the bucket is not in the CPU cache, and
+	// the memory access then overlaps the pick's arithmetic. A branch on the
+	// words here would resolve only when the access completes, and when
+	// mispredicted would discard the pick's work done meanwhile.
+	ws := load(b)
 	c := v.table.Pick(keyHash)
-	if c < 0 || c >= slotNoCell {
+	t := p.units(now)
+	tag := slotTag(keyHash)
+	way, e, full := v.find(&ws, tag, t)
+	if c < 0 || c > slotMaxCell {
 		return Decision{Cell: c}
 	}
-	if claim.Cell >= 0 && v.claimValid(claim, c, now) {
+	if claim.Cell >= 0 && claim.Cell <= slotMaxCell && v.claimValid(claim, c, now) {
 		v.note(b, tag, claim.Cell, t)
 		return Decision{Cell: claim.Cell, Pinned: true, AssignedAt: claim.AssignedAt}
 	}
 	if way >= 0 {
-		last := int(e >> slotCellShift & 0xff)
+		last := slotCell(e)
 		if last == c {
 			if age(t, e) >= p.refresh {
-				b[way].CompareAndSwap(e, e&^slotTimeMask|t)
+				b[way].CompareAndSwap(e, slotEntry(tag, c, t))
 			}
 			return Decision{Cell: c}
 		}
 		// Served elsewhere last time: a pin holds it there, or a weight
 		// change moved its key since.
 		if d, ok := v.fromCache(keyHash, c, now); ok {
-			b[way].CompareAndSwap(e, slotEntry(tag, d.Cell, t)|e&slotOverflow)
+			b[way].CompareAndSwap(e, slotEntry(tag, d.Cell, t))
 			return d
 		}
-		if last != slotNoCell && v.mayPin(last, e, t) {
+		if v.mayPin(last, e, t) {
 			d := v.newPin(keyHash, last, now)
-			b[way].CompareAndSwap(e, slotEntry(tag, last, t)|e&slotOverflow)
+			b[way].CompareAndSwap(e, slotEntry(tag, last, t))
 			return d
 		}
-		b[way].CompareAndSwap(e, slotEntry(tag, c, t)|e&slotOverflow)
+		b[way].CompareAndSwap(e, slotEntry(tag, c, t))
 		return Decision{Cell: c}
 	}
 	d := Decision{Cell: c}
-	if overflow {
+	if full {
 		// The key may have been evicted from its bucket while pinned.
 		if pd, ok := v.fromCache(keyHash, c, now); ok {
 			d = pd
@@ -97,56 +101,57 @@ func (v *PinView) Pick(keyHash uint64, now int64) int {
 	return v.Route(keyHash, now, NoClaim).Cell
 }
 
-// find returns the bucket way holding tag (or -1) and its entry, and
-// whether the bucket holds an active overflow mark.
-func (v *PinView) find(b []atomic.Uint64, tag, t uint64) (int, uint64, bool) {
-	overflow := false
-	for i := range b {
-		e := b[i].Load()
+// load reads the four words of bucket b.
+func load(b []atomic.Uint32) [slotWays]uint32 {
+	return [slotWays]uint32{b[0].Load(), b[1].Load(), b[2].Load(), b[3].Load()}
+}
+
+// find returns the way of bucket words ws holding tag (or -1) and its
+// entry, and, when tag is missing, whether all four ways hold active keys:
+// then a key may have been evicted from the bucket while pinned.
+func (v *PinView) find(ws *[slotWays]uint32, tag uint32, t uint64) (int, uint32, bool) {
+	active := 0
+	for i, e := range ws {
 		if e == 0 {
 			continue
 		}
 		if e>>slotTagShift == tag {
 			return i, e, false
 		}
-		if e&slotOverflow != 0 && age(t, e) <= v.pins.idleUnits {
-			overflow = true
+		if age(t, e) <= v.pins.idleUnits {
+			active++
 		}
 	}
-	return -1, 0, overflow
+	return -1, 0, active == slotWays
 }
 
-// insert stores a new entry in an empty way, else over the oldest one;
-// evicting an entry still active marks the bucket overflowed. A lost race
-// loses the entry, which only costs that key its continuity.
-func (v *PinView) insert(b []atomic.Uint64, tag uint64, cell int, t uint64) {
-	oldest, oldT, old := 0, ^uint64(0), uint64(0)
+// insert stores a new entry in an empty way, else over the oldest one. A
+// lost race loses the entry, which only costs that key its continuity.
+func (v *PinView) insert(b []atomic.Uint32, tag uint32, cell int, t uint64) {
+	oldest, oldAge, old := 0, uint64(0), uint32(0)
 	for i := range b {
 		e := b[i].Load()
 		if e == 0 {
 			oldest, old = i, 0
 			break
 		}
-		if et := e & slotTimeMask; et < oldT {
-			oldest, oldT, old = i, et, e
+		if a := age(t, e); i == 0 || a > oldAge {
+			oldest, oldAge, old = i, a, e
 		}
 	}
-	ne := slotEntry(tag, cell, t)
-	if old != 0 && age(t, old) <= v.pins.idleUnits {
-		ne |= slotOverflow
-	}
-	b[oldest].CompareAndSwap(old, ne)
+	b[oldest].CompareAndSwap(old, slotEntry(tag, cell, t))
 }
 
 // note records that the key was served by cell now (a cookie pin).
-func (v *PinView) note(b []atomic.Uint64, tag uint64, cell int, t uint64) {
-	way, e, _ := v.find(b, tag, t)
+func (v *PinView) note(b []atomic.Uint32, tag uint32, cell int, t uint64) {
+	ws := load(b)
+	way, e, _ := v.find(&ws, tag, t)
 	if way < 0 {
 		v.insert(b, tag, cell, t)
 		return
 	}
-	if int(e>>slotCellShift&0xff) != cell || age(t, e) >= v.pins.refresh {
-		b[way].CompareAndSwap(e, slotEntry(tag, cell, t)|e&slotOverflow)
+	if slotCell(e) != cell || age(t, e) >= v.pins.refresh {
+		b[way].CompareAndSwap(e, slotEntry(tag, cell, t))
 	}
 }
 
@@ -165,20 +170,16 @@ func (v *PinView) claimValid(cl PinClaim, c int, now int64) bool {
 
 // mayPin reports whether a key whose slot entry e says it was last served
 // by cell, now picked elsewhere, gets a pin: the session is active and the
-// cell may hold pins and was not reverted after that visit.
-func (v *PinView) mayPin(cell int, e, t uint64) bool {
-	return cell < len(v.pinnable) && v.pinnable[cell] && age(t, e) <= v.pins.idleUnits &&
-		e&slotTimeMask > v.revokedU[cell]
-}
-
-// age is how many slot time units before t entry e was written; 0 when a
-// concurrent request with a slightly later clock wrote it.
-func age(t, e uint64) uint64 {
-	et := e & slotTimeMask
-	if et > t {
-		return 0
+// cell may hold pins and was not reverted after that visit (the entry was
+// written in a later slot unit than the revocation: at the unit's grain,
+// a visit in the same unit counts as before).
+func (v *PinView) mayPin(cell int, e uint32, t uint64) bool {
+	if cell < 0 || cell >= len(v.pinnable) || !v.pinnable[cell] {
+		return false
 	}
-	return t - et
+	a := age(t, e)
+	after := v.revokedU[cell] // first unit whose visits postdate the revocation
+	return a <= v.pins.idleUnits && (after == 0 || t >= after && a <= t-after)
 }
 
 // fromCache looks the key up in the pin cache: one lookup. A pin that no
@@ -192,7 +193,7 @@ func (v *PinView) fromCache(h uint64, c int, now int64) (Decision, bool) {
 		v.pins.cache.Del(h)
 		return Decision{}, false
 	}
-	if now-pn.seen.Load() >= int64(v.pins.refresh<<slotUnitShift) {
+	if now-pn.seen.Load() >= v.pins.refreshNs {
 		pn.seen.Store(now)
 	}
 	return Decision{Cell: int(pn.cell), Pinned: true, AssignedAt: pn.assigned}, true

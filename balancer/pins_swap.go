@@ -122,7 +122,7 @@ func (p *Pins) viewLocked(t *Table) *PinView {
 	for i := range n {
 		v.pinnable[i] = t.Cell(i).Weight > 0 && !p.revoked[i]
 		if v.revokedAt[i] != 0 {
-			v.revokedU[i] = p.units(v.revokedAt[i])
+			v.revokedU[i] = p.units(v.revokedAt[i]) + 1
 		}
 	}
 	return v

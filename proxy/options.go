@@ -112,7 +112,7 @@ type Options struct {
 	// a quarter for the recent-session slots, the rest for pins (~290 B
 	// each). While a promotion moves keys, sessions active on their old
 	// cell stay there. Zero: pins off. Otherwise at least
-	// balancer.MinPinMemory (128 KiB).
+	// balancer.MinPinMemory (1 MiB).
 	PinMemory int64
 	// PinIdle is how long a session may be silent and keep its pin
 	// (routing.pin_idle). Must be > 0 when PinMemory is set.
