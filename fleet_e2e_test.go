@@ -198,11 +198,13 @@ func TestFleetRevertsOnFaultSeenByTwoNodes(t *testing.T) {
 	t.Logf("reverted fleet-wide: %s", v.Reason)
 }
 
-// TestFleetDeciderHandover: the decider is stopped mid-rollout; the next
-// node takes over and the rollout is promoted with every step entered
-// exactly once, in order.
+// TestFleetDeciderHandover: the decider dies mid-rollout — cut off from the
+// cluster without a word, as a crash looks to its peers — and the next node
+// takes over and promotes the rollout with every step entered exactly once,
+// in order.
 func TestFleetDeciderHandover(t *testing.T) {
-	nodes := startFleet(t, 3, sharedCanary(t))
+	pn := gossiptest.NewNet()
+	nodes := startFleetOn(t, 3, sharedCanary(t), pn)
 	for _, n := range nodes {
 		startLoad(t, n.url(), 150, 1000)
 	}
@@ -214,7 +216,7 @@ func TestFleetDeciderHandover(t *testing.T) {
 		v, _ := nodes[1].node.Controller().Rollout(id)
 		return v.Step >= 2
 	})
-	nodes[0].stop() // the decider leaves mid-rollout
+	pn.Split([]string{"node-1"}, []string{"node-2", "node-3"}) // the decider "dies": no leave message
 	v := waitTerminal(t, nodes[1].cluster, id, 60*time.Second)
 	if v.Status != rollout.StatusPromoted {
 		t.Fatalf("status %s after handover; decisions:\n%s", v.Status, decisions(v))
