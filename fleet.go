@@ -52,7 +52,7 @@ func (a manualWeight) newer(b manualWeight) bool {
 // fleetState is what push/pull exchanges: every rollout document this node
 // knows and the manual weights.
 type fleetState struct {
-	Rollouts []rollout.Document     `json:"rollouts"`
+	Rollouts []rollout.Document      `json:"rollouts"`
 	Weights  map[string]manualWeight `json:"weights"`
 }
 

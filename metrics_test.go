@@ -50,9 +50,9 @@ func TestGrafanaDashboard(t *testing.T) {
 		Title         string `json:"title"`
 		SchemaVersion int    `json:"schemaVersion"`
 		Panels        []struct {
-			ID      int    `json:"id"`
-			Type    string `json:"type"`
-			Title   string `json:"title"`
+			ID      int                      `json:"id"`
+			Type    string                   `json:"type"`
+			Title   string                   `json:"title"`
 			GridPos struct{ X, Y, W, H int } `json:"gridPos"`
 			Targets []struct {
 				RefID string `json:"refId"`

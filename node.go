@@ -67,19 +67,19 @@ type Node struct {
 	mu  sync.Mutex
 	cfg *configs.Config
 
-	ln       net.Listener // client listener, behind the front door
-	rawLn    net.Listener // the socket itself, for handing over
-	admin    *adminServer
-	fleet    atomic.Pointer[fleet] // nil on a single node; set once in Start
+	ln    net.Listener // client listener, behind the front door
+	rawLn net.Listener // the socket itself, for handing over
+	admin *adminServer
+	fleet atomic.Pointer[fleet] // nil on a single node; set once in Start
 
 	cert      atomic.Pointer[tls.Certificate] // served on TLS listeners; reload replaces it
 	started   time.Time
 	ready     atomic.Bool   // serving: /readyz
 	configGen atomic.Uint64 // successful config loads
-	serveErr chan error
-	stopOnce sync.Once
-	ctx      context.Context // lives from Start to Shutdown
-	cancel   context.CancelFunc
+	serveErr  chan error
+	stopOnce  sync.Once
+	ctx       context.Context // lives from Start to Shutdown
+	cancel    context.CancelFunc
 }
 
 // New builds a node from a validated config: it opens the journal (failing
@@ -345,8 +345,8 @@ func (n *Node) Name() string { return n.name }
 
 // Proxy, SLO and Controller expose the parts for in-process use (demo,
 // bench scenarios, tests).
-func (n *Node) Proxy() *proxy.Proxy            { return n.proxy }
-func (n *Node) SLO() *slo.Registry             { return n.slo }
+func (n *Node) Proxy() *proxy.Proxy             { return n.proxy }
+func (n *Node) SLO() *slo.Registry              { return n.slo }
 func (n *Node) Controller() *rollout.Controller { return n.ctrl.Load() }
 
 // Registry is the node's Prometheus registry.

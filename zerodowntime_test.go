@@ -3,8 +3,8 @@ package cellgate_test
 import (
 	"errors"
 	"fmt"
-	"syscall"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 

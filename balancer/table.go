@@ -16,11 +16,11 @@ type Cell struct {
 
 // entry is a cell with the values a pick needs precomputed.
 type entry struct {
-	index  int     // position in Table.cells
-	hash   uint64  // hashName(seed, name)
-	mul    uint64  // second per-cell constant for cellHash
-	invW   float64 // 1/weight
-	lbMul  float64 // invW·2⁻⁵³·(1−1e-8): scales lowerBound's integer form
+	index int     // position in Table.cells
+	hash  uint64  // hashName(seed, name)
+	mul   uint64  // second per-cell constant for cellHash
+	invW  float64 // 1/weight
+	lbMul float64 // invW·2⁻⁵³·(1−1e-8): scales lowerBound's integer form
 }
 
 // Table is an immutable routing snapshot. Build a new one for every change;

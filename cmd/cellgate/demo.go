@@ -14,8 +14,6 @@ import (
 	"github.com/cellgate/cellgate/rollout"
 )
 
-
-
 // demoCmd runs `cellgate demo`; it exits 1 when the rollout did not end as
 // the demo intends (promoted, or rolled back with -fault).
 func demoCmd(args []string, stdout, stderr io.Writer) int {
