@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cellgate/cellgate/configs"
 	"github.com/cellgate/cellgate/gossip"
@@ -279,4 +282,25 @@ func (f *fleet) generation() float64 {
 		}
 	}
 	return float64(g)
+}
+
+// joinFleet joins the gossip cluster when the config names one, and starts
+// sending this node's SLI deltas every tick.
+func (n *Node) joinFleet(cfg *configs.Config) error {
+	if cfg.Gossip.Bind == "" {
+		return nil
+	}
+	f, err := n.startFleet(cfg)
+	if err != nil {
+		return err
+	}
+	n.fleet.Store(f)
+	if err := n.reg.Register(f.c.Collector()); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if !errors.As(err, &are) {
+			return err
+		}
+	}
+	go f.run(n.ctx, cfg.Rollout.Tick.Duration)
+	return nil
 }

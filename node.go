@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -132,82 +131,6 @@ func New(cfg *configs.Config, opts Options) (*Node, error) {
 	return n, nil
 }
 
-// openControl opens the journal and the rollout controller over it,
-// resuming any rollout the journal holds. wait > 0 keeps retrying while
-// another process holds the journal (a graceful handover's predecessor
-// releasing it).
-func (n *Node) openControl(cfg *configs.Config, wait time.Duration) (*rollout.Controller, error) {
-	deadline := time.Now().Add(wait)
-	for {
-		ctrl, err := rollout.Open(cfg.State.Path, rollout.Options{
-			Cells:          configWeights(cfg),
-			Tick:           cfg.Rollout.Tick.Duration,
-			DegradedTicks:  cfg.Rollout.DegradedTicks,
-			MaxStepPerTick: cfg.Rollout.MaxStepPerTick,
-			Logger:         n.log.With("component", "rollout"),
-		}, rollout.Hooks{
-			Judge:   n.judge,
-			Apply:   func(w map[string]float64) error { n.proxy.SetWeights(w); return nil },
-			Now:     n.now,
-			Publish: n.publish,
-			Decider: n.mayPromote,
-		})
-		if err == nil {
-			return ctrl, nil
-		}
-		if !errors.Is(err, rollout.ErrLocked) || time.Now().After(deadline) {
-			return nil, fmt.Errorf("open journal: %w", err)
-		}
-	}
-}
-
-// judge adapts the SLO engine's verdict for the controller.
-func (n *Node) judge(p *rollout.Plan, since, now time.Time) rollout.Verdict {
-	gates := make([]slo.SignalGate, 0, len(p.Signals))
-	for _, g := range p.Signals {
-		gates = append(gates, slo.SignalGate{Name: g.Name, Threshold: g.Threshold, Direction: g.BadWhen})
-	}
-	// A baseline that no longer takes traffic (the last step of a canary,
-	// a blue/green switch) has nothing to compare with: the canary is then
-	// judged on its own SLOs (burn rates, fail ratio, signals).
-	baseline := p.Baseline
-	live := n.proxy.Weights()
-	total := 0.0
-	for _, c := range baseline {
-		total += live[c]
-	}
-	if total == 0 {
-		baseline = nil
-	}
-	v := n.slo.Judge(p.Targets, baseline, since, gates)
-	return rollout.Verdict{
-		State:   v.State.String(),
-		Rule:    v.Rule,
-		Reason:  v.Reason,
-		Samples: int64(v.Canary.Requests),
-		Numbers: mustJSON(v),
-	}
-}
-
-// publish hands a rollout document to the fleet (no-op on a single node).
-// The controller calls it with its lock held; gossip only queues.
-func (n *Node) publish(doc rollout.Document) {
-	if f := n.fleet.Load(); f != nil {
-		f.publish(doc)
-	}
-}
-
-// mayPromote says whether this node may promote: on a single node always;
-// in a fleet only the decider, and only while it sees a majority of the
-// last known membership. Reverts never ask.
-func (n *Node) mayPromote() bool {
-	f := n.fleet.Load()
-	if f == nil {
-		return true
-	}
-	return f.c.IsDecider() && f.c.HasMajority()
-}
-
 // SetWeight sets a cell's weight by hand (admin API), journals it with the
 // actor and reason, and replicates it to the fleet. A cell under a running
 // rollout pauses that rollout.
@@ -269,53 +192,6 @@ func (n *Node) Start() error {
 	n.configGen.Store(1)
 	n.ready.Store(true)
 	n.log.Info("serving", "addr", ln.Addr().String(), "admin", n.AdminAddr(), "cells", len(cfg.Cells))
-	return nil
-}
-
-// tlsConfig loads listen.tls_cert/tls_key. The certificate sits behind an
-// atomic pointer that a reload replaces, so a renewed certificate is served
-// to new connections without a restart.
-func (n *Node) tlsConfig(cfg *configs.Config) (*tls.Config, error) {
-	if err := n.loadCert(cfg); err != nil {
-		return nil, err
-	}
-	return &tls.Config{
-		MinVersion: tls.VersionTLS12,
-		NextProtos: []string{"http/1.1"},
-		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-			return n.cert.Load(), nil
-		},
-	}, nil
-}
-
-// loadCert reads the configured key pair into n.cert.
-func (n *Node) loadCert(cfg *configs.Config) error {
-	c, err := tls.LoadX509KeyPair(cfg.Listen.TLSCert, cfg.Listen.TLSKey)
-	if err != nil {
-		return fmt.Errorf("listen.tls_cert/tls_key: %w", err)
-	}
-	n.cert.Store(&c)
-	return nil
-}
-
-// joinFleet joins the gossip cluster when the config names one, and starts
-// sending this node's SLI deltas every tick.
-func (n *Node) joinFleet(cfg *configs.Config) error {
-	if cfg.Gossip.Bind == "" {
-		return nil
-	}
-	f, err := n.startFleet(cfg)
-	if err != nil {
-		return err
-	}
-	n.fleet.Store(f)
-	if err := n.reg.Register(f.c.Collector()); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if !errors.As(err, &are) {
-			return err
-		}
-	}
-	go f.run(n.ctx, cfg.Rollout.Tick.Duration)
 	return nil
 }
 
@@ -396,17 +272,6 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// discardLogger is a logger that drops everything (tests, demo).
-func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-// GossipAddr is the bound gossip address ("" on a single node).
-func (n *Node) GossipAddr() string {
-	if f := n.fleet.Load(); f != nil {
-		return f.c.Addr()
-	}
-	return ""
-}
-
 // HasMajority reports whether this node may promote as far as the cluster
 // goes: true on a single node; in a fleet, whether it sees a majority of
 // the last known membership.
@@ -415,4 +280,12 @@ func (n *Node) HasMajority() bool {
 		return f.c.HasMajority()
 	}
 	return true
+}
+
+// GossipAddr is the bound gossip address ("" on a single node).
+func (n *Node) GossipAddr() string {
+	if f := n.fleet.Load(); f != nil {
+		return f.c.Addr()
+	}
+	return ""
 }

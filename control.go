@@ -1,0 +1,87 @@
+package cellgate
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cellgate/cellgate/configs"
+	"github.com/cellgate/cellgate/rollout"
+	"github.com/cellgate/cellgate/slo"
+)
+
+// openControl opens the journal and the rollout controller over it,
+// resuming any rollout the journal holds. wait > 0 keeps retrying while
+// another process holds the journal (a graceful handover's predecessor
+// releasing it).
+func (n *Node) openControl(cfg *configs.Config, wait time.Duration) (*rollout.Controller, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		ctrl, err := rollout.Open(cfg.State.Path, rollout.Options{
+			Cells:          configWeights(cfg),
+			Tick:           cfg.Rollout.Tick.Duration,
+			DegradedTicks:  cfg.Rollout.DegradedTicks,
+			MaxStepPerTick: cfg.Rollout.MaxStepPerTick,
+			Logger:         n.log.With("component", "rollout"),
+		}, rollout.Hooks{
+			Judge:   n.judge,
+			Apply:   func(w map[string]float64) error { n.proxy.SetWeights(w); return nil },
+			Now:     n.now,
+			Publish: n.publish,
+			Decider: n.mayPromote,
+		})
+		if err == nil {
+			return ctrl, nil
+		}
+		if !errors.Is(err, rollout.ErrLocked) || time.Now().After(deadline) {
+			return nil, fmt.Errorf("open journal: %w", err)
+		}
+	}
+}
+
+// judge adapts the SLO engine's verdict for the controller.
+func (n *Node) judge(p *rollout.Plan, since, now time.Time) rollout.Verdict {
+	gates := make([]slo.SignalGate, 0, len(p.Signals))
+	for _, g := range p.Signals {
+		gates = append(gates, slo.SignalGate{Name: g.Name, Threshold: g.Threshold, Direction: g.BadWhen})
+	}
+	// A baseline that no longer takes traffic (the last step of a canary,
+	// a blue/green switch) has nothing to compare with: the canary is then
+	// judged on its own SLOs (burn rates, fail ratio, signals).
+	baseline := p.Baseline
+	live := n.proxy.Weights()
+	total := 0.0
+	for _, c := range baseline {
+		total += live[c]
+	}
+	if total == 0 {
+		baseline = nil
+	}
+	v := n.slo.Judge(p.Targets, baseline, since, gates)
+	return rollout.Verdict{
+		State:   v.State.String(),
+		Rule:    v.Rule,
+		Reason:  v.Reason,
+		Samples: int64(v.Canary.Requests),
+		Numbers: mustJSON(v),
+	}
+}
+
+// publish hands a rollout document to the fleet (no-op on a single node).
+// The controller calls it with its lock held; gossip only queues.
+func (n *Node) publish(doc rollout.Document) {
+	if f := n.fleet.Load(); f != nil {
+		f.publish(doc)
+	}
+}
+
+// mayPromote says whether this node may promote: on a single node always;
+// in a fleet only the decider, and only while it sees a majority of the
+// last known membership. Reverts never ask.
+func (n *Node) mayPromote() bool {
+	f := n.fleet.Load()
+	if f == nil {
+		return true
+	}
+	return f.c.IsDecider() && f.c.HasMajority()
+}
