@@ -118,6 +118,11 @@ func (p *Proxy) newServer() *fasthttp.Server {
 func (p *Proxy) Serve(ln net.Listener) error {
 	wl := p.conns.wrap(ln)
 	p.mu.Lock()
+	if p.draining.Load() { // Shutdown came first: never start serving
+		p.mu.Unlock()
+		ln.Close()
+		return nil
+	}
 	p.ln = wl
 	p.mu.Unlock()
 	err := p.server.Serve(wl)
@@ -148,8 +153,8 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	// Stop accepting, and answer every further request with
 	// "Connection: close", so busy keep-alive connections end after their
 	// next response instead of being closed under a client mid-send.
-	p.draining.Store(true)
 	p.mu.Lock()
+	p.draining.Store(true) // under mu, so a Serve that has not begun sees it
 	ln := p.ln
 	p.mu.Unlock()
 	if ln != nil {

@@ -492,3 +492,29 @@ func TestStalledStreamIsCutAndNotReused(t *testing.T) {
 		t.Fatalf("after stalled stream: %d %q", r.StatusCode(), r.Body())
 	}
 }
+
+// TestShutdownBeforeServe: a Shutdown that wins the race with the goroutine
+// about to call Serve must not leave Serve blocked on the listener.
+func TestShutdownBeforeServe(t *testing.T) {
+	p, err := New(DefaultOptions(), 1, []CellSpec{{Name: "a", Endpoints: []string{"127.0.0.1:1"}, Weight: 1}}, Hooks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.Serve(ln) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Serve after Shutdown: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve after Shutdown did not return")
+	}
+}
