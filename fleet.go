@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -210,10 +211,30 @@ func (f *fleet) document(key string, b []byte, from string) bool {
 func (f *fleet) state() []byte {
 	st := fleetState{Weights: f.weights()}
 	if docs, err := f.n.Controller().Documents(); err == nil {
-		st.Rollouts = docs
+		st.Rollouts = recentDocuments(docs, stateFinished)
 	}
 	b, _ := json.Marshal(st)
 	return b
+}
+
+// stateFinished is how many finished rollouts push/pull carries besides
+// the running ones: enough for a restarted node to learn how recent
+// rollouts ended, without the exchange growing with the journal's history.
+const stateFinished = 16
+
+// recentDocuments keeps every running rollout and the newest finished ones.
+func recentDocuments(docs []rollout.Document, finished int) []rollout.Document {
+	slices.SortFunc(docs, func(a, b rollout.Document) int { return b.Updated.Compare(a.Updated) })
+	out := docs[:0]
+	for _, d := range docs {
+		if !d.Status.Terminal() {
+			out = append(out, d)
+		} else if finished > 0 {
+			out = append(out, d)
+			finished--
+		}
+	}
+	return out
 }
 
 // mergeState merges a peer's full state.
