@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -316,12 +315,21 @@ func (n *Node) joinFleet(cfg *configs.Config) error {
 		return err
 	}
 	n.fleet.Store(f)
-	if err := n.reg.Register(f.c.Collector()); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if !errors.As(err, &are) {
-			return err
-		}
-	}
+	n.fleetMetrics.Do(func() { n.reg.MustRegister(fleetCollector{n}) })
 	go f.run(n.ctx, cfg.Rollout.Tick.Duration)
 	return nil
+}
+
+// fleetCollector exports the current cluster's gossip metrics. It is
+// registered once and follows n.fleet, so a cluster rejoined after a
+// failed handover is the one reported. It describes nothing up front
+// (an unchecked collector) because the cluster may not exist yet.
+type fleetCollector struct{ n *Node }
+
+func (fleetCollector) Describe(chan<- *prometheus.Desc) {}
+
+func (c fleetCollector) Collect(ch chan<- prometheus.Metric) {
+	if f := c.n.fleet.Load(); f != nil {
+		f.c.Collector().Collect(ch)
+	}
 }

@@ -315,3 +315,24 @@ func mustRollout(t *testing.T, n *fleetNode, id string) rollout.RolloutView {
 	}
 	return v
 }
+
+// TestFleetMetrics: /metrics reports the cluster the node is in.
+func TestFleetMetrics(t *testing.T) {
+	nodes := startFleet(t, 2, sharedCanary(t))
+	waitFor(t, "2 members", 10*time.Second, func() bool { return nodes[1].node.HasMajority() })
+	var body strings.Builder
+	gather, err := nodes[0].node.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range gather {
+		body.WriteString(mf.GetName() + "\n")
+		if mf.GetName() == "cellgate_gossip_members" {
+			if v := mf.GetMetric()[0].GetGauge().GetValue(); v != 2 {
+				t.Errorf("cellgate_gossip_members = %v, want 2", v)
+			}
+			return
+		}
+	}
+	t.Fatalf("no cellgate_gossip_members among:\n%s", body.String())
+}

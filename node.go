@@ -66,10 +66,11 @@ type Node struct {
 	mu  sync.Mutex
 	cfg *configs.Config
 
-	ln    net.Listener // client listener, behind the front door
-	rawLn net.Listener // the socket itself, for handing over
-	admin *adminServer
-	fleet atomic.Pointer[fleet] // nil on a single node; set once in Start
+	ln           net.Listener // client listener, behind the front door
+	rawLn        net.Listener // the socket itself, for handing over
+	admin        *adminServer
+	fleet        atomic.Pointer[fleet] // nil on a single node; set in Start (again after a failed handover)
+	fleetMetrics sync.Once             // registers fleetCollector with the first cluster
 
 	cert      atomic.Pointer[tls.Certificate] // served on TLS listeners; reload replaces it
 	started   time.Time
