@@ -4,18 +4,22 @@ BIN     ?= bin/cellgate
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 FUZZTIME ?= 5s
 
-.PHONY: build test test-short fuzz evidence bench demo vet clean
+.PHONY: build test test-short fuzz evidence slosim bench demo vet clean
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/cellgate
 
-# test is what CI runs (.ci/run): vet, the whole suite under the race
-# detector, then every fuzz target for FUZZTIME each.
+# test is deterministic: vet, the whole suite under the race detector (every
+# fuzz target's seed corpus and saved crashers in testdata/fuzz run as
+# regression tests), the full SLO false-revert simulation without the race
+# detector (it is too slow under it), the demo, and the evidence counts.
+# Time-boxed fuzzing, which explores new inputs, is its own step: make fuzz.
+# CI (.ci/run) runs make test, then make fuzz.
 test: vet
 	$(GO) test -race -count=1 -timeout 8m ./...
+	./scripts/slosim.sh
 	$(GO) test -count=1 -run 'Demo' ./demo
 	./scripts/evidence.sh
-	./scripts/fuzz.sh $(FUZZTIME)
 
 test-short:
 	$(GO) test -short -count=1 ./...
@@ -23,11 +27,17 @@ test-short:
 vet:
 	$(GO) vet ./...
 
+# fuzz runs every native fuzz target for FUZZTIME each. A crasher it finds
+# is written under testdata/fuzz (so make test replays it from then on) and
+# fails the step: fix the bug and commit the input.
 fuzz:
 	./scripts/fuzz.sh $(FUZZTIME)
 
 evidence:
 	./scripts/evidence.sh
+
+slosim:
+	./scripts/slosim.sh
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -cpu 1,2 ./balancer ./proxy/... ./slo

@@ -9,6 +9,8 @@ import (
 	"math"
 	"strconv"
 	"sync"
+
+	"github.com/cellgate/cellgate/internal/strictb64"
 )
 
 // PinCookie signs and verifies the cookie that carries a session pin from
@@ -36,10 +38,6 @@ type macState struct {
 	buf [64 + maxPinCell]byte
 	sum [sha256.Size]byte
 }
-
-// strictB64 rejects non-zero padding bits, so each cookie has exactly one
-// accepted spelling (FuzzPinCookie found two for the same MAC).
-var strictB64 = base64.RawURLEncoding.Strict()
 
 // pinDomain separates pin MACs from any other use of the secret.
 const pinDomain = "cellgate-pin-v1"
@@ -107,7 +105,10 @@ func (c *PinCookie) Append(dst []byte, keyHash uint64, cell string, assignedAt, 
 // Parse verifies value for keyHash and returns the cell name (decoded into
 // scratch, which it may grow) and the times in ns. A malformed, forged or
 // foreign cookie gives ok = false; Parse never panics (FuzzPinCookie) and,
-// once scratch has grown, does not allocate.
+// once scratch has grown, does not allocate. Each pin has exactly one
+// accepted spelling: the base64 fields are decoded by strictb64, which
+// refuses the newlines and non-zero padding bits encoding/base64 lets
+// through (FuzzPinCookie found both).
 func (c *PinCookie) Parse(value []byte, keyHash uint64, scratch []byte) (cell []byte, assignedAt, seenAt int64, _ []byte, ok bool) {
 	var f [5][]byte
 	n := 0
@@ -129,12 +130,12 @@ func (c *PinCookie) Parse(value []byte, keyHash uint64, scratch []byte) (cell []
 		len(f[4]) != base64.RawURLEncoding.EncodedLen(pinMACLen) {
 		return nil, 0, 0, scratch, false
 	}
-	scratch, err := strictB64.AppendDecode(scratch[:0], f[3])
+	scratch, err := strictb64.AppendRawURL(scratch[:0], f[3])
 	if err != nil || len(scratch) == 0 {
 		return nil, 0, 0, scratch, false
 	}
 	cellEnd := len(scratch)
-	scratch, err = strictB64.AppendDecode(scratch, f[4])
+	scratch, err = strictb64.AppendRawURL(scratch, f[4])
 	if err != nil || len(scratch)-cellEnd != pinMACLen {
 		return nil, 0, 0, scratch, false
 	}

@@ -41,6 +41,16 @@ func TestPinCookieTampered(t *testing.T) {
 			}
 		}
 	}
+	// encoding/base64 skips CR and LF even in Strict mode; a pin must not
+	// have a second spelling with one inserted anywhere (FuzzPinCookie).
+	for i := range len(v) + 1 {
+		for _, b := range []byte{'\n', '\r'} {
+			w := append(append(bytes.Clone(v[:i]), b), v[i:]...)
+			if _, _, _, _, ok := c.Parse(w, 42, nil); ok {
+				t.Fatalf("cookie with %q at %d accepted: %q", b, i, w)
+			}
+		}
+	}
 	for name, tc := range map[string]struct {
 		v   []byte
 		key uint64
