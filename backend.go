@@ -23,12 +23,12 @@ var _ admin.Backend = backend{}
 // Version is the build version shown on /v1/status; cmd/cellgate sets it.
 var Version = "dev"
 
-func (b backend) Ready() bool { return b.n.ready.Load() }
+func (b backend) Ready() bool { return b.n.Ready() }
 
 func (b backend) Status(ctx context.Context) (*admin.StatusDoc, error) {
 	n := b.n
 	doc := &admin.StatusDoc{Node: admin.NodeStatus{
-		Name: n.name, Version: Version, Started: n.started, Ready: n.ready.Load(),
+		Name: n.name, Version: Version, Started: n.started, Ready: n.Ready(),
 		ConfigGeneration: n.configGen.Load(), Decider: n.mayPromote(),
 	}}
 	if f := n.fleet.Load(); f != nil {

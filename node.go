@@ -196,10 +196,21 @@ func (n *Node) Start() error {
 	return nil
 }
 
-// serve runs the data plane until Shutdown.
+// serve runs the data plane until Shutdown. Serve returning early means
+// nothing accepts clients any more: readiness goes false at once, so load
+// balancers stop sending, and the error is logged here; Shutdown collects it.
 func (n *Node) serve(ln net.Listener) {
-	n.serveErr <- n.proxy.Serve(ln)
+	err := n.proxy.Serve(ln)
+	if err != nil {
+		n.ready.Store(false)
+		n.log.Error("data plane stopped accepting; not ready", "err", err)
+	}
+	n.serveErr <- err
 }
+
+// Ready reports whether the node serves traffic (/readyz): started, not
+// draining, and its data plane accepting connections.
+func (n *Node) Ready() bool { return n.ready.Load() && n.proxy.Serving() }
 
 // Addr is the bound client address ("" before Start).
 func (n *Node) Addr() string {

@@ -52,8 +52,9 @@ const (
 	// refuseDrainBytes bounds what a refused client can make us read.
 	refuseDrainBytes = 64 << 10
 	// maxLingering bounds the refusals answered at once (one goroutine
-	// each). Beyond it a refused connection is closed with no answer: in a
-	// connection flood the cheapest response is the right one.
+	// and one descriptor each); the descriptor budget may lower it. Beyond
+	// it a refused connection is closed with no answer: in a connection
+	// flood the cheapest response is the right one.
 	maxLingering = 512
 )
 
@@ -72,7 +73,7 @@ var tooManyConns = func() []byte {
 // blocking the accept loop.
 func (t *connTracker) refuse(c net.Conn) {
 	t.refused.Add(1)
-	if t.lingering.Add(1) > maxLingering {
+	if t.lingering.Add(1) > t.maxLingering {
 		t.lingering.Add(-1)
 		_ = c.Close()
 		return

@@ -17,6 +17,12 @@ var (
 	descCellPins = prometheus.NewDesc("cellgate_cell_pinned_sessions",
 		"Sessions this node holds pinned to the cell.",
 		[]string{"cell"}, nil)
+	descAcceptErrors = prometheus.NewDesc("cellgate_accept_errors_total",
+		"Temporary accept errors (descriptor exhaustion and the like) retried after a pause.",
+		nil, nil)
+	descMaxConns = prometheus.NewDesc("cellgate_max_conns",
+		"The client connection cap in force: listen.max_conns, lowered to what the descriptor limit allows.",
+		nil, nil)
 )
 
 var _ prometheus.Collector = (*Proxy)(nil)
@@ -27,11 +33,15 @@ func (p *Proxy) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descCellWeight
 	ch <- descCellShare
 	ch <- descCellPins
+	ch <- descAcceptErrors
+	ch <- descMaxConns
 }
 
 // Collect implements prometheus.Collector from the current snapshot, so
 // the series follow reloads without registration changes.
 func (p *Proxy) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(descAcceptErrors, prometheus.CounterValue, float64(p.AcceptErrors()))
+	ch <- prometheus.MustNewConstMetric(descMaxConns, prometheus.GaugeValue, float64(p.budget.MaxConns))
 	for _, c := range p.Status() {
 		ch <- prometheus.MustNewConstMetric(descCellWeight, prometheus.GaugeValue, c.Weight, c.Name)
 		ch <- prometheus.MustNewConstMetric(descCellShare, prometheus.GaugeValue, c.Share, c.Name)

@@ -50,8 +50,9 @@ type Options struct {
 	// pool between requests (ReduceMemoryUsage), so idle keep-alive
 	// connections do not hold one. Zero: fasthttp's default (4 KiB).
 	ReadBufferSize int
-	// MaxConns caps concurrent client connections (fasthttp Concurrency).
-	// Zero: fasthttp's default (256 * 1024).
+	// MaxConns caps concurrent client connections; beyond it a connection
+	// gets 503 too-many-connections. New lowers it to what the descriptor
+	// limit has room for (FDBudget). Zero: only that limit.
 	MaxConns int
 	// DrainTimeout is how long Shutdown lets in-flight requests finish
 	// before closing their connections. Zero: wait only as long as the
@@ -192,6 +193,10 @@ type Hooks struct {
 	// Now is the clock for passive-health ejection. Nil: time.Now. Request
 	// latencies always use the real monotonic clock.
 	Now func() time.Time
+	// NoFileLimit returns the process's descriptor limit, which caps
+	// Options.MaxConns (see FDBudget); 0 means unknown, no clamp. Nil:
+	// RLIMIT_NOFILE.
+	NoFileLimit func() uint64
 }
 
 // validate reports every problem in o at once.

@@ -27,6 +27,8 @@ type Proxy struct {
 	rand   func() uint64
 	server *fasthttp.Server
 	conns  connTracker
+	accept acceptState
+	budget FDBudget
 
 	// snap is the routing snapshot the request path reads with one load.
 	snap atomic.Pointer[snapshot]
@@ -82,9 +84,38 @@ func New(opts Options, seed uint64, cells []CellSpec, hooks Hooks) (*Proxy, erro
 	p.mu.Lock()
 	p.snap.Store(p.buildSnapshotLocked(cells))
 	p.mu.Unlock()
-	p.conns.max = opts.MaxConns
+	if err := p.fitDescriptors(cells); err != nil {
+		return nil, fmt.Errorf("new proxy: %w", err)
+	}
 	p.server = p.newServer()
 	return p, nil
+}
+
+// fitDescriptors sizes the connection cap and the refusal slots to the
+// descriptor limit, and logs the choice.
+func (p *Proxy) fitDescriptors(cells []CellSpec) error {
+	limit := noFileLimit
+	if p.hooks.NoFileLimit != nil {
+		limit = p.hooks.NoFileLimit
+	}
+	endpoints := 0
+	for _, c := range cells {
+		endpoints += len(c.Endpoints)
+	}
+	b, err := fitConns(limit(), p.opts.MaxConns, endpoints)
+	if err != nil {
+		return err
+	}
+	p.budget = b
+	p.opts.MaxConns = b.MaxConns
+	p.conns.max, p.conns.maxLingering = b.MaxConns, int32(b.Refusals)
+	args := []any{"max_conns", b.MaxConns, "nofile", b.Limit, "reserve", b.Reserve, "refusal_slots", b.Refusals}
+	if b.Clamped() {
+		p.log.Warn("max_conns lowered to what the descriptor limit allows (2 per connection); raise ulimit -n for more", append(args, "configured", b.Configured)...)
+	} else {
+		p.log.Info("descriptor budget", args...)
+	}
+	return nil
 }
 
 // newServer configures the fasthttp server. Header-name normalisation is
@@ -113,10 +144,12 @@ func (p *Proxy) newServer() *fasthttp.Server {
 }
 
 // Serve accepts connections on ln until Shutdown. Any listener works (the
-// front-door validator wraps the TCP listener). It returns nil after a
-// Shutdown and the accept error otherwise.
+// front-door validator wraps the TCP listener). Temporary accept errors
+// (EMFILE and the like) are retried with backoff, not returned. It returns
+// nil after a Shutdown and a permanent accept error otherwise; Serving is
+// false from then on.
 func (p *Proxy) Serve(ln net.Listener) error {
-	wl := p.conns.wrap(ln)
+	wl := p.conns.wrap(newBackoffListener(ln, &p.accept, p.log))
 	p.mu.Lock()
 	if p.draining.Load() { // Shutdown came first: never start serving
 		p.mu.Unlock()
@@ -126,6 +159,7 @@ func (p *Proxy) Serve(ln net.Listener) error {
 	p.ln = wl
 	p.mu.Unlock()
 	err := p.server.Serve(wl)
+	p.accept.ended.Store(true)
 	if p.draining.Load() && errors.Is(err, net.ErrClosed) {
 		return nil // Shutdown closed the listener
 	}
@@ -233,6 +267,9 @@ type connTracker struct {
 	// max is the cap on tracked connections; zero means none. Set before
 	// Serve.
 	max int
+	// maxLingering bounds the refusals answered at once (see refuse).
+	// Set before Serve.
+	maxLingering int32
 
 	mu    sync.Mutex
 	conns map[*trackedConn]struct{} // guarded by mu
