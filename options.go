@@ -24,6 +24,8 @@ func proxyOptions(c *configs.Config) (proxy.Options, error) {
 	fd := frontDoorConfig(c)
 	o.ReadBufferSize = fd.MaxRequestLine + fd.MaxHeaderBytes
 	o.DrainTimeout = c.Listen.DrainTimeout.Duration
+	o.TunnelIdleTimeout = c.Listen.TunnelIdleTimeout.Duration
+	o.TunnelDrain = c.Routing.TunnelDrain.Duration
 	o.ConnectTimeout = c.Upstream.ConnectTimeout.Duration
 	o.UpstreamReadTimeout = c.Upstream.ResponseTimeout.Duration
 	o.MaxConnsPerEndpoint = c.Upstream.MaxConnsPerEndpoint

@@ -70,6 +70,7 @@ func (n *Node) Apply(cfg *configs.Config) error {
 	if err := n.Controller().SyncCells(configWeights(cfg), "config-reload"); err != nil {
 		n.log.Warn("reload: controller did not take the new cell set", "err", err)
 	}
+	n.proxy.SetTunnelTimeouts(cfg.Listen.TunnelIdleTimeout.Duration, cfg.Routing.TunnelDrain.Duration)
 	if err := n.slo.SetConfig(sloConfig(cfg)); err != nil {
 		n.log.Warn("reload: SLO config not applied", "err", err)
 	}

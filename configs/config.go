@@ -58,7 +58,11 @@ type Listen struct {
 	// 503 rather than exhausting memory.
 	MaxConns int `toml:"max_conns"`
 	// DrainTimeout is how long SIGTERM waits for in-flight requests.
+	// WebSocket tunnels run until it passes, then get close frame 1001.
 	DrainTimeout Duration `toml:"drain_timeout"`
+	// TunnelIdleTimeout closes a WebSocket tunnel (close frame 1001) after
+	// this long without a byte either way. Zero: never.
+	TunnelIdleTimeout Duration `toml:"tunnel_idle_timeout"`
 	// TLSCert and TLSKey are PEM files; both or neither.
 	TLSCert string `toml:"tls_cert"`
 	TLSKey  string `toml:"tls_key"`
@@ -127,6 +131,11 @@ type Routing struct {
 	PinIdle Duration `toml:"pin_idle"`
 	// PinSecretFile holds the HMAC key for signed pin cookies.
 	PinSecretFile string `toml:"pin_secret_file"`
+	// TunnelDrain is how long a cell's WebSocket tunnels stay open once
+	// its weight went to 0 (revert, abort, blue/green switch, manual 0)
+	// before each gets close frame 1012 so its client reconnects to its
+	// new cell. Zero: at once.
+	TunnelDrain Duration `toml:"tunnel_drain"`
 }
 
 // Cell is one [[cell]]: a group of endpoints running one version.
@@ -203,6 +212,9 @@ func Default() Config {
 			MaxHeaderBytes: 32 << 10,            // 32 KiB: big cookies fit, header floods don't
 			MaxConns:       50_000,              // ~10 KB each keeps the worst case near 500 MB
 			DrainTimeout:   D(30 * time.Second), // matches Kubernetes' default termination grace period
+			// Far above common WebSocket ping intervals (20–60 s), so only
+			// dead peers without TCP keepalive are reaped.
+			TunnelIdleTimeout: D(10 * time.Minute),
 		},
 		Upstream: Upstream{
 			ConnectTimeout:      D(2 * time.Second),  // loopback/LAN dials take ms; longer means the endpoint is gone
@@ -219,6 +231,9 @@ func Default() Config {
 			ResponseHeaders: true,
 			CookieName:      "cellgate",
 			PinIdle:         D(5 * time.Minute), // a conversation's pause, not a day
+			// Long enough for replies in flight; a reverted version should
+			// not keep its users for long.
+			TunnelDrain: D(5 * time.Second),
 		},
 		SLO: SLO{
 			Availability:     0.999,

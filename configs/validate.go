@@ -76,6 +76,7 @@ func (c *Config) validateListen(v *validator) {
 	v.duration("listen.write_timeout", l.WriteTimeout, false)
 	v.duration("listen.idle_timeout", l.IdleTimeout, false)
 	v.duration("listen.drain_timeout", l.DrainTimeout, false)
+	v.duration("listen.tunnel_idle_timeout", l.TunnelIdleTimeout, false)
 	if l.MaxRequestBody <= 0 {
 		v.add("listen.max_request_body", "must be positive (bytes)")
 	}
@@ -126,6 +127,7 @@ func (c *Config) validateRouting(v *validator) {
 		v.add("routing.pin_memory", "want 0 (pins off) or at least %d bytes", balancer.MinPinMemory)
 	}
 	v.duration("routing.pin_idle", r.PinIdle, r.PinMemory > 0)
+	v.duration("routing.tunnel_drain", r.TunnelDrain, false)
 }
 
 // ParsePrefix parses a CIDR or a bare address (as a /32 or /128).

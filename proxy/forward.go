@@ -112,7 +112,11 @@ func (st *reqState) readResponse(ctx *fasthttp.RequestCtx) error {
 		if err := resp.Header.Read(br); err != nil {
 			return err
 		}
-		if sc := resp.StatusCode(); sc >= 200 || sc == fasthttp.StatusSwitchingProtocols {
+		sc := resp.StatusCode()
+		if sc == fasthttp.StatusSwitchingProtocols {
+			return errUnaskedSwitch // only a WebSocket handshake may (tunnelshake.go)
+		}
+		if sc >= 200 {
 			break
 		}
 	}

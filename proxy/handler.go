@@ -110,6 +110,13 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 	st.cell = snap.cells[idx]
 	st.cell.served.Add(1)
 
+	// A WebSocket handshake, routed like any request, leaves here for its
+	// own dedicated upstream connection and a tunnel (tunnelshake.go).
+	if isWebSocketUpgrade(&ctx.Request.Header) {
+		p.serveTunnel(ctx, st, peer, cookie, snap.sessions)
+		return
+	}
+
 	// Header hygiene, then endpoint and forward; at most one retry, on
 	// another endpoint, only if idempotent and nothing was sent (or the
 	// pooled connection turned out dead before any response byte).
@@ -125,6 +132,15 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 	// Label the response.
 	st.status = ctx.Response.StatusCode()
 	st.scrub.prepareResponse(&ctx.Response.Header)
+	p.label(ctx, st, snap.sessions, cookie)
+	if !st.streaming {
+		st.finish(st.status, false)
+	}
+}
+
+// label adds cellgate's own fields to a proxied response: the cell and
+// version, a generated sticky cookie, a session pin cookie.
+func (p *Proxy) label(ctx *fasthttp.RequestCtx, st *reqState, ss *sessions, cookie bool) {
 	if p.opts.ResponseHeaders {
 		ctx.Response.Header.SetBytesKV(hdrCell, st.cell.nameB)
 		ctx.Response.Header.SetBytesKV(hdrVersion, st.cell.versionB)
@@ -133,10 +149,7 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 		p.setCookie(ctx, st.keyBuf)
 	}
 	if st.pinCookie {
-		p.setPinCookie(ctx, st, snap.sessions)
-	}
-	if !st.streaming {
-		st.finish(st.status, false)
+		p.setPinCookie(ctx, st, ss)
 	}
 }
 

@@ -55,9 +55,20 @@ type Options struct {
 	// limit has room for (FDBudget). Zero: only that limit.
 	MaxConns int
 	// DrainTimeout is how long Shutdown lets in-flight requests finish
-	// before closing their connections. Zero: wait only as long as the
+	// before closing their connections; WebSocket tunnels run until it
+	// passes, then get a close frame 1001. Zero: wait only as long as the
 	// context given to Shutdown.
 	DrainTimeout time.Duration
+	// TunnelIdleTimeout closes a WebSocket tunnel (close frame 1001) when
+	// no byte has passed either way for this long
+	// (listen.tunnel_idle_timeout). Zero: tunnels never idle out.
+	TunnelIdleTimeout time.Duration
+	// TunnelDrain is how long a cell's WebSocket tunnels stay open after
+	// the cell's weight went to 0 (a revert, an abort, a blue/green
+	// switch, an operator's 0) before each gets a close frame 1012 and its
+	// client reconnects to the cell that now serves it
+	// (routing.tunnel_drain). Zero: at once.
+	TunnelDrain time.Duration
 
 	// ConnectTimeout bounds dialing an upstream endpoint. A dial that fails
 	// or times out sent no byte, so an idempotent request may be retried on
@@ -139,6 +150,8 @@ func DefaultOptions() Options {
 		MaxRequestBody:       8 << 20,          // 8 MiB: API payloads; bodies are buffered
 		MaxConns:             0,                // fasthttp's 256k; the OS fd limit binds first
 		DrainTimeout:         30 * time.Second, // matches Kubernetes' default grace period
+		TunnelIdleTimeout:    10 * time.Minute, // far above common WebSocket ping intervals (20–60 s); reaps dead peers
+		TunnelDrain:          5 * time.Second,  // replies in flight arrive; a reverted version should not keep users long
 		ConnectTimeout:       2 * time.Second,  // loopback/LAN dials take µs; a long dial is a dead host
 		UpstreamReadTimeout:  60 * time.Second, // slow endpoints exist; SSE reads reset it per event
 		UpstreamWriteTimeout: 30 * time.Second, // same bound as the client side
@@ -204,6 +217,9 @@ func (o *Options) validate() error {
 	var errs []error
 	if o.MaxRequestBody < 0 {
 		errs = append(errs, fmt.Errorf("max request body %d: must be ≥ 0", o.MaxRequestBody))
+	}
+	if o.TunnelIdleTimeout < 0 || o.TunnelDrain < 0 {
+		errs = append(errs, errors.New("tunnel idle timeout and tunnel drain must be ≥ 0"))
 	}
 	if o.MaxConns < 0 || o.MaxConnsPerEndpoint < 0 {
 		errs = append(errs, errors.New("connection limits must be ≥ 0"))

@@ -30,6 +30,9 @@ type Proxy struct {
 	accept acceptState
 	budget FDBudget
 
+	// tunnels owns the open WebSocket tunnels (tunnelset.go).
+	tunnels *tunnelSet
+
 	// snap is the routing snapshot the request path reads with one load.
 	snap atomic.Pointer[snapshot]
 
@@ -81,6 +84,8 @@ func New(opts Options, seed uint64, cells []CellSpec, hooks Hooks) (*Proxy, erro
 	}
 	p.keys = newKeySources(srcs, opts.TrustedProxies)
 	p.states.New = func() any { return &reqState{p: p} }
+	p.tunnels = newTunnelSet(p.log, opts.TunnelIdleTimeout, opts.TunnelDrain)
+	p.tunnels.start()
 	p.mu.Lock()
 	p.snap.Store(p.buildSnapshotLocked(cells))
 	p.mu.Unlock()
@@ -220,6 +225,9 @@ wait:
 	if err != nil {
 		p.log.Warn("drain cut short; closing remaining connections", "err", err)
 	}
+	// WebSocket tunnels run on until the drain ends, then get a close
+	// frame (1001) before their connections are closed.
+	p.tunnels.stop(ctx)
 	p.conns.closeAll()
 	p.mu.Lock()
 	for _, e := range p.endpoints {

@@ -157,6 +157,7 @@ func (p *Proxy) setWeights(w map[string]float64, revert bool) {
 	old := p.snap.Load()
 	t := old.table.WithWeights(w)
 	p.snap.Store(&snapshot{table: t, cells: old.cells, sessions: old.sessions, pins: old.sessions.view(old, t, revert)})
+	p.tunnels.weightsChanged(old.table, t)
 }
 
 // SetCells reloads the cell set: a new snapshot is built beside the old and
@@ -169,7 +170,10 @@ func (p *Proxy) SetCells(specs []CellSpec) error {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.snap.Store(p.buildSnapshotLocked(specs))
+	old := p.snap.Load()
+	s := p.buildSnapshotLocked(specs)
+	p.snap.Store(s)
+	p.tunnels.weightsChanged(old.table, s.table)
 	return nil
 }
 

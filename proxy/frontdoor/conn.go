@@ -77,13 +77,15 @@ func Wrap(c net.Conn, cfg Config) net.Conn {
 // the server agreed to read.
 //
 // Read and Write must not be called concurrently with themselves; Close may
-// be called from any goroutine, as fasthttp's Shutdown does. The connection
-// must not be hijacked for another protocol (WebSocket): the validator would
-// refuse the first non-HTTP byte.
+// be called from any goroutine, as fasthttp's Shutdown does. A connection
+// hijacked for another protocol (a WebSocket after 101) must be switched
+// with PassThrough first, or the validator refuses the first non-HTTP byte.
 type Conn struct {
 	net.Conn
 	cfg Config
 	v   Validator // owned by the reading goroutine
+
+	passThrough bool // bytes after the last request are another protocol; owned by the reader
 
 	pending []byte          // read from the client, not yet validated; owned by the reader
 	pendBuf []byte          // backing array of pending, reused
@@ -101,6 +103,9 @@ var _ net.Conn = (*Conn)(nil)
 // Read returns the client's next validated bytes, at most up to the end of
 // the current request.
 func (c *Conn) Read(p []byte) (int, error) {
+	if c.passThrough {
+		return c.readThrough(p)
+	}
 	if r := c.v.Refusal(); r != nil {
 		return c.deliver(r)
 	}
@@ -132,6 +137,29 @@ func (c *Conn) Read(p []byte) (int, error) {
 		c.pending = c.pendBuf
 	}
 	return c.finish(ok, r)
+}
+
+// PassThrough ends validation: the bytes after the request just read are
+// another protocol (RFC 9110 §7.8 Upgrade; a WebSocket after 101) and
+// reach the reader unchanged, starting with any already buffered. It must
+// be called by the reading goroutine (a fasthttp handler) between reads,
+// at a request boundary.
+func (c *Conn) PassThrough() { c.passThrough = true }
+
+// readThrough is Read after PassThrough.
+func (c *Conn) readThrough(p []byte) (int, error) {
+	if len(c.pending) > 0 {
+		n := copy(p, c.pending)
+		c.pending = c.pending[n:]
+		c.releasePooled()
+		return n, nil
+	}
+	c.releasePooled()
+	if err := c.readErr; err != nil {
+		c.readErr = nil
+		return 0, err
+	}
+	return c.Conn.Read(p)
 }
 
 // finish turns the validator's answer on ok bytes into Read's result.
