@@ -1,140 +1,25 @@
 package proxy
 
 import (
-	"encoding/binary"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/cellgate/cellgate/internal/wsecho"
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 )
 
-// wsUpstream is a real WebSocket server (gorilla/websocket's) on loopback.
-// Paths: /echo echoes every message; /push sends numbered binary messages
-// of varied sizes (up to 70 000 bytes, so every length encoding occurs)
-// as fast as it can; /tick sends a text message every 20 ms; /deny answers
-// the handshake 403; /other switches to a protocol that is not websocket;
-// anything else is a plain 200 naming the upstream.
-type wsUpstream struct {
-	name string
-	addr string
-
-	mu         sync.Mutex
-	handshakes []http.Header // guarded by mu
-	closes     []int         // close codes the upstream received; guarded by mu
-}
-
-func startWSUpstream(t testing.TB, name string) *wsUpstream {
+// startWSUpstream starts a real WebSocket upstream (package wsecho) for
+// the test.
+func startWSUpstream(t testing.TB, name string) *wsecho.Server {
 	t.Helper()
-	u := &wsUpstream{name: name}
-	up := websocket.Upgrader{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/deny":
-			http.Error(w, "no websockets for you", http.StatusForbidden)
-			return
-		case "/other":
-			w.Header().Set("Connection", "Upgrade")
-			w.Header().Set("Upgrade", "foo")
-			w.WriteHeader(http.StatusSwitchingProtocols)
-			return
-		case "/echo", "/push", "/tick":
-		default:
-			fmt.Fprintf(w, "plain %s", name)
-			return
-		}
-		u.mu.Lock()
-		u.handshakes = append(u.handshakes, r.Header.Clone())
-		u.mu.Unlock()
-		c, err := up.Upgrade(w, r, http.Header{"X-Upstream": {name}})
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		c.SetCloseHandler(func(code int, text string) error {
-			u.mu.Lock()
-			u.closes = append(u.closes, code)
-			u.mu.Unlock()
-			msg := websocket.FormatCloseMessage(code, "")
-			_ = c.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
-			return nil
-		})
-		switch r.URL.Path {
-		case "/echo":
-			for {
-				mt, m, err := c.ReadMessage()
-				if err != nil {
-					return
-				}
-				if err := c.WriteMessage(mt, m); err != nil {
-					return
-				}
-			}
-		case "/push":
-			go discardReads(c)
-			for i := uint32(0); ; i++ {
-				if err := c.WriteMessage(websocket.BinaryMessage, pushMessage(i)); err != nil {
-					return
-				}
-			}
-		case "/tick":
-			go discardReads(c)
-			for i := 0; ; i++ {
-				if err := c.WriteMessage(websocket.TextMessage, []byte(fmt.Sprint("tick ", i))); err != nil {
-					return
-				}
-				time.Sleep(20 * time.Millisecond) // the upstream's own pace, not a wait in the test
-			}
-		}
-	}))
-	t.Cleanup(srv.Close)
-	u.addr = strings.TrimPrefix(srv.URL, "http://")
-	return u
-}
-
-// discardReads reads (and so answers control frames) until the connection ends.
-func discardReads(c *websocket.Conn) {
-	for {
-		if _, _, err := c.ReadMessage(); err != nil {
-			return
-		}
-	}
-}
-
-// pushSizes cycle through all three frame length encodings.
-var pushSizes = []int{4, 125, 126, 300, 65535, 65536, 70000, 17}
-
-// pushMessage is message i of /push: its number, then a byte pattern
-// derived from it, so a message cut or spliced anywhere is detected.
-func pushMessage(i uint32) []byte {
-	n := pushSizes[int(i)%len(pushSizes)]
-	b := make([]byte, n)
-	binary.BigEndian.PutUint32(b, i)
-	for j := 4; j < n; j++ {
-		b[j] = byte(i) + byte(j)
-	}
-	return b
-}
-
-func (u *wsUpstream) lastHandshake() http.Header {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if len(u.handshakes) == 0 {
-		return nil
-	}
-	return u.handshakes[len(u.handshakes)-1]
-}
-
-func (u *wsUpstream) closeCodes() []int {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return append([]int(nil), u.closes...)
+	s := wsecho.Start(name)
+	t.Cleanup(s.Close)
+	return s
 }
 
 // dialWS opens a WebSocket through the proxy at addr with gorilla's

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cellgate/cellgate/balancer"
+	"github.com/cellgate/cellgate/internal/wsecho"
 	"github.com/cellgate/cellgate/proxy/frontdoor"
 	"github.com/gorilla/websocket"
 )
@@ -25,11 +26,11 @@ func wsOptions() Options {
 }
 
 // twoWSCells starts WebSocket upstreams for cells a and b (weight 1 each).
-func twoWSCells(t *testing.T) ([]CellSpec, map[string]*wsUpstream) {
-	ups := map[string]*wsUpstream{"a": startWSUpstream(t, "a"), "b": startWSUpstream(t, "b")}
+func twoWSCells(t *testing.T) ([]CellSpec, map[string]*wsecho.Server) {
+	ups := map[string]*wsecho.Server{"a": startWSUpstream(t, "a"), "b": startWSUpstream(t, "b")}
 	return []CellSpec{
-		{Name: "a", Version: "v1", Weight: 1, Endpoints: []string{ups["a"].addr}},
-		{Name: "b", Version: "v2", Weight: 1, Endpoints: []string{ups["b"].addr}},
+		{Name: "a", Version: "v1", Weight: 1, Endpoints: []string{ups["a"].Addr}},
+		{Name: "b", Version: "v2", Weight: 1, Endpoints: []string{ups["b"].Addr}},
 	}, ups
 }
 
@@ -50,7 +51,7 @@ func TestWebSocketEcho(t *testing.T) {
 		if got := resp.Header.Get("X-Upstream"); got != cell {
 			t.Fatalf("upstream's own handshake field: %q, want %q", got, cell)
 		}
-		hs := ups[cell].lastHandshake()
+		hs := ups[cell].LastHandshake()
 		if hs.Get("Upgrade") != "websocket" || !strings.EqualFold(hs.Get("Connection"), "upgrade") ||
 			hs.Get("Sec-Websocket-Key") == "" || hs.Get("Sec-Websocket-Version") != "13" || hs.Get("X-Forwarded-For") == "" {
 			t.Fatalf("upstream got handshake fields %v", hs)
@@ -104,7 +105,7 @@ func TestWebSocketReleaseCloses1012(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if want := pushMessage(next); !bytes.Equal(m, want) {
+		if want := wsecho.PushMessage(next); !bytes.Equal(m, want) {
 			t.Fatalf("message %d: %d bytes, not the %d sent", next, len(m), len(want))
 		}
 		next++
@@ -125,7 +126,7 @@ func TestWebSocketReleaseCloses1012(t *testing.T) {
 	}
 	c.Close()
 	waitFor(t, "the upstream to get the client's close answer", func() bool {
-		codes := ups["b"].closeCodes()
+		codes := ups["b"].CloseCodes()
 		return len(codes) == 1 && codes[0] == 1012
 	})
 	_, resp := dialWS(t, addr, "/echo", user)
@@ -272,7 +273,7 @@ func TestWebSocketCountsTowardMaxConns(t *testing.T) {
 func TestWebSocketHandshakeFailures(t *testing.T) {
 	up := startWSUpstream(t, "a")
 	rec := &statusRecorder{}
-	cells := []CellSpec{{Name: "a", Weight: 1, Endpoints: []string{up.addr}}}
+	cells := []CellSpec{{Name: "a", Weight: 1, Endpoints: []string{up.Addr}}}
 	p, addr := startProxy(t, wsOptions(), cells, Hooks{Recorder: func(string) CellRecorder { return rec }})
 
 	_, resp, err := tryDialWS(addr, "/deny", "")
@@ -380,7 +381,7 @@ const fasthttpStatusBadGateway = 502
 // frame in the same write as the handshake still gets its echo.
 func TestWebSocketThroughFrontDoor(t *testing.T) {
 	up := startWSUpstream(t, "a")
-	p, err := New(wsOptions(), 42, []CellSpec{{Name: "a", Weight: 1, Endpoints: []string{up.addr}}}, Hooks{})
+	p, err := New(wsOptions(), 42, []CellSpec{{Name: "a", Weight: 1, Endpoints: []string{up.Addr}}}, Hooks{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,12 +33,12 @@ type tunnelSet struct {
 
 	// mu guards the fields below.
 	mu      sync.Mutex
-	running bool                    // between start and stop
-	open    map[*tunnel]struct{}    // registered tunnels
-	cells   map[string]*cellTunnels // per-cell counters; kept across reloads
+	running bool                     // between start and stop
+	open    map[*tunnel]struct{}     // registered tunnels
+	cells   map[string]*cellTunnels  // per-cell counters; kept across reloads
 	pending map[string]*pendingClose // cells at weight 0 whose tunnels close when the timer fires
-	zeroed  map[string]bool         // cells at weight 0 whose tunnels were closed: a late tunnel closes at once
-	emptied chan struct{}           // closed when open becomes empty, while stop waits
+	zeroed  map[string]bool          // cells at weight 0 whose tunnels were closed: a late tunnel closes at once
+	emptied chan struct{}            // closed when open becomes empty, while stop waits
 }
 
 // pendingClose is a cell's armed drain timer. Its address identifies it, so
