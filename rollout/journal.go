@@ -33,6 +33,11 @@ var (
 // layout change is detected instead of misread.
 const schemaVersion = "1"
 
+// auditFill is the audit bucket's page fill on split. Its keys only ever
+// grow, so pages split at bbolt's default 50 % would stay half empty for
+// ever; filled to 95 % the file is about half as large.
+const auditFill = 0.95
+
 // DefaultLockTimeout is how long OpenJournal waits for another process to
 // release the file: long enough to ride over a restart's overlap, short
 // enough that a second node on the same file fails before anyone waits.
@@ -56,18 +61,59 @@ func openJournal(path string, lockTimeout time.Duration, noSync bool) (*Journal,
 	if lockTimeout <= 0 {
 		lockTimeout = DefaultLockTimeout
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout, NoSync: noSync})
+	db, err := openBolt(path, &bolt.Options{Timeout: lockTimeout, NoSync: noSync})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, fmt.Errorf("open journal %s: still locked after %s, is another cellgate using this state.path? %w", path, lockTimeout, ErrLocked)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open journal %s: %w", path, err)
+		return nil, fmt.Errorf("open journal %s: %w%s", path, err, recoveryHint(err))
 	}
-	if err := db.Update(initBuckets); err != nil {
+	j := &Journal{db: db, path: path}
+	if err := j.update(initBuckets); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("open journal %s: %w", path, err)
+		return nil, fmt.Errorf("open journal %s: %w%s", path, err, recoveryHint(err))
 	}
-	return &Journal{db: db, path: path}, nil
+	return j, nil
+}
+
+// openBolt opens a bbolt file after checking its meta pages (preflight),
+// then runs bbolt's consistency check over it: a damaged journal is refused
+// with ErrDamaged, never a panic, a fault or a silent fallback.
+func openBolt(path string, o *bolt.Options) (*bolt.DB, error) {
+	if err := preflight(path); err != nil {
+		return nil, err
+	}
+	var db *bolt.DB
+	err := guard("open", func() (err error) {
+		db, err = bolt.Open(path, 0o600, o)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := verify(db); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// recoveryHint points an operator at the recovery path when err is damage.
+func recoveryHint(err error) string {
+	if !errors.Is(err, ErrDamaged) {
+		return ""
+	}
+	return " (the node will not start on it: run `cellgate journal check` for details; `cellgate journal export` salvages what is readable; see docs/CONTRACT.md, \"Journal recovery\")"
+}
+
+// view and update run a bbolt transaction under guard: a page bbolt cannot
+// make sense of fails the call with ErrDamaged instead of panicking.
+func (j *Journal) view(fn func(*bolt.Tx) error) error {
+	return guard("read journal", func() error { return j.db.View(fn) })
+}
+
+func (j *Journal) update(fn func(*bolt.Tx) error) error {
+	return guard("write journal", func() error { return j.db.Update(fn) })
 }
 
 // initBuckets creates missing buckets and checks the schema version.
@@ -106,7 +152,7 @@ type record struct {
 // it fails, sequence numbers included.
 func (j *Journal) commit(r record) ([]Event, error) {
 	evs := append([]Event(nil), r.events...)
-	err := j.db.Update(func(tx *bolt.Tx) error {
+	err := j.update(func(tx *bolt.Tx) error {
 		if r.doc != nil {
 			if err := putJSON(tx.Bucket(bucketRollouts), []byte(r.doc.ID), r.doc); err != nil {
 				return err
@@ -138,6 +184,7 @@ func (j *Journal) commit(r record) ([]Event, error) {
 // appendEvent assigns ev the next sequence number and stores it and its index entry.
 func appendEvent(tx *bolt.Tx, ev *Event) error {
 	audit := tx.Bucket(bucketAudit)
+	audit.FillPercent = auditFill
 	seq, err := audit.NextSequence()
 	if err != nil {
 		return fmt.Errorf("next audit seq: %w", err)
@@ -172,7 +219,7 @@ func indexKey(id string, seq uint64) []byte {
 // Documents returns every rollout document, active and finished.
 func (j *Journal) Documents() ([]Document, error) {
 	var out []Document
-	err := j.db.View(func(tx *bolt.Tx) error {
+	err := j.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketRollouts).ForEach(func(k, v []byte) error {
 			var d Document
 			if err := json.Unmarshal(v, &d); err != nil {
@@ -188,7 +235,7 @@ func (j *Journal) Documents() ([]Document, error) {
 // Document returns one rollout document, or an error wrapping ErrNotFound.
 func (j *Journal) Document(id string) (Document, error) {
 	var d Document
-	err := j.db.View(func(tx *bolt.Tx) error {
+	err := j.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketRollouts).Get([]byte(id))
 		if v == nil {
 			return fmt.Errorf("rollout %q: %w", id, ErrNotFound)
@@ -202,7 +249,7 @@ func (j *Journal) Document(id string) (Document, error) {
 // (limit <= 0: all).
 func (j *Journal) Audit(since uint64, limit int) ([]Event, error) {
 	var out []Event
-	err := j.db.View(func(tx *bolt.Tx) error {
+	err := j.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketAudit).Cursor()
 		for k, v := c.Seek(seqKey(since + 1)); k != nil; k, v = c.Next() {
 			if limit > 0 && len(out) >= limit {
@@ -223,7 +270,7 @@ func (j *Journal) Audit(since uint64, limit int) ([]Event, error) {
 func (j *Journal) RolloutEvents(id string) ([]Event, error) {
 	var out []Event
 	prefix := append([]byte(id), 0)
-	err := j.db.View(func(tx *bolt.Tx) error {
+	err := j.view(func(tx *bolt.Tx) error {
 		audit := tx.Bucket(bucketAudit)
 		c := tx.Bucket(bucketByRollout).Cursor()
 		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
@@ -245,7 +292,7 @@ func (j *Journal) RolloutEvents(id string) ([]Event, error) {
 // Releases returns the release catalog, in rollout id order.
 func (j *Journal) Releases() ([]ReleaseRecord, error) {
 	var out []ReleaseRecord
-	err := j.db.View(func(tx *bolt.Tx) error {
+	err := j.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketReleases).ForEach(func(k, v []byte) error {
 			var r ReleaseRecord
 			if err := json.Unmarshal(v, &r); err != nil {
@@ -261,7 +308,7 @@ func (j *Journal) Releases() ([]ReleaseRecord, error) {
 // CellWeights returns the last committed weight of every cell a decision touched.
 func (j *Journal) CellWeights() (Weights, error) {
 	out := Weights{}
-	err := j.db.View(func(tx *bolt.Tx) error {
+	err := j.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketCells).ForEach(func(k, v []byte) error {
 			var w float64
 			if err := json.Unmarshal(v, &w); err != nil {

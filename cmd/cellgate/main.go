@@ -22,6 +22,8 @@ usage:
   cellgate bench [flags] URL…       load generator and proxy comparison
   cellgate ctl [flags] COMMAND      admin API client
   cellgate check -config FILE       validate a config and exit
+  cellgate journal check|export|compact [-config FILE | -path JOURNAL]
+                                    verify, salvage or compact a stopped node's journal
   cellgate version                  print the version
 `
 
@@ -49,6 +51,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return ctlCmd(rest, stdout, stderr)
 	case "check":
 		return check(rest, stdout, stderr)
+	case "journal":
+		return journalCmd(rest, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "cellgate %s\n", version)
 		return 0
