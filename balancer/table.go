@@ -3,7 +3,6 @@ package balancer
 import (
 	"math"
 	"math/bits"
-	"sync/atomic"
 )
 
 // Cell is one routing target and its weight. Weights are relative: a cell's
@@ -66,17 +65,11 @@ func (t *Table) WithWeights(w map[string]float64) *Table {
 	return NewTable(t.seed, cells)
 }
 
-// Seed is the hash seed the table was built with.
-func (t *Table) Seed() uint64 { return t.seed }
-
 // Len is the number of cells, including those with weight zero.
 func (t *Table) Len() int { return len(t.cells) }
 
 // Cell returns the i-th cell as configured (weight clamped to ≥ 0).
 func (t *Table) Cell(i int) Cell { return t.cells[i] }
-
-// Cells returns a copy of the table's cells.
-func (t *Table) Cells() []Cell { return append([]Cell(nil), t.cells...) }
 
 // Index returns the position of the named cell, or -1.
 func (t *Table) Index(name string) int {
@@ -170,15 +163,3 @@ func cellHash(keyHash uint64, e *entry) uint64 {
 
 // PickKey hashes key and picks its cell.
 func (t *Table) PickKey(key []byte) int { return t.Pick(t.Hash(key)) }
-
-// Holder publishes the current table to the hot path. The zero value holds
-// nil; Load on the hot path is one atomic load.
-type Holder struct {
-	p atomic.Pointer[Table]
-}
-
-// Load returns the current table (nil before the first Store).
-func (h *Holder) Load() *Table { return h.p.Load() }
-
-// Store publishes t; requests that already loaded the old table finish on it.
-func (h *Holder) Store(t *Table) { h.p.Store(t) }
