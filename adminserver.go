@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net"
 	"time"
 
@@ -13,9 +14,11 @@ import (
 
 // adminServer is the admin listener and its server.
 type adminServer struct {
-	ln  net.Listener
-	srv *admin.Server
-	err chan error
+	ln       net.Listener
+	srv      *admin.Server
+	log      *slog.Logger
+	done     chan struct{} // closed when Serve has returned
+	serveErr error         // Serve's result, set before done is closed
 }
 
 // startAdmin binds admin.addr and serves the admin API, /metrics and the
@@ -43,7 +46,7 @@ func (n *Node) startAdmin(cfg *configs.Config, ln net.Listener) (*adminServer, e
 		ln.Close()
 		return nil, err
 	}
-	a := &adminServer{ln: ln, srv: srv, err: make(chan error, 1)}
+	a := &adminServer{ln: ln, srv: srv, log: n.log.With("component", "admin"), done: make(chan struct{})}
 	go a.serve()
 	return a, nil
 }
@@ -61,7 +64,18 @@ func loadTokens(cfg *configs.Config) (*admin.Tokens, error) {
 	return t, nil
 }
 
-func (a *adminServer) serve() { a.err <- a.srv.Serve(a.ln) }
+// serve runs the admin server until shutdown. A failure before that (the
+// listener broke) takes the admin API, /metrics and /readyz away while the
+// data plane goes on: it is logged when it happens, and shutdown returns it
+// so the process's exit says so too.
+func (a *adminServer) serve() {
+	err := a.srv.Serve(a.ln)
+	if err != nil {
+		a.log.Error("admin server stopped: the admin API, /metrics and /readyz are down", "err", err)
+	}
+	a.serveErr = err
+	close(a.done)
+}
 
 func (a *adminServer) addr() string { return a.ln.Addr().String() }
 
@@ -71,7 +85,12 @@ func (a *adminServer) shutdown(ctx context.Context) error {
 	if err := a.srv.Shutdown(ctx); err != nil {
 		return fmt.Errorf("admin shutdown: %w", err)
 	}
-	return nil
+	select {
+	case <-a.done:
+		return a.serveErr // nil after a clean shutdown; wrapped by admin.Serve
+	case <-ctx.Done():
+		return fmt.Errorf("admin shutdown: serve did not return: %w", ctx.Err())
+	}
 }
 
 // mustJSON encodes v, or returns nil if it cannot be encoded (audit

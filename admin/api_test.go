@@ -513,6 +513,38 @@ func TestServeLoopbackFromListener(t *testing.T) {
 	}
 }
 
+// TestShutdownBeforeServe: a Shutdown that wins the race with Serve still
+// stops it (Serve returns nil at once and closes its listener), so whoever
+// waits for Serve's result is not left waiting.
+func TestShutdownBeforeServe(t *testing.T) {
+	s, err := New(Options{Backend: newFakeBackend()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(l) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Serve after Shutdown: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		l.Close()
+		t.Fatal("Serve after Shutdown did not return")
+	}
+	if c, err := net.Dial("tcp", l.Addr().String()); err == nil {
+		c.Close()
+		t.Fatal("the listener is still open after Serve returned")
+	}
+}
+
 func TestNewNeedsBackend(t *testing.T) {
 	if _, err := New(Options{}); err == nil {
 		t.Fatal("New without a Backend succeeded")

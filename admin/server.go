@@ -56,9 +56,10 @@ type Server struct {
 	// loopback says whether the admin listener is bound to loopback.
 	loopback atomic.Bool
 
-	// mu guards srv.
-	mu  sync.Mutex
-	srv *http.Server
+	// mu guards srv and shut.
+	mu   sync.Mutex
+	srv  *http.Server
+	shut bool // Shutdown was called: a later Serve returns at once
 }
 
 // Server timeouts. The admin API answers small JSON documents, so tight
@@ -99,8 +100,10 @@ func (s *Server) SetTokens(t *Tokens) { s.tokens.Store(t) }
 // a test. The loopback rule follows Options.ListenAddr.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Serve answers on l until Shutdown; it returns nil after a Shutdown.
-// With no Options.ListenAddr, l's address decides the loopback rule.
+// Serve answers on l until Shutdown; it returns nil after a Shutdown
+// (also one that came first: then it closes l and returns at once, so a
+// caller waiting for Serve's result is not left waiting). With no
+// Options.ListenAddr, l's address decides the loopback rule.
 func (s *Server) Serve(l net.Listener) error {
 	if s.opts.ListenAddr == "" {
 		s.loopback.Store(isLoopbackAddr(l.Addr().String()))
@@ -114,6 +117,11 @@ func (s *Server) Serve(l net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(s.opts.Logger.Handler(), slog.LevelWarn),
 	}
 	s.mu.Lock()
+	if s.shut {
+		s.mu.Unlock()
+		l.Close()
+		return nil
+	}
 	if s.srv != nil {
 		s.mu.Unlock()
 		return errors.New("admin: Serve called twice")
@@ -131,6 +139,7 @@ func (s *Server) Serve(l net.Listener) error {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	srv := s.srv
+	s.shut = true
 	s.mu.Unlock()
 	if srv == nil {
 		return nil

@@ -1,0 +1,84 @@
+package cellgate_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cellgate/cellgate"
+	"github.com/cellgate/cellgate/configs"
+	"github.com/cellgate/cellgate/internal/democell"
+)
+
+// brokenListener fails every Accept with a permanent error, as a listener
+// whose socket broke does.
+type brokenListener struct{ net.Listener }
+
+var errBrokenAccept = errors.New("accept: socket broke")
+
+func (brokenListener) Accept() (net.Conn, error) { return nil, errBrokenAccept }
+
+// syncBuffer is a log sink safe for the node's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestAdminServeErrorIsReported: when the admin server stops serving on
+// its own (its listener broke), the node logs it at once and Shutdown
+// returns the error, instead of both vanishing.
+func TestAdminServeErrorIsReported(t *testing.T) {
+	cell, err := democell.Start("stable", "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cell.Close() })
+	text := fmt.Sprintf("node_name = \"admin-err\"\n[listen]\naddr = \"127.0.0.1:0\"\n[admin]\naddr = \"127.0.0.1:0\"\n[state]\npath = %q\n[[cell]]\nname = \"stable\"\nversion = \"v1\"\nweight = 100\nendpoints = [%q]\n",
+		filepath.Join(t.TempDir(), "journal.db"), cell.Addr())
+	cfg, err := configs.Parse([]byte(text), "test.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	node, err := cellgate.New(cfg, cellgate.Options{
+		AdminListener: brokenListener{ln},
+		Logger:        slog.New(slog.NewTextHandler(&logs, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := node.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the admin failure in the log", 5*time.Second, func() bool {
+		return strings.Contains(logs.String(), "admin server stopped")
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := node.Shutdown(ctx); !errors.Is(err, errBrokenAccept) {
+		t.Fatalf("Shutdown = %v, want the admin server's %v", err, errBrokenAccept)
+	}
+}
