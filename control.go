@@ -25,7 +25,7 @@ func (n *Node) openControl(cfg *configs.Config, wait time.Duration) (*rollout.Co
 			Logger:         n.log.With("component", "rollout"),
 		}, rollout.Hooks{
 			Judge:   n.judge,
-			Apply:   func(w map[string]float64) error { n.proxy.SetWeights(w); return nil },
+			Apply:   n.applyWeights,
 			Now:     n.now,
 			Publish: n.publish,
 			Decider: n.mayPromote,
@@ -37,6 +37,16 @@ func (n *Node) openControl(cfg *configs.Config, wait time.Duration) (*rollout.Co
 			return nil, fmt.Errorf("open journal: %w", err)
 		}
 	}
+}
+
+// applyWeights publishes the controller's committed weights to the proxy,
+// saying whether they undo a rollout (then pins to the cells that lose
+// share go at once). An error makes the controller re-send on its next tick.
+func (n *Node) applyWeights(w map[string]float64, revert bool) error {
+	if revert {
+		return n.proxy.RevertWeights(w)
+	}
+	return n.proxy.SetWeights(w)
 }
 
 // judge adapts the SLO engine's verdict for the controller.

@@ -147,5 +147,6 @@ func (p *Proxy) Pins() map[string]int64 {
 // RevertWeights is SetWeights for a change known to be a revert or an
 // abort: every cell whose share falls loses its pins on this swap and makes
 // none until promoted again. SetWeights infers this from the rollout's own
-// history (see balancer.Pins.Swap); callers that know should say so.
-func (p *Proxy) RevertWeights(w map[string]float64) { p.setWeights(w, true) }
+// history (see balancer.Pins.Swap); callers that know should say so (the
+// rollout controller does, through its Apply hook). Errors as SetWeights.
+func (p *Proxy) RevertWeights(w map[string]float64) error { return p.setWeights(w, true) }

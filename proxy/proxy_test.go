@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"math"
 	"net"
 	"strings"
 	"sync"
@@ -516,5 +517,36 @@ func TestShutdownBeforeServe(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Serve after Shutdown did not return")
+	}
+}
+
+// TestSetWeightsErrors: an invalid weight changes nothing; a name the proxy
+// does not have is reported while the cells it has still take theirs (the
+// controller re-sends after an error).
+func TestSetWeightsErrors(t *testing.T) {
+	p, err := New(testOptions(), 42, []CellSpec{
+		{Name: "a", Weight: 1, Endpoints: []string{deadAddr(t)}},
+		{Name: "b", Weight: 1, Endpoints: []string{deadAddr(t)}},
+	}, Hooks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, w := range map[string]float64{"NaN": math.NaN(), "negative": -1, "infinite": math.Inf(1)} {
+		if err := p.SetWeights(map[string]float64{"a": 5, "b": w}); err == nil {
+			t.Errorf("%s weight accepted", name)
+		}
+		if got := p.Weights(); got["a"] != 1 || got["b"] != 1 {
+			t.Errorf("%s weight: refused change applied: %v", name, got)
+		}
+	}
+	err = p.RevertWeights(map[string]float64{"a": 3, "gone": 0})
+	if err == nil || !strings.Contains(err.Error(), "gone") {
+		t.Fatalf("unknown cell: err = %v, want one naming it", err)
+	}
+	if got := p.Weights(); got["a"] != 3 || got["b"] != 1 {
+		t.Fatalf("known cells not applied beside an unknown one: %v", got)
+	}
+	if err := p.SetWeights(map[string]float64{"b": 2}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -2,8 +2,11 @@ package proxy
 
 import (
 	"fmt"
+	"math"
 	"net"
+	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -146,18 +149,38 @@ func (p *Proxy) drainEndpoint(e *endpoint) {
 }
 
 // SetWeights publishes a new routing table in which the named cells carry
-// the given weights; other cells keep theirs, unknown names are ignored.
-// Requests already routed finish on the old snapshot. With pins on, the
-// change is a promotion unless it undoes one (see RevertWeights).
-func (p *Proxy) SetWeights(w map[string]float64) { p.setWeights(w, false) }
+// the given weights; other cells keep theirs. Requests already routed
+// finish on the old snapshot. With pins on, the change is a promotion
+// unless it undoes one (see RevertWeights).
+//
+// A weight that is not a finite number >= 0 refuses the whole change. Names
+// of cells the proxy does not have are an error too, but the named cells it
+// has still get their weights: the caller (the rollout controller) holds
+// the truth and re-sends everything after an error, and a revert must not
+// wait for a cell set that a reload is changing underneath it.
+func (p *Proxy) SetWeights(w map[string]float64) error { return p.setWeights(w, false) }
 
-func (p *Proxy) setWeights(w map[string]float64, revert bool) {
+func (p *Proxy) setWeights(w map[string]float64, revert bool) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	old := p.snap.Load()
+	var unknown []string
+	for name, v := range w {
+		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+			return fmt.Errorf("set weights: cell %s: weight %g is not a finite number >= 0", name, v)
+		}
+		if old.table.Index(name) < 0 {
+			unknown = append(unknown, name)
+		}
+	}
 	t := old.table.WithWeights(w)
 	p.snap.Store(&snapshot{table: t, cells: old.cells, sessions: old.sessions, pins: old.sessions.view(old, t, revert)})
 	p.tunnels.weightsChanged(old.table, t)
+	if len(unknown) > 0 {
+		slices.Sort(unknown)
+		return fmt.Errorf("set weights: no cell %s (the others were applied)", strings.Join(unknown, ", "))
+	}
+	return nil
 }
 
 // SetCells reloads the cell set: a new snapshot is built beside the old and

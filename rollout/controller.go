@@ -32,7 +32,8 @@ type Controller struct {
 	mu        sync.Mutex
 	active    map[string]*Document // non-terminal rollouts by id; replaced whole, never edited in place
 	weights   Weights              // every known cell's current weight
-	unapplied bool                 // the last Apply failed: re-send all weights on the next tick
+	unapplied bool                 // an Apply failed: re-send all weights on the next tick
+	unrevert  bool                 // a failed Apply was a revert: re-send as one
 	closed    bool
 
 	hookMu  sync.Mutex           // guards preStep
@@ -106,7 +107,7 @@ func (c *Controller) resume() error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.applyLocked(maps.Clone(c.weights))
+	c.applyLocked(maps.Clone(c.weights), false)
 	return nil
 }
 
@@ -257,7 +258,7 @@ func (c *Controller) commitLocked(ch *change) error {
 			c.hooks.Committed(e)
 		}
 	}
-	c.applyLocked(r.cells)
+	c.applyLocked(r.cells, ch.doc != nil && reverted(ch.doc.Status))
 	if ch.publish && ch.doc != nil && c.hooks.Publish != nil {
 		c.hooks.Publish(*ch.doc.clone())
 	}
@@ -269,20 +270,22 @@ func (c *Controller) commitLocked(ch *change) error {
 
 // applyLocked sends weights to the balancer; a failure marks everything to
 // be re-sent on the next tick (the journal already holds the truth).
-func (c *Controller) applyLocked(w Weights) {
+func (c *Controller) applyLocked(w Weights, revert bool) {
 	if len(w) == 0 || c.hooks.Apply == nil {
 		return
 	}
-	if err := c.hooks.Apply(maps.Clone(w)); err != nil {
+	if err := c.hooks.Apply(maps.Clone(w), revert); err != nil {
 		c.unapplied = true
-		c.opts.Logger.Error("rollout apply weights", "err", err)
+		c.unrevert = c.unrevert || revert
+		c.opts.Logger.Error("rollout apply weights", "err", err, "revert", revert)
 	}
 }
 
 // reapplyLocked re-sends every weight after a failed Apply.
 func (c *Controller) reapplyLocked() {
-	c.unapplied = false
-	c.applyLocked(maps.Clone(c.weights))
+	revert := c.unrevert
+	c.unapplied, c.unrevert = false, false
+	c.applyLocked(maps.Clone(c.weights), revert)
 }
 
 // changedWeights returns the cells of next whose weight differs from cur.

@@ -294,6 +294,85 @@ func TestApplyFailureIsRetriedNextTick(t *testing.T) {
 	assertWeights(t, r.bal.weights(), Weights{"canary-1": 1, "stable-a": 49.5})
 }
 
+// lastRevert is the revert flag of the balancer's last successful Apply.
+func (f *fakeBalancer) lastRevert() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.reverts) > 0 && f.reverts[len(f.reverts)-1]
+}
+
+// TestApplySaysRevert: Apply is told which changes undo a rollout — its
+// own rollback, an operator's abort, a peer's rollback — and which move it
+// forward, and a failed revert is re-sent as a revert.
+func TestApplySaysRevert(t *testing.T) {
+	r := newRig(t, Options{})
+	id := r.start(canaryPlan())
+	if r.bal.lastRevert() {
+		t.Fatal("starting a rollout applied as a revert")
+	}
+	r.judge.set(StateHealthy, 1000)
+	r.tick(time.Second)
+	assertWeights(t, r.bal.weights(), Weights{"canary-1": 1})
+	if r.bal.lastRevert() {
+		t.Fatal("a promotion step applied as a revert")
+	}
+	r.pubMu.Lock()
+	atStep := r.pubs[len(r.pubs)-1]
+	r.pubMu.Unlock()
+
+	// A failing verdict rolls back while the balancer is down: nothing is
+	// applied, and the retry on the next tick still says revert.
+	r.judge.set(StateFailing, 1000)
+	r.bal.mu.Lock()
+	r.bal.fail = true
+	r.bal.mu.Unlock()
+	r.tick(time.Second)
+	if v := r.view(id); v.Status != StatusRolledBack {
+		t.Fatalf("status %s, want rolled_back", v.Status)
+	}
+	r.bal.mu.Lock()
+	r.bal.fail = false
+	r.bal.mu.Unlock()
+	r.tick(time.Second)
+	assertWeights(t, r.bal.weights(), Weights{"canary-1": 0})
+	if !r.bal.lastRevert() {
+		t.Fatal("the re-sent rollback was not applied as a revert")
+	}
+	r.pubMu.Lock()
+	rolledBack := r.pubs[len(r.pubs)-1]
+	r.pubMu.Unlock()
+
+	// An operator's abort.
+	r2 := newRig(t, Options{})
+	id2 := r2.start(canaryPlan())
+	r2.judge.set(StateHealthy, 1000)
+	r2.tick(time.Second)
+	if err := r2.c.Abort(id2, "admin:test", "bad deploy"); err != nil {
+		t.Fatal(err)
+	}
+	assertWeights(t, r2.bal.weights(), Weights{"canary-1": 0})
+	if !r2.bal.lastRevert() {
+		t.Fatal("an abort was not applied as a revert")
+	}
+
+	// A peer's rollback, on a node that had the rollout at its first step.
+	r3 := newRig(t, Options{})
+	if ok, err := r3.c.ApplyRemote(atStep, "peer-1"); !ok || err != nil {
+		t.Fatalf("ApplyRemote(step) = %v, %v", ok, err)
+	}
+	assertWeights(t, r3.bal.weights(), Weights{"canary-1": 1})
+	if r3.bal.lastRevert() {
+		t.Fatal("a peer's promotion step applied as a revert")
+	}
+	if ok, err := r3.c.ApplyRemote(rolledBack, "peer-1"); !ok || err != nil {
+		t.Fatalf("ApplyRemote(rollback) = %v, %v", ok, err)
+	}
+	assertWeights(t, r3.bal.weights(), Weights{"canary-1": 0})
+	if !r3.bal.lastRevert() {
+		t.Fatal("a peer's rollback was not applied as a revert")
+	}
+}
+
 func TestPublishAfterEveryLocalChange(t *testing.T) {
 	r := newRig(t, Options{})
 	id := r.start(canaryPlan())

@@ -30,7 +30,7 @@ func TestCrashChild(t *testing.T) {
 	judge := &fakeJudge{}
 	c, err := Open(path, Options{Cells: testCells(), DegradedTicks: 2}, Hooks{
 		Judge:     judge.Judge,
-		Apply:     func(map[string]float64) error { return nil },
+		Apply:     func(map[string]float64, bool) error { return nil },
 		Committed: func(ev Event) { fmt.Fprintf(os.Stdout, "ACK %d\n", ev.Seq) },
 	})
 	if err != nil {

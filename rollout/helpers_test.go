@@ -56,19 +56,21 @@ func (f *fakeJudge) Judge(_ *Plan, since, _ time.Time) Verdict {
 
 // fakeBalancer records applied weights.
 type fakeBalancer struct {
-	mu    sync.Mutex
-	w     Weights
-	calls int
-	fail  bool
+	mu      sync.Mutex
+	w       Weights
+	calls   int
+	reverts []bool // per successful call: was it a revert
+	fail    bool
 }
 
-func (f *fakeBalancer) Apply(w map[string]float64) error {
+func (f *fakeBalancer) Apply(w map[string]float64, revert bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.fail {
 		return errTestApply
 	}
 	f.calls++
+	f.reverts = append(f.reverts, revert)
 	if f.w == nil {
 		f.w = Weights{}
 	}

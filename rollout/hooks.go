@@ -19,10 +19,14 @@ type Hooks struct {
 	// never promote by themselves (operators still can).
 	Judge func(p *Plan, since, now time.Time) Verdict
 	// Apply publishes weights (cell name → weight; only the cells it names
-	// change) to the balancer. It is called only after the decision is
-	// committed to the journal. If it fails, all weights are re-sent on the
-	// next tick. Nil: nothing to apply (tests, dry runs).
-	Apply func(weights map[string]float64) error
+	// change) to the balancer. revert says the change undoes a rollout (a
+	// rollback or an abort, this node's or a peer's), so the balancer need
+	// not infer it from the weights (session pins to the cells that lose
+	// share are dropped at once). It is called only after the decision is
+	// committed to the journal. If it returns an error, all weights are
+	// re-sent on the next tick, as a revert if any unapplied change was one.
+	// Nil: nothing to apply (tests, dry runs).
+	Apply func(weights map[string]float64, revert bool) error
 	// Publish hands a rollout's new document to gossip after each local
 	// change (not after ApplyRemote). Nil: single node.
 	Publish func(doc Document)
