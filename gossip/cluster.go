@@ -96,6 +96,7 @@ type Cluster struct {
 // peer is one member of the last known membership.
 type peer struct {
 	addr    string
+	node    memberlist.Node // name and address, for sends (copied in the event callbacks)
 	alive   bool
 	leaving bool // announced a graceful leave (msgLeave)
 }
@@ -300,13 +301,19 @@ func (c *Cluster) confirm() {
 // name is held by another live member must not inject state under it.
 func (c *Cluster) refused() bool { return c.Err() != nil }
 
-// otherMembers returns every live member but this node, from memberlist.
+// otherMembers returns every live member but this node, as the event
+// callbacks recorded them. Not from memberlist's Members: it returns
+// pointers to nodes that memberlist goes on updating under its own lock,
+// so reading them races with its packet handler (the race detector caught
+// fanOut doing so).
 func (c *Cluster) otherMembers() []*memberlist.Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	var out []*memberlist.Node
-	for _, n := range c.ml.Members() {
-		if n.Name != c.self {
-			cp := *n
-			out = append(out, &cp)
+	for name, p := range c.peers {
+		if name != c.self && p.alive {
+			n := p.node
+			out = append(out, &n)
 		}
 	}
 	return out

@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"slices"
 	"sync"
 
 	"github.com/hashicorp/memberlist"
@@ -162,12 +163,18 @@ func (c *Cluster) runEvents() {
 	}
 }
 
+// nodeCopy keeps what a send needs of n. memberlist calls its event
+// delegate with its node lock held, so n may be read here but not kept.
+func nodeCopy(n *memberlist.Node) memberlist.Node {
+	return memberlist.Node{Name: n.Name, Addr: slices.Clone(n.Addr), Port: n.Port}
+}
+
 // NotifyJoin records a member seen alive (memberlist's EventDelegate).
 func (d *delegate) NotifyJoin(n *memberlist.Node) {
 	c := d.c
 	addr := addrString(n.Addr, n.Port)
 	c.mu.Lock()
-	c.peers[n.Name] = &peer{addr: addr, alive: true}
+	c.peers[n.Name] = &peer{addr: addr, node: nodeCopy(n), alive: true}
 	c.mu.Unlock()
 	if n.Name != c.self {
 		c.events.push(event{kind: evJoin, name: n.Name, addr: addr})
@@ -198,7 +205,7 @@ func (d *delegate) NotifyUpdate(n *memberlist.Node) {
 	addr := addrString(n.Addr, n.Port)
 	c.mu.Lock()
 	if p, ok := c.peers[n.Name]; ok {
-		p.addr = addr
+		p.addr, p.node = addr, nodeCopy(n)
 	}
 	c.mu.Unlock()
 	c.events.push(event{kind: evUpdate, name: n.Name, addr: addr})
