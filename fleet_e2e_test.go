@@ -260,7 +260,16 @@ func TestFleetPartition(t *testing.T) {
 		}
 		return good
 	}, pn)
-	waitFor(t, "3 members", 10*time.Second, func() bool { return nodes[0].node.HasMajority() && nodes[2].node.HasMajority() })
+	// Every node must see all three alive: HasMajority alone holds for a
+	// node that sees 2 of the 2 it knows.
+	waitFor(t, "3 members", 10*time.Second, func() bool {
+		for _, n := range nodes {
+			if gossipMembers(t, n) != 3 {
+				return false
+			}
+		}
+		return true
+	})
 	for _, n := range nodes {
 		startLoad(t, n.url(), 150, 1000)
 	}
@@ -276,12 +285,18 @@ func TestFleetPartition(t *testing.T) {
 	cut := time.Now()
 	v1, _ := nodes[0].node.Controller().Rollout(id)
 	// Let the minority side tick through several bakes with a healthy canary.
-	majorityStep := 0
+	// The majority side must move on: two steps past the minority, or
+	// promoted; a revert there (or any other end) is not a promotion.
+	var vm rollout.RolloutView
 	waitFor(t, "the majority side to promote", 30*time.Second, func() bool {
-		v, _ := nodes[1].node.Controller().Rollout(id)
-		majorityStep = v.Step
-		return v.Step > v1.Step+1 || v.Status.Terminal()
+		vm, _ = nodes[1].node.Controller().Rollout(id)
+		return vm.Step > v1.Step+1 || vm.Status.Terminal()
 	})
+	if vm.Status != rollout.StatusPromoted && (vm.Status != rollout.StatusProgressing || vm.Step <= v1.Step+1) {
+		t.Fatalf("the majority side ended at step %d, %s (minority at step %d): want promoted or two steps on; decisions:\n%s",
+			vm.Step, vm.Status, v1.Step, decisions(vm))
+	}
+	majorityStep := vm.Step
 	if v, _ := nodes[0].node.Controller().Rollout(id); v.Step != v1.Step || v.Status != rollout.StatusProgressing {
 		t.Fatalf("the minority node moved from step %d to %d (%s) while partitioned", v1.Step, v.Step, v.Status)
 	}
@@ -305,6 +320,22 @@ func TestFleetPartition(t *testing.T) {
 	}
 	t.Logf("partition: minority held at step %d; majority reached step %d; the minority's revert won everywhere after healing",
 		v1.Step, majorityStep)
+}
+
+// gossipMembers is the alive members node n sees, itself included, as its
+// cellgate_gossip_members gauge reports them.
+func gossipMembers(t *testing.T, n *fleetNode) float64 {
+	t.Helper()
+	mfs, err := n.node.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "cellgate_gossip_members" && len(mf.GetMetric()) > 0 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	return 0
 }
 
 func mustRollout(t *testing.T, n *fleetNode, id string) rollout.RolloutView {

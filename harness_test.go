@@ -172,6 +172,20 @@ func (l *load) stop() {
 	<-l.done
 }
 
+// resent stops the load and returns how many idempotent requests the
+// generator resent because the proxy had closed the idle keep-alive
+// connection it picked (bench.Result.StaleRetries). A browser resends those
+// too, so they are not failures, but a client that does not (or a POST)
+// would have failed: zero-downtime checks report and bound them.
+func (l *load) resent(t *testing.T) int64 {
+	t.Helper()
+	l.stop()
+	if l.res == nil {
+		t.Fatalf("the load generator returned no result: %v", l.err)
+	}
+	return l.res.StaleRetries
+}
+
 // waitFor polls cond every 10 ms until it holds or the deadline passes.
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()

@@ -149,14 +149,17 @@ func TestReloadUnderLoadLosesNothing(t *testing.T) {
 	slow.Wait()
 	victim.SetDelay(0)
 	waitFor(t, "more traffic after the reloads", 10*time.Second, func() bool { return l.requests.Load() > 1500 })
-	l.stop()
+	resent := l.resent(t)
 	if n := l.failed.Load(); n != 0 {
 		t.Errorf("%d of %d requests failed across 6 reloads", n, l.requests.Load())
+	}
+	if resent != 0 { // a reload has no reason to close a client's connection
+		t.Errorf("%d requests were resent on a keep-alive connection the proxy closed across 6 reloads", resent)
 	}
 	if slowStatus != 200 {
 		t.Errorf("the in-flight request on a removed endpoint got %d, want 200", slowStatus)
 	}
-	t.Logf("6 reloads under load: %d requests, %d failed", l.requests.Load(), l.failed.Load())
+	t.Logf("6 reloads under load: %d requests, %d failed, %d resent on a stale keep-alive connection", l.requests.Load(), l.failed.Load(), resent)
 }
 
 // TestAdminThroughCtl drives the node's admin API with the real ctl client.

@@ -99,7 +99,10 @@ func TestCanaryPromotesWithZeroFailures(t *testing.T) {
 // TestCanaryRevertsOnFault: a canary that starts failing mid-rollout (500s
 // on 30 % of its requests, or 400 ms of added latency) is rolled back by
 // itself. With tick = 1s the time from fault onset to canary weight 0 is
-// measured and must be at most 3 s; failed user requests are counted.
+// measured and must be at most 3 s; failed user requests are counted. The
+// rollout must still be running, with traffic on the canary, when the fault
+// starts, and the rollback must be a decision made after it: a rollout that
+// finished (or was falsely reverted) before the fault fails the test.
 func TestCanaryRevertsOnFault(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -117,11 +120,17 @@ func TestCanaryRevertsOnFault(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// Inject the fault once the canary takes 25 %.
+			// Inject the fault once the canary takes 25 % (step index 2).
+			var atFault rollout.RolloutView
 			waitFor(t, "step 3 (25%)", 40*time.Second, func() bool {
-				v, _ := c.node.Controller().Rollout(id)
-				return v.Step >= 3 || v.Status.Terminal()
+				atFault, _ = c.node.Controller().Rollout(id)
+				return atFault.Step >= 2 || atFault.Status.Terminal()
 			})
+			if atFault.Status != rollout.StatusProgressing || c.node.Proxy().Weights()["canary-1"] == 0 {
+				t.Fatalf("before the fault: status %s, canary weight %g; want a progressing rollout with traffic on the canary; decisions:\n%s",
+					atFault.Status, c.node.Proxy().Weights()["canary-1"], decisions(atFault))
+			}
+			lastSeq := atFault.Decisions[len(atFault.Decisions)-1].Seq
 			before := l.failed.Load()
 			onset := time.Now()
 			tc.fault(c)
@@ -134,9 +143,18 @@ func TestCanaryRevertsOnFault(t *testing.T) {
 			if v.Status != rollout.StatusRolledBack {
 				t.Fatalf("status %s, want rolled_back; decisions:\n%s", v.Status, decisions(v))
 			}
+			var rollback *rollout.Event
+			for i := range v.Decisions {
+				if ev := &v.Decisions[i]; ev.Action == rollout.ActionRollback {
+					rollback = ev
+				}
+			}
+			if rollback == nil || rollback.Seq <= lastSeq || rollback.Actor != rollout.ActorController {
+				t.Fatalf("no controller rollback after the fault (last event before it: #%d); decisions:\n%s", lastSeq, decisions(v))
+			}
 			failed := l.failed.Load() - before
-			t.Logf("%s: fault onset → canary weight 0 in %v; %d user requests failed (of %d total)",
-				tc.name, revert.Round(time.Millisecond), failed, l.requests.Load())
+			t.Logf("%s: fault onset → canary weight 0 in %v; %d user requests failed (of %d total); rollback #%d: %s",
+				tc.name, revert.Round(time.Millisecond), failed, l.requests.Load(), rollback.Seq, rollback.Reason)
 			if revert > 3*time.Second {
 				t.Errorf("revert took %v, goal ≤ 3s", revert)
 			}

@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"bufio"
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -71,23 +72,42 @@ func crashPlan(name, strategy string) Plan {
 	return p
 }
 
+// crashSeed replays a crash test: the seed its log printed.
+var crashSeed = flag.Uint64("crash.seed", 0, "TestCrashRecovery's seed (0: from the clock); a run logs the one it used")
+
 // TestCrashRecovery kills a child running rollouts with SIGKILL at random
 // points, at least 20 times, and checks after each kill that the journal
 // opens, is consistent, and holds every event the child acknowledged.
+//
+// The seed is logged (and settable with -crash.seed) so a failure can be
+// run again: it fixes each child's judge and operator actions and when it
+// is killed by ack count; the timer kill and the scheduler still vary.
 func TestCrashRecovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns child processes")
 	}
+	seed := *crashSeed
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
+	t.Logf("crash seed %d (rerun: go test ./rollout -run TestCrashRecovery -args -crash.seed=%d)", seed, seed)
 	path := filepath.Join(t.TempDir(), "crash.db")
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+	rng := rand.New(rand.NewPCG(seed, 1))
 	const minRuns = 20
 	budget := time.Now().Add(20 * time.Second)
 	var runs, acks int
+	var childSeed uint64
+	defer func() {
+		if t.Failed() {
+			t.Logf("failed in run %d: crash seed %d, child seed %d", runs+1, seed, childSeed)
+		}
+	}()
 	for runs < minRuns || (time.Now().Before(budget) && runs < 40) {
 		if time.Now().After(budget.Add(40 * time.Second)) {
 			t.Fatalf("only %d runs in a minute", runs)
 		}
-		acked := runCrashChild(t, path, rng)
+		childSeed = rng.Uint64()
+		acked := runCrashChild(t, path, childSeed, rng)
 		checkJournal(t, path, acked)
 		runs++
 		acks += len(acked)
@@ -99,11 +119,12 @@ func TestCrashRecovery(t *testing.T) {
 }
 
 // runCrashChild starts a child, kills it after a random number of acks (or a
-// random short time) and returns the acknowledged sequence numbers.
-func runCrashChild(t *testing.T, path string, rng *rand.Rand) []uint64 {
+// random short time) and returns the acknowledged sequence numbers. The
+// child's judge and operator draw from childSeed; rng picks when to kill.
+func runCrashChild(t *testing.T, path string, childSeed uint64, rng *rand.Rand) []uint64 {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashEnv+"="+path, fmt.Sprintf("%s_SEED=%d", crashEnv, rng.Uint64()))
+	cmd.Env = append(os.Environ(), crashEnv+"="+path, fmt.Sprintf("%s_SEED=%d", crashEnv, childSeed))
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
