@@ -17,13 +17,13 @@ import (
 	"github.com/cellgate/cellgate/internal/democell"
 )
 
-// brokenListener fails every Accept with a permanent error, as a listener
+// acceptFailsListener fails every Accept with errBrokenAccept, as a listener
 // whose socket broke does.
-type brokenListener struct{ net.Listener }
+type acceptFailsListener struct{ net.Listener }
 
 var errBrokenAccept = errors.New("accept: socket broke")
 
-func (brokenListener) Accept() (net.Conn, error) { return nil, errBrokenAccept }
+func (acceptFailsListener) Accept() (net.Conn, error) { return nil, errBrokenAccept }
 
 // syncBuffer is a log sink safe for the node's goroutines.
 type syncBuffer struct {
@@ -64,7 +64,7 @@ func TestAdminServeErrorIsReported(t *testing.T) {
 	}
 	var logs syncBuffer
 	node, err := cellgate.New(cfg, cellgate.Options{
-		AdminListener: brokenListener{ln},
+		AdminListener: acceptFailsListener{ln},
 		Logger:        slog.New(slog.NewTextHandler(&logs, nil)),
 	})
 	if err != nil {
