@@ -23,6 +23,10 @@ const (
 	causeBusy                 // the endpoint's connection cap is reached
 	causeNoEndpoint           // every endpoint of the cell is ejected
 	causeNoCell               // no cell has weight
+	causeTruncated            // the upstream body ended early or was malformed (logged and recorded; the client connection is aborted)
+	causeTooLarge             // the client's body passed max_request_body
+	causeClientTimeout        // the client's body stalled past the progress timeout
+	causeClientBody           // the client's body ended early or was malformed
 )
 
 // causeInfo is the fixed answer for a cause, kept as bytes so writing an
@@ -31,16 +35,23 @@ type causeInfo struct {
 	status int
 	header []byte
 	body   []byte
+	// client marks the client's own failures: the connection closes after
+	// the answer and the cell's SLIs do not count them as errors.
+	client bool
 }
 
 var causes = [...]causeInfo{
-	causeRefused:        {fasthttp.StatusBadGateway, []byte("upstream-refused"), []byte("502 bad gateway: upstream refused the connection\n")},
-	causeReset:          {fasthttp.StatusBadGateway, []byte("upstream-reset"), []byte("502 bad gateway: upstream connection failed\n")},
-	causeTimeout:        {fasthttp.StatusGatewayTimeout, []byte("upstream-timeout"), []byte("504 gateway timeout: upstream did not answer in time\n")},
-	causeConnectTimeout: {fasthttp.StatusGatewayTimeout, []byte("upstream-connect-timeout"), []byte("504 gateway timeout: upstream connect timed out\n")},
-	causeBusy:           {fasthttp.StatusServiceUnavailable, []byte("upstream-busy"), []byte("503 service unavailable: upstream connection limit reached\n")},
-	causeNoEndpoint:     {fasthttp.StatusServiceUnavailable, []byte("no-healthy-endpoint"), []byte("503 service unavailable: no healthy endpoint in cell\n")},
-	causeNoCell:         {fasthttp.StatusServiceUnavailable, []byte("no-cell"), []byte("503 service unavailable: no cell has weight\n")},
+	causeRefused:        {fasthttp.StatusBadGateway, []byte("upstream-refused"), []byte("502 bad gateway: upstream refused the connection\n"), false},
+	causeReset:          {fasthttp.StatusBadGateway, []byte("upstream-reset"), []byte("502 bad gateway: upstream connection failed\n"), false},
+	causeTimeout:        {fasthttp.StatusGatewayTimeout, []byte("upstream-timeout"), []byte("504 gateway timeout: upstream did not answer in time\n"), false},
+	causeConnectTimeout: {fasthttp.StatusGatewayTimeout, []byte("upstream-connect-timeout"), []byte("504 gateway timeout: upstream connect timed out\n"), false},
+	causeBusy:           {fasthttp.StatusServiceUnavailable, []byte("upstream-busy"), []byte("503 service unavailable: upstream connection limit reached\n"), false},
+	causeNoEndpoint:     {fasthttp.StatusServiceUnavailable, []byte("no-healthy-endpoint"), []byte("503 service unavailable: no healthy endpoint in cell\n"), false},
+	causeNoCell:         {fasthttp.StatusServiceUnavailable, []byte("no-cell"), []byte("503 service unavailable: no cell has weight\n"), false},
+	causeTruncated:      {fasthttp.StatusBadGateway, []byte("upstream-truncated"), []byte("502 bad gateway: upstream response incomplete\n"), false},
+	causeTooLarge:       {fasthttp.StatusRequestEntityTooLarge, []byte("body-too-large"), []byte("413 request body too large\n"), true},
+	causeClientTimeout:  {fasthttp.StatusRequestTimeout, []byte("client-timeout"), []byte("408 request timeout: request body stalled\n"), true},
+	causeClientBody:     {fasthttp.StatusBadRequest, []byte("bad-request-body"), []byte("400 bad request: request body incomplete\n"), true},
 }
 
 var (

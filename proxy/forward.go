@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"time"
@@ -54,21 +55,24 @@ func (u *upstreamConn) done(reusable bool) {
 	*u = upstreamConn{}
 }
 
-// roundTrip sends ctx.Request to ep and reads the response head into
-// ctx.Response. A small known-length body is read too and the connection
-// returned; otherwise the body is left to stream from st (see reqState.Read)
-// and st.up holds the connection. sent reports whether any byte may have
-// reached the upstream, which is what makes a retry unsafe. stale reports
-// the one exception: the connection came from the pool (it had served an
-// earlier request) and failed before a single response byte arrived — the
-// upstream closed or lost it while it sat idle (a restart, an idle timeout
-// racing our reuse), so no upstream application read the request. Go's
-// net/http retries idempotent requests in exactly this case, and so do we
-// (RFC 9110 §9.2.2 allows repeating idempotent requests).
+// roundTrip sends the request (st.head, then the client's body) to ep and
+// reads the response head into ctx.Response. A small known-length body is
+// read too and the connection returned; otherwise the body is left to
+// stream from st (see reqState.Read) and st.conn holds the connection. sent
+// reports whether any byte may have reached the upstream, which is what
+// makes a retry unsafe. stale reports the one exception: the connection
+// came from the pool (it had served an earlier request), no byte of the
+// client's body had been read, and it failed before a single response byte
+// arrived — the upstream closed or lost it while it sat idle (a restart, an
+// idle timeout racing our reuse), so no upstream application read the
+// request. Go's net/http retries idempotent requests in exactly this case,
+// and so do we (RFC 9110 §9.2.2 allows repeating idempotent requests). A
+// body of which any byte was read is never sent twice: it streamed.
 //
-// It does not use HostClient.Do: Do would buffer or wrap every streamed body
-// in closures (allocations per request) and cannot tell a dial failure from
-// a failure after the request was written, which the retry rule needs.
+// It does not use HostClient.Do: Do re-serialises the request from the
+// parsed URI and header (normalising the target, rewriting cookies; see
+// reqhead.go), would buffer streamed bodies, and cannot tell a dial failure
+// from a failure after the request was written, which the retry rule needs.
 func (st *reqState) roundTrip(ctx *fasthttp.RequestCtx, ep *endpoint) (sent, stale bool, err error) {
 	hc, opts := ep.client, &st.p.opts
 	cc, err := hc.AcquireConn(0, false)
@@ -78,18 +82,12 @@ func (st *reqState) roundTrip(ctx *fasthttp.RequestCtx, ep *endpoint) (sent, sta
 	reused := !cc.LastUseTime().IsZero() // zero until a first release to the pool
 	u := &st.conn
 	*u = upstreamConn{ep: ep, cc: cc, conn: cc.Conn()}
-	if opts.UpstreamWriteTimeout > 0 {
-		_ = u.conn.SetWriteDeadline(time.Now().Add(opts.UpstreamWriteTimeout))
-	}
 	bw := hc.AcquireWriter(u.conn)
-	err = ctx.Request.Write(bw)
-	if err == nil {
-		err = bw.Flush()
-	}
+	err = st.sendRequest(ctx, bw, st.writeDeadline)
 	hc.ReleaseWriter(bw)
 	if err != nil {
 		u.done(false)
-		return true, reused, err
+		return true, reused && st.bodyRead == 0, err
 	}
 	if opts.UpstreamReadTimeout > 0 {
 		_ = u.conn.SetReadDeadline(time.Now().Add(opts.UpstreamReadTimeout))
@@ -99,9 +97,17 @@ func (st *reqState) roundTrip(ctx *fasthttp.RequestCtx, ep *endpoint) (sent, sta
 	if err = st.readResponse(ctx); err != nil {
 		u.done(false)
 		// fasthttp reports any failure on the first response byte as io.EOF.
-		return true, reused && !st.gotHead && errors.Is(err, io.EOF), err
+		return true, reused && st.bodyRead == 0 && !st.gotHead && errors.Is(err, io.EOF), err
 	}
 	return true, false, nil
+}
+
+// writeDeadline renews the upstream write deadline before each write, so
+// UpstreamWriteTimeout bounds a stalled upstream, not a long upload.
+func (st *reqState) writeDeadline() {
+	if t := st.p.opts.UpstreamWriteTimeout; t > 0 {
+		_ = st.conn.conn.SetWriteDeadline(time.Now().Add(t))
+	}
 }
 
 // readResponse reads the response head (skipping 1xx interim responses)
@@ -109,6 +115,11 @@ func (st *reqState) roundTrip(ctx *fasthttp.RequestCtx, ep *endpoint) (sent, sta
 func (st *reqState) readResponse(ctx *fasthttp.RequestCtx) error {
 	resp, br := &ctx.Response, st.conn.br
 	for {
+		framing, err := peekHead(br)
+		if err != nil {
+			return err
+		}
+		st.upFraming = framing
 		if err := resp.Header.Read(br); err != nil {
 			return err
 		}
@@ -122,7 +133,12 @@ func (st *reqState) readResponse(ctx *fasthttp.RequestCtx) error {
 	}
 	st.gotHead = true
 	st.ttfb = time.Now()
-	st.upClose = resp.Header.ConnectionClose()
+	// RFC 9112 §6.3: with both Content-Length and Transfer-Encoding the
+	// chunked coding frames the body (fasthttp reads it so, whatever the
+	// order) and the connection is closed afterwards — the upstream may
+	// have meant the other reading, and the next response would start
+	// inside this body.
+	st.upClose = resp.Header.ConnectionClose() || st.upFraming&headBothLengths != 0
 	cl := resp.Header.ContentLength()
 	switch sc := resp.StatusCode(); {
 	case ctx.IsHead() || sc == fasthttp.StatusNoContent || sc == fasthttp.StatusNotModified || sc < 200:
@@ -144,17 +160,21 @@ func (st *reqState) readResponse(ctx *fasthttp.RequestCtx) error {
 			return err
 		}
 		st.body = up.BodyStream()
+		st.upLen = int64(cl)
 		st.reusable = cl != -2 && !st.upClose // -2: body ends at close
 		st.streaming = true
-		resp.ImmediateHeaderFlush = true
-		resp.SetBodyStream(st, max(cl, -1))
+		st.resp = &resp.Header // the handler attaches st as the body stream
 	}
 	return nil
 }
 
 // Read streams the upstream body to the server's writer. Each read renews
 // the upstream read deadline and the client write deadline, so the
-// timeouts bound silence, not the life of a long stream (SSE).
+// timeouts bound silence, not the life of a long stream (SSE), and a client
+// that stops reading is cut after WriteTimeout and frees the upstream
+// connection (issue 13 item 3). An upstream body that ends early or is
+// malformed is an error here, never a clean end: the server then aborts
+// the client connection (see Close).
 func (st *reqState) Read(b []byte) (int, error) {
 	opts := &st.p.opts
 	if opts.UpstreamReadTimeout > 0 || opts.WriteTimeout > 0 {
@@ -167,19 +187,55 @@ func (st *reqState) Read(b []byte) (int, error) {
 		}
 	}
 	n, err := st.body.Read(b)
-	if err == io.EOF {
+	st.upRead += int64(n)
+	switch {
+	case err == io.EOF && st.upLen >= 0 && st.upRead != st.upLen:
+		err = fmt.Errorf("upstream body: %w after %d of %d bytes", io.ErrUnexpectedEOF, st.upRead, st.upLen)
+		st.upErr = err
+	case err == io.EOF:
 		st.eof = true
+		st.forwardTrailers()
+	case err != nil:
+		st.upErr = err
 	}
 	return n, err
 }
 
+// forwardTrailers hands the upstream's trailer fields (RFC 9110 §6.5) to
+// the client's response, which the server writes after the last chunk.
+// Names the upstream did not announce in Trailer are announced late, which
+// only adds them to the trailer section.
+func (st *reqState) forwardTrailers() {
+	tr := st.upResp.Header.TrailerHeader()
+	for rest := tr; len(rest) > 2; {
+		var k, v []byte
+		k, v, _, rest = nextField(rest)
+		if len(k) == 0 {
+			continue
+		}
+		_ = st.resp.AddTrailerBytes(k)
+		st.resp.AddBytesKV(k, v)
+	}
+}
+
 // Close ends a streamed response: the server calls it once the body is
 // written or writing failed. The connection is reused only when the body
-// was read to its end.
+// was read to its end. An upstream body that failed is the cell's failure:
+// it is logged with its own cause, counted as 502 upstream-truncated, and
+// the client connection is reset rather than ended cleanly, so no client
+// can take a cut body for a whole one.
 func (st *reqState) Close() error {
 	_ = st.upResp.CloseBodyStream()
 	st.body = nil
 	st.conn.done(st.eof && st.reusable)
+	if err := st.upErr; err != nil {
+		st.p.log.Warn("upstream response incomplete; client connection aborted",
+			"cause", causes[causeTruncated].header, "cell", st.cell.name, "endpoint", st.ep.addr, "err", err)
+		st.p.noteFailure(st.ep)
+		abortConn(st.client)
+		st.finish(causes[causeTruncated].status, true)
+		return nil
+	}
 	st.finish(st.status, false)
 	return nil
 }

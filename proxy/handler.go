@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 	"time"
@@ -35,9 +36,23 @@ type reqState struct {
 	lastCause cause
 	client    net.Conn // the client connection, for per-write deadlines
 
+	// head is the request head sent upstream (reqhead.go); bodyLen the
+	// request body's framing (fasthttp: ≥0 Content-Length, -1 chunked, -2
+	// none) and bodyRead how much of it was read from the client; upBuf
+	// carries it (upload.go).
+	head     []byte
+	bodyLen  int64
+	bodyRead int64
+	upBuf    []byte
+
 	conn      upstreamConn
 	upResp    fasthttp.Response // decodes a streamed body
 	body      interface{ Read([]byte) (int, error) }
+	resp      *fasthttp.ResponseHeader // the client's response, for trailers
+	upFraming headFraming              // the upstream head's framing fields
+	upLen     int64                    // streamed body's length: ≥0, -1 chunked, -2 until close
+	upRead    int64                    // streamed body bytes read so far
+	upErr     error                    // the streamed body failed upstream
 	streaming bool
 	reusable  bool
 	upClose   bool
@@ -45,14 +60,21 @@ type reqState struct {
 	eof       bool
 }
 
+// maxKeptHead is the largest head buffer a pooled reqState keeps.
+const maxKeptHead = 16 << 10
+
 func (p *Proxy) acquireState() *reqState { return p.states.Get().(*reqState) }
 
 // release clears per-request fields and returns st to the pool.
 func (st *reqState) release() {
 	p := st.p
-	st.cell, st.ep, st.client, st.body = nil, nil, nil, nil
+	st.cell, st.ep, st.client, st.body, st.resp, st.upErr = nil, nil, nil, nil, nil, nil
 	st.ttfb, st.status, st.lastCause = time.Time{}, 0, causeNone
 	st.streaming, st.reusable, st.upClose, st.eof = false, false, false, false
+	st.bodyRead, st.upRead, st.upFraming = 0, 0, 0
+	if cap(st.head) > maxKeptHead {
+		st.head = nil // one huge head must not pin its buffer in the pool
+	}
 	st.pinCookie = false
 	p.states.Put(st)
 }
@@ -117,13 +139,23 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 		return
 	}
 
-	// Header hygiene, then endpoint and forward; at most one retry, on
-	// another endpoint, only if idempotent and nothing was sent (or the
-	// pooled connection turned out dead before any response byte).
-	st.scrub.prepareRequest(&ctx.Request.Header, peer, ctx.IsTLS())
-	if len(ctx.Request.Header.Host()) == 0 {
-		ctx.Request.Header.SetHost(st.cell.endpoints[0].addr) // HTTP/1.0 without Host
+	// A body known to be too large is refused before any byte of it is
+	// read (ExpectHandler refuses it before 100 Continue, too).
+	st.bodyLen = int64(ctx.Request.Header.ContentLength())
+	if max := p.opts.MaxRequestBody; max > 0 && st.bodyLen > int64(max) {
+		p.fail(ctx, st, causeTooLarge)
+		return
 	}
+
+	// The upstream head, then endpoint and forward; at most one retry, on
+	// another endpoint, only if nothing was sent (a refused dial), or the
+	// request is idempotent, bodiless so far, and the pooled connection
+	// turned out dead before any response byte.
+	in := headInfo{peer: peer, trusted: p.keys.isTrusted(peer), tls: ctx.IsTLS(), chunked: st.bodyLen == -1}
+	if len(ctx.Request.Header.Host()) == 0 {
+		in.host = st.cell.endpoints[0].addr // HTTP/1.0 without Host
+	}
+	st.head = st.scrub.appendRequestHead(st.head[:0], &ctx.Request.Header, &in)
 	if c := st.forward(ctx); c != causeNone {
 		p.fail(ctx, st, c)
 		return
@@ -131,10 +163,16 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 
 	// Label the response.
 	st.status = ctx.Response.StatusCode()
-	st.scrub.prepareResponse(&ctx.Response.Header)
+	st.scrub.prepareResponse(&ctx.Response.Header, st.upFraming&headHTTP10 != 0)
 	p.label(ctx, st, snap.sessions, cookie)
-	if !st.streaming {
+	switch {
+	case !st.streaming:
 		st.finish(st.status, false)
+	case st.upLen < 0 && !ctx.Request.Header.IsHTTP11():
+		st.sendCloseDelimited(ctx)
+	default:
+		ctx.Response.ImmediateHeaderFlush = true
+		ctx.Response.SetBodyStream(st, int(max(st.upLen, -1)))
 	}
 }
 
@@ -180,12 +218,16 @@ func (st *reqState) forward(ctx *fasthttp.RequestCtx) cause {
 		}
 		ep.outstanding.Add(-1)
 		st.ep = nil
+		var cbe *clientBodyError
+		if errors.As(err, &cbe) {
+			return cbe.c // the client's doing: no retry, no mark on the endpoint
+		}
 		c := classify(err, sent)
 		if c != causeBusy {
 			p.noteFailure(ep)
 		}
 		st.lastCause = c
-		if (sent && !stale) || attempt > 0 || !idempotent(ctx.Method()) {
+		if attempt > 0 || (sent && !(stale && idempotent(ctx.Method()))) {
 			return c
 		}
 		tried = ep
@@ -206,7 +248,12 @@ func (p *Proxy) fail(ctx *fasthttp.RequestCtx, st *reqState, c cause) {
 		ctx.Response.Header.SetBytesKV(hdrCell, st.cell.nameB)
 		ctx.Response.Header.SetBytesKV(hdrVersion, st.cell.versionB)
 	}
-	st.finish(causes[c].status, true)
+	if causes[c].client {
+		// The rest of the client's body is unread or unreadable: the
+		// connection cannot carry another request.
+		ctx.SetConnectionClose()
+	}
+	st.finish(causes[c].status, !causes[c].client)
 }
 
 // finish records the request for its cell, settles the endpoint's

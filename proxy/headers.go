@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"net/netip"
 
 	"github.com/valyala/fasthttp"
 )
@@ -16,6 +15,7 @@ var (
 	hdrCell       = []byte("X-Cellgate-Cell")
 	hdrVersion    = []byte("X-Cellgate-Version")
 	viaSelf       = []byte("1.1 cellgate")
+	viaSelf10     = []byte("1.0 cellgate")
 	protoHTTP     = []byte("http")
 	protoHTTPS    = []byte("https")
 	commaSpace    = []byte(", ")
@@ -23,7 +23,8 @@ var (
 
 // hopByHop are the headers that describe one connection, not the message
 // (RFC 9110 §7.6.1, plus Proxy-Connection and Keep-Alive from RFC 2068 era
-// clients that still send them). A proxy must not forward them.
+// clients that still send them). A proxy must not forward them. Trailer is
+// not among them: it announces trailer fields, which pass (RFC 9110 §6.5).
 var hopByHop = [][]byte{
 	[]byte("Connection"),
 	[]byte("Keep-Alive"),
@@ -31,15 +32,9 @@ var hopByHop = [][]byte{
 	[]byte("Proxy-Authenticate"),
 	[]byte("Proxy-Authorization"),
 	[]byte("TE"),
-	[]byte("Trailer"),
 	[]byte("Transfer-Encoding"),
 	[]byte("Upgrade"),
 }
-
-// requestOwned are request headers the proxy sets itself; client copies are
-// removed before the proxy's values are written. Expect is dropped because
-// the server already answered 100-continue and read the whole body.
-var requestOwned = [][]byte{hdrXFF, hdrXFProto, hdrXFHost, hdrVia, []byte("Expect")}
 
 // scrub is per-request scratch for header hygiene. Names and values are
 // copied into buf and referred to by offsets, because deleting headers
@@ -48,7 +43,8 @@ type scrub struct {
 	buf  []byte
 	toks []span // tokens named in Connection
 	dels []span // header names to delete, as stored
-	xff  span   // incoming X-Forwarded-For, joined
+	xff  span   // incoming X-Forwarded-For from a trusted peer, joined
+	fwd  span   // incoming Forwarded from a trusted peer, joined
 	via  span   // incoming Via, joined
 }
 
@@ -57,7 +53,7 @@ type span struct{ start, end int }
 
 func (s *scrub) reset() {
 	s.buf, s.toks, s.dels = s.buf[:0], s.toks[:0], s.dels[:0]
-	s.xff, s.via = span{}, span{}
+	s.xff, s.fwd, s.via = span{}, span{}, span{}
 }
 
 func (s *scrub) bytes(sp span) []byte { return s.buf[sp.start:sp.end] }
@@ -124,26 +120,14 @@ func (s *scrub) isConnToken(k []byte) bool {
 // iter.Seq2 parameter: an opaque iterator makes the loop body escape, which
 // costs two allocations per request.
 
-// collectRequest walks h once, noting Connection tokens, the incoming
-// X-Forwarded-For and Via and every header to delete; when Connection named
-// further headers, a second walk finds them. Names are deleted afterwards,
-// as stored (case preserved), because fasthttp's delete is exact-match with
-// normalisation off.
-func (s *scrub) collectRequest(h *fasthttp.RequestHeader) {
-	for k, v := range h.All() {
-		s.visit(k, v, true)
-	}
-	if len(s.toks) > 0 {
-		for k := range h.All() {
-			s.visitNamed(k)
-		}
-	}
-}
-
-// collectResponse is collectRequest for a response header.
+// collectResponse walks h once, noting Connection tokens and every
+// hop-by-hop header to delete; when Connection named further headers, a
+// second walk finds them. Names are deleted afterwards, as stored (case
+// preserved), because fasthttp's delete is exact-match with normalisation
+// off.
 func (s *scrub) collectResponse(h *fasthttp.ResponseHeader) {
 	for k, v := range h.All() {
-		s.visit(k, v, false)
+		s.visit(k, v)
 	}
 	if len(s.toks) > 0 {
 		for k := range h.All() {
@@ -153,18 +137,10 @@ func (s *scrub) collectResponse(h *fasthttp.ResponseHeader) {
 }
 
 // visit is the first walk's step for one header.
-func (s *scrub) visit(k, v []byte, isReq bool) {
-	switch {
-	case namedIn(k, hopByHop):
-		if len(k) == len(hdrConnection) && bytes.EqualFold(k, hdrConnection) {
+func (s *scrub) visit(k, v []byte) {
+	if namedIn(k, hopByHop) {
+		if equalFold(k, hdrConnection) {
 			s.noteConnectionTokens(v)
-		}
-		s.dels = append(s.dels, s.add(k))
-	case isReq && namedIn(k, requestOwned):
-		if bytes.EqualFold(k, hdrXFF) {
-			s.xff = s.join(s.xff, v)
-		} else if bytes.EqualFold(k, hdrVia) {
-			s.via = s.join(s.via, v)
 		}
 		s.dels = append(s.dels, s.add(k))
 	}
@@ -173,55 +149,25 @@ func (s *scrub) visit(k, v []byte, isReq bool) {
 // visitNamed is the second walk's step: a header named in Connection that
 // the first walk did not already mark.
 func (s *scrub) visitNamed(k []byte) {
-	if s.isConnToken(k) && !namedIn(k, hopByHop) && !namedIn(k, requestOwned) {
+	if s.isConnToken(k) && !namedIn(k, hopByHop) {
 		s.dels = append(s.dels, s.add(k))
 	}
 }
 
-// prepareRequest applies header hygiene to a request about to be forwarded:
-// hop-by-hop headers and those named in Connection go; X-Forwarded-For gets
-// the peer appended; X-Forwarded-Proto, X-Forwarded-Host and Via are set.
-// Host passes through untouched.
-func (s *scrub) prepareRequest(req *fasthttp.RequestHeader, peer netip.Addr, tls bool) {
-	s.reset()
-	s.collectRequest(req)
-	for _, d := range s.dels {
-		req.DelBytes(s.bytes(d))
-	}
-	// Connection: close from the client ends the client connection (the
-	// server decided that before the handler ran); upstream connections
-	// stay keep-alive.
-	req.ResetConnectionClose()
-
-	if peer.IsValid() {
-		start := len(s.buf)
-		s.buf = peer.AppendTo(s.buf)
-		s.xff = s.join(s.xff, s.buf[start:])
-	}
-	if s.xff.end > s.xff.start {
-		req.SetBytesKV(hdrXFF, s.bytes(s.xff))
-	}
-	if tls {
-		req.SetBytesKV(hdrXFProto, protoHTTPS)
-	} else {
-		req.SetBytesKV(hdrXFProto, protoHTTP)
-	}
-	if host := req.Host(); len(host) > 0 {
-		req.SetBytesKV(hdrXFHost, host)
-	}
-	s.via = s.join(s.via, viaSelf)
-	req.SetBytesKV(hdrVia, s.bytes(s.via))
-}
-
 // prepareResponse applies header hygiene to an upstream response before it
-// goes to the client, and adds Via. Framing headers (Transfer-Encoding,
+// goes to the client, and adds Via naming the version the upstream answered
+// with (RFC 9110 §7.6.3). Framing headers (Transfer-Encoding,
 // Content-Length) are rewritten by the server for the body it sends.
-func (s *scrub) prepareResponse(resp *fasthttp.ResponseHeader) {
+func (s *scrub) prepareResponse(resp *fasthttp.ResponseHeader, http10 bool) {
 	s.reset()
 	s.collectResponse(resp)
 	for _, d := range s.dels {
 		resp.DelBytes(s.bytes(d))
 	}
 	resp.ResetConnectionClose()
-	resp.AddBytesKV(hdrVia, viaSelf)
+	if http10 {
+		resp.AddBytesKV(hdrVia, viaSelf10)
+	} else {
+		resp.AddBytesKV(hdrVia, viaSelf)
+	}
 }

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -125,12 +126,14 @@ func (p *Proxy) fitDescriptors(cells []CellSpec) error {
 
 // newServer configures the fasthttp server. Header-name normalisation is
 // off so names pass through as the client spelled them; the proxy writes
-// no Server, Date or Content-Type of its own onto upstream responses.
+// no Server, Date or Content-Type of its own onto upstream responses (no
+// Name either: fasthttp adds "Server: <Name>" to any response without one).
 func (p *Proxy) newServer() *fasthttp.Server {
 	return &fasthttp.Server{
 		Handler:                       p.handle,
 		ErrorHandler:                  p.handleBadRequest,
-		Name:                          "cellgate",
+		ExpectHandler:                 p.expect,
+		StreamRequestBody:             true, // upload.go: bodies stream, memory per upload is constant
 		ReadTimeout:                   p.opts.ReadTimeout,
 		WriteTimeout:                  p.opts.WriteTimeout,
 		IdleTimeout:                   p.opts.IdleTimeout,
@@ -243,6 +246,18 @@ wait:
 	return nil
 }
 
+// expect decides an "Expect: 100-continue" before any body byte is read:
+// a Content-Length above MaxRequestBody gets 413 at once (the server then
+// closes the connection); otherwise the server sends 100 Continue itself
+// and the handler forwards the request without Expect (reqhead.go).
+func (p *Proxy) expect(ctx *fasthttp.RequestCtx) int {
+	if max := p.opts.MaxRequestBody; max > 0 && ctx.Request.Header.ContentLength() > max {
+		writeError(ctx, causeTooLarge)
+		return fasthttp.StatusRequestEntityTooLarge
+	}
+	return fasthttp.StatusContinue
+}
+
 // handleBadRequest answers requests the server could not read: 413 above
 // MaxRequestBody, 431 for oversized headers, 408 on read timeout, 400 for
 // anything malformed. The server closes that connection; others continue.
@@ -341,6 +356,12 @@ func (l *trackingListener) Accept() (net.Conn, error) {
 		}
 		tc := &trackedConn{Conn: c, t: l.t}
 		if l.t.admit(tc) {
+			if t, ok := c.(tlsConner); ok {
+				// fasthttp learns that a connection is TLS (IsTLS, hence
+				// X-Forwarded-Proto: https) from these methods; keep them
+				// visible through the tracker.
+				return &trackedTLSConn{tc, t}, nil
+			}
 			return tc, nil
 		}
 		l.t.refuse(c)
@@ -357,4 +378,25 @@ type trackedConn struct {
 func (c *trackedConn) Close() error {
 	c.once.Do(func() { c.t.remove(c) })
 	return c.Conn.Close()
+}
+
+// NetConn returns the connection beneath, as tls.Conn.NetConn does.
+func (c *trackedConn) NetConn() net.Conn { return c.Conn }
+
+// trackedTLSConn is a trackedConn over a TLS connection.
+type trackedTLSConn struct {
+	*trackedConn
+	tls tlsConner
+}
+
+func (c *trackedTLSConn) Handshake() error                     { return c.tls.Handshake() }
+func (c *trackedTLSConn) ConnectionState() tls.ConnectionState { return c.tls.ConnectionState() }
+
+// abortConn makes the next Close of c a TCP reset (SO_LINGER 0) instead of
+// an orderly end, so a client reading a close-delimited body cannot take a
+// cut one for a whole one.
+func abortConn(c net.Conn) {
+	if tc, ok := innermost(c).(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
 }

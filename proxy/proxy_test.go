@@ -148,7 +148,7 @@ func TestRequestHeaderHygiene(t *testing.T) {
 	}
 	for _, want := range []string{
 		"Host: app.example",
-		"X-Forwarded-For: 10.0.0.1, 127.0.0.1",
+		"X-Forwarded-For: 127.0.0.1", // an untrusted client's chain is replaced
 		"X-Forwarded-Proto: http",
 		"X-Forwarded-Host: app.example",
 		"Via: 1.1 cellgate",
@@ -254,25 +254,73 @@ func TestErrorCauses(t *testing.T) {
 // TestRetryOnlyIdempotentBeforeSend: the injected randomness makes the
 // first choice the dead endpoint; a GET is retried on the live one, a POST
 // is not, and the counting upstream shows no request arrived twice.
-func TestRetryOnlyIdempotentBeforeSend(t *testing.T) {
+// TestRetryRefusedConnect: a refused dial sent nothing, so any request —
+// a POST with a body too (issue 13 item 9) — is retried once on another
+// endpoint; the first endpoint the pick chooses (Rand = 0) is the dead one.
+func TestRetryRefusedConnect(t *testing.T) {
 	var n atomic.Int64
-	live := okUpstream(t, &n)
+	var gotBody atomic.Value
+	live := startUpstream(t, func(ctx *fasthttp.RequestCtx) {
+		n.Add(1)
+		gotBody.Store(string(ctx.Request.Body()))
+		ctx.SetBodyString("ok")
+	})
 	cells := []CellSpec{{Name: "a", Weight: 1, Endpoints: []string{deadAddr(t), live}}}
 	_, addr := startProxy(t, testOptions(), cells, Hooks{Rand: func() uint64 { return 0 }})
 	c := newClient(addr)
 
-	if r := do(t, c, "POST", "/", []byte("pay")); r.StatusCode() != 502 || string(r.Header.Peek("X-Cellgate-Error")) != "upstream-refused" {
-		t.Fatalf("POST: %d %q, want 502 upstream-refused", r.StatusCode(), r.Header.Peek("X-Cellgate-Error"))
+	if r := do(t, c, "POST", "/", []byte("pay")); r.StatusCode() != 200 {
+		t.Fatalf("POST: %d %q, want a retried 200", r.StatusCode(), r.Header.Peek("X-Cellgate-Error"))
 	}
-	if n.Load() != 0 {
-		t.Fatalf("POST reached the live endpoint %d times", n.Load())
+	if n.Load() != 1 || gotBody.Load() != "pay" {
+		t.Fatalf("live endpoint saw %d requests, body %q; want 1 with \"pay\"", n.Load(), gotBody.Load())
 	}
 	if r := get(t, c, "/"); r.StatusCode() != 200 {
 		t.Fatalf("GET: %d %q, want a retried 200", r.StatusCode(), r.Header.Peek("X-Cellgate-Error"))
 	}
-	if n.Load() != 1 {
-		t.Fatalf("live endpoint saw %d requests, want exactly 1", n.Load())
+	if n.Load() != 2 {
+		t.Fatalf("live endpoint saw %d requests, want exactly 2", n.Load())
 	}
+}
+
+// TestNoRetryAfterSend: a POST that reached an upstream which then failed
+// is not sent again.
+func TestNoRetryAfterSend(t *testing.T) {
+	var n atomic.Int64
+	var dropped atomic.Int64
+	dropper := rawCloser(t, &dropped)
+	live := okUpstream(t, &n)
+	cells := []CellSpec{{Name: "a", Weight: 1, Endpoints: []string{dropper, live}}}
+	_, addr := startProxy(t, testOptions(), cells, Hooks{Rand: func() uint64 { return 0 }})
+	r := do(t, newClient(addr), "POST", "/", []byte("pay"))
+	if r.StatusCode() != 502 || n.Load() != 0 || dropped.Load() != 1 {
+		t.Fatalf("POST: %d %q, live saw %d, dropper %d; want 502, 0, 1", r.StatusCode(), r.Header.Peek("X-Cellgate-Error"), n.Load(), dropped.Load())
+	}
+}
+
+// rawCloser reads one request head per connection, counts it and closes.
+func rawCloser(t *testing.T, n *atomic.Int64) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			req := fasthttp.AcquireRequest()
+			if req.Read(bufio.NewReader(c)) == nil {
+				n.Add(1)
+			}
+			fasthttp.ReleaseRequest(req)
+			c.Close()
+		}
+	}()
+	return ln.Addr().String()
 }
 
 func TestEjectionAndReadmission(t *testing.T) {

@@ -97,10 +97,10 @@ func (p *Proxy) serveTunnel(ctx *fasthttp.RequestCtx, st *reqState, peer netip.A
 		p.refuseTunnel(ctx, st)
 		return
 	}
-	h := &ctx.Request.Header
-	st.scrub.prepareRequest(h, peer, ctx.IsTLS())
-	h.SetBytesKV(hdrConnection, valUpgrade)
-	h.SetBytesKV(hdrUpgrade, tokWebSocket)
+	// The client's head byte for byte (reqhead.go), its Upgrade field kept
+	// and "Connection: Upgrade" written anew.
+	in := headInfo{peer: peer, trusted: p.keys.isTrusted(peer), tls: ctx.IsTLS(), tunnel: true}
+	st.head = st.scrub.appendRequestHead(st.head[:0], &ctx.Request.Header, &in)
 	t, c := p.shake(ctx, st)
 	if c != causeNone {
 		p.tunnels.handshake(st.cell.name, causes[c].status)
@@ -115,7 +115,7 @@ func (p *Proxy) serveTunnel(ctx *fasthttp.RequestCtx, st *reqState, peer netip.A
 	}
 	resp := &ctx.Response
 	st.status = resp.StatusCode()
-	st.scrub.prepareResponse(&resp.Header)
+	st.scrub.prepareResponse(&resp.Header, false)
 	p.label(ctx, st, ss, cookie)
 	p.tunnels.handshake(st.cell.name, st.status)
 	if t == nil {
@@ -201,7 +201,7 @@ func (p *Proxy) exchange(ctx *fasthttp.RequestCtx, st *reqState, conn net.Conn) 
 	if opts.UpstreamWriteTimeout > 0 {
 		_ = conn.SetWriteDeadline(time.Now().Add(opts.UpstreamWriteTimeout))
 	}
-	if _, err := conn.Write(ctx.Request.Header.Header()); err != nil {
+	if _, err := conn.Write(st.head); err != nil {
 		return nil, fmt.Errorf("write handshake: %w", err)
 	}
 	if opts.UpstreamReadTimeout > 0 {

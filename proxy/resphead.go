@@ -1,0 +1,93 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+)
+
+// headFraming is what peekHead learned from an upstream response head's raw
+// bytes, beyond what fasthttp's parsed header keeps.
+type headFraming uint8
+
+const (
+	headContentLength headFraming = 1 << iota // a Content-Length field
+	headChunked                               // a Transfer-Encoding field
+	headBothLengths                           // both: RFC 9112 §6.3 — close after this response
+	headHTTP10                                // the status line says HTTP/1.0
+)
+
+var (
+	hdrContentLength = []byte("Content-Length")
+	prefixHTTP10     = []byte("HTTP/1.0 ")
+)
+
+// peekHead waits until br holds a whole response head and scans its raw
+// bytes without consuming them; fasthttp's parser then reads the same
+// bytes. fasthttp's parsed header forgets a Content-Length that a
+// Transfer-Encoding overrode, which is exactly the case that must close
+// the upstream connection. A head too large for br is left to the parser
+// to refuse.
+func peekHead(br *bufio.Reader) (headFraming, error) {
+	from := 0
+	for n := 1; ; n = br.Buffered() + 1 {
+		b, err := br.Peek(n)
+		if err == nil && br.Buffered() > len(b) {
+			b, _ = br.Peek(br.Buffered()) // the fill brought more than asked
+		}
+		if end := headEnd(b, from); end >= 0 {
+			return scanHead(b[:end]), nil
+		}
+		from = max(0, len(b)-3)
+		if err != nil {
+			if errors.Is(err, bufio.ErrBufferFull) {
+				return 0, nil
+			}
+			return 0, err
+		}
+	}
+}
+
+// headEnd returns the length of the head in b (through its empty line),
+// searching from offset from, or -1 when b holds no complete head. A bare
+// LF ends lines too, as fasthttp's parser accepts it.
+func headEnd(b []byte, from int) int {
+	for i := from; i < len(b); i++ {
+		if b[i] != '\n' {
+			continue
+		}
+		switch {
+		case i+1 < len(b) && b[i+1] == '\n':
+			return i + 2
+		case i+2 < len(b) && b[i+1] == '\r' && b[i+2] == '\n':
+			return i + 3
+		}
+	}
+	return -1
+}
+
+// scanHead reports the framing fields of a complete head.
+func scanHead(head []byte) headFraming {
+	var f headFraming
+	if bytes.HasPrefix(head, prefixHTTP10) {
+		f |= headHTTP10
+	}
+	i := bytes.IndexByte(head, '\n')
+	if i < 0 {
+		return f
+	}
+	for rest := head[i+1:]; len(rest) > 0; {
+		var k []byte
+		k, _, _, rest = nextField(rest)
+		switch {
+		case equalFold(k, hdrContentLength):
+			f |= headContentLength
+		case equalFold(k, hdrTE):
+			f |= headChunked
+		}
+	}
+	if f&(headContentLength|headChunked) == headContentLength|headChunked {
+		f |= headBothLengths
+	}
+	return f
+}
