@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/cellgate/cellgate/admin"
-	"github.com/cellgate/cellgate/configs"
 	"github.com/cellgate/cellgate/rollout"
 )
 
@@ -134,9 +133,9 @@ func (b backend) SetWeight(_ context.Context, cell string, w float64, actor, rea
 }
 
 func (b backend) StartRollout(_ context.Context, raw json.RawMessage, actor string) (string, string, error) {
-	p, err := rollout.DecodePlan(raw)
+	p, err := b.n.postedPlan(raw)
 	if err != nil {
-		return "", "", admin.Invalid("%v", err)
+		return "", "", err
 	}
 	id, err := b.n.Controller().Start(p, actor)
 	if err != nil {
@@ -184,10 +183,7 @@ func (b backend) Audit(_ context.Context, since uint64) (any, error) {
 
 func (b backend) Reload(_ context.Context, actor string) (any, error) {
 	err := b.n.Reload()
-	var ce *configs.Error
 	switch {
-	case errors.As(err, &ce):
-		return nil, admin.Invalid("%s", ce.Error())
 	case errors.Is(err, ErrNoConfigFile):
 		return nil, admin.BadState("%v", err)
 	case err != nil:

@@ -2,8 +2,10 @@ package cellgate
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 
+	"github.com/cellgate/cellgate/admin"
 	"github.com/cellgate/cellgate/configs"
 	"github.com/cellgate/cellgate/rollout"
 )
@@ -20,6 +22,38 @@ func (n *Node) Plan(name string) (rollout.Plan, error) {
 	return rollout.Plan{}, fmt.Errorf("plan %q: %w", name, rollout.ErrNotFound)
 }
 
+// postedPlan decodes a plan posted to /v1/rollouts. A body that is only a
+// name, {"name": "cfgplan"}, starts the config's [[plan]] of that name
+// (404 when there is none); any other body is a whole plan, whose left-out
+// bake and min_requests take [rollout] bake and min_requests.
+func (n *Node) postedPlan(raw []byte) (rollout.Plan, error) {
+	var named map[string]json.RawMessage
+	if json.Unmarshal(raw, &named) == nil && len(named) == 1 {
+		var name string
+		if json.Unmarshal(named["name"], &name) == nil && name != "" {
+			p, err := n.Plan(name)
+			if errors.Is(err, rollout.ErrNotFound) {
+				return p, admin.NotFound("no [[plan]] named %q in the config", name)
+			}
+			if err != nil {
+				return p, admin.Invalid("%v", err)
+			}
+			return p, nil
+		}
+	}
+	p, err := rollout.DecodePlanWith(raw, planDefaults(n.config()))
+	if err != nil {
+		return p, admin.Invalid("%v", err)
+	}
+	return p, nil
+}
+
+// planDefaults are the config's [rollout] bake and min_requests, which a
+// plan takes when it leaves them out.
+func planDefaults(c *configs.Config) rollout.PlanDefaults {
+	return rollout.PlanDefaults{Bake: c.Rollout.Bake.Duration, MinRequests: int64(c.Rollout.MinRequests)}
+}
+
 // decodeConfigPlan turns a [[plan]] table into a plan through its JSON
 // form, so config plans and posted plans share one decoder and validator.
 func decodeConfigPlan(cfg *configs.Config, raw map[string]any) (rollout.Plan, error) {
@@ -27,7 +61,7 @@ func decodeConfigPlan(cfg *configs.Config, raw map[string]any) (rollout.Plan, er
 	if err != nil {
 		return rollout.Plan{}, fmt.Errorf("plan %v: %w", raw["name"], err)
 	}
-	p, err := rollout.DecodePlan(b)
+	p, err := rollout.DecodePlanWith(b, planDefaults(cfg))
 	if err != nil {
 		return rollout.Plan{}, fmt.Errorf("plan %v: %w", raw["name"], err)
 	}

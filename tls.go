@@ -25,10 +25,19 @@ func (n *Node) tlsConfig(cfg *configs.Config) (*tls.Config, error) {
 
 // loadCert reads the configured key pair into n.cert.
 func (n *Node) loadCert(cfg *configs.Config) error {
+	c, err := readCert(cfg)
+	if err != nil {
+		return err
+	}
+	n.cert.Store(c)
+	return nil
+}
+
+// readCert reads and checks the configured key pair.
+func readCert(cfg *configs.Config) (*tls.Certificate, error) {
 	c, err := tls.LoadX509KeyPair(cfg.Listen.TLSCert, cfg.Listen.TLSKey)
 	if err != nil {
-		return fmt.Errorf("listen.tls_cert/tls_key: %w", err)
+		return nil, fmt.Errorf("listen.tls_cert/tls_key: %w", err)
 	}
-	n.cert.Store(&c)
-	return nil
+	return &c, nil
 }

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"net"
 	"sync/atomic"
 	"time"
 
@@ -31,18 +30,19 @@ type endpoint struct {
 	removed atomic.Bool
 }
 
-// newEndpoint builds an endpoint with its pool configured from opts.
+// newEndpoint builds an endpoint with its pool configured from opts; dial
+// opens its connections (the proxy's dial reads the current connect
+// timeout, so a reload applies it to the next connection).
 //
 // fasthttp's own retry is switched off (RetryIfErr refuses): it would re-send
 // GET/HEAD/PUT up to five times on most errors, including after bytes reached
 // the upstream. The proxy decides retries itself, once, on another endpoint.
-func newEndpoint(addr string, opts *Options) *endpoint {
-	d := &net.Dialer{Timeout: opts.ConnectTimeout}
+func newEndpoint(addr string, opts *Options, dial fasthttp.DialFunc) *endpoint {
 	return &endpoint{
 		addr: addr,
 		client: &fasthttp.HostClient{
 			Addr:                          addr,
-			Dial:                          func(a string) (net.Conn, error) { return d.Dial("tcp", a) },
+			Dial:                          dial,
 			MaxConns:                      opts.MaxConnsPerEndpoint,
 			MaxIdleConnDuration:           opts.MaxIdleConnDuration,
 			ReadTimeout:                   opts.UpstreamReadTimeout,
@@ -64,12 +64,21 @@ func (e *endpoint) available(now func() int64) bool {
 	return until == 0 || now() >= until
 }
 
-// health is the passive-health policy shared by a proxy's endpoints.
+// health is the passive-health policy shared by a proxy's endpoints. Its
+// thresholds are atomics so a reload (SetOptions) changes them for the
+// next failure without a lock on the request path.
 type health struct {
-	after      int32
-	backoff    time.Duration
-	backoffMax time.Duration
+	after      atomic.Int32
+	backoff    atomic.Int64 // time.Duration
+	backoffMax atomic.Int64 // time.Duration
 	now        func() time.Time
+}
+
+// set installs the ejection policy of o (EjectBackoffMax already derived).
+func (h *health) set(o *Options) {
+	h.after.Store(int32(o.EjectAfter))
+	h.backoff.Store(int64(o.EjectBackoff))
+	h.backoffMax.Store(int64(o.EjectBackoffMax))
 }
 
 // nowNano reads the health clock.
@@ -93,16 +102,17 @@ func (h *health) success(e *endpoint) {
 // failure records a connect failure or 5xx and ejects the endpoint once
 // the consecutive count reaches the threshold. It reports whether it ejected.
 func (h *health) failure(e *endpoint) bool {
-	if h.after <= 0 || e.fails.Add(1) < h.after {
+	after := h.after.Load()
+	if after <= 0 || e.fails.Add(1) < after {
 		return false
 	}
 	e.fails.Store(0)
 	n := e.ejections.Add(1)
-	d := h.backoff
-	for i := int32(1); i < n && d < h.backoffMax; i++ {
+	d, dmax := time.Duration(h.backoff.Load()), time.Duration(h.backoffMax.Load())
+	for i := int32(1); i < n && d < dmax; i++ {
 		d *= 2
 	}
-	d = min(d, h.backoffMax)
+	d = min(d, dmax)
 	e.ejectedUntil.Store(h.now().Add(d).UnixNano())
 	return true
 }

@@ -74,7 +74,7 @@ func (u *upstreamConn) done(reusable bool) {
 // reqhead.go), would buffer streamed bodies, and cannot tell a dial failure
 // from a failure after the request was written, which the retry rule needs.
 func (st *reqState) roundTrip(ctx *fasthttp.RequestCtx, ep *endpoint) (sent, stale bool, err error) {
-	hc, opts := ep.client, &st.p.opts
+	hc, opts := ep.client, &st.set.opts
 	cc, err := hc.AcquireConn(0, false)
 	if err != nil {
 		return false, false, err
@@ -105,7 +105,7 @@ func (st *reqState) roundTrip(ctx *fasthttp.RequestCtx, ep *endpoint) (sent, sta
 // writeDeadline renews the upstream write deadline before each write, so
 // UpstreamWriteTimeout bounds a stalled upstream, not a long upload.
 func (st *reqState) writeDeadline() {
-	if t := st.p.opts.UpstreamWriteTimeout; t > 0 {
+	if t := st.set.opts.UpstreamWriteTimeout; t > 0 {
 		_ = st.conn.conn.SetWriteDeadline(time.Now().Add(t))
 	}
 }
@@ -176,7 +176,7 @@ func (st *reqState) readResponse(ctx *fasthttp.RequestCtx) error {
 // malformed is an error here, never a clean end: the server then aborts
 // the client connection (see Close).
 func (st *reqState) Read(b []byte) (int, error) {
-	opts := &st.p.opts
+	opts := st.p.options() // the current settings: a reload applies to a running stream's next read
 	if opts.UpstreamReadTimeout > 0 || opts.WriteTimeout > 0 {
 		now := time.Now()
 		if opts.UpstreamReadTimeout > 0 {

@@ -15,6 +15,7 @@ import (
 // has returned. It is the streamed body itself (Read, Close).
 type reqState struct {
 	p      *Proxy
+	set    *settings // the settings this request started with
 	scrub  scrub
 	keyBuf []byte
 	pinBuf []byte // pin cookie scratch
@@ -68,7 +69,7 @@ func (p *Proxy) acquireState() *reqState { return p.states.Get().(*reqState) }
 // release clears per-request fields and returns st to the pool.
 func (st *reqState) release() {
 	p := st.p
-	st.cell, st.ep, st.client, st.body, st.resp, st.upErr = nil, nil, nil, nil, nil, nil
+	st.cell, st.ep, st.client, st.body, st.resp, st.upErr, st.set = nil, nil, nil, nil, nil, nil, nil
 	st.ttfb, st.status, st.lastCause = time.Time{}, 0, causeNone
 	st.streaming, st.reusable, st.upClose, st.eof = false, false, false, false
 	st.bodyRead, st.upRead, st.upFraming = 0, 0, 0
@@ -100,17 +101,19 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 	st.start = ctx.Time()
 	st.client = ctx.Conn()
 	snap := p.snap.Load()
+	set := p.settings()
+	st.set = set
 	peer := peerAddr(ctx)
 
 	// Key: first present sticky source; otherwise random (or a new cookie).
 	var keyHash uint64
 	var cookie bool
 	var key []byte
-	key, _, st.keyBuf = p.keys.extract(&ctx.Request, peer, st.keyBuf)
+	key, _, st.keyBuf = set.keys.extract(&ctx.Request, peer, st.keyBuf)
 	switch {
 	case key != nil:
 		keyHash = snap.table.Hash(key)
-	case p.opts.SetCookie:
+	case set.opts.SetCookie:
 		st.keyBuf = appendHex(st.keyBuf[:0], p.rand())
 		keyHash, cookie = snap.table.Hash(st.keyBuf), true
 	default:
@@ -151,7 +154,7 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 	// another endpoint, only if nothing was sent (a refused dial), or the
 	// request is idempotent, bodiless so far, and the pooled connection
 	// turned out dead before any response byte.
-	in := headInfo{peer: peer, trusted: p.keys.isTrusted(peer), tls: ctx.IsTLS(), chunked: st.bodyLen == -1}
+	in := headInfo{peer: peer, trusted: st.set.keys.isTrusted(peer), tls: ctx.IsTLS(), chunked: st.bodyLen == -1}
 	if len(ctx.Request.Header.Host()) == 0 {
 		in.host = st.cell.endpoints[0].addr // HTTP/1.0 without Host
 	}
@@ -179,12 +182,12 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 // label adds cellgate's own fields to a proxied response: the cell and
 // version, a generated sticky cookie, a session pin cookie.
 func (p *Proxy) label(ctx *fasthttp.RequestCtx, st *reqState, ss *sessions, cookie bool) {
-	if p.opts.ResponseHeaders {
+	if st.set.opts.ResponseHeaders {
 		ctx.Response.Header.SetBytesKV(hdrCell, st.cell.nameB)
 		ctx.Response.Header.SetBytesKV(hdrVersion, st.cell.versionB)
 	}
 	if cookie {
-		p.setCookie(ctx, st.keyBuf)
+		p.setCookie(ctx, st.set.opts.CookieName, st.keyBuf)
 	}
 	if st.pinCookie {
 		p.setPinCookie(ctx, st, ss)
@@ -244,7 +247,7 @@ func (p *Proxy) noteFailure(ep *endpoint) {
 // fail answers with the cause's error response and finishes the request.
 func (p *Proxy) fail(ctx *fasthttp.RequestCtx, st *reqState, c cause) {
 	writeError(ctx, c)
-	if st.cell != nil && p.opts.ResponseHeaders {
+	if st.cell != nil && st.set.opts.ResponseHeaders {
 		ctx.Response.Header.SetBytesKV(hdrCell, st.cell.nameB)
 		ctx.Response.Header.SetBytesKV(hdrVersion, st.cell.versionB)
 	}
@@ -291,9 +294,9 @@ func appendHex(b []byte, v uint64) []byte {
 
 // setCookie returns a generated sticky key to the client so its next
 // requests hash the same way.
-func (p *Proxy) setCookie(ctx *fasthttp.RequestCtx, value []byte) {
+func (p *Proxy) setCookie(ctx *fasthttp.RequestCtx, name string, value []byte) {
 	c := fasthttp.AcquireCookie()
-	c.SetKey(p.opts.CookieName)
+	c.SetKey(name)
 	c.SetValueBytes(value)
 	c.SetPath("/")
 	c.SetHTTPOnly(true)

@@ -253,6 +253,14 @@ func (o *Options) validate() error {
 	return errors.Join(errs...)
 }
 
+// CheckCells reports whether SetCells(cells) would succeed, changing nothing.
+func CheckCells(cells []CellSpec) error {
+	if err := validateCells(cells); err != nil {
+		return fmt.Errorf("cells: %w", err)
+	}
+	return nil
+}
+
 // validateCells reports every problem in a cell list at once.
 func validateCells(cells []CellSpec) error {
 	var errs []error

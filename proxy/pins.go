@@ -43,10 +43,10 @@ func (p *Proxy) newSessions() *sessions {
 		return s
 	}
 	s.pins = pins // closed by Shutdown; snapshots share one sessions
-	if p.opts.SetCookie {
-		s.cookie = balancer.NewPinCookie(p.opts.PinSecret)
-		s.cookieRefresh = int64(p.opts.PinIdle / 8)
-	}
+	// The codec is built whenever pins are on; routing.set_cookie, which a
+	// reload may change, decides per request whether pins travel in it.
+	s.cookie = balancer.NewPinCookie(p.opts.PinSecret)
+	s.cookieRefresh = int64(p.opts.PinIdle / 8)
 	return s
 }
 
@@ -94,8 +94,9 @@ func (p *Proxy) routePinned(ctx *fasthttp.RequestCtx, st *reqState, snap *snapsh
 		now = p.hooks.Now().UnixNano()
 	}
 	ss := snap.sessions
+	cookies := ss.cookie != nil && st.set.opts.SetCookie
 	claim := balancer.NoClaim
-	if ss.cookie != nil {
+	if cookies {
 		if v := ctx.Request.Header.Cookie(p.opts.PinCookieName); len(v) > 0 {
 			var cell []byte
 			var ok bool
@@ -106,7 +107,7 @@ func (p *Proxy) routePinned(ctx *fasthttp.RequestCtx, st *reqState, snap *snapsh
 		}
 	}
 	d := snap.pins.Route(keyHash, now, claim)
-	if d.Pinned && ss.cookie != nil && (claim.Cell != d.Cell || now-claim.SeenAt >= ss.cookieRefresh) {
+	if d.Pinned && cookies && (claim.Cell != d.Cell || now-claim.SeenAt >= ss.cookieRefresh) {
 		st.pinCookie, st.pinHash, st.pinAssigned, st.pinNow = true, keyHash, d.AssignedAt, now
 	}
 	return d.Cell

@@ -19,11 +19,15 @@ import (
 // Proxy is one cellgate data plane: a fasthttp server and the cells it
 // routes to. Build it with New, run it with Serve, stop it with Shutdown.
 type Proxy struct {
+	// opts are the options the proxy was built with. Only what cannot
+	// change while it serves (restartOptions: the fasthttp Server's
+	// fields, the pin table's) is read from here; everything SetOptions
+	// may change is read from set.
 	opts   Options
+	set    atomic.Pointer[settings] // current per-request settings; replaced whole by SetOptions
 	seed   uint64
 	hooks  Hooks
 	log    *slog.Logger
-	keys   keySources
 	health health
 	rand   func() uint64
 	server *fasthttp.Server
@@ -78,12 +82,9 @@ func New(opts Options, seed uint64, cells []CellSpec, hooks Hooks) (*Proxy, erro
 	if now == nil {
 		now = time.Now
 	}
-	p.health = health{after: int32(opts.EjectAfter), backoff: opts.EjectBackoff, backoffMax: opts.EjectBackoffMax, now: now}
-	srcs := opts.StickyKey
-	if opts.SetCookie && !hasCookieSource(srcs, opts.CookieName) {
-		srcs = append(srcs[:len(srcs):len(srcs)], cookieSource(opts.CookieName))
-	}
-	p.keys = newKeySources(srcs, opts.TrustedProxies)
+	p.health.now = now
+	p.health.set(&opts)
+	p.set.Store(newSettings(opts))
 	p.states.New = func() any { return &reqState{p: p} }
 	p.tunnels = newTunnelSet(p.log, opts.TunnelIdleTimeout, opts.TunnelDrain)
 	p.tunnels.start()
@@ -187,9 +188,10 @@ const drainIdleGrace = 5 * time.Second
 // and every idle upstream connection. It returns the context's error when
 // the drain was cut short.
 func (p *Proxy) Shutdown(ctx context.Context) error {
-	if p.opts.DrainTimeout > 0 {
+	drain := p.drainTimeout()
+	if drain > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, p.opts.DrainTimeout)
+		ctx, cancel = context.WithTimeout(ctx, drain)
 		defer cancel()
 	}
 	// Stop accepting, and answer every further request with
@@ -203,8 +205,8 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 		ln.Close()
 	}
 	g := drainIdleGrace
-	if p.opts.DrainTimeout > 0 {
-		g = min(g, p.opts.DrainTimeout/2)
+	if drain > 0 {
+		g = min(g, drain/2)
 	}
 	grace := time.NewTimer(g)
 	tick := time.NewTicker(10 * time.Millisecond)

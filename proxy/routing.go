@@ -102,7 +102,7 @@ func (p *Proxy) buildSnapshotLocked(specs []CellSpec) *snapshot {
 			key := sp.Name + "\x00" + addr
 			e := p.endpoints[key]
 			if e == nil {
-				e = newEndpoint(addr, &p.opts)
+				e = newEndpoint(addr, p.options(), p.dial)
 			}
 			live[key] = e
 			c.endpoints = append(c.endpoints, e)
@@ -139,7 +139,7 @@ func (p *Proxy) recorderLocked(name string) CellRecorder {
 // drainEndpoint closes a removed endpoint's pool once its in-flight requests
 // are done (or DrainTimeout passes); idle connections close at once.
 func (p *Proxy) drainEndpoint(e *endpoint) {
-	deadline := time.Now().Add(max(p.opts.DrainTimeout, time.Second))
+	deadline := time.Now().Add(max(p.drainTimeout(), time.Second))
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for e.outstanding.Load() > 0 && time.Now().Before(deadline) {

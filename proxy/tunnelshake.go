@@ -99,7 +99,7 @@ func (p *Proxy) serveTunnel(ctx *fasthttp.RequestCtx, st *reqState, peer netip.A
 	}
 	// The client's head byte for byte (reqhead.go), its Upgrade field kept
 	// and "Connection: Upgrade" written anew.
-	in := headInfo{peer: peer, trusted: p.keys.isTrusted(peer), tls: ctx.IsTLS(), tunnel: true}
+	in := headInfo{peer: peer, trusted: st.set.keys.isTrusted(peer), tls: ctx.IsTLS(), tunnel: true}
 	st.head = st.scrub.appendRequestHead(st.head[:0], &ctx.Request.Header, &in)
 	t, c := p.shake(ctx, st)
 	if c != causeNone {
@@ -167,7 +167,7 @@ func (p *Proxy) shake(ctx *fasthttp.RequestCtx, st *reqState) (*tunnel, cause) {
 			}
 			return nil, causeNoEndpoint
 		}
-		d := net.Dialer{Timeout: p.opts.ConnectTimeout}
+		d := net.Dialer{Timeout: st.set.opts.ConnectTimeout}
 		conn, err := d.Dial("tcp", ep.addr)
 		if err != nil {
 			p.noteFailure(ep)
@@ -197,7 +197,7 @@ func (p *Proxy) shake(ctx *fasthttp.RequestCtx, st *reqState) (*tunnel, cause) {
 
 // exchange writes the handshake on conn and reads the answer. See shake.
 func (p *Proxy) exchange(ctx *fasthttp.RequestCtx, st *reqState, conn net.Conn) (*tunnel, error) {
-	opts := &p.opts
+	opts := &st.set.opts
 	if opts.UpstreamWriteTimeout > 0 {
 		_ = conn.SetWriteDeadline(time.Now().Add(opts.UpstreamWriteTimeout))
 	}

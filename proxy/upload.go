@@ -62,7 +62,7 @@ func (st *reqState) sendRequest(ctx *fasthttp.RequestCtx, w *bufio.Writer, deadl
 // moving is not cut by read_timeout) and each upstream write a fresh write
 // deadline. A chunked body is held to MaxRequestBody as it streams.
 func (st *reqState) sendBody(w *bufio.Writer, r io.Reader, deadline func()) error {
-	opts := &st.p.opts
+	opts := &st.set.opts
 	if st.upBuf == nil {
 		st.upBuf = make([]byte, chunkRoom+uploadBuf+2)
 	}

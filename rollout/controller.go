@@ -9,6 +9,7 @@ import (
 	"math"
 	"regexp"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,6 +22,8 @@ import (
 // webhooks are called without mu.
 type Controller struct {
 	opts    Options
+	tuning  atomic.Pointer[Tuning] // opts' reloadable part; SetTuning replaces it
+	retick  chan struct{}          // SetTuning changed the tick: run resets its ticker
 	hooks   Hooks
 	j       *Journal
 	ownsJ   bool
@@ -72,6 +75,8 @@ func New(j *Journal, opts Options, hooks Hooks) (*Controller, error) {
 		active: map[string]*Document{}, weights: Weights{},
 		preStep: map[string]*hookCall{},
 	}
+	c.tuning.Store(tuningOf(c.opts))
+	c.retick = make(chan struct{}, 1)
 	c.webhook = hooks.Webhook
 	if c.webhook == nil {
 		c.webhook = newWebhookClient().post
@@ -123,7 +128,7 @@ func (c *Controller) Run(ctx context.Context) {
 // run ticks every opts.Tick until ctx or the controller is done.
 func (c *Controller) run(ctx context.Context) {
 	defer c.wg.Done()
-	t := time.NewTicker(c.opts.Tick)
+	t := time.NewTicker(c.tuning.Load().Tick)
 	defer t.Stop()
 	for {
 		select {
@@ -131,6 +136,8 @@ func (c *Controller) run(ctx context.Context) {
 			return
 		case <-c.ctx.Done():
 			return
+		case <-c.retick:
+			t.Reset(c.tuning.Load().Tick)
 		case <-t.C:
 			if err := c.Tick(c.now()); err != nil {
 				c.opts.Logger.Error("rollout tick", "err", err)

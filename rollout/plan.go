@@ -137,15 +137,32 @@ func defaultSteps(strategy string) []float64 {
 // maxPlanBytes bounds what DecodePlan reads; a plan is a few hundred bytes.
 const maxPlanBytes = 1 << 20
 
-// DecodePlan decodes one plan strictly: unknown fields, trailing data and
-// non-string durations are errors. Fields left out take their defaults; a
-// field given explicitly (even "bake": "0s") keeps its value. It does not
-// validate: call Validate with the known cells.
-func DecodePlan(data []byte) (Plan, error) {
+// PlanDefaults are what a plan's bake and min_requests are when it leaves
+// them out: a node passes its config's [rollout] bake and min_requests.
+type PlanDefaults struct {
+	Bake        time.Duration
+	MinRequests int64
+}
+
+// DefaultPlanDefaults are the package's own plan defaults (see defaultBake).
+func DefaultPlanDefaults() PlanDefaults {
+	return PlanDefaults{Bake: defaultBake, MinRequests: defaultMinRequests}
+}
+
+// DecodePlan decodes one plan strictly with DefaultPlanDefaults; see
+// DecodePlanWith.
+func DecodePlan(data []byte) (Plan, error) { return DecodePlanWith(data, DefaultPlanDefaults()) }
+
+// DecodePlanWith decodes one plan strictly: unknown fields, trailing data
+// and non-string durations are errors. Fields left out take their defaults,
+// bake and min_requests those of def; a field given explicitly (even
+// "bake": "0s") keeps its value. It does not validate: call Validate with
+// the known cells.
+func DecodePlanWith(data []byte, def PlanDefaults) (Plan, error) {
 	if len(data) > maxPlanBytes {
 		return Plan{}, fmt.Errorf("decode plan: %d bytes is over the %d limit: %w", len(data), maxPlanBytes, ErrInvalid)
 	}
-	p := Plan{Bake: Duration(defaultBake), MinRequests: defaultMinRequests}
+	p := Plan{Bake: Duration(def.Bake), MinRequests: def.MinRequests}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&p); err != nil {

@@ -120,10 +120,11 @@ func (c *Controller) decide(prev, d *Document, v Verdict, now time.Time) *change
 		return c.rollback(prev, d, v, now, "targets failing: "+describe(v))
 	case StateDegraded:
 		d.Degraded++
-		if d.Degraded >= c.opts.DegradedTicks {
+		limit := c.tuning.Load().DegradedTicks
+		if d.Degraded >= limit {
 			return c.rollback(prev, d, v, now, fmt.Sprintf("targets degraded for %d ticks: %s", d.Degraded, describe(v)))
 		}
-		why := fmt.Sprintf("degraded %d/%d, holding: %s", d.Degraded, c.opts.DegradedTicks, describe(v))
+		why := fmt.Sprintf("degraded %d/%d, holding: %s", d.Degraded, limit, describe(v))
 		return docChange(prev, d, ActionDegraded, ActorController, why, &v, now)
 	}
 	recovered := d.Degraded > 0
@@ -235,7 +236,7 @@ func (c *Controller) capPercent(d *Document) float64 {
 	if d.Plan.MaxStepPerTick > 0 {
 		return d.Plan.MaxStepPerTick
 	}
-	return c.opts.MaxStepPerTick
+	return c.tuning.Load().MaxStepPerTick
 }
 
 // capWeight is the per-tick cap as a weight (0: no cap).

@@ -89,6 +89,18 @@ func (r *Registry) Config() Config { return *r.cfg.Load() }
 // rejected: those need a new registry (a restart).
 func (r *Registry) SetConfig(cfg Config) error {
 	cfg = cfg.withDefaults()
+	if err := r.CheckConfig(cfg); err != nil {
+		return err
+	}
+	r.publish(cfg)
+	return nil
+}
+
+// CheckConfig reports whether SetConfig(cfg) would succeed, changing
+// nothing: cfg is valid, keeps the interval and histogram slicing, and its
+// windows fit the rings this registry was built with.
+func (r *Registry) CheckConfig(cfg Config) error {
+	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("slo config: %w", err)
 	}
@@ -97,7 +109,6 @@ func (r *Registry) SetConfig(cfg Config) error {
 		cfg.ringSlots() > r.ringSlots || int64(cfg.HistogramSpan/cfg.HistogramSlice)+3 > r.histSlots {
 		return fmt.Errorf("slo config: windows, interval or histogram slicing grew beyond what this registry holds; restart to apply")
 	}
-	r.publish(cfg)
 	return nil
 }
 
