@@ -287,16 +287,3 @@ func (n *Node) commit(cfg *configs.Config, p *prepared) error {
 func rolloutTuning(c *configs.Config) rollout.Tuning {
 	return rollout.Tuning{Tick: c.Rollout.Tick.Duration, DegradedTicks: c.Rollout.DegradedTicks, MaxStepPerTick: c.Rollout.MaxStepPerTick}
 }
-
-// ReloadPolicy reports what a reload does with a change to key: hot is
-// true for a key it applies (how says how), false for one it refuses (how
-// says why). Unknown keys are restart-only.
-func ReloadPolicy(key string) (hot bool, how string) {
-	if how, ok := hotKeys[key]; ok {
-		return true, how
-	}
-	if why, ok := restartKeys[key]; ok {
-		return false, why
-	}
-	return false, "a reload does not apply this key"
-}

@@ -121,7 +121,9 @@ var keyRows = []keyRow{
 
 	{key: "admin.addr", edit: func(c *configs.Config, _ *keyEnv) { c.Admin.Addr = "127.0.0.1:1" }},
 	{key: "admin.token_file", hot: true,
-		edit: func(c *configs.Config, e *keyEnv) { c.Admin.TokenFile = e.writeFile("tokens", "ops:s3cret-token-value\n") },
+		edit: func(c *configs.Config, e *keyEnv) {
+			c.Admin.TokenFile = e.writeFile("tokens", "ops:s3cret-token-value\n")
+		},
 		check: func(t *testing.T, e *keyEnv) {
 			resp, err := http.Post("http://"+e.node().AdminAddr()+"/v1/signals", "application/json",
 				strings.NewReader(`{"cell":"stable-a","name":"q","value":1}`))
@@ -142,7 +144,7 @@ var keyRows = []keyRow{
 			for _, u := range []string{"alice", "bob", "carol"} {
 				cells := map[string]bool{}
 				for range 16 {
-					cells[e.getURL(t, "/?u="+u).Header.Get("X-Cellgate-Cell")] = true
+					cells[e.getWith(t, "/?u="+u).Header.Get("X-Cellgate-Cell")] = true
 				}
 				if len(cells) != 1 {
 					t.Errorf("key %s from query:u went to %v; want one cell", u, cells)
@@ -374,7 +376,7 @@ func (r keyRow) run(t *testing.T) {
 
 // keyEnv is one row's node, its upstreams and its files.
 type keyEnv struct {
-	t    *testing.T
+	t              *testing.T
 	dir            string
 	a1, a2, b1     *democell.Server // stable-a's endpoint (a2 spare), stable-b's
 	cfg            configs.Config   // as the node started
@@ -382,12 +384,9 @@ type keyEnv struct {
 	c              *cluster
 	client         *http.Client
 	scheme         string
-	certs          *tlsFiles // with TLS on
 	pool, newPool  *x509.CertPool
 	renewedSubject string
 }
-
-type tlsFiles struct{ cert, key string }
 
 func newKeyEnv(t *testing.T, base func(*configs.Config, *keyEnv)) *keyEnv {
 	t.Helper()
@@ -503,8 +502,6 @@ func (e *keyEnv) get(t *testing.T, key string) *http.Response {
 	}
 	return e.getWith(t, "/", "X-User-ID", key)
 }
-
-func (e *keyEnv) getURL(t *testing.T, path string) *http.Response { return e.getWith(t, path) }
 
 // getWith sends GET path with header name/value pairs; the body is read.
 func (e *keyEnv) getWith(t *testing.T, path string, hdr ...string) *http.Response {
