@@ -16,10 +16,12 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/gorilla/websocket"
 
 	"github.com/cellgate/cellgate"
 	"github.com/cellgate/cellgate/configs"
 	"github.com/cellgate/cellgate/internal/democell"
+	"github.com/cellgate/cellgate/internal/wsecho"
 	"github.com/cellgate/cellgate/slo"
 )
 
@@ -66,6 +68,13 @@ var keyRows = []keyRow{
 		check: func(t *testing.T, e *keyEnv) {
 			if d := e.node().Proxy().Options().DrainTimeout; d != 1234*time.Millisecond {
 				t.Errorf("the proxy drains within %v", d)
+			}
+		}},
+	{key: "listen.tunnel_idle_timeout", hot: true, base: withWebSockets,
+		edit: func(c *configs.Config, _ *keyEnv) { c.Listen.TunnelIdleTimeout = configs.D(100 * time.Millisecond) },
+		check: func(t *testing.T, e *keyEnv) {
+			if code := awaitClose(t, e.dialWS(t)); code != websocket.CloseGoingAway {
+				t.Errorf("an idle tunnel past tunnel_idle_timeout ended with %d, want 1001", code)
 			}
 		}},
 	{key: "listen.tls_cert", hot: true, base: withTLS, edit: renewCert, check: servesRenewedCert},
@@ -183,6 +192,20 @@ var keyRows = []keyRow{
 			}
 			if len(cells) != 2 {
 				t.Errorf("32 forwarded client addresses from a trusted proxy went to %v; want both cells", cells)
+			}
+		}},
+	{key: "routing.tunnel_drain", hot: true, base: withWebSockets,
+		edit: func(c *configs.Config, _ *keyEnv) { c.Routing.TunnelDrain = configs.D(50 * time.Millisecond) },
+		check: func(t *testing.T, e *keyEnv) {
+			ws := e.dialWS(t)
+			if err := e.node().SetWeight("stable-b", 100, "test", "move"); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.node().SetWeight("stable-a", 0, "test", "move"); err != nil {
+				t.Fatal(err)
+			}
+			if code := awaitClose(t, ws); code != websocket.CloseServiceRestart {
+				t.Errorf("a tunnel on a cell taken to 0 ended with %d, want 1012", code)
 			}
 		}},
 	{key: "routing.seed", edit: func(c *configs.Config, _ *keyEnv) { c.Routing.Seed = 42 }},
@@ -615,6 +638,31 @@ func servesRenewedCert(t *testing.T, e *keyEnv) {
 	if cn := conn.ConnectionState().PeerCertificates[0].Subject.CommonName; cn != e.renewedSubject {
 		t.Errorf("served certificate %q", cn)
 	}
+}
+
+// withWebSockets puts both cells on WebSocket upstreams, stable-b at
+// weight 0 so tunnels open on stable-a, with tunnel timeouts far beyond
+// the test's waits: only a reload can make a tunnel close in time.
+func withWebSockets(c *configs.Config, e *keyEnv) {
+	for i := range c.Cells {
+		ws := wsecho.Start(c.Cells[i].Name)
+		e.t.Cleanup(ws.Close)
+		c.Cells[i].Endpoints = []string{ws.Addr}
+	}
+	c.Cells[1].Weight = 0
+	c.Listen.TunnelIdleTimeout, c.Routing.TunnelDrain = configs.D(time.Hour), configs.D(time.Hour)
+}
+
+// dialWS opens a WebSocket through the node.
+func (e *keyEnv) dialWS(t *testing.T) *websocket.Conn {
+	t.Helper()
+	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
+	c, _, err := d.Dial("ws://"+e.node().Addr()+"/echo", http.Header{"X-User-ID": {"ws-user"}})
+	if err != nil {
+		t.Fatalf("websocket through the node: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }
 
 // withGossip starts the node as a one-node fleet.
