@@ -42,11 +42,16 @@ func (c *Config) Problem(key, msg string) Problem {
 type Listen struct {
 	// Addr is host:port to accept client traffic on.
 	Addr string `toml:"addr"`
-	// ReadTimeout bounds reading one whole request, headers and body; it is
-	// what cuts slow-loris clients. Zero: no limit (not recommended).
+	// ReadTimeout bounds reading a request's head, and then each read of
+	// its body (a progress timeout: a large upload that keeps moving is not
+	// cut); it is what cuts slow-loris clients. Zero: no limit (not
+	// recommended).
 	ReadTimeout Duration `toml:"read_timeout"`
-	// WriteTimeout bounds writing one response. Zero: no limit, which
-	// streaming responses (SSE) need; bound them with IdleTimeout instead.
+	// WriteTimeout bounds each write of a response to the client: it is
+	// renewed whenever a piece of a streamed body is handed over, so SSE
+	// and long downloads live as long as the client reads, while a client
+	// that stops reading is cut and frees its upstream connection. Zero:
+	// no limit (a client that never reads holds an upstream connection).
 	WriteTimeout Duration `toml:"write_timeout"`
 	// IdleTimeout closes keep-alive connections idle this long.
 	IdleTimeout Duration `toml:"idle_timeout"`
@@ -206,9 +211,9 @@ func Default() Config {
 		Listen: Listen{
 			Addr:           "127.0.0.1:8080",
 			ReadTimeout:    D(30 * time.Second), // long enough for slow uploads, short enough to shed slow-loris
-			WriteTimeout:   D(0),                // streamed responses (SSE) may run for minutes
+			WriteTimeout:   D(30 * time.Second), // per write: streams live on while read; a stalled reader is cut
 			IdleTimeout:    D(90 * time.Second), // above typical client keep-alive, so clients close first
-			MaxRequestBody: 10 << 20,            // 10 MiB: ample for API calls; larger uploads should bypass the edge
+			MaxRequestBody: 1 << 30,             // 1 GiB: uploads stream, so memory does not grow with it
 			MaxHeaderBytes: 32 << 10,            // 32 KiB: big cookies fit, header floods don't
 			MaxConns:       50_000,              // ~10 KB each keeps the worst case near 500 MB
 			DrainTimeout:   D(30 * time.Second), // matches Kubernetes' default termination grace period

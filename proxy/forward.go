@@ -169,24 +169,24 @@ func (st *reqState) readResponse(ctx *fasthttp.RequestCtx) error {
 }
 
 // Read streams the upstream body to the server's writer. Each read renews
-// the upstream read deadline and the client write deadline, so the
-// timeouts bound silence, not the life of a long stream (SSE), and a client
-// that stops reading is cut after WriteTimeout and frees the upstream
-// connection (issue 13 item 3). An upstream body that ends early or is
+// the upstream read deadline, and each piece read renews the client write
+// deadline for the write that follows, so the timeouts bound silence, not
+// the life of a long stream (SSE), and a client that stops reading is cut
+// after WriteTimeout and frees the upstream connection (issue 13 item 3). An upstream body that ends early or is
 // malformed is an error here, never a clean end: the server then aborts
 // the client connection (see Close).
 func (st *reqState) Read(b []byte) (int, error) {
 	opts := st.p.options() // the current settings: a reload applies to a running stream's next read
-	if opts.UpstreamReadTimeout > 0 || opts.WriteTimeout > 0 {
-		now := time.Now()
-		if opts.UpstreamReadTimeout > 0 {
-			_ = st.conn.conn.SetReadDeadline(now.Add(opts.UpstreamReadTimeout))
-		}
-		if opts.WriteTimeout > 0 && st.client != nil {
-			_ = st.client.SetWriteDeadline(now.Add(opts.WriteTimeout))
-		}
+	if opts.UpstreamReadTimeout > 0 {
+		_ = st.conn.conn.SetReadDeadline(time.Now().Add(opts.UpstreamReadTimeout))
 	}
 	n, err := st.body.Read(b)
+	// The client's write deadline starts when there is something to write,
+	// not before the upstream read: an SSE stream may be silent for longer
+	// than WriteTimeout without its client being slow.
+	if n > 0 && opts.WriteTimeout > 0 && st.client != nil {
+		_ = st.client.SetWriteDeadline(time.Now().Add(opts.WriteTimeout))
+	}
 	st.upRead += int64(n)
 	switch {
 	case err == io.EOF && st.upLen >= 0 && st.upRead != st.upLen:

@@ -29,8 +29,10 @@ type Options struct {
 	// wrap the listener. Kept here so the config has one home.
 	Addr string
 
-	// ReadTimeout bounds reading one full client request, headers and body.
-	// Zero: unlimited (slow clients can hold connections forever).
+	// ReadTimeout bounds reading a client request's head, then each read of
+	// its streamed body (a progress timeout, so a large upload that keeps
+	// moving is not cut). Zero: unlimited (slow clients can hold
+	// connections forever).
 	ReadTimeout time.Duration
 	// WriteTimeout bounds writing a buffered response to the client; for a
 	// streamed response it bounds each write, so a long-lived stream (SSE)
@@ -39,9 +41,12 @@ type Options struct {
 	// IdleTimeout is how long a client keep-alive connection may wait for its
 	// next request. Zero: ReadTimeout is used (fasthttp's rule).
 	IdleTimeout time.Duration
-	// MaxRequestBody is the largest request body in bytes; larger requests
-	// get 413. Request bodies are buffered whole before forwarding, so this
-	// also bounds memory per request. Zero: fasthttp's default (4 MiB).
+	// MaxRequestBody is the largest request body in bytes: a larger
+	// Content-Length gets 413 before any body byte is read (before 100
+	// Continue too); a chunked body that grows past it is cut mid-stream
+	// (upstream connection closed, client 413 and a closed connection).
+	// Bodies stream (upload.go), so memory does not grow with it. Zero: no
+	// limit.
 	MaxRequestBody int
 	// ReadBufferSize is the per-connection read buffer, which also bounds the
 	// request line plus headers fasthttp will parse (431 above). It must be
@@ -147,7 +152,7 @@ func DefaultOptions() Options {
 		ReadTimeout:          30 * time.Second, // generous for uploads, still cuts slowloris clients
 		WriteTimeout:         30 * time.Second, // per write when streaming, so SSE is not cut
 		IdleTimeout:          60 * time.Second, // above typical LB/client idle (Go 90 s, browsers ~60 s)
-		MaxRequestBody:       8 << 20,          // 8 MiB: API payloads; bodies are buffered
+		MaxRequestBody:       1 << 30,          // 1 GiB: uploads stream, memory does not grow with it
 		MaxConns:             0,                // fasthttp's 256k; the OS fd limit binds first
 		DrainTimeout:         30 * time.Second, // matches Kubernetes' default grace period
 		TunnelIdleTimeout:    10 * time.Minute, // far above common WebSocket ping intervals (20–60 s); reaps dead peers

@@ -7,11 +7,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-if ! go test -count=1 -v -run 'TestZeroDowntime|TestReloadUnderLoadLosesNothing|TestCanaryRevertsOnFault|TestGracefulHandover|TestCrashRecovery' \
-	. ./cmd/cellgate ./rollout >"$out" 2>&1; then
+if ! go test -count=1 -v -run 'TestZeroDowntime|TestReloadUnderLoadLosesNothing|TestCanaryRevertsOnFault|TestGracefulHandover|TestCrashRecovery|TestUploadMemory' \
+	. ./cmd/cellgate ./rollout ./proxy >"$out" 2>&1; then
 	cat "$out"
 	exit 1
 fi
 echo "== zero-downtime and crash-safety evidence =="
-grep -E '^\s+(zerodowntime|reload_e2e|rollout_e2e|handover|crash)_test\.go:[0-9]+: ' "$out" | sed -E 's/^\s+//'
+grep -E '^\s+(zerodowntime|reload_e2e|rollout_e2e|handover|crash|upload)_test\.go:[0-9]+: ' "$out" | sed -E 's/^\s+//'
 grep -E '^(ok|---)' "$out"

@@ -1,0 +1,217 @@
+package proxy
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// outcome is one Record call.
+type outcome struct {
+	status   int
+	proxyErr bool
+}
+
+// outcomes is a CellRecorder that keeps every outcome.
+type outcomes struct {
+	mu  sync.Mutex
+	got []outcome
+}
+
+func (o *outcomes) Record(status int, proxyErr bool, _, _ time.Duration) {
+	o.mu.Lock()
+	o.got = append(o.got, outcome{status, proxyErr})
+	o.mu.Unlock()
+}
+
+func (o *outcomes) all() []outcome {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]outcome(nil), o.got...)
+}
+
+// scriptedUpstream answers each connection's first request head with resp
+// and closes; upClosed counts connections it saw closed by the proxy
+// (reads returning EOF after the answer).
+func scriptedUpstream(t testing.TB, resp string, upClosed *atomic.Int64) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					if _, err := readRawMessage(br); err != nil {
+						return
+					}
+					if _, err := io.WriteString(c, resp); err != nil {
+						return
+					}
+					if upClosed == nil {
+						return // the script ends the connection: a cut body
+					}
+					if _, err := br.Peek(1); err != nil {
+						upClosed.Add(1)
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// TestTruncatedUpstreamBody (issue 13 item 4): an upstream body that ends
+// early or is malformed never reaches the client as a whole one — the
+// client connection is aborted (a reset where the client's body is
+// close-delimited) — and the request counts for the cell as a 502 proxy
+// failure (requests_total{code="502"}), not the upstream's 200.
+func TestTruncatedUpstreamBody(t *testing.T) {
+	mb := strings.Repeat("x", 1<<20)
+	for _, tc := range []struct {
+		name, resp, req string
+		// complete reports whether what the client read would pass for a
+		// whole response.
+		complete func(got string, err error) bool
+	}{{
+		name: "content-length cut",
+		resp: "HTTP/1.1 200 OK\r\nContent-Length: 10485760\r\n\r\n" + mb,
+		req:  "GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+		complete: func(got string, err error) bool {
+			_, body := headOf(got)
+			return len(body) == 10<<20
+		},
+	}, {
+		name: "chunked cut",
+		resp: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n100000\r\n" + mb + "\r\n",
+		req:  "GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+		complete: func(got string, err error) bool {
+			return strings.HasSuffix(got, "\r\n0\r\n\r\n")
+		},
+	}, {
+		name: "bad chunk size",
+		resp: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n100000\r\n" + mb + "\r\nzz\r\n",
+		req:  "GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+		complete: func(got string, err error) bool {
+			return strings.HasSuffix(got, "\r\n0\r\n\r\n")
+		},
+	}, {
+		name: "chunked cut, HTTP/1.0 client gets a reset",
+		resp: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n100000\r\n" + mb + "\r\n",
+		req:  "GET / HTTP/1.0\r\n\r\n",
+		complete: func(got string, err error) bool {
+			return !errors.Is(err, syscall.ECONNRESET)
+		},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &outcomes{}
+			up := scriptedUpstream(t, tc.resp, nil)
+			_, addr := startProxy(t, testOptions(), []CellSpec{{Name: "a", Weight: 1, Endpoints: []string{up}}},
+				Hooks{Recorder: func(string) CellRecorder { return rec }})
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+			if _, err := io.WriteString(c, tc.req); err != nil {
+				t.Fatal(err)
+			}
+			b, err := io.ReadAll(c)
+			if isTimeout(err) {
+				t.Fatalf("the client connection stayed open after a cut body (read %d bytes)", len(b))
+			}
+			if tc.complete(string(b), err) {
+				t.Errorf("client read %d bytes (err %v) that pass for a whole response", len(b), err)
+			}
+			waitFor(t, "the request to be recorded", func() bool { return len(rec.all()) == 1 })
+			if got := rec.all()[0]; got != (outcome{502, true}) {
+				t.Errorf("recorded %+v, want a 502 proxy failure", got)
+			}
+		})
+	}
+}
+
+// TestContentLengthAndChunked (issue 13 item 9, RFC 9112 §6.3): a response
+// with both Content-Length and Transfer-Encoding is read by its chunked
+// coding every time, whatever the field order, and its upstream connection
+// is closed afterwards rather than reused.
+func TestContentLengthAndChunked(t *testing.T) {
+	for _, order := range []string{
+		"Content-Length: 3\r\nTransfer-Encoding: chunked\r\n",
+		"Transfer-Encoding: chunked\r\nContent-Length: 3\r\n",
+	} {
+		var closed atomic.Int64
+		up := scriptedUpstream(t, "HTTP/1.1 200 OK\r\n"+order+"\r\n5\r\nhello\r\n0\r\n\r\n", &closed)
+		_, addr := startProxy(t, testOptions(), []CellSpec{{Name: "a", Weight: 1, Endpoints: []string{up}}}, Hooks{})
+		c := newClient(addr)
+		for i := range 20 {
+			r := get(t, c, "/")
+			if r.StatusCode() != 200 || string(r.Body()) != "hello" {
+				t.Fatalf("%q, request %d: %d %q, want 200 \"hello\"", order, i, r.StatusCode(), r.Body())
+			}
+		}
+		waitFor(t, "every upstream connection closed by the proxy", func() bool { return closed.Load() == 20 })
+	}
+}
+
+// TestStalledReaderFreesUpstream (issue 13 item 3): clients that request a
+// large body and never read cannot hold the upstream connections: the
+// write-progress timeout cuts them and their upstream connections go, so a
+// client that reads gets its answer while they still hang on.
+func TestStalledReaderFreesUpstream(t *testing.T) {
+	big := strings.Repeat("b", 8<<20)
+	up := startUpstream(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString(big) })
+	opts := testOptions()
+	opts.MaxConnsPerEndpoint = 2
+	opts.WriteTimeout = 300 * time.Millisecond
+	p, addr := startProxy(t, opts, []CellSpec{{Name: "a", Weight: 1, Endpoints: []string{up}}}, Hooks{})
+	var stalled []net.Conn
+	for range 4 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetReadBuffer(4 << 10) // keep the kernel from soaking up the body
+		}
+		if _, err := io.WriteString(c, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		stalled = append(stalled, c)
+	}
+	// Two of them hold both upstream connections (the others got 503
+	// upstream-busy); a reading client gets through once they are cut.
+	c := newClient(addr)
+	var last *fasthttp.Response
+	waitFor(t, "a reading client to get its answer", func() bool {
+		last = get(t, c, "/big")
+		return last.StatusCode() == 200
+	})
+	if len(last.Body()) != len(big) {
+		t.Fatalf("a reading client got %d bytes, want %d", len(last.Body()), len(big))
+	}
+	if p.ConnStats().Open > 3 {
+		t.Fatalf("%d client connections open, want the two stalled ones holding upstreams cut", p.ConnStats().Open)
+	}
+	_ = stalled
+}
