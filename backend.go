@@ -173,8 +173,14 @@ func (b backend) RolloutAction(_ context.Context, id, action, actor, reason stri
 	return c.Rollout(id)
 }
 
-func (b backend) Audit(_ context.Context, since uint64) (any, error) {
-	evs, err := b.n.Controller().Audit(since, 0)
+func (b backend) Audit(_ context.Context, q admin.AuditQuery) (any, error) {
+	var evs []rollout.Event
+	var err error
+	if q.Tail {
+		evs, err = b.n.Controller().AuditTail(q.Limit)
+	} else {
+		evs, err = b.n.Controller().Audit(q.Since, q.Limit)
+	}
 	if evs == nil {
 		evs = []rollout.Event{}
 	}

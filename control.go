@@ -22,6 +22,7 @@ func (n *Node) openControl(cfg *configs.Config, wait time.Duration) (*rollout.Co
 			Tick:           cfg.Rollout.Tick.Duration,
 			DegradedTicks:  cfg.Rollout.DegradedTicks,
 			MaxStepPerTick: cfg.Rollout.MaxStepPerTick,
+			AuditRetention: auditRetention(cfg),
 			Logger:         n.log.With("component", "rollout"),
 		}, rollout.Hooks{
 			Judge:   n.judge,
@@ -94,4 +95,10 @@ func (n *Node) mayPromote() bool {
 		return true
 	}
 	return f.c.IsDecider() && f.c.HasMajority()
+}
+
+// auditRetention is the controller's view of state.audit_retention.
+func auditRetention(cfg *configs.Config) rollout.Retention {
+	r := cfg.State.AuditRetention
+	return rollout.Retention{MaxAge: r.Age.Duration, MaxEvents: r.Events}
 }

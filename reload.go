@@ -92,6 +92,9 @@ var hotKeys = map[string]string{
 	"rollout.bake":              "plans started from now on",
 	"rollout.min_requests":      "plans started from now on",
 	"plan":                      "plans started by name from now on",
+
+	"state.audit_retention.age":    "the next retention pass (within a minute)",
+	"state.audit_retention.events": "the next retention pass (within a minute)",
 }
 
 // restartKeys are the keys a reload refuses to change, each with why.
@@ -274,6 +277,7 @@ func (n *Node) commit(cfg *configs.Config, p *prepared) error {
 		return fmt.Errorf("slo config: %w", err)
 	}
 	n.Controller().SetTuning(p.tuning)
+	n.Controller().SetAuditRetention(auditRetention(cfg))
 	if p.cert != nil {
 		n.cert.Store(p.cert)
 	}

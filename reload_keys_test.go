@@ -146,6 +146,20 @@ var keyRows = []keyRow{
 		}},
 
 	{key: "state.path", edit: func(c *configs.Config, e *keyEnv) { c.State.Path = filepath.Join(e.dir, "other.db") }},
+	{key: "state.audit_retention.age", hot: true,
+		edit: func(c *configs.Config, _ *keyEnv) { c.State.AuditRetention.Age = configs.D(48 * time.Hour) },
+		check: func(t *testing.T, e *keyEnv) {
+			if r := e.node().Controller().AuditRetention(); r.MaxAge != 48*time.Hour {
+				t.Errorf("the controller keeps audit events for %v", r.MaxAge)
+			}
+		}},
+	{key: "state.audit_retention.events", hot: true,
+		edit: func(c *configs.Config, _ *keyEnv) { c.State.AuditRetention.Events = 123 },
+		check: func(t *testing.T, e *keyEnv) {
+			if r := e.node().Controller().AuditRetention(); r.MaxEvents != 123 {
+				t.Errorf("the controller keeps %d audit events", r.MaxEvents)
+			}
+		}},
 
 	{key: "routing.sticky_key", hot: true,
 		edit: func(c *configs.Config, _ *keyEnv) { c.Routing.StickyKey = []string{"query:u"} },

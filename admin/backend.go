@@ -39,9 +39,9 @@ type Backend interface {
 	// RolloutAction applies one of the Action… constants to a rollout and returns
 	// its new view (the same shape as Rollout).
 	RolloutAction(ctx context.Context, id, action, actor, reason string) (any, error)
-	// Audit is GET /v1/audit?since=N: journal events with seq > since,
+	// Audit is GET /v1/audit?since=N&limit=M: one page of journal events,
 	// oldest first (newest last), as a JSON list.
-	Audit(ctx context.Context, since uint64) (any, error)
+	Audit(ctx context.Context, q AuditQuery) (any, error)
 	// Reload re-reads the config file. An invalid file changes nothing and
 	// is answered with Invalid, the message carrying file:line.
 	Reload(ctx context.Context, actor string) (any, error)
@@ -68,3 +68,23 @@ func isAction(a string) bool {
 	}
 	return false
 }
+
+// AuditQuery is one page of GET /v1/audit.
+type AuditQuery struct {
+	// Since: events with seq > Since, at most Limit, oldest first. A
+	// client pages forward by passing the last seq it got, until a page
+	// is shorter than Limit.
+	Since uint64
+	// Tail: no since was given; the newest Limit events, oldest first.
+	Tail bool
+	// Limit is the page size, in [1, MaxAuditLimit]; DefaultAuditLimit
+	// when the query has none.
+	Limit int
+}
+
+// Audit page sizes: the default keeps an answer near 0.5 MB however long
+// the journal; the cap keeps one request from decoding the whole journal.
+const (
+	DefaultAuditLimit = 1000
+	MaxAuditLimit     = 10_000
+)

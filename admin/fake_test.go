@@ -217,16 +217,19 @@ func (f *fakeBackend) RolloutAction(ctx context.Context, id, action, actor, reas
 	return nil, BadState("cannot %s rollout %s: it is %s", action, id, r.Status)
 }
 
-func (f *fakeBackend) Audit(ctx context.Context, since uint64) (any, error) {
+func (f *fakeBackend) Audit(ctx context.Context, q AuditQuery) (any, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	out := []fakeEvent{}
 	for _, e := range f.events {
-		if e.Seq > since {
+		if e.Seq > q.Since {
 			out = append(out, e)
 		}
 	}
-	return out, nil
+	if q.Tail {
+		out = out[max(0, len(out)-q.Limit):]
+	}
+	return out[:min(len(out), q.Limit)], nil
 }
 
 func (f *fakeBackend) Reload(ctx context.Context, actor string) (any, error) {

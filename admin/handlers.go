@@ -24,7 +24,7 @@ func writeError(w http.ResponseWriter, e *Error) {
 	if e.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="cellgate-admin"`)
 	}
-	writeJSON(w, e.Status, errorBody{Error: e.Msg, Code: e.Code})
+	writeJSON(w, e.Status, errorBody{Error: clipTo(e.Msg, maxErrorMsg), Code: e.Code})
 }
 
 // fail answers a backend error, logging the ones that become 500s.
@@ -105,7 +105,12 @@ func (s *Server) setWeight(w http.ResponseWriter, r *http.Request, actor string)
 		writeError(w, e)
 		return
 	}
-	v, err := s.opts.Backend.SetWeight(r.Context(), r.PathValue("name"), *b.Weight, actor, b.Reason)
+	name, e := pathValue(r, "name", "cell")
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	v, err := s.opts.Backend.SetWeight(r.Context(), name, *b.Weight, actor, b.Reason)
 	s.answer(w, r, http.StatusOK, v, err)
 }
 
@@ -140,35 +145,53 @@ func (s *Server) rollouts(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) rollout(w http.ResponseWriter, r *http.Request) {
-	v, err := s.opts.Backend.Rollout(r.Context(), r.PathValue("id"))
+	id, e := pathValue(r, "id", "rollout")
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	v, err := s.opts.Backend.Rollout(r.Context(), id)
 	s.answer(w, r, http.StatusOK, v, err)
 }
 
 func (s *Server) rolloutAction(w http.ResponseWriter, r *http.Request, actor string) {
 	action := r.PathValue("action")
 	if !isAction(action) {
-		writeError(w, NotFound("unknown rollout action %q (want pause, resume, approve, abort or promote)", action))
+		writeError(w, NotFound("unknown rollout action %q (want pause, resume, approve, abort or promote)", clip(action)))
+		return
+	}
+	id, e := pathValue(r, "id", "rollout")
+	if e != nil {
+		writeError(w, e)
 		return
 	}
 	var b actionBody
 	if !s.body(w, r, &b, true) {
 		return
 	}
-	v, err := s.opts.Backend.RolloutAction(r.Context(), r.PathValue("id"), action, actor, b.Reason)
+	v, err := s.opts.Backend.RolloutAction(r.Context(), id, action, actor, b.Reason)
 	s.answer(w, r, http.StatusOK, v, err)
 }
 
 func (s *Server) audit(w http.ResponseWriter, r *http.Request) {
-	var since uint64
-	if q := r.URL.Query().Get("since"); q != "" {
-		n, err := strconv.ParseUint(q, 10, 64)
+	q := AuditQuery{Tail: true, Limit: DefaultAuditLimit}
+	if v := r.URL.Query().Get("since"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
-			writeError(w, Invalid("since=%q: want a journal sequence number ≥ 0", q))
+			writeError(w, Invalid("since=%q: want a journal sequence number ≥ 0", clip(v)))
 			return
 		}
-		since = n
+		q.Since, q.Tail = n, false
 	}
-	v, err := s.opts.Backend.Audit(r.Context(), since)
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxAuditLimit {
+			writeError(w, Invalid("limit=%q: want a page size from 1 to %d", clip(v), MaxAuditLimit))
+			return
+		}
+		q.Limit = n
+	}
+	v, err := s.opts.Backend.Audit(r.Context(), q)
 	s.answer(w, r, http.StatusOK, v, err)
 }
 

@@ -28,10 +28,10 @@ func (m *jsonMux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		allow := rec.header.Get("Allow")
 		w.Header().Set("Allow", allow)
 		writeError(w, &Error{Status: http.StatusMethodNotAllowed, Code: CodeMethodNotAllowed,
-			Msg: fmt.Sprintf("method %s not allowed on %s (allowed: %s)", r.Method, r.URL.Path, allow)})
+			Msg: fmt.Sprintf("method %q not allowed on %q (allowed: %s)", clip(r.Method), clip(r.URL.Path), allow)})
 		return
 	}
-	writeError(w, NotFound("no route for %s %s", r.Method, r.URL.Path))
+	writeError(w, NotFound("no route for %q %q", clip(r.Method), clip(r.URL.Path)))
 }
 
 // headerRecorder is a ResponseWriter that keeps the header and status and

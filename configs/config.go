@@ -109,6 +109,21 @@ type Admin struct {
 type State struct {
 	// Path of the bbolt journal file.
 	Path string `toml:"path"`
+	// AuditRetention bounds the audit log. Events of a running rollout are
+	// never dropped; a finished rollout's events are dropped together, once
+	// its last event is out of retention (its document and release record
+	// stay, so the catalog keeps it).
+	AuditRetention AuditRetention `toml:"audit_retention"`
+}
+
+// AuditRetention is how much of the audit log the journal keeps; an event
+// goes once it is older than Age or not among the newest Events. Zero in
+// either turns that bound off.
+type AuditRetention struct {
+	// Age drops events older than this.
+	Age Duration `toml:"age"`
+	// Events keeps at most the newest this many (plus protected ones).
+	Events int `toml:"events"`
 }
 
 // Routing is how requests map to cells.
@@ -230,7 +245,10 @@ func Default() Config {
 			EjectBackoff:        D(5 * time.Second),  // long enough for a restart to finish
 		},
 		Admin: Admin{Addr: "127.0.0.1:9901"},
-		State: State{Path: "cellgate.db"},
+		State: State{Path: "cellgate.db", AuditRetention: AuditRetention{
+			Age:    D(90 * 24 * time.Hour), // a quarter: post-mortems and audits look back this far
+			Events: 100_000,                // ~32 MB of journal; a busy fleet's weeks of decisions
+		}},
 		Routing: Routing{
 			StickyKey:       []string{"header:X-User-ID", "cookie:session", "ip"},
 			ResponseHeaders: true,

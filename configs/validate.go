@@ -106,6 +106,13 @@ func (c *Config) validateListen(v *validator) {
 	if c.State.Path == "" {
 		v.add("state.path", "must name the journal file")
 	}
+	v.duration("state.audit_retention.age", c.State.AuditRetention.Age, false)
+	if c.State.AuditRetention.Age.Duration < 0 {
+		v.add("state.audit_retention.age", "must not be negative (0 keeps events of any age)")
+	}
+	if c.State.AuditRetention.Events < 0 {
+		v.add("state.audit_retention.events", "must not be negative (0 keeps any number)")
+	}
 }
 
 func (c *Config) validateRouting(v *validator) {

@@ -29,6 +29,10 @@ type Controller struct {
 	ownsJ   bool
 	webhook func(ctx context.Context, url string, body []byte) error
 
+	// retention is the audit retention in force (Options.AuditRetention
+	// until a reload sets another).
+	retention atomic.Pointer[Retention]
+
 	tickMu sync.Mutex // serialises Tick: one judgement per rollout per tick
 
 	// mu guards the fields below and orders commits with Apply and Publish.
@@ -78,6 +82,7 @@ func New(j *Journal, opts Options, hooks Hooks) (*Controller, error) {
 	c.tuning.Store(tuningOf(c.opts))
 	c.retick = make(chan struct{}, 1)
 	c.webhook = hooks.Webhook
+	c.SetAuditRetention(c.opts.AuditRetention)
 	if c.webhook == nil {
 		c.webhook = newWebhookClient().post
 	}
@@ -116,12 +121,14 @@ func (c *Controller) resume() error {
 	return nil
 }
 
-// Run starts the ticker in its own goroutine; it stops when ctx is done or
-// Close is called. Calling Run more than once has no further effect.
+// Run starts the ticker, and the audit retention when one is set, in
+// their own goroutines; they stop when ctx is done or Close is called. Calling Run more than once has no further effect.
 func (c *Controller) Run(ctx context.Context) {
 	c.runOnce.Do(func() {
 		c.wg.Add(1)
 		go c.run(ctx)
+		c.wg.Add(1)
+		go c.retain(ctx)
 	})
 }
 

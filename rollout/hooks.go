@@ -68,6 +68,10 @@ type Options struct {
 	NoSync bool
 	// NewID names a new rollout. Nil: plan name, UTC start time and 4 random hex digits.
 	NewID func(p *Plan, now time.Time) string
+	// AuditRetention bounds the audit log (state.audit_retention); Run
+	// applies it at once and every minute; SetAuditRetention changes it.
+	// Zero: keep everything.
+	AuditRetention Retention
 	// Logger receives what the controller cannot return (failed Apply, notification webhooks, ticker errors). Nil: discarded.
 	Logger *slog.Logger
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -48,6 +49,9 @@ const DefaultLockTimeout = time.Second
 type Journal struct {
 	db   *bolt.DB
 	path string
+	// grown receives a signal (never blocking) every retainKickEvery
+	// events, so audit retention keeps up with a burst of changes.
+	grown chan struct{}
 }
 
 // OpenJournal opens (or creates) the journal file, waiting at most
@@ -68,7 +72,7 @@ func openJournal(path string, lockTimeout time.Duration, noSync bool) (*Journal,
 	if err != nil {
 		return nil, fmt.Errorf("open journal %s: %w%s", path, err, recoveryHint(err))
 	}
-	j := &Journal{db: db, path: path}
+	j := &Journal{db: db, path: path, grown: make(chan struct{}, 1)}
 	if err := j.update(initBuckets); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open journal %s: %w%s", path, err, recoveryHint(err))
@@ -178,6 +182,14 @@ func (j *Journal) commit(r record) ([]Event, error) {
 	if err != nil {
 		return nil, fmt.Errorf("commit to journal: %w", err)
 	}
+	for _, ev := range evs {
+		if ev.Seq%retainKickEvery == 0 {
+			select {
+			case j.grown <- struct{}{}:
+			default:
+			}
+		}
+	}
 	return evs, nil
 }
 
@@ -263,6 +275,24 @@ func (j *Journal) Audit(since uint64, limit int) ([]Event, error) {
 		}
 		return nil
 	})
+	return out, err
+}
+
+// AuditTail returns the newest limit events, oldest first (newest last).
+func (j *Journal) AuditTail(limit int) ([]Event, error) {
+	var out []Event
+	err := j.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketAudit).Cursor()
+		for k, v := c.Last(); k != nil && len(out) < limit; k, v = c.Prev() {
+			var ev Event
+			if err := json.Unmarshal(v, &ev); err != nil {
+				return fmt.Errorf("decode audit event %d: %w", binary.BigEndian.Uint64(k), err)
+			}
+			out = append(out, ev)
+		}
+		return nil
+	})
+	slices.Reverse(out)
 	return out, err
 }
 

@@ -56,6 +56,9 @@ func (c *Controller) Audit(sinceSeq uint64, limit int) ([]Event, error) {
 	return c.j.Audit(sinceSeq, limit)
 }
 
+// AuditTail returns the newest limit audit events, oldest first.
+func (c *Controller) AuditTail(limit int) ([]Event, error) { return c.j.AuditTail(limit) }
+
 // Releases returns the release catalog.
 func (c *Controller) Releases() ([]ReleaseRecord, error) {
 	return c.j.Releases()

@@ -182,17 +182,63 @@ func (c *cmd) action(ctx context.Context, action string, args []string) error {
 
 func (c *cmd) audit(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
-	since := fs.Uint64("since", 0, "only events after this sequence number")
-	if _, err := parseArgs(fs, args, 0, "[-since N]"); err != nil {
+	since := fs.Int64("since", -1, "every event after this sequence number, fetched page by page (default: only the newest -limit)")
+	limit := fs.Int("limit", admin.DefaultAuditLimit, "events per page")
+	if _, err := parseArgs(fs, args, 0, "[-since N] [-limit N]"); err != nil {
 		return err
 	}
-	return c.get(ctx, "/v1/audit?since="+strconv.FormatUint(*since, 10), func(data []byte) error {
-		var evs []event
-		if err := json.Unmarshal(data, &evs); err != nil {
-			return c.raw(data)
+	if *since < 0 { // the newest page only
+		return c.get(ctx, "/v1/audit?limit="+strconv.Itoa(*limit), func(data []byte) error {
+			var evs []event
+			if err := json.Unmarshal(data, &evs); err != nil {
+				return c.raw(data)
+			}
+			return writeAudit(c.stdout, evs)
+		})
+	}
+	evs, err := c.auditPages(ctx, uint64(*since), *limit)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return json.NewEncoder(c.stdout).Encode(evs)
+	}
+	var typed []event
+	for _, raw := range evs {
+		var ev event
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			return fmt.Errorf("audit event: %w", err)
 		}
-		return writeAudit(c.stdout, evs)
-	})
+		typed = append(typed, ev)
+	}
+	return writeAudit(c.stdout, typed)
+}
+
+// auditPages fetches every event after since, a page of limit at a time,
+// following each page's last seq until a page comes back short.
+func (c *cmd) auditPages(ctx context.Context, since uint64, limit int) ([]json.RawMessage, error) {
+	var all []json.RawMessage
+	for {
+		data, err := c.c.do(ctx, "GET", fmt.Sprintf("/v1/audit?since=%d&limit=%d", since, limit), nil)
+		if err != nil {
+			return nil, err
+		}
+		var page []json.RawMessage
+		if err := json.Unmarshal(data, &page); err != nil {
+			return nil, fmt.Errorf("audit page after %d: %w", since, err)
+		}
+		all = append(all, page...)
+		if len(page) < limit {
+			return all, nil
+		}
+		var last struct {
+			Seq uint64 `json:"seq"`
+		}
+		if err := json.Unmarshal(page[len(page)-1], &last); err != nil || last.Seq <= since {
+			return nil, fmt.Errorf("audit page after %d does not move forward", since)
+		}
+		since = last.Seq
+	}
 }
 
 func (c *cmd) reload(ctx context.Context, args []string) error {

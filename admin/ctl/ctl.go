@@ -42,7 +42,8 @@ commands:
   rollouts                        every rollout
   pause|resume|approve|abort|promote ID [-reason R]
                                   operator actions on a rollout
-  audit [-since N]                the journal, newest last
+  audit [-since N] [-limit N]     the journal, newest last: the newest
+                                  page, or every event after N
   reload                          reload the config file
   signal CELL NAME VALUE          feed an external signal to the judge
 

@@ -91,8 +91,8 @@ func (b *backend) RolloutAction(_ context.Context, id, action, actor, reason str
 	b.mu.Unlock()
 	return b.rollout(), nil
 }
-func (b *backend) Audit(_ context.Context, since uint64) (any, error) {
-	b.record("Audit %d", since)
+func (b *backend) Audit(_ context.Context, q admin.AuditQuery) (any, error) {
+	b.record("Audit %d %d %v", q.Since, q.Limit, q.Tail)
 	return b.rollout()["decisions"], nil
 }
 func (b *backend) Reload(_ context.Context, actor string) (any, error) {
@@ -186,7 +186,8 @@ func TestCommands(t *testing.T) {
 		{name: "resume json", args: []string{"-o", "json", "resume", "r-1"}, token: "tok", wantOut: []string{`"status": "progressing"`}},
 		{name: "promote", args: []string{"promote", "r-1"}, token: "tok", wantOut: []string{"promoted"}},
 		{name: "approve bad state", args: []string{"approve", "r-1"}, token: "tok", wantCode: 1, wantErr: "code bad_state, HTTP 409"},
-		{name: "audit", args: []string{"audit", "-since", "7"}, wantOut: []string{"SEQ", "2025-01-02T03:04:05Z", "start"}, wantCall: "Audit 7"},
+		{name: "audit", args: []string{"audit", "-since", "7"}, wantOut: []string{"SEQ", "2025-01-02T03:04:05Z", "start"}, wantCall: "Audit 7 1000 false"},
+		{name: "audit tail", args: []string{"audit", "-limit", "5"}, wantOut: []string{"SEQ", "start"}, wantCall: "Audit 0 5 true"},
 		{name: "reload", args: []string{"reload"}, token: "tok", wantOut: []string{"config reloaded", "generation", "reloaded"},
 			wantCall: "Reload admin:ci"},
 		{name: "signal", args: []string{"signal", "canary-1", "drift", "-0.25"}, token: "tok",
