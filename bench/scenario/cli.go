@@ -85,6 +85,7 @@ func parseFlags(args []string, stderr io.Writer) (Options, string, error) {
 	fs.IntVar(&o.FaultStep, "fault-step", o.FaultStep, "1-based step at which the fault starts")
 	fs.Float64Var(&o.FaultRatio, "fault-ratio", o.FaultRatio, "-fault errors: share of canary requests answered 500")
 	fs.DurationVar(&o.FaultDelay, "fault-delay", o.FaultDelay, "-fault latency: added to every canary response")
+	fs.DurationVar(&o.LatencyThreshold, "latency-threshold", o.LatencyThreshold, "the node's slo.latency_threshold")
 	fs.Float64Var(&o.Rate, "rate", o.Rate, "open-loop load in requests/s")
 	fs.IntVar(&o.Keys, "keys", o.Keys, "distinct sticky keys (X-User-ID)")
 	fs.IntVar(&o.Connections, "c", o.Connections, "connections (the most requests in flight)")

@@ -43,7 +43,11 @@ func TestParseFlags(t *testing.T) {
 	if o.Fault != FaultLatency || o.Rate != 250 || o.Keys != 99 || o.Tick != 50*time.Millisecond || output != "json" || o.Progress != nil {
 		t.Errorf("options %+v, output %s", o, output)
 	}
-	if o.Bake != DefaultOptions().Bake || o.FaultStep != 3 {
-		t.Errorf("defaults not kept: bake %v, fault step %d", o.Bake, o.FaultStep)
+	if o.Bake != DefaultOptions().Bake || o.FaultStep != 3 || o.LatencyThreshold != 300*time.Millisecond {
+		t.Errorf("defaults not kept: bake %v, fault step %d, latency threshold %v", o.Bake, o.FaultStep, o.LatencyThreshold)
+	}
+	// A latency fault below the threshold would be no fault at all.
+	if _, _, err := parseFlags([]string{"-fault", "latency", "-latency-threshold", "1s", "-q"}, &bytes.Buffer{}); err == nil {
+		t.Error("a 400 ms latency fault under a 1 s threshold was accepted")
 	}
 }

@@ -26,8 +26,14 @@ type Options struct {
 	// FaultRatio is the share of canary requests answered 500 by FaultErrors.
 	FaultRatio float64
 	// FaultDelay is the latency FaultLatency adds to every canary response;
-	// it must exceed the node's 300 ms latency threshold to be a fault.
+	// it must exceed LatencyThreshold to be a fault.
 	FaultDelay time.Duration
+	// LatencyThreshold is the node's slo.latency_threshold: a response
+	// slower than it counts against the latency SLO. Tests of the error
+	// fault raise it, so that a machine loaded enough to slow every request
+	// past 300 ms (the race detector on a shared CI box) does not burn the
+	// latency SLO for reasons the test is not about.
+	LatencyThreshold time.Duration
 
 	// Rate is the open-loop load in requests per second.
 	Rate float64
@@ -64,18 +70,19 @@ type Options struct {
 // each with why.
 func DefaultOptions() Options {
 	return Options{
-		FaultStep:   3,                      // 25 %: the fault hits enough users to be seen quickly
-		FaultRatio:  0.3,                    // far above any SLO, so the judge's fail-ratio rule fires within a tick or two
-		FaultDelay:  400 * time.Millisecond, // above the 300 ms latency threshold, below the 2 s request timeout
-		Rate:        1000,                   // 10 req/s on the canary at 1 %, enough samples per step in seconds
-		Keys:        2000,                   // most keys are seen in the 2 s warm-up, so the audit knows their cells
-		Connections: 200,                    // 400 ms canary responses at 25 % of 1000 req/s keep ~100 in flight: headroom to hold the schedule
-		Tick:        250 * time.Millisecond, // seconds-scale, so the whole scenario takes about 15 s
-		Bake:        time.Second,            // four ticks of healthy verdicts per step
-		MinRequests: 20,                     // the canary's 1 % step collects this in about 2 s at 1000 req/s
-		Warmup:      2 * time.Second,
-		Tail:        2 * time.Second,
-		Timeout:     2 * time.Minute, // a stuck rollout ends the scenario instead of hanging it
+		FaultStep:        3,                      // 25 %: the fault hits enough users to be seen quickly
+		FaultRatio:       0.3,                    // far above any SLO, so the judge's fail-ratio rule fires within a tick or two
+		FaultDelay:       400 * time.Millisecond, // above the 300 ms latency threshold, below the 2 s request timeout
+		LatencyThreshold: 300 * time.Millisecond, // the production default
+		Rate:             1000,                   // 10 req/s on the canary at 1 %, enough samples per step in seconds
+		Keys:             2000,                   // most keys are seen in the 2 s warm-up, so the audit knows their cells
+		Connections:      200,                    // 400 ms canary responses at 25 % of 1000 req/s keep ~100 in flight: headroom to hold the schedule
+		Tick:             250 * time.Millisecond, // seconds-scale, so the whole scenario takes about 15 s
+		Bake:             time.Second,            // four ticks of healthy verdicts per step
+		MinRequests:      20,                     // the canary's 1 % step collects this in about 2 s at 1000 req/s
+		Warmup:           2 * time.Second,
+		Tail:             2 * time.Second,
+		Timeout:          2 * time.Minute, // a stuck rollout ends the scenario instead of hanging it
 	}
 }
 
@@ -90,6 +97,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.FaultDelay <= 0 {
 		o.FaultDelay = d.FaultDelay
+	}
+	if o.LatencyThreshold <= 0 {
+		o.LatencyThreshold = d.LatencyThreshold
 	}
 	if o.Rate <= 0 {
 		o.Rate = d.Rate
@@ -136,6 +146,9 @@ func (o Options) validate() error {
 	}
 	if o.FaultRatio > 1 {
 		return fmt.Errorf("fault ratio %v: must be at most 1", o.FaultRatio)
+	}
+	if o.Fault == FaultLatency && o.FaultDelay <= o.LatencyThreshold {
+		return fmt.Errorf("fault delay %v: must exceed the latency threshold %v to be a fault", o.FaultDelay, o.LatencyThreshold)
 	}
 	return nil
 }

@@ -76,14 +76,14 @@ func (s *scenario) tables() string {
 	return fmt.Sprintf(`[routing]
 sticky_key = ["header:X-User-ID"]
 [slo]
-latency_threshold = "300ms"
+latency_threshold = %q
 fast_burn = { long = "30s", short = "2s", rate = 14.4 }
 slow_burn = { long = "60s", short = "5s", rate = 6 }
 min_requests = %d
 [rollout]
 tick = %q
 degraded_ticks = 3
-`, s.o.MinRequests, s.o.Tick.String())
+`, s.o.LatencyThreshold.String(), s.o.MinRequests, s.o.Tick.String())
 }
 
 // plan is the canary plan the scenario runs.

@@ -12,14 +12,21 @@ import (
 )
 
 // shortFlags run a whole scenario in a few seconds: a fast tick, a short
-// bake and small samples.
+// bake and small samples. Neither test here is about latency, and under
+// the race detector on a loaded CI machine every request through the
+// in-process node can take longer than the production 300 ms threshold,
+// which reverted a healthy canary before its error fault (make test on a
+// fresh clone): the threshold is raised out of the way.
 var shortFlags = []string{"-rate", "800", "-keys", "2000", "-tick", "100ms", "-bake", "300ms",
-	"-min-requests", "10", "-warmup", "1s", "-tail", "1s", "-timeout", "30s", "-q"}
+	"-min-requests", "10", "-warmup", "1s", "-tail", "1s", "-timeout", "30s", "-latency-threshold", "10s", "-q"}
 
 // TestRolloutPromotes: a healthy canary is promoted step by step, no request
 // fails, every key stays sticky, and the report's phases and decisions say
 // so.
 func TestRolloutPromotes(t *testing.T) {
+	if raceEnabled {
+		t.Skip("a seconds-scale scenario: runs without the race detector in make test (see race_on_test.go)")
+	}
 	o, _, err := parseFlags(shortFlags, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
@@ -70,6 +77,9 @@ func TestRolloutPromotes(t *testing.T) {
 // -o json: the canary breaks at 25 %, is reverted within seconds, and every
 // key is back on the cell it had before the rollout.
 func TestRolloutRevertsOnErrors(t *testing.T) {
+	if raceEnabled {
+		t.Skip("a seconds-scale scenario: runs without the race detector in make test (see race_on_test.go)")
+	}
 	var out, errOut bytes.Buffer
 	code := Main(append([]string{"rollout", "-fault", "errors", "-o", "json"}, shortFlags...), &out, &errOut)
 	var rep Report
