@@ -98,9 +98,9 @@ func TestReloadInvalidChangesNothing(t *testing.T) {
 	resp.Body.Close()
 }
 
-// TestReloadUnderLoadLosesNothing: reloads that add and remove endpoints,
-// under open-loop keyed load, fail no request; a slow request in flight to
-// a removed endpoint completes.
+// TestReloadUnderLoadLosesNothing: reloads that add and remove endpoints
+// and renew every upstream pool, under open-loop keyed load, fail no
+// request; a slow request in flight to a removed endpoint completes.
 func TestReloadUnderLoadLosesNothing(t *testing.T) {
 	f := startFileNode(t)
 	l := startLoad(t, f.url(), 500, 1000)
@@ -141,7 +141,9 @@ func TestReloadUnderLoadLosesNothing(t *testing.T) {
 		if round%2 == 1 {
 			cells = f.eps // and back
 		}
-		f.writeConfig(t, "", cells)
+		// Every round also changes the upstream pool size, so every
+		// endpoint gets a new pool beside the old one under load.
+		f.writeConfig(t, fmt.Sprintf("[upstream]\nmax_conns_per_endpoint = %d\n", 512+round), cells)
 		if err := f.node.Reload(); err != nil {
 			t.Fatalf("reload %d: %v", round, err)
 		}
