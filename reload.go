@@ -47,6 +47,10 @@ const embeddedName = "default.toml (embedded)"
 // per key and checks each against a running node.
 var hotKeys = map[string]string{
 	"listen.drain_timeout":       "the next drain",
+	"listen.read_timeout":        "new connections: a new HTTP server beside the old, which keeps its open connections",
+	"listen.write_timeout":       "new connections: a new HTTP server beside the old, which keeps its open connections",
+	"listen.idle_timeout":        "new connections: a new HTTP server beside the old, which keeps its open connections",
+	"listen.max_request_body":    "the next request; new connections get a new HTTP server beside the old",
 	"listen.tunnel_idle_timeout": "open WebSocket tunnels at their next read",
 	"listen.tls_cert":            "a renewed certificate, to new connections (TLS stays on)",
 	"listen.tls_key":             "a renewed certificate, to new connections (TLS stays on)",
@@ -101,12 +105,8 @@ var hotKeys = map[string]string{
 var restartKeys = map[string]string{
 	"node_name":               "it names the node in the cluster, the journal and the audit",
 	"listen.addr":             "the listener is bound once",
-	"listen.read_timeout":     "the HTTP server reads it unsynchronised while it serves",
-	"listen.write_timeout":    "the HTTP server reads it unsynchronised while it serves",
-	"listen.idle_timeout":     "the HTTP server reads it unsynchronised while it serves",
-	"listen.max_request_body": "the HTTP server reads it unsynchronised while it serves",
 	"listen.max_header_bytes": "the front door and read buffers are sized once per listener",
-	"listen.max_conns":        "the HTTP server's concurrency is sized once",
+	"listen.max_conns":        "the connection cap is fitted to the descriptor limit once",
 	"admin.addr":              "the admin listener is bound once",
 	"state.path":              "the journal is opened once",
 	"routing.seed":            "it would move every user",

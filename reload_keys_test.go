@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -57,10 +58,51 @@ var keyRows = []keyRow{
 	{key: "node_name", edit: func(c *configs.Config, _ *keyEnv) { c.NodeName = "renamed" }},
 
 	{key: "listen.addr", edit: func(c *configs.Config, _ *keyEnv) { c.Listen.Addr = "127.0.0.1:1" }},
-	{key: "listen.read_timeout", edit: func(c *configs.Config, _ *keyEnv) { c.Listen.ReadTimeout = configs.D(7 * time.Second) }},
-	{key: "listen.write_timeout", edit: func(c *configs.Config, _ *keyEnv) { c.Listen.WriteTimeout = configs.D(7 * time.Second) }},
-	{key: "listen.idle_timeout", edit: func(c *configs.Config, _ *keyEnv) { c.Listen.IdleTimeout = configs.D(7 * time.Second) }},
-	{key: "listen.max_request_body", edit: func(c *configs.Config, _ *keyEnv) { c.Listen.MaxRequestBody = 1234 }},
+	{key: "listen.read_timeout", hot: true,
+		edit: func(c *configs.Config, _ *keyEnv) { c.Listen.ReadTimeout = configs.D(100 * time.Millisecond) },
+		check: func(t *testing.T, e *keyEnv) {
+			c := e.rawConn(t)
+			if _, err := c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n")); err != nil { // and never the blank line
+				t.Fatal(err)
+			}
+			if got, err := readAll(c); err != nil {
+				t.Errorf("a request head left unfinished past read_timeout was not cut: %v (read %q)", err, got)
+			}
+		}},
+	{key: "listen.write_timeout", hot: true,
+		edit: func(c *configs.Config, _ *keyEnv) { c.Listen.WriteTimeout = configs.D(1234 * time.Millisecond) },
+		check: func(t *testing.T, e *keyEnv) {
+			if d := e.node().Proxy().Options().WriteTimeout; d != 1234*time.Millisecond {
+				t.Errorf("responses are written within %v", d)
+			}
+			if r := e.get(t, "k"); r.StatusCode != 200 {
+				t.Errorf("a request on the new server: %d", r.StatusCode)
+			}
+		}},
+	{key: "listen.idle_timeout", hot: true,
+		edit: func(c *configs.Config, _ *keyEnv) { c.Listen.IdleTimeout = configs.D(100 * time.Millisecond) },
+		check: func(t *testing.T, e *keyEnv) {
+			c := e.rawConn(t)
+			if _, err := c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+				t.Fatal(err)
+			}
+			got, err := readAll(c)
+			if err != nil || !strings.HasPrefix(string(got), "HTTP/1.1 200") {
+				t.Errorf("a keep-alive connection idle past idle_timeout was not closed after its response: %v (read %q)", err, got)
+			}
+		}},
+	{key: "listen.max_request_body", hot: true,
+		edit: func(c *configs.Config, _ *keyEnv) { c.Listen.MaxRequestBody = 1000 },
+		check: func(t *testing.T, e *keyEnv) {
+			resp, err := e.client.Post(e.scheme+"://"+e.node().Addr()+"/", "text/plain", strings.NewReader(strings.Repeat("x", 2000)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusRequestEntityTooLarge {
+				t.Errorf("a 2000-byte body under max_request_body = 1000: %d, want 413", resp.StatusCode)
+			}
+		}},
 	{key: "listen.max_header_bytes", edit: func(c *configs.Config, _ *keyEnv) { c.Listen.MaxHeaderBytes = 8 << 10 }},
 	{key: "listen.max_conns", edit: func(c *configs.Config, _ *keyEnv) { c.Listen.MaxConns = 17 }},
 	{key: "listen.drain_timeout", hot: true,
@@ -665,6 +707,26 @@ func withWebSockets(c *configs.Config, e *keyEnv) {
 	}
 	c.Cells[1].Weight = 0
 	c.Listen.TunnelIdleTimeout, c.Routing.TunnelDrain = configs.D(time.Hour), configs.D(time.Hour)
+}
+
+// rawConn dials the node's client listener.
+func (e *keyEnv) rawConn(t *testing.T) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", e.node().Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// readAll reads c until the node closes it; an error means it was not
+// closed within 10 s (the settings under test are a fraction of that, the
+// defaults many times more).
+func readAll(c net.Conn) ([]byte, error) {
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got, err := io.ReadAll(c)
+	return got, err
 }
 
 // dialWS opens a WebSocket through the node.

@@ -145,7 +145,7 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 	// A body known to be too large is refused before any byte of it is
 	// read (ExpectHandler refuses it before 100 Continue, too).
 	st.bodyLen = int64(ctx.Request.Header.ContentLength())
-	if max := p.opts.MaxRequestBody; max > 0 && st.bodyLen > int64(max) {
+	if max := st.set.opts.MaxRequestBody; max > 0 && st.bodyLen > int64(max) {
 		p.fail(ctx, st, causeTooLarge)
 		return
 	}

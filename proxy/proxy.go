@@ -21,8 +21,8 @@ import (
 type Proxy struct {
 	// opts are the options the proxy was built with. Only what cannot
 	// change while it serves (restartOptions: the fasthttp Server's
-	// fields, the pin table's) is read from here; everything SetOptions
-	// may change is read from set.
+	// fields the proxy sizes once, the pin table's) is read from here;
+	// everything SetOptions may change is read from set.
 	opts   Options
 	set    atomic.Pointer[settings] // current per-request settings; replaced whole by SetOptions
 	seed   uint64
@@ -30,7 +30,6 @@ type Proxy struct {
 	log    *slog.Logger
 	health health
 	rand   func() uint64
-	server *fasthttp.Server
 	conns  connTracker
 	accept acceptState
 	budget FDBudget
@@ -51,6 +50,13 @@ type Proxy struct {
 
 	draining atomic.Bool  // Shutdown began: every response closes its connection
 	ln       net.Listener // the listener Serve accepts on; guarded by mu
+
+	// server serves new connections and retired the servers a reload
+	// replaced, still serving the connections they had (servers.go); gate
+	// is the current server's listener. All guarded by mu.
+	server  *fasthttp.Server
+	retired []*fasthttp.Server
+	gate    *gate
 }
 
 // New validates opts and cells and builds a proxy. seed keys the sticky
@@ -94,7 +100,7 @@ func New(opts Options, seed uint64, cells []CellSpec, hooks Hooks) (*Proxy, erro
 	if err := p.fitDescriptors(cells); err != nil {
 		return nil, fmt.Errorf("new proxy: %w", err)
 	}
-	p.server = p.newServer()
+	p.server = p.newServer(&opts)
 	return p, nil
 }
 
@@ -125,20 +131,22 @@ func (p *Proxy) fitDescriptors(cells []CellSpec) error {
 	return nil
 }
 
-// newServer configures the fasthttp server. Header-name normalisation is
+// newServer configures a fasthttp server with o's timeouts and body limit
+// (servers.go swaps servers when a reload changes them); the rest comes
+// from the options the proxy was built with. Header-name normalisation is
 // off so names pass through as the client spelled them; the proxy writes
 // no Server, Date or Content-Type of its own onto upstream responses (no
 // Name either: fasthttp adds "Server: <Name>" to any response without one).
-func (p *Proxy) newServer() *fasthttp.Server {
+func (p *Proxy) newServer(o *Options) *fasthttp.Server {
 	return &fasthttp.Server{
 		Handler:                       p.handle,
 		ErrorHandler:                  p.handleBadRequest,
 		ExpectHandler:                 p.expect,
 		StreamRequestBody:             true, // upload.go: bodies stream, memory per upload is constant
-		ReadTimeout:                   p.opts.ReadTimeout,
-		WriteTimeout:                  p.opts.WriteTimeout,
-		IdleTimeout:                   p.opts.IdleTimeout,
-		MaxRequestBodySize:            p.opts.MaxRequestBody,
+		ReadTimeout:                   o.ReadTimeout,
+		WriteTimeout:                  o.WriteTimeout,
+		IdleTimeout:                   o.IdleTimeout,
+		MaxRequestBodySize:            o.MaxRequestBody,
 		ReadBufferSize:                p.opts.ReadBufferSize,
 		ReduceMemoryUsage:             true,
 		Concurrency:                   serverConcurrency(p.opts.MaxConns),
@@ -167,7 +175,7 @@ func (p *Proxy) Serve(ln net.Listener) error {
 	}
 	p.ln = wl
 	p.mu.Unlock()
-	err := p.server.Serve(wl)
+	err := p.serveSwapping(wl)
 	p.accept.ended.Store(true)
 	if p.draining.Load() && errors.Is(err, net.ErrClosed) {
 		return nil // Shutdown closed the listener
@@ -223,10 +231,7 @@ wait:
 	grace.Stop()
 	tick.Stop()
 	// Then close what is idle and wait for requests still in flight.
-	err := p.server.ShutdownWithContext(ctx)
-	if errors.Is(err, net.ErrClosed) {
-		err = nil // the listener was already closed above
-	}
+	err := p.shutdownServers(ctx)
 	if err != nil {
 		p.log.Warn("drain cut short; closing remaining connections", "err", err)
 	}
@@ -253,7 +258,7 @@ wait:
 // closes the connection); otherwise the server sends 100 Continue itself
 // and the handler forwards the request without Expect (reqhead.go).
 func (p *Proxy) expect(ctx *fasthttp.RequestCtx) int {
-	if max := p.opts.MaxRequestBody; max > 0 && ctx.Request.Header.ContentLength() > max {
+	if max := p.options().MaxRequestBody; max > 0 && ctx.Request.Header.ContentLength() > max {
 		writeError(ctx, causeTooLarge)
 		return fasthttp.StatusRequestEntityTooLarge
 	}

@@ -46,18 +46,16 @@ func (p *Proxy) Options() Options {
 }
 
 // restartOptions names the fields a running proxy cannot change, with why:
-// the fasthttp Server reads its fields without synchronisation while it
-// serves, the front door and the read buffer are sized once per listener,
-// and the pin table is built once (rebuilding it would forget every pin).
+// the listener is bound once, the front door and the read buffer are sized
+// once per listener, the connection cap is fitted to the descriptor limit
+// once, and the pin table is built once (rebuilding it would forget every
+// pin). The fasthttp Server's timeouts and body limit are not here: a
+// change builds a new server beside the old one (servers.go).
 var restartOptions = []struct {
 	name string
 	same func(a, b *Options) bool
 }{
 	{"Addr", func(a, b *Options) bool { return a.Addr == b.Addr }},
-	{"ReadTimeout", func(a, b *Options) bool { return a.ReadTimeout == b.ReadTimeout }},
-	{"WriteTimeout", func(a, b *Options) bool { return a.WriteTimeout == b.WriteTimeout }},
-	{"IdleTimeout", func(a, b *Options) bool { return a.IdleTimeout == b.IdleTimeout }},
-	{"MaxRequestBody", func(a, b *Options) bool { return a.MaxRequestBody == b.MaxRequestBody }},
 	{"ReadBufferSize", func(a, b *Options) bool { return a.ReadBufferSize == b.ReadBufferSize }},
 	{"MaxConns", func(a, b *Options) bool { return a.MaxConns == b.MaxConns }},
 	{"PinMemory", func(a, b *Options) bool { return a.PinMemory == b.PinMemory }},
@@ -89,9 +87,12 @@ func (p *Proxy) CheckOptions(o Options) error {
 // SetOptions changes the options of a running proxy (a config reload).
 // Per-request settings — response headers, sticky key sources, the
 // generated cookie, trusted proxies, upstream timeouts, ejection policy,
-// drain timeout — apply from the next request; requests in flight finish
-// with the settings they started with, except that a stream's next read
-// uses the new upstream timeout. When the upstream pool settings change
+// drain timeout, body limit — apply from the next request; requests in
+// flight finish with the settings they started with, except that a
+// stream's next read uses the new upstream timeout. When the client-side
+// timeouts or the body limit change, new connections are served by a new
+// fasthttp Server; connections already open keep the old one's until they
+// close (servers.go). When the upstream pool settings change
 // (MaxConnsPerEndpoint, MaxIdleConnDuration), every endpoint gets a new
 // pool beside the old, keeping its health; the old pools drain like
 // removed endpoints. On error (see CheckOptions) nothing changes.
@@ -109,6 +110,9 @@ func (p *Proxy) SetOptions(o Options) error {
 	p.health.set(&o)
 	if old.opts.MaxConnsPerEndpoint != o.MaxConnsPerEndpoint || old.opts.MaxIdleConnDuration != o.MaxIdleConnDuration {
 		p.renewPoolsLocked()
+	}
+	if serverChanged(&old.opts, &o) {
+		p.swapServerLocked(&o)
 	}
 	return nil
 }
