@@ -1,6 +1,11 @@
 package cellgate_test
 
 import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -140,5 +145,51 @@ func abortAll(t *testing.T, e *keyEnv) {
 		if err := e.node().Controller().Abort(id, "test", "next case"); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestReloadServerSwapKeepsOpenConnections: a reload that changes the
+// client-side timeouts puts a new HTTP server beside the old one; a
+// keep-alive connection opened before it is still served, by the old
+// server, and a new connection is served too. Shutdown then drains both.
+func TestReloadServerSwapKeepsOpenConnections(t *testing.T) {
+	e := newKeyEnv(t, nil)
+	old := e.rawConn(t)
+	br := bufio.NewReader(old)
+	ask := func(c net.Conn, br *bufio.Reader, what string) {
+		t.Helper()
+		if _, err := c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d", what, resp.StatusCode)
+		}
+	}
+	ask(old, br, "before the reload")
+	for i, d := range []time.Duration{7 * time.Second, 8 * time.Second} { // two swaps
+		next := e.cfg
+		next.Listen.ReadTimeout = configs.D(d)
+		e.write(t, &next)
+		if err := e.node().Reload(); err != nil {
+			t.Fatalf("reload %d: %v", i, err)
+		}
+		ask(old, br, fmt.Sprintf("the connection opened before reload %d", i))
+		fresh := e.rawConn(t)
+		ask(fresh, bufio.NewReader(fresh), fmt.Sprintf("a connection opened after reload %d", i))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := e.node().Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown with retired servers: %v", err)
+	}
+	if got, err := readAll(old); err != nil {
+		t.Errorf("shutdown left the old server's connection open: %v (read %q)", err, got)
 	}
 }
