@@ -73,6 +73,7 @@ type Node struct {
 	fleetMetrics sync.Once             // registers fleetCollector with the first cluster
 
 	cert      atomic.Pointer[tls.Certificate] // served on TLS listeners; reload replaces it
+	gossipKey []byte                          // gossip.secret_key_file's key as started, so a reload can tell a new one; set in New
 	started   time.Time
 	ready     atomic.Bool   // serving: /readyz
 	configGen atomic.Uint64 // successful config loads
@@ -90,6 +91,13 @@ func New(cfg *configs.Config, opts Options) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{log: opts.Logger, now: opts.Now, cfg: cfg, name: cfg.NodeName, opts: opts}
+	if f := cfg.Gossip.SecretKeyFile; f != "" {
+		key, err := readSecretKey(f)
+		if err != nil {
+			return nil, err
+		}
+		n.gossipKey = key
+	}
 	if n.log == nil {
 		n.log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}

@@ -205,8 +205,11 @@ func (n *Node) prepare(old, cfg *configs.Config) (*prepared, error) {
 		add(err)
 	}
 	if f := cfg.Gossip.SecretKeyFile; f != "" {
-		_, err := readSecretKey(f)
+		key, err := readSecretKey(f)
 		add(err)
+		if err == nil && f == old.Gossip.SecretKeyFile && string(key) != string(n.gossipKey) {
+			add(fmt.Errorf("gossip.secret_key_file holds a different key (every node of the fleet must switch keys together): %w", ErrNeedsRestart))
+		}
 	}
 	add(CheckPlans(cfg))
 	p.proxy, err = proxyOptions(cfg)

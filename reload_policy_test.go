@@ -193,3 +193,31 @@ func TestReloadServerSwapKeepsOpenConnections(t *testing.T) {
 		t.Errorf("shutdown left the old server's connection open: %v (read %q)", err, got)
 	}
 }
+
+// TestReloadNewKeyInSameFileRefused: a secret rotated inside the same file
+// is a change of the key, refused by name like a new path: every node of
+// the fleet must switch together, so it takes a restart.
+func TestReloadNewKeyInSameFileRefused(t *testing.T) {
+	for _, tc := range []struct {
+		key  string
+		base func(*configs.Config, *keyEnv)
+		file func(*configs.Config) string
+	}{
+		{"routing.pin_secret_file", func(c *configs.Config, e *keyEnv) {
+			c.Routing.PinMemory = 2 << 20
+			c.Routing.PinSecretFile = e.writeFile("pin.key", "0123456789abcdef0123456789abcdef\n")
+		}, func(c *configs.Config) string { return c.Routing.PinSecretFile }},
+		{"gossip.secret_key_file", func(c *configs.Config, e *keyEnv) {
+			c.Gossip.Bind = "127.0.0.1:0"
+			c.Gossip.SecretKeyFile = e.writeFile("gossip.key", "0123456789abcdef0123456789abcdef\n")
+		}, func(c *configs.Config) string { return c.Gossip.SecretKeyFile }},
+	} {
+		t.Run(tc.key, func(t *testing.T) {
+			e := newKeyEnv(t, tc.base)
+			if err := os.WriteFile(tc.file(&e.cfg), []byte("fedcba9876543210fedcba9876543210\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			reloadExpectRefused(t, e, e.cfg, tc.key+" holds a different key", "needs a restart")
+		})
+	}
+}
