@@ -29,6 +29,9 @@ type fleet struct {
 	c   *gossip.Cluster
 	log *slog.Logger
 
+	stopRun context.CancelFunc // ends run
+	runDone chan struct{}      // closed when run has returned
+
 	// mu guards manual and sent.
 	mu     sync.Mutex
 	manual map[string]manualWeight // cell → last-writer-wins manual weight
@@ -112,8 +115,34 @@ func readSecretKey(path string) ([]byte, error) {
 	return nil, fmt.Errorf("gossip secret key %s: want 16, 24 or 32 bytes (raw or hex)", path)
 }
 
+// start begins sending this node's SLI deltas every tick, in a goroutine
+// that belongs to the fleet (not to the node): stop ends it.
+func (f *fleet) start(tick time.Duration) {
+	ctx, cancel := context.WithCancel(context.Background())
+	f.stopRun, f.runDone = cancel, make(chan struct{})
+	go f.run(ctx, tick)
+}
+
+// stop ends the SLI sender and waits for it, then leaves the cluster
+// (waiting up to leave for the message to spread) and shuts memberlist
+// down. Nothing is sent after stop returns.
+func (f *fleet) stop(leave time.Duration) error {
+	if f.stopRun != nil {
+		f.stopRun()
+		<-f.runDone
+	}
+	if err := f.c.Leave(leave); err != nil {
+		f.log.Warn("gossip leave", "err", err)
+	}
+	if err := f.c.Shutdown(); err != nil {
+		return fmt.Errorf("gossip shutdown: %w", err)
+	}
+	return nil
+}
+
 // run sends this node's SLI deltas every tick until ctx ends.
 func (f *fleet) run(ctx context.Context, tick time.Duration) {
+	defer close(f.runDone)
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	for {
@@ -316,7 +345,7 @@ func (n *Node) joinFleet(cfg *configs.Config) error {
 	}
 	n.fleet.Store(f)
 	n.fleetMetrics.Do(func() { n.reg.MustRegister(fleetCollector{n}) })
-	go f.run(n.ctx, cfg.Rollout.Tick.Duration)
+	f.start(cfg.Rollout.Tick.Duration)
 	return nil
 }
 

@@ -1,10 +1,14 @@
 package cellgate
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"os"
+	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // A graceful handover replaces a running cellgate process with a new one
@@ -29,13 +33,15 @@ import (
 
 // ListenerFiles returns duplicates of the client and admin listening
 // sockets (admin is nil when the admin API is off). The caller owns them.
+// They are made so that passing them to a child (os/exec calls Fd on
+// ExtraFiles) leaves the shared socket's flags as they are.
 func (n *Node) ListenerFiles() (client, admin *os.File, err error) {
 	client, err = listenerFile(n.rawLn)
 	if err != nil {
 		return nil, nil, fmt.Errorf("client listener: %w", err)
 	}
-	if n.admin != nil {
-		if admin, err = listenerFile(n.admin.ln); err != nil {
+	if a := n.admin.Load(); a != nil {
+		if admin, err = listenerFile(a.ln); err != nil {
 			client.Close()
 			return nil, nil, fmt.Errorf("admin listener: %w", err)
 		}
@@ -43,38 +49,66 @@ func (n *Node) ListenerFiles() (client, admin *os.File, err error) {
 	return client, admin, nil
 }
 
+// listenerFile duplicates ln's socket descriptor (close-on-exec) and wraps
+// it with os.NewFile.
+//
+// Not (*net.TCPListener).File: that returns an *os.File whose Fd method
+// switches the descriptor to blocking mode, and os/exec calls Fd on every
+// ExtraFiles entry. O_NONBLOCK belongs to the open file description, which
+// a dup shares, so the running process's own listener turned blocking: its
+// accept then parked a thread in the kernel, and closing the listener
+// (Shutdown after a failed handover) waited for ever. os.NewFile over a
+// descriptor that is already non-blocking leaves Fd alone.
 func listenerFile(ln net.Listener) (*os.File, error) {
-	f, ok := ln.(interface{ File() (*os.File, error) })
+	sc, ok := ln.(syscall.Conn)
 	if !ok {
 		return nil, fmt.Errorf("%T cannot be handed over", ln)
 	}
-	return f.File()
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	fd, derr := -1, error(nil)
+	if err := rc.Control(func(s uintptr) { fd, derr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		return nil, err
+	}
+	if derr != nil {
+		return nil, fmt.Errorf("dup listener: %w", derr)
+	}
+	return os.NewFile(uintptr(fd), ln.Addr().String()), nil
 }
 
-// ReleaseControl stops the rollout controller, closes the journal (so a
-// successor can open it) and leaves the gossip cluster (so the successor
-// can join under this node's name). The data plane keeps serving at the
-// current weights; admin mutations fail until the node is gone or takes
-// control back.
+// ReleaseControl hands the control plane over, in the stop order of
+// lifecycle.go: the admin API stops (its socket is kept, to serve again
+// if the handover fails; the successor answers meanwhile), the node leaves
+// the gossip cluster (so the successor can join under its name) and the
+// controller closes the journal (so the successor can open it). The data
+// plane keeps serving at the current weights.
 func (n *Node) ReleaseControl() error {
 	var errs []error
+	if a := n.admin.Load(); a != nil {
+		f, err := listenerFile(a.ln)
+		if err != nil {
+			return fmt.Errorf("keep the admin socket: %w", err)
+		}
+		n.adminFile = f
+		if err := n.stopAdmin(context.Background()); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := n.stopFleet(2 * n.config().Rollout.Tick.Duration); err != nil {
+		errs = append(errs, err)
+	}
 	if err := n.Controller().Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close journal: %w", err))
-	}
-	if f := n.fleet.Swap(nil); f != nil {
-		if err := f.c.Leave(2 * n.config().Rollout.Tick.Duration); err != nil {
-			n.log.Warn("gossip leave", "err", err)
-		}
-		if err := f.c.Shutdown(); err != nil {
-			errs = append(errs, fmt.Errorf("gossip shutdown: %w", err))
-		}
 	}
 	n.log.Info("control plane released for a handover")
 	return errors.Join(errs...)
 }
 
-// ReacquireControl reopens the journal and rejoins the cluster after a
-// handover that failed.
+// ReacquireControl takes the control plane back after a handover that
+// failed, starting the parts in reverse stop order: the journal and the
+// controller, the fleet, then the admin API on the kept socket.
 func (n *Node) ReacquireControl() error {
 	cfg := n.config()
 	ctrl, err := n.openControl(cfg, 0)
@@ -82,10 +116,24 @@ func (n *Node) ReacquireControl() error {
 		return err
 	}
 	n.ctrl.Store(ctrl)
+	ctrl.Run(context.Background())
 	if err := n.joinFleet(cfg); err != nil {
 		return err
 	}
-	ctrl.Run(n.ctx)
+	if f := n.adminFile; f != nil {
+		n.adminFile = nil
+		ln, err := net.FileListener(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("admin socket: %w", err)
+		}
+		a, err := n.bindAdmin(cfg, ln)
+		if err != nil {
+			return err
+		}
+		n.admin.Store(a)
+		a.start()
+	}
 	n.log.Info("control plane taken back")
 	return nil
 }

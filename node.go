@@ -3,7 +3,6 @@ package cellgate
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -66,21 +65,22 @@ type Node struct {
 	mu  sync.Mutex
 	cfg *configs.Config
 
-	ln           net.Listener // client listener, behind the front door
-	rawLn        net.Listener // the socket itself, for handing over
-	admin        *adminServer
-	fleet        atomic.Pointer[fleet] // nil on a single node; set in Start (again after a failed handover)
-	fleetMetrics sync.Once             // registers fleetCollector with the first cluster
+	// The long-lived parts, each with its own start and stop (lifecycle.go
+	// states the order). dp and admin are set by Start; admin is replaced
+	// when a failed handover takes the control plane back.
+	dp           *dataPlane
+	rawLn        net.Listener                // the client socket itself, for handing over
+	admin        atomic.Pointer[adminServer] // nil when admin.addr is empty or during a handover
+	adminFile    *os.File                    // the admin socket kept while a handover is tried; handover sequence only
+	fleet        atomic.Pointer[fleet]       // nil on a single node; set in Start (again after a failed handover)
+	fleetMetrics sync.Once                   // registers fleetCollector with the first cluster
 
 	cert      atomic.Pointer[tls.Certificate] // served on TLS listeners; reload replaces it
 	gossipKey []byte                          // gossip.secret_key_file's key as started, so a reload can tell a new one; set in New
 	started   time.Time
 	ready     atomic.Bool   // serving: /readyz
 	configGen atomic.Uint64 // successful config loads
-	serveErr  chan error
 	stopOnce  sync.Once
-	ctx       context.Context // lives from Start to Shutdown
-	cancel    context.CancelFunc
 }
 
 // New builds a node from a validated config: it opens the journal (failing
@@ -153,10 +153,26 @@ func (n *Node) SetWeight(cell string, w float64, actor, reason string) error {
 	return nil
 }
 
-// Start binds the client and admin listeners and starts serving and the
-// controller's ticker. It returns once both listeners are bound.
+// Start binds the client listener, the admin listener and the gossip
+// socket, then starts the parts in the order lifecycle.go states, and
+// returns once all serve. If any step fails, everything already started
+// is stopped again, the journal is closed (so a fixed config can start at
+// once) and the error says which step failed.
 func (n *Node) Start() error {
-	cfg := n.config()
+	if err := n.start(n.config()); err != nil {
+		if serr := n.Shutdown(context.Background()); serr != nil {
+			n.log.Warn("stop after a failed start", "err", serr)
+		}
+		return err
+	}
+	n.log.Info("serving", "addr", n.Addr(), "admin", n.AdminAddr(), "cells", len(n.config().Cells))
+	return nil
+}
+
+// start binds what can fail first and serves last: client listener,
+// admin listener (and tokens), controller ticker, gossip, data plane,
+// readiness, admin API — so a successor's first /readyz answer is "ready".
+func (n *Node) start(cfg *configs.Config) error {
 	ln := n.opts.Listener
 	if ln == nil {
 		var err error
@@ -175,45 +191,34 @@ func (n *Node) Start() error {
 	}
 	// The front door validates every request's framing strictly before
 	// fasthttp parses it (see proxy/frontdoor).
-	ln = frontdoor.Listen(ln, frontDoorConfig(cfg))
-	n.ln = ln
+	n.dp = &dataPlane{p: n.proxy, ln: frontdoor.Listen(ln, frontDoorConfig(cfg)), log: n.log, onFail: n.dataPlaneFailed}
 	if cfg.Admin.Addr != "" {
-		var err error
-		n.admin, err = n.startAdmin(cfg, n.opts.AdminListener)
+		a, err := n.bindAdmin(cfg, n.opts.AdminListener)
 		if err != nil {
-			ln.Close()
 			return err
 		}
+		n.admin.Store(a)
 	}
-	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.Controller().Run(context.Background()) // stopped by Controller.Close
 	if err := n.joinFleet(cfg); err != nil {
-		n.cancel()
-		ln.Close()
-		if n.admin != nil {
-			n.admin.shutdown(context.Background())
-		}
 		return err
 	}
-	n.Controller().Run(n.ctx)
-	n.serveErr = make(chan error, 1)
-	go n.serve(ln)
+	n.dp.start()
 	n.started = n.now()
 	n.configGen.Store(1)
 	n.ready.Store(true)
-	n.log.Info("serving", "addr", ln.Addr().String(), "admin", n.AdminAddr(), "cells", len(cfg.Cells))
+	if a := n.admin.Load(); a != nil {
+		a.start()
+	}
 	return nil
 }
 
-// serve runs the data plane until Shutdown. Serve returning early means
-// nothing accepts clients any more: readiness goes false at once, so load
-// balancers stop sending, and the error is logged here; Shutdown collects it.
-func (n *Node) serve(ln net.Listener) {
-	err := n.proxy.Serve(ln)
-	if err != nil {
-		n.ready.Store(false)
-		n.log.Error("data plane stopped accepting; not ready", "err", err)
-	}
-	n.serveErr <- err
+// dataPlaneFailed is told when the data plane's Serve ends by itself:
+// nothing accepts clients any more, so readiness goes false at once and
+// load balancers stop sending.
+func (n *Node) dataPlaneFailed(err error) {
+	n.ready.Store(false)
+	n.log.Error("data plane stopped accepting; not ready", "err", err)
 }
 
 // Ready reports whether the node serves traffic (/readyz): started, not
@@ -222,18 +227,18 @@ func (n *Node) Ready() bool { return n.ready.Load() && n.proxy.Serving() }
 
 // Addr is the bound client address ("" before Start).
 func (n *Node) Addr() string {
-	if n.ln == nil {
+	if n.dp == nil {
 		return ""
 	}
-	return n.ln.Addr().String()
+	return n.dp.ln.Addr().String()
 }
 
 // AdminAddr is the bound admin address ("" when off or before Start).
 func (n *Node) AdminAddr() string {
-	if n.admin == nil {
-		return ""
+	if a := n.admin.Load(); a != nil {
+		return a.addr()
 	}
-	return n.admin.addr()
+	return ""
 }
 
 // Name is the node's name in the cluster and the journal.
@@ -252,44 +257,6 @@ func (n *Node) config() *configs.Config {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.cfg
-}
-
-// Shutdown drains the node: stop accepting, let in-flight requests finish
-// (up to listen.drain_timeout or ctx), stop the controller and close the
-// journal. It is safe to call more than once.
-func (n *Node) Shutdown(ctx context.Context) error {
-	var errs []error
-	n.stopOnce.Do(func() {
-		n.ready.Store(false)
-		if n.ln != nil {
-			if err := n.proxy.Shutdown(ctx); err != nil {
-				errs = append(errs, err)
-			}
-			if err := <-n.serveErr; err != nil && !errors.Is(err, net.ErrClosed) {
-				errs = append(errs, fmt.Errorf("serve: %w", err))
-			}
-		}
-		if n.admin != nil {
-			if err := n.admin.shutdown(ctx); err != nil {
-				errs = append(errs, err)
-			}
-		}
-		if n.cancel != nil {
-			n.cancel()
-		}
-		if f := n.fleet.Load(); f != nil {
-			if err := f.c.Leave(2 * time.Second); err != nil {
-				n.log.Warn("gossip leave", "err", err)
-			}
-			if err := f.c.Shutdown(); err != nil {
-				errs = append(errs, fmt.Errorf("gossip shutdown: %w", err))
-			}
-		}
-		if err := n.Controller().Close(); err != nil {
-			errs = append(errs, fmt.Errorf("close controller: %w", err))
-		}
-	})
-	return errors.Join(errs...)
 }
 
 // HasMajority reports whether this node may promote as far as the cluster

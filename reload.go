@@ -284,8 +284,8 @@ func (n *Node) commit(cfg *configs.Config, p *prepared) error {
 	if p.cert != nil {
 		n.cert.Store(p.cert)
 	}
-	if n.admin != nil {
-		n.admin.srv.SetTokens(p.tokens)
+	if a := n.admin.Load(); a != nil {
+		a.srv.SetTokens(p.tokens)
 	}
 	return nil
 }

@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -206,5 +208,56 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestHandoverFailureKeepsServing: a successor that cannot start (here its
+// config file was broken in the meantime) leaves the old process serving
+// with its control plane back: requests succeed, an admin mutation is
+// journaled, the shared listening socket is still non-blocking (os/exec
+// once cleared O_NONBLOCK on it, after which the process hung in Close on
+// SIGTERM), and SIGTERM then drains it with exit 0.
+func TestHandoverFailureKeepsServing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	dir := t.TempDir()
+	bin := buildBinary(t)
+	a, _ := democell.Start("stable-a", "v1")
+	defer a.Close()
+	cfg := filepath.Join(dir, "cellgate.toml")
+	good := fmt.Sprintf("[listen]\naddr = \"127.0.0.1:0\"\n[admin]\naddr = \"127.0.0.1:0\"\n[state]\npath = %q\n[[cell]]\nname = \"stable-a\"\nweight = 1\nendpoints = [%q]\n",
+		filepath.Join(dir, "j.db"), a.Addr())
+	os.WriteFile(cfg, []byte(good), 0o644)
+	p := startServe(t, bin, cfg)
+	addr, admin := p.addr, p.admin
+	before := socketFlags(t, p.cmd.Process.Pid, addr)
+	if before&syscall.O_NONBLOCK == 0 {
+		t.Fatalf("listening socket flags %o: not non-blocking before the handover", before)
+	}
+
+	os.WriteFile(cfg, []byte("this is not toml ["), 0o644)
+	syscall.Kill(p.cmd.Process.Pid, syscall.SIGUSR2)
+	waitUntil(t, "the handover to fail", func() bool {
+		return strings.Contains(p.logs.text(), "control plane taken back")
+	})
+	after := socketFlags(t, p.cmd.Process.Pid, addr)
+	t.Logf("listening socket flags before the handover %o, after it failed %o", before, after)
+	if after != before {
+		t.Errorf("a failed handover changed the listening socket's flags from %o to %o", before, after)
+	}
+	resp, err := http.Get("http://" + addr + "/")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("after a failed handover: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	req, _ := http.NewRequest("PUT", "http://"+admin+"/v1/cells/stable-a/weight", strings.NewReader(`{"weight": 2, "reason": "after a failed handover"}`))
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("admin mutation after a failed handover: %v %v\n%s", resp, err, p.logs.text())
+	}
+	resp.Body.Close()
+	if code, took := p.term(t, 15*time.Second); code != 0 {
+		t.Fatalf("SIGTERM after a failed handover: exit %d after %v\n%s", code, took, p.logs.text())
 	}
 }

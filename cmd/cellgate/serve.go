@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"runtime/pprof"
 	"syscall"
+	"time"
 
 	"github.com/cellgate/cellgate"
 	"github.com/cellgate/cellgate/configs"
@@ -58,8 +59,8 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR2)
 	defer signal.Stop(sigs)
 	if err := node.Start(); err != nil {
+		// Start has stopped what it started and closed the journal.
 		fmt.Fprintf(stderr, "cellgate serve: %v\n", err)
-		node.Shutdown(context.Background())
 		return 1
 	}
 	fmt.Fprintf(stdout, "cellgate serving on %s (admin %s)\n", node.Addr(), node.AdminAddr())
@@ -79,13 +80,39 @@ func serve(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 		log.Info("draining", "signal", sig.String())
-		if err := node.Shutdown(context.Background()); err != nil {
+		return drain(node, cfg.Listen.DrainTimeout.Duration, log)
+	}
+	return 0
+}
+
+// drainGrace is how long past listen.drain_timeout a drain may take to
+// stop the admin API, leave the cluster and close the journal.
+const drainGrace = 10 * time.Second
+
+// drain shuts the node down and returns the exit code: 0 when it drained
+// (a drain cut short at drain_timeout included, as the README promises),
+// 1 when a part failed to stop. A drain that overruns drain_timeout by
+// drainGrace is abandoned with exit 1, so an old process never lingers
+// (answering nothing useful) long after its successor took over.
+func drain(node *cellgate.Node, timeout time.Duration, log *slog.Logger) int {
+	done := make(chan error, 1)
+	go func() { done <- node.Shutdown(context.Background()) }()
+	limit := drainGrace
+	if timeout > 0 {
+		limit += timeout
+	}
+	select {
+	case err := <-done:
+		if err != nil {
 			log.Error("shutdown", "err", err)
 			return 1
 		}
+		log.Info("drained")
 		return 0
+	case <-time.After(limit):
+		log.Error("drain overran; exiting", "limit", limit)
+		return 1
 	}
-	return 0
 }
 
 // loadConfig reads path, or the embedded default when path is empty.
