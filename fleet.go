@@ -20,10 +20,11 @@ import (
 	"github.com/cellgate/cellgate/slo"
 )
 
-// fleet connects a node to the other proxy nodes: rollout documents and
-// manual weights are replicated through gossip, and every tick the node's
-// per-cell SLI deltas go to every peer so the decider judges on the traffic
-// of the whole fleet.
+// fleet connects a node to the other proxy nodes: the controller's
+// documents (rollouts and cells' manual weights, one kind with one merge
+// rule, published only by the controller) are replicated through gossip,
+// and every tick the node's per-cell SLI deltas go to every peer so the
+// decider judges on the traffic of the whole fleet.
 type fleet struct {
 	n   *Node
 	c   *gossip.Cluster
@@ -32,45 +33,23 @@ type fleet struct {
 	stopRun context.CancelFunc // ends run
 	runDone chan struct{}      // closed when run has returned
 
-	// mu guards manual and sent.
-	mu     sync.Mutex
-	manual map[string]manualWeight // cell → last-writer-wins manual weight
-	sent   map[string]time.Time    // cell → Through of the last SLI delta sent
+	// mu guards sent.
+	mu   sync.Mutex
+	sent map[string]time.Time // cell → Through of the last SLI delta sent
 }
 
-// manualWeight is one cell's manual weight as a last-writer-wins register:
-// higher Version wins, then the higher Node name, so every node settles on
-// the same value whatever the order of arrival.
-type manualWeight struct {
-	Weight  float64 `json:"weight"`
-	Version uint64  `json:"version"`
-	Node    string  `json:"node"`
-	Reason  string  `json:"reason,omitempty"`
-}
-
-func (a manualWeight) newer(b manualWeight) bool {
-	if a.Version != b.Version {
-		return a.Version > b.Version
-	}
-	return a.Node > b.Node
-}
-
-// fleetState is what push/pull exchanges: every rollout document this node
-// knows and the manual weights.
+// fleetState is what push/pull exchanges: the controller's documents
+// (recentDocuments says which).
 type fleetState struct {
-	Rollouts []rollout.Document      `json:"rollouts"`
-	Weights  map[string]manualWeight `json:"weights"`
+	Rollouts []rollout.Document `json:"rollouts"`
 }
 
-// Document keys on the wire.
-const (
-	docRolloutPrefix = "rollout/"
-	docWeights       = "weights"
-)
+// docRolloutPrefix starts every document key on the wire.
+const docRolloutPrefix = "rollout/"
 
 // startFleet joins the cluster named in cfg.Gossip.
 func (n *Node) startFleet(cfg *configs.Config) (*fleet, error) {
-	f := &fleet{n: n, log: n.log.With("component", "gossip"), manual: map[string]manualWeight{}, sent: map[string]time.Time{}}
+	f := &fleet{n: n, log: n.log.With("component", "gossip"), sent: map[string]time.Time{}}
 	gc := gossip.DefaultConfig()
 	gc.NodeName, gc.Bind, gc.Advertise, gc.Join = n.name, cfg.Gossip.Bind, cfg.Gossip.Advertise, cfg.Gossip.Join
 	gc.Logger = f.log
@@ -210,16 +189,8 @@ func (f *fleet) publish(doc rollout.Document) {
 	f.c.Publish(docRolloutPrefix+doc.ID, b)
 }
 
-// document applies a peer's rollout document or manual weights.
+// document hands a peer's document to the controller, which merges it.
 func (f *fleet) document(key string, b []byte, from string) bool {
-	if key == docWeights {
-		var w map[string]manualWeight
-		if err := json.Unmarshal(b, &w); err != nil {
-			f.log.Warn("bad weights document", "from", from, "err", err)
-			return false
-		}
-		return f.mergeWeights(w, from)
-	}
 	if !strings.HasPrefix(key, docRolloutPrefix) {
 		return false
 	}
@@ -237,7 +208,7 @@ func (f *fleet) document(key string, b []byte, from string) bool {
 
 // state is this node's full replicated state for push/pull.
 func (f *fleet) state() []byte {
-	st := fleetState{Weights: f.weights()}
+	var st fleetState
 	if docs, err := f.n.Controller().Documents(); err == nil {
 		st.Rollouts = recentDocuments(docs, stateFinished)
 	}
@@ -250,12 +221,13 @@ func (f *fleet) state() []byte {
 // rollouts ended, without the exchange growing with the journal's history.
 const stateFinished = 16
 
-// recentDocuments keeps every running rollout and the newest finished ones.
+// recentDocuments keeps every running rollout, every cell's manual-weight
+// document (one per cell, so bounded) and the newest finished rollouts.
 func recentDocuments(docs []rollout.Document, finished int) []rollout.Document {
 	slices.SortFunc(docs, func(a, b rollout.Document) int { return b.Updated.Compare(a.Updated) })
 	out := docs[:0]
 	for _, d := range docs {
-		if !d.Status.Terminal() {
+		if !d.Status.Terminal() || d.Manual() {
 			out = append(out, d)
 		} else if finished > 0 {
 			out = append(out, d)
@@ -265,61 +237,21 @@ func recentDocuments(docs []rollout.Document, finished int) []rollout.Document {
 	return out
 }
 
-// mergeState merges a peer's full state.
+// mergeState merges a peer's full state, oldest document first: the cell
+// clock makes the order irrelevant for the outcome, and oldest first keeps
+// the audit of a node that learns several at once in the order they were made.
 func (f *fleet) mergeState(b []byte, from string) {
 	var st fleetState
 	if err := json.Unmarshal(b, &st); err != nil {
 		f.log.Warn("bad push/pull state", "from", from, "err", err)
 		return
 	}
+	slices.SortFunc(st.Rollouts, func(a, b rollout.Document) int { return a.Updated.Compare(b.Updated) })
 	for _, doc := range st.Rollouts {
 		if _, err := f.n.Controller().ApplyRemote(doc, from); err != nil {
-			f.log.Debug("remote rollout refused", "from", from, "id", doc.ID, "err", err)
+			f.log.Debug("remote document refused", "from", from, "id", doc.ID, "err", err)
 		}
 	}
-	f.mergeWeights(st.Weights, from)
-}
-
-// setWeight records a local manual weight change and publishes it.
-func (f *fleet) setWeight(cell string, w float64, reason string) {
-	f.mu.Lock()
-	cur := f.manual[cell]
-	f.manual[cell] = manualWeight{Weight: w, Version: cur.Version + 1, Node: f.n.name, Reason: reason}
-	f.mu.Unlock()
-	b, _ := json.Marshal(f.weights())
-	f.c.Publish(docWeights, b)
-}
-
-// mergeWeights applies the peer's newer manual weights; it reports whether
-// any was news.
-func (f *fleet) mergeWeights(w map[string]manualWeight, from string) bool {
-	var apply []string
-	f.mu.Lock()
-	for cell, mw := range w {
-		if mw.newer(f.manual[cell]) {
-			f.manual[cell] = mw
-			apply = append(apply, cell)
-		}
-	}
-	f.mu.Unlock()
-	for _, cell := range apply {
-		mw := w[cell]
-		reason := fmt.Sprintf("set on %s: %s", mw.Node, mw.Reason)
-		if err := f.n.Controller().SetWeight(cell, mw.Weight, "peer:"+from, reason); err != nil {
-			f.log.Warn("remote weight refused", "from", from, "cell", cell, "err", err)
-		}
-	}
-	return len(apply) > 0
-}
-
-func (f *fleet) weights() map[string]manualWeight {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	out := make(map[string]manualWeight, len(f.manual))
-	for k, v := range f.manual {
-		out[k] = v
-	}
-	return out
 }
 
 // generation is the highest rollout generation this node holds.

@@ -24,7 +24,8 @@ type cluster struct {
 	opts  cellgate.Options // Logger is filled in by start
 	node  *cellgate.Node
 	cells map[string]*democell.Server
-	path  string // journal path
+	path  string          // journal path
+	cfg   *configs.Config // the config the node was started with
 }
 
 // cellDef is one cell of a test config.
@@ -88,7 +89,7 @@ func (c *cluster) start(cfg *configs.Config) {
 	if err := node.Start(); err != nil {
 		c.t.Fatal(err)
 	}
-	c.node = node
+	c.node, c.cfg = node, cfg
 	c.t.Cleanup(func() { c.stop() })
 }
 

@@ -134,9 +134,7 @@ func TestHandoverReleaseStopsFleet(t *testing.T) {
 	t.Cleanup(func() { cell.Close() })
 	node := startGossipNode(t, "leak-2", cell.Addr())
 	const sender = "(*fleet).run"
-	if n := countGoroutines(sender); n != 1 {
-		t.Fatalf("%d SLI senders after Start, want 1", n)
-	}
+	waitFor(t, "one SLI sender after Start", 5*time.Second, func() bool { return countGoroutines(sender) == 1 })
 	for attempt := 1; attempt <= 2; attempt++ {
 		if err := node.ReleaseControl(); err != nil {
 			t.Fatal(err)
@@ -148,9 +146,7 @@ func TestHandoverReleaseStopsFleet(t *testing.T) {
 		if err := node.ReacquireControl(); err != nil {
 			t.Fatal(err)
 		}
-		if n := countGoroutines(sender); n != 1 {
-			t.Fatalf("attempt %d: %d SLI senders after ReacquireControl, want 1", attempt, n)
-		}
+		waitFor(t, "exactly one SLI sender after ReacquireControl", 5*time.Second, func() bool { return countGoroutines(sender) == 1 })
 	}
 	if err := node.SetWeight("stable-a", 3, "test", "after two failed handovers"); err != nil {
 		t.Fatalf("controller after two failed handovers: %v", err)

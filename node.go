@@ -140,17 +140,12 @@ func New(cfg *configs.Config, opts Options) (*Node, error) {
 	return n, nil
 }
 
-// SetWeight sets a cell's weight by hand (admin API), journals it with the
-// actor and reason, and replicates it to the fleet. A cell under a running
-// rollout pauses that rollout.
+// SetWeight sets a cell's weight by hand (admin API). The controller
+// journals it with the actor and reason as one document and publishes that
+// to the fleet (rollout/manual.go); a cell under a running rollout pauses
+// that rollout.
 func (n *Node) SetWeight(cell string, w float64, actor, reason string) error {
-	if err := n.Controller().SetWeight(cell, w, actor, reason); err != nil {
-		return err
-	}
-	if f := n.fleet.Load(); f != nil {
-		f.setWeight(cell, w, reason)
-	}
-	return nil
+	return n.Controller().SetWeight(cell, w, actor, reason)
 }
 
 // Start binds the client listener, the admin listener and the gossip
@@ -267,6 +262,15 @@ func (n *Node) HasMajority() bool {
 		return f.c.HasMajority()
 	}
 	return true
+}
+
+// Members are the alive gossip members, this node included, sorted (nil
+// on a single node).
+func (n *Node) Members() []string {
+	if f := n.fleet.Load(); f != nil {
+		return f.c.Members()
+	}
+	return nil
 }
 
 // GossipAddr is the bound gossip address ("" on a single node).

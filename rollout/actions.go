@@ -162,7 +162,9 @@ func (c *Controller) act(id, verb string, allowed []Status, fn func(d *Document,
 // SetWeight changes one cell's weight by hand. On a cell under an active
 // rollout it also pauses the rollout (if progressing or awaiting approval)
 // and records why, so the controller does not fight the operator; Resume
-// ramps back to the plan's weights. Elsewhere it is journalled and applied.
+// ramps back to the plan's weights. Elsewhere it is the next version of the
+// cell's manual document (manual.go). Either way one document is
+// journalled, applied and published.
 func (c *Controller) SetWeight(cell string, w float64, actor, reason string) error {
 	if math.IsNaN(w) || math.IsInf(w, 0) || w < 0 {
 		return fmt.Errorf("set weight of %s to %g: a weight is a finite number >= 0: %w", cell, w, ErrInvalid)
@@ -190,10 +192,7 @@ func (c *Controller) SetWeight(cell string, w float64, actor, reason string) err
 		}
 		return c.commitLocked(docChange(prev, d, ActionSetWeight, actor, why, nil, now))
 	}
-	return c.commitLocked(&change{
-		event: Event{Time: now, Actor: actor, Action: ActionSetWeight, Reason: why, Before: Weights{cell: old}, After: Weights{cell: w}},
-		apply: Weights{cell: w},
-	})
+	return c.setManualLocked(cell, old, w, actor, why, now)
 }
 
 // SyncCells adopts a reloaded config's cells: new cells join with their

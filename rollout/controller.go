@@ -39,6 +39,7 @@ type Controller struct {
 	mu        sync.Mutex
 	active    map[string]*Document // non-terminal rollouts by id; replaced whole, never edited in place
 	weights   Weights              // every known cell's current weight
+	owners    map[string]cellOwner // the change that last set each cell, on the cell clock (manual.go)
 	unapplied bool                 // an Apply failed: re-send all weights on the next tick
 	unrevert  bool                 // a failed Apply was a revert: re-send as one
 	closed    bool
@@ -76,7 +77,7 @@ func Open(path string, opts Options, hooks Hooks) (*Controller, error) {
 func New(j *Journal, opts Options, hooks Hooks) (*Controller, error) {
 	c := &Controller{
 		opts: opts.withDefaults(), hooks: hooks, j: j,
-		active: map[string]*Document{}, weights: Weights{},
+		active: map[string]*Document{}, weights: Weights{}, owners: map[string]cellOwner{},
 		preStep: map[string]*hookCall{},
 	}
 	c.tuning.Store(tuningOf(c.opts))
@@ -105,14 +106,15 @@ func (c *Controller) resume() error {
 			c.active[docs[i].ID] = &docs[i]
 		}
 	}
-	journal, err := c.j.CellWeights()
+	journal, err := c.j.Cells()
 	if err != nil {
 		return err
 	}
 	maps.Copy(c.weights, c.opts.Cells)
-	for cell, w := range journal {
+	for cell, r := range journal {
+		c.owners[cell] = cellOwner{Doc: r.Doc, Epoch: r.Epoch}
 		if _, known := c.opts.Cells[cell]; known || c.opts.Cells == nil {
-			c.weights[cell] = w
+			c.weights[cell] = r.Weight
 		}
 	}
 	c.mu.Lock()
@@ -217,6 +219,7 @@ type change struct {
 	apply   Weights // weights to set, for a change outside rollouts (docs: derived)
 	notify  string  // a notification webhook to call after the commit
 	publish bool    // hand the document to gossip
+	remote  bool    // doc is a peer's version (ApplyRemote): it sets only the cells it owns
 }
 
 // docChange describes the move from prev to next (a modified clone) as one
@@ -245,15 +248,30 @@ func (c *Controller) commitLocked(ch *change) error {
 		return ErrClosed
 	}
 	ev := &ch.event
-	r := record{events: []Event{*ev}, cells: ch.apply}
+	set, owners := ch.apply, map[string]cellOwner{}
+	r := record{events: []Event{*ev}}
 	if d := ch.doc; d != nil {
+		set = c.docCellsLocked(ch, owners)
 		r.doc = d
-		r.cells = changedWeights(c.weights, d.Weights)
 		ev.Status, ev.Step, ev.StepPercent, ev.Generation = d.Status, d.Step+1, d.stepPercent(), d.Generation
 		ev.After = maps.Clone(d.Weights)
+		if ch.remote {
+			ev.After = maps.Clone(set)
+		}
+		if !d.Manual() { // a cell's manual weight is no release
+			r.release = releaseOf(d)
+		}
 		r.events[0] = *ev
-		r.release = releaseOf(d)
 	}
+	r.cells = make(map[string]CellRecord, len(set))
+	for cell, w := range set {
+		o, ok := owners[cell]
+		if !ok {
+			o = c.owners[cell] // a change outside documents keeps the cell's place on the clock
+		}
+		r.cells[cell] = CellRecord{Weight: w, Doc: o.Doc, Epoch: o.Epoch}
+	}
+	changed := changedWeights(c.weights, set)
 	evs, err := c.j.commit(r)
 	if err != nil {
 		return err
@@ -266,13 +284,14 @@ func (c *Controller) commitLocked(ch *change) error {
 			c.active[d.ID] = d
 		}
 	}
-	maps.Copy(c.weights, r.cells)
+	maps.Copy(c.weights, set)
+	maps.Copy(c.owners, owners)
 	if c.hooks.Committed != nil {
 		for _, e := range evs {
 			c.hooks.Committed(e)
 		}
 	}
-	c.applyLocked(r.cells, ch.doc != nil && reverted(ch.doc.Status))
+	c.applyLocked(changed, ch.doc != nil && reverted(ch.doc.Status))
 	if ch.publish && ch.doc != nil && c.hooks.Publish != nil {
 		c.hooks.Publish(*ch.doc.clone())
 	}
@@ -280,6 +299,33 @@ func (c *Controller) commitLocked(ch *change) error {
 		c.notify(ch.notify, evs[0].Action, ch.doc.clone())
 	}
 	return nil
+}
+
+// docCellsLocked returns the weights a document change sets and fills
+// owners with the cells' new place on the cell clock (manual.go): a local
+// version gets the next epoch and sets all its cells; a peer's version
+// sets only the cells it owns here.
+func (c *Controller) docCellsLocked(ch *change, owners map[string]cellOwner) Weights {
+	d := ch.doc
+	var cells []string
+	if ch.remote {
+		cells = c.ownedCellsLocked(d)
+	} else {
+		d.Epoch = c.nextEpochLocked(d)
+		for cell := range d.Weights {
+			cells = append(cells, cell)
+		}
+	}
+	set := make(Weights, len(cells))
+	for _, cell := range cells {
+		set[cell] = d.Weights[cell]
+		e := d.Epoch
+		if o := c.owners[cell]; o.Doc == d.ID {
+			e = max(e, o.Epoch) // the cell clock never goes back
+		}
+		owners[cell] = cellOwner{Doc: d.ID, Epoch: e}
+	}
+	return set
 }
 
 // applyLocked sends weights to the balancer; a failure marks everything to

@@ -218,7 +218,7 @@ func TestSetWeightPausesRolloutOnItsCells(t *testing.T) {
 	if got := r.view(id).StepPercent; got != 1 {
 		t.Fatalf("promoted without a fresh bake: %g", got)
 	}
-	// A cell outside any rollout: journalled and applied only.
+	// A cell outside any rollout: the next version of its manual document.
 	if err := r.c.SetWeight("blue-2", 7, "admin:ops", ""); err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +226,7 @@ func TestSetWeightPausesRolloutOnItsCells(t *testing.T) {
 		t.Fatal("manual weight not applied")
 	}
 	evs, _ := r.c.Audit(0, 0)
-	if last := evs[len(evs)-1]; last.Action != ActionSetWeight || last.Rollout != "" || last.After["blue-2"] != 7 || last.Before["blue-2"] != 100 {
+	if last := evs[len(evs)-1]; last.Action != ActionSetWeight || last.Rollout != "manual-blue-2" || last.After["blue-2"] != 7 || last.Before["blue-2"] != 100 {
 		t.Fatalf("audit: %+v", last)
 	}
 }

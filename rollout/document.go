@@ -31,8 +31,11 @@ func (s Status) Terminal() bool {
 type Document struct {
 	ID         string `json:"id"`
 	Generation uint64 `json:"generation"`
-	Plan       Plan   `json:"plan"`
-	Status     Status `json:"status"`
+	// Epoch is this version's place on the cell clock (manual.go): it
+	// orders changes to one cell made by different documents.
+	Epoch  uint64 `json:"epoch,omitempty"`
+	Plan   Plan   `json:"plan"`
+	Status Status `json:"status"`
 	// Step is the index of the step last entered; -1 before the first.
 	Step int `json:"step"`
 	// Weights are the plan's cells' weights as last committed.

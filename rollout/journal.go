@@ -19,7 +19,8 @@ import (
 //	audit             seq (8-byte big-endian) → Event (JSON), append-only
 //	audit_by_rollout  rollout id + 0x00 + seq → empty, an index for decisions
 //	releases          rollout id → ReleaseRecord (JSON)
-//	cells             cell name → last committed weight (JSON number)
+//	cells             cell name → CellRecord (JSON): last committed weight and
+//	                  the change that set it (older journals: a bare number)
 var (
 	bucketMeta      = []byte("meta")
 	bucketRollouts  = []byte("rollouts")
@@ -145,10 +146,10 @@ func (j *Journal) Path() string { return j.path }
 
 // record is everything one decision writes, committed in one transaction.
 type record struct {
-	doc     *Document      // the rollout's new version (nil: a change outside rollouts)
-	events  []Event        // appended to the audit log; Seq is assigned here
-	release *ReleaseRecord // the catalog entry's new version, if it changed
-	cells   Weights        // cells whose weight this decision sets
+	doc     *Document             // the rollout's new version (nil: a change outside rollouts)
+	events  []Event               // appended to the audit log; Seq is assigned here
+	release *ReleaseRecord        // the catalog entry's new version, if it changed
+	cells   map[string]CellRecord // cells whose weight (or place on the cell clock) this decision sets
 }
 
 // commit writes r in one bbolt transaction (fsynced when it returns) and
@@ -337,14 +338,29 @@ func (j *Journal) Releases() ([]ReleaseRecord, error) {
 
 // CellWeights returns the last committed weight of every cell a decision touched.
 func (j *Journal) CellWeights() (Weights, error) {
-	out := Weights{}
+	cells, err := j.Cells()
+	out := make(Weights, len(cells))
+	for c, r := range cells {
+		out[c] = r.Weight
+	}
+	return out, err
+}
+
+// Cells returns the record of every cell a decision touched. A record
+// written before the cell clock existed (a bare weight) reads as epoch 0.
+func (j *Journal) Cells() (map[string]CellRecord, error) {
+	out := map[string]CellRecord{}
 	err := j.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketCells).ForEach(func(k, v []byte) error {
-			var w float64
-			if err := json.Unmarshal(v, &w); err != nil {
+			var r CellRecord
+			if err := json.Unmarshal(v, &r.Weight); err == nil {
+				out[string(k)] = r
+				return nil
+			}
+			if err := json.Unmarshal(v, &r); err != nil {
 				return fmt.Errorf("decode weight of %s: %w", k, err)
 			}
-			out[string(k)] = w
+			out[string(k)] = r
 			return nil
 		})
 	})

@@ -7,11 +7,12 @@ import (
 	"slices"
 )
 
-// ApplyRemote merges a rollout document received from peer node `from`
-// (gossip calls it). When the remote version wins the merge it is journalled
-// as-is (generation kept) with actor "peer:<from>", then its weights are
-// applied; it is not re-published, and ApplyRemote reports true (gossip
-// relays such news on). A losing or identical document changes nothing and
+// ApplyRemote merges a document received from peer node `from` (gossip
+// calls it): a rollout's, or a cell's manual weight (manual.go). When the
+// remote version wins the merge it is journalled as-is (generation kept)
+// with actor "peer:<from>", then its weights are applied to the cells it
+// owns on the cell clock; it is not re-published, and ApplyRemote reports
+// true (gossip relays such news on). A losing or identical document changes nothing and
 // returns false, nil.
 //
 // Two different active rollouts over shared cells (started on two nodes at
@@ -27,7 +28,11 @@ func (c *Controller) ApplyRemote(doc Document, from string) (bool, error) {
 	if c.closed {
 		return false, ErrClosed
 	}
-	if err := doc.Plan.Validate(c.weights); err != nil {
+	if doc.Manual() {
+		if err := validateManual(&doc, c.weights); err != nil {
+			return false, fmt.Errorf("from %s: %w", from, err)
+		}
+	} else if err := doc.Plan.Validate(c.weights); err != nil {
 		return false, fmt.Errorf("remote rollout %s from %s: %w", doc.ID, from, err)
 	}
 	local, err := c.localDocLocked(doc.ID)
@@ -49,7 +54,7 @@ func (c *Controller) ApplyRemote(doc Document, from string) (bool, error) {
 		Reason:  fmt.Sprintf("generation %d (%s) from %s", d.Generation, d.Status, from),
 		Verdict: d.LastVerdict, Before: pick(c.weights, d.Plan.cells()),
 	}
-	if err := c.commitLocked(&change{doc: d, event: ev}); err != nil {
+	if err := c.commitLocked(&change{doc: d, event: ev, remote: true}); err != nil {
 		return false, err
 	}
 	return true, nil

@@ -8,12 +8,14 @@ import (
 )
 
 // Rollouts returns every rollout the journal knows, newest first, without
-// their decisions (GET /v1/rollouts).
+// their decisions (GET /v1/rollouts). Manual-weight documents are not
+// rollouts and are left out.
 func (c *Controller) Rollouts() ([]RolloutView, error) {
 	docs, err := c.j.Documents()
 	if err != nil {
 		return nil, fmt.Errorf("list rollouts: %w", err)
 	}
+	docs = slices.DeleteFunc(docs, func(d Document) bool { return d.Manual() })
 	slices.SortFunc(docs, func(a, b Document) int {
 		if n := b.Created.Compare(a.Created); n != 0 {
 			return n
@@ -71,8 +73,8 @@ func (c *Controller) Weights() map[string]float64 {
 	return maps.Clone(c.weights)
 }
 
-// Documents returns every rollout document the journal holds, finished
-// ones included (gossip's full-state exchange).
+// Documents returns every document the journal holds — rollouts, finished
+// ones included, and cells' manual weights (gossip's full-state exchange).
 func (c *Controller) Documents() ([]Document, error) {
 	return c.j.Documents()
 }
