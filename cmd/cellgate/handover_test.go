@@ -261,3 +261,103 @@ func TestHandoverFailureKeepsServing(t *testing.T) {
 		t.Fatalf("SIGTERM after a failed handover: exit %d after %v\n%s", code, took, p.logs.text())
 	}
 }
+
+// TestHandoverAdminAlwaysReady: across two chained handovers, the admin
+// API is answered by exactly one process at a time and says ready
+// throughout: every /readyz (a new connection each) answers 200 and every
+// weight change succeeds — none meets a draining process (which once
+// answered 503 and 500 "controller closed"). Each old process exits 0
+// within drain_timeout (plus the drain's 10 s grace) of handing over.
+func TestHandoverAdminAlwaysReady(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildBinary(t)
+	cell, _ := democell.Start("stable-a", "v1")
+	defer cell.Close()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "c.toml")
+	os.WriteFile(cfg, []byte(serveConfig("[admin]\naddr = \"127.0.0.1:0\"\n", filepath.Join(dir, "j.db"), cell.Addr())), 0o644)
+	p := startServe(t, bin, cfg)
+	defer func() {
+		for _, pid := range p.logs.successors() {
+			syscall.Kill(pid, syscall.SIGTERM)
+		}
+	}()
+
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	var ok, bad atomic.Int64
+	var mu sync.Mutex // guards failures
+	var failures []string
+	check := func(what string, resp *http.Response, err error) {
+		if err == nil && resp.StatusCode == 200 {
+			ok.Add(1)
+			resp.Body.Close()
+			return
+		}
+		bad.Add(1)
+		msg := fmt.Sprint(err)
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			msg = fmt.Sprintf("%d %s", resp.StatusCode, b)
+		}
+		mu.Lock()
+		failures = append(failures, time.Now().Format("15:04:05.000")+" "+what+": "+msg)
+		mu.Unlock()
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			resp, err := client.Get("http://" + p.admin + "/readyz")
+			check("readyz", resp, err)
+			body := fmt.Sprintf(`{"weight": %d, "reason": "during a handover"}`, 1+i%2)
+			req, _ := http.NewRequest("PUT", "http://"+p.admin+"/v1/cells/stable-a/weight", strings.NewReader(body))
+			resp, err = client.Do(req)
+			check("weight", resp, err)
+		}
+	}()
+	waitUntil(t, "admin traffic", func() bool { return ok.Load() > 20 })
+	pid, exited := p.cmd.Process.Pid, p.exited
+	for round := 1; round <= 2; round++ {
+		syscall.Kill(pid, syscall.SIGUSR2)
+		waitUntil(t, "a successor", func() bool { return len(p.logs.successors()) >= round })
+		reported := time.Now()
+		next := p.logs.successors()[round-1]
+		limit := 1*time.Second + drainGrace
+		if round == 1 {
+			select {
+			case <-exited:
+				if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+					t.Errorf("the first process exited %d", code)
+				}
+			case <-time.After(limit):
+				t.Fatalf("the first process still runs %v after its successor was ready", limit)
+			}
+		} else {
+			for syscall.Kill(pid, 0) == nil {
+				if time.Since(reported) > limit {
+					t.Fatalf("process %d still runs %v after its successor was ready", pid, limit)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+		t.Logf("handover %d: the old process exited %v after its successor was ready", round, time.Since(reported).Round(10*time.Millisecond))
+		before := ok.Load()
+		waitUntil(t, "admin traffic on the successor", func() bool { return ok.Load() > before+20 })
+		pid = next
+	}
+	close(stop)
+	<-done
+	t.Logf("two chained handovers: %d admin requests answered 200, %d not", ok.Load(), bad.Load())
+	if bad.Load() != 0 {
+		t.Fatalf("%d admin requests failed across the handovers:\n%s", bad.Load(), strings.Join(failures, "\n"))
+	}
+}
