@@ -352,12 +352,8 @@ func (j *Journal) Cells() (map[string]CellRecord, error) {
 	out := map[string]CellRecord{}
 	err := j.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketCells).ForEach(func(k, v []byte) error {
-			var r CellRecord
-			if err := json.Unmarshal(v, &r.Weight); err == nil {
-				out[string(k)] = r
-				return nil
-			}
-			if err := json.Unmarshal(v, &r); err != nil {
+			r, err := decodeCellRecord(v)
+			if err != nil {
 				return fmt.Errorf("decode weight of %s: %w", k, err)
 			}
 			out[string(k)] = r
@@ -365,4 +361,15 @@ func (j *Journal) Cells() (map[string]CellRecord, error) {
 		})
 	})
 	return out, err
+}
+
+// decodeCellRecord reads a cells bucket value: a CellRecord, or a bare
+// weight as journals written before the cell clock hold.
+func decodeCellRecord(v []byte) (CellRecord, error) {
+	var r CellRecord
+	if err := json.Unmarshal(v, &r.Weight); err == nil {
+		return r, nil
+	}
+	err := json.Unmarshal(v, &r)
+	return r, err
 }

@@ -152,7 +152,8 @@ func decodeEntry(bucket string, k, v []byte, audit map[string]bool) error {
 	case string(bucketReleases):
 		target = &ReleaseRecord{}
 	case string(bucketCells):
-		target = new(float64)
+		_, err := decodeCellRecord(v)
+		return err
 	}
 	return json.Unmarshal(v, target)
 }

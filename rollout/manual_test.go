@@ -103,3 +103,15 @@ func TestCellClockOrdersDocuments(t *testing.T) {
 		t.Fatalf("the latest manual change lost: canary-1 %g", got)
 	}
 }
+
+// TestJournalCheckReadsCellRecords: `cellgate journal check` reads the cell
+// records the cell clock writes.
+func TestJournalCheckReadsCellRecords(t *testing.T) {
+	r := newRig(t, Options{})
+	must(t, r.c.SetWeight("canary-1", 30, "admin:ops", ""))
+	must(t, r.c.Close())
+	rep, err := CheckJournal(r.path)
+	if err != nil || !rep.OK() {
+		t.Fatalf("check: %v %v", err, rep.Problems)
+	}
+}
