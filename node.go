@@ -264,6 +264,10 @@ func (n *Node) HasMajority() bool {
 	return true
 }
 
+// DrainTimeout is listen.drain_timeout as last loaded (a reload changes
+// it for the next drain).
+func (n *Node) DrainTimeout() time.Duration { return n.config().Listen.DrainTimeout.Duration }
+
 // Members are the alive gossip members, this node included, sorted (nil
 // on a single node).
 func (n *Node) Members() []string {

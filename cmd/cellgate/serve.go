@@ -80,7 +80,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 		log.Info("draining", "signal", sig.String())
-		return drain(node, cfg.Listen.DrainTimeout.Duration, log)
+		return drain(node, node.DrainTimeout(), log)
 	}
 	return 0
 }
