@@ -18,7 +18,8 @@ import (
 // admin.addr is taken before anything runs, and answer its first /readyz
 // only once it serves traffic.
 type adminServer struct {
-	ln  net.Listener
+	ln  net.Listener // the socket itself (handed over as is)
+	tl  *answerListener
 	srv *admin.Server
 	log *slog.Logger
 
@@ -53,7 +54,7 @@ func (n *Node) bindAdmin(cfg *configs.Config, ln net.Listener) (*adminServer, er
 		ln.Close()
 		return nil, err
 	}
-	return &adminServer{ln: ln, srv: srv, log: n.log.With("component", "admin")}, nil
+	return &adminServer{ln: ln, tl: newAnswerListener(ln), srv: srv, log: n.log.With("component", "admin")}, nil
 }
 
 // loadTokens reads admin.token_file (nil when none is configured: then
@@ -84,7 +85,7 @@ func (a *adminServer) start() {
 }
 
 func (a *adminServer) serve(done chan<- error) {
-	err := a.srv.Serve(a.ln)
+	err := a.srv.Serve(a.tl)
 	a.mu.Lock()
 	stopped := a.stopped
 	a.mu.Unlock()
@@ -99,10 +100,18 @@ func (a *adminServer) serve(done chan<- error) {
 
 func (a *adminServer) addr() string { return a.ln.Addr().String() }
 
-// stop shuts the server down (in-flight requests finish, up to 5 s or
-// ctx) and closes the listener; it waits for Serve to return and returns
-// Serve's error if it had failed by itself. Safe to call more than once
+// stop shuts the server down and waits for Serve to return; it returns
+// Serve's error if Serve had failed by itself. Safe to call more than once
 // and on a server never started.
+//
+// It first stops accepting and lets every connection already accepted
+// get its first answer (up to answerWait), and only then shuts the HTTP
+// server down (idle connections closed, in-flight requests finish, up to
+// 5 s or ctx): net/http drops, without an answer, a request it reads
+// after Shutdown began, and during a handover a client's request may just
+// have been accepted here when this process hands the admin socket over.
+// Connections still queued in the socket are not touched: the successor
+// accepts them.
 func (a *adminServer) stop(ctx context.Context) error {
 	a.mu.Lock()
 	if a.stopped {
@@ -117,6 +126,8 @@ func (a *adminServer) stop(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
+	a.tl.Close()
+	a.tl.waitAnswered(ctx, answerWait)
 	err := a.srv.Shutdown(ctx) // a Serve that has not begun returns at once
 	var serveErr error
 	select {
@@ -138,4 +149,70 @@ func mustJSON(v any) json.RawMessage {
 		return nil
 	}
 	return b
+}
+
+// answerWait bounds how long stop waits for accepted connections to get
+// their first answer before it shuts the server down.
+const answerWait = time.Second
+
+// answerListener tracks the connections it accepted until each has written
+// something (its first answer) or closed.
+type answerListener struct {
+	net.Listener
+	mu      sync.Mutex // guards pending
+	pending map[*answerConn]struct{}
+}
+
+func newAnswerListener(ln net.Listener) *answerListener {
+	return &answerListener{Listener: ln, pending: map[*answerConn]struct{}{}}
+}
+
+func (l *answerListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	ac := &answerConn{Conn: c, l: l}
+	l.mu.Lock()
+	l.pending[ac] = struct{}{}
+	l.mu.Unlock()
+	return ac, nil
+}
+
+func (l *answerListener) answered(c *answerConn) {
+	l.mu.Lock()
+	delete(l.pending, c)
+	l.mu.Unlock()
+}
+
+// waitAnswered polls until no accepted connection waits for its first
+// answer, ctx ends or max passes.
+func (l *answerListener) waitAnswered(ctx context.Context, max time.Duration) {
+	deadline := time.Now().Add(max)
+	for {
+		l.mu.Lock()
+		n := len(l.pending)
+		l.mu.Unlock()
+		if n == 0 || time.Now().After(deadline) || ctx.Err() != nil {
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// answerConn reports its first write or its close to its listener.
+type answerConn struct {
+	net.Conn
+	l    *answerListener
+	once sync.Once
+}
+
+func (c *answerConn) Write(b []byte) (int, error) {
+	c.once.Do(func() { c.l.answered(c) })
+	return c.Conn.Write(b)
+}
+
+func (c *answerConn) Close() error {
+	c.once.Do(func() { c.l.answered(c) })
+	return c.Conn.Close()
 }

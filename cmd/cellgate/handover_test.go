@@ -358,6 +358,6 @@ func TestHandoverAdminAlwaysReady(t *testing.T) {
 	<-done
 	t.Logf("two chained handovers: %d admin requests answered 200, %d not", ok.Load(), bad.Load())
 	if bad.Load() != 0 {
-		t.Fatalf("%d admin requests failed across the handovers:\n%s", bad.Load(), strings.Join(failures, "\n"))
+		t.Fatalf("%d admin requests failed across the handovers:\n%s\n%s", bad.Load(), strings.Join(failures, "\n"), p.logs.text())
 	}
 }
