@@ -3,6 +3,7 @@ package cellgate
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -135,7 +136,7 @@ func (a *adminServer) stop(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("admin shutdown: serve did not return: %w", ctx.Err())
 	}
-	if err != nil {
+	if err != nil && !errors.Is(err, net.ErrClosed) { // stop closed the listener first
 		return fmt.Errorf("admin shutdown: %w", err)
 	}
 	return serveErr
