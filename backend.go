@@ -33,12 +33,13 @@ func (b backend) Status(ctx context.Context) (*admin.StatusDoc, error) {
 	if f := n.fleet.Load(); f != nil {
 		alive := f.c.Members()
 		decider := f.c.Decider()
+		addrs := f.c.MemberAddrs()
 		for _, m := range f.c.KnownMembers() {
 			state := "dead"
 			if slices.Contains(alive, m) {
 				state = "alive"
 			}
-			doc.Members = append(doc.Members, admin.MemberStatus{Name: m, State: state, Decider: m == decider})
+			doc.Members = append(doc.Members, admin.MemberStatus{Name: m, Addr: addrs[m], State: state, Decider: m == decider})
 		}
 	}
 	cells, err := b.Cells(ctx)

@@ -53,7 +53,13 @@ func ParseTokens(r io.Reader, file string) (*Tokens, error) {
 	names := map[string]int{}
 	sc := bufio.NewScanner(r)
 	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
+		line := sc.Text()
+		if n == 1 {
+			// Editors on Windows start UTF-8 files with a byte order mark;
+			// it is not part of the first token's name (or the token).
+			line = strings.TrimPrefix(line, "\uFEFF")
+		}
+		line = strings.TrimSpace(line)
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}

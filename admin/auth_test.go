@@ -110,3 +110,23 @@ func TestIsLoopbackAddr(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenFileBOM: a token file saved with a UTF-8 byte order mark (as
+// Windows editors do) names its first token without the BOM, and a bare
+// first token matches without it.
+func TestTokenFileBOM(t *testing.T) {
+	tok, err := ParseTokens(strings.NewReader("\uFEFFops:s3cret\nci:other\n"), "tokens")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if name, ok := tok.Match("s3cret"); !ok || name != "ops" {
+		t.Errorf("first token named %q (%v), want \"ops\"", name, ok)
+	}
+	bare, err := ParseTokens(strings.NewReader("\uFEFFs3cret\n"), "tokens")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if name, ok := bare.Match("s3cret"); !ok || name != "admin" {
+		t.Errorf("bare first token: %q (%v), want it to match as \"admin\"", name, ok)
+	}
+}

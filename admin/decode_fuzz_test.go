@@ -77,7 +77,7 @@ func checkDecodeError(t *testing.T, e *Error) {
 // FuzzParseTokens checks the token file parser never panics and that
 // every token it accepts matches itself.
 func FuzzParseTokens(f *testing.F) {
-	for _, s := range []string{"ci:abc\n", "abc", "# c\n\nx:y\nz\n", ":", "a:b\na:c", "\xff:\x00"} {
+	for _, s := range []string{"ci:abc\n", "abc", "# c\n\nx:y\nz\n", ":", "a:b\na:c", "\xff:\x00", "\uFEFFops:abc\n", "\uFEFF\n"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, text string) {
@@ -87,6 +87,19 @@ func FuzzParseTokens(f *testing.F) {
 		}
 		if tk.Len() == 0 {
 			t.Fatal("no error and no token")
+		}
+		// A byte order mark before the file changes nothing.
+		if strings.HasPrefix(text, "\uFEFF") {
+			return
+		}
+		withBOM, err := ParseTokens(strings.NewReader("\uFEFF"+text), "f")
+		if err != nil || withBOM.Len() != tk.Len() {
+			t.Fatalf("with a BOM: %v, %d tokens; without: %d", err, withBOM.Len(), tk.Len())
+		}
+		for i, e := range tk.entries {
+			if withBOM.entries[i] != e {
+				t.Fatalf("with a BOM token %d is %q, without %q", i, withBOM.entries[i].name, e.name)
+			}
 		}
 	})
 }

@@ -2,6 +2,7 @@ package configs
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -104,7 +105,7 @@ func TestParseErrors(t *testing.T) {
 		{"tls half", minimal + "[listen]\ntls_cert = \"c.pem\"", "tls_cert and tls_key go together"},
 		{"trusted proxy", minimal + "[routing]\ntrusted_proxies = [\"10.0.0.0/33\"]", "bad CIDR"},
 		{"join without bind", minimal + "[gossip]\njoin = [\"127.0.0.1:7946\"]", "join needs gossip.bind"},
-		{"cell name", "[[cell]]\nname = \"a b\"\nweight = 1\nendpoints = [\"127.0.0.1:1\"]", "must be letters"},
+		{"cell name", "[[cell]]\nname = \"a b\"\nweight = 1\nendpoints = [\"127.0.0.1:1\"]", "must be 1 to 63 letters"},
 		{"endpoint port", "[[cell]]\nname = \"a\"\nweight = 1\nendpoints = [\"127.0.0.1:99999\"]", "port must be"},
 		{"plan name", minimal + "[[plan]]\nsteps = [1]", "needs a name"},
 	} {
@@ -161,4 +162,29 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("error without problems: %v", err)
 		}
 	})
+}
+
+// TestCellNames: a cell name must be addressable as one URL path segment
+// (PUT /v1/cells/{name}/weight): "." and ".." are not (a path resolves
+// them away), nor is anything not starting with a letter or digit, nor a
+// name over 63 bytes. Refusals carry file:line.
+func TestCellNames(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ok   bool
+	}{
+		{"a", true}, {"stable-a", true}, {"canary_1.v2", true}, {"A9", true}, {"a..b", true},
+		{strings.Repeat("x", 63), true},
+		{"..", false}, {".", false}, {".hidden", false}, {"-x", false}, {"_x", false},
+		{"a/b", false}, {"a b", false}, {"a%2e", false}, {"é", false}, {strings.Repeat("x", 64), false},
+	} {
+		src := "node_name = \"n\"\n[[cell]]\nname = " + strconv.Quote(tc.name) + "\nweight = 1\nendpoints = [\"127.0.0.1:1\"]\n"
+		_, err := Parse([]byte(src), "c.toml")
+		switch {
+		case tc.ok && err != nil:
+			t.Errorf("cell name %q refused: %v", tc.name, err)
+		case !tc.ok && (err == nil || !strings.Contains(err.Error(), "c.toml:3: cell.0.name")):
+			t.Errorf("cell name %q: %v, want a refusal at c.toml:3", tc.name, err)
+		}
+	}
 }

@@ -161,8 +161,8 @@ func (c *Config) validateCells(v *validator) {
 		switch {
 		case cell.Name == "":
 			v.add(key+".name", "a cell needs a name")
-		case !isToken(cell.Name):
-			v.add(key+".name", "cell name %q must be letters, digits, '-', '_' or '.'", cell.Name)
+		case !isCellName(cell.Name):
+			v.add(key+".name", "cell name %q must be 1 to %d letters, digits, '-', '_' or '.', starting with a letter or digit", clipName(cell.Name), maxCellName)
 		default:
 			if j, dup := seen[cell.Name]; dup {
 				v.add(key+".name", "duplicate cell name %q (also cell %d, line %d)", cell.Name, j+1, v.loc.line(fmt.Sprintf("cell.%d.name", j)))
@@ -190,16 +190,35 @@ func (c *Config) validateCells(v *validator) {
 	}
 }
 
-// isToken reports whether s is a safe cell name: it appears in headers,
-// metric labels and URLs.
-func isToken(s string) bool {
-	for i := 0; i < len(s); i++ {
-		b := s[i]
-		if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '-' || b == '_' || b == '.') {
+// maxCellName bounds a cell name: it is a DNS-label-sized token.
+const maxCellName = 63
+
+// isCellName reports whether s is a safe cell name: it appears in URL paths
+// (/v1/cells/{name}), headers, metric labels and the journal, so it is a
+// token that starts with a letter or digit — never "." or "..", which a
+// URL path resolves away — of at most maxCellName bytes.
+func isCellName(s string) bool {
+	if s == "" || len(s) > maxCellName || !isAlnum(s[0]) {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if b := s[i]; !isAlnum(b) && b != '-' && b != '_' && b != '.' {
 			return false
 		}
 	}
-	return s != ""
+	return true
+}
+
+func isAlnum(b byte) bool {
+	return b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9'
+}
+
+// clipName shortens a bad name for its error message.
+func clipName(s string) string {
+	if len(s) > maxCellName+8 {
+		return s[:maxCellName] + "…"
+	}
+	return s
 }
 
 func (c *Config) validateSLO(v *validator) {

@@ -23,6 +23,18 @@ func (c *Cluster) KnownMembers() []string {
 	return sortedNames(c.peers, func(*peer) bool { return true })
 }
 
+// MemberAddrs returns the gossip address (host:port) of every member in
+// KnownMembers, by name.
+func (c *Cluster) MemberAddrs() map[string]string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]string, len(c.peers))
+	for name, p := range c.peers {
+		out[name] = p.addr
+	}
+	return out
+}
+
 // Decider returns the alive member with the lowest name: the one node that
 // may promote a rollout. Every node computes it from its own view, so during
 // a partition each side has its own decider; HasMajority keeps the minority's
