@@ -15,7 +15,8 @@ import (
 // MaxEvents; zero turns a bound off. Out of retention is not enough to be
 // dropped: events of a rollout that is still running are kept, and a
 // finished rollout's events go together, only once its last one is out of
-// retention, so a rollout's decisions (GET /v1/rollouts/{id}, its report)
+// retention (a cell's manual-weight document is not a rollout: each of its
+// changes goes on its own), so a rollout's decisions (GET /v1/rollouts/{id}, its report)
 // are either whole or gone. Rollout documents and release records are
 // never dropped: they are one entry per rollout.
 type Retention struct {
@@ -177,9 +178,15 @@ func keptRollouts(tx *bolt.Tx, cutoff uint64) (map[string]bool, error) {
 	err := tx.Bucket(bucketRollouts).ForEach(func(id, v []byte) error {
 		var d struct {
 			Status Status `json:"status"`
+			Plan   struct {
+				Strategy string `json:"strategy"`
+			} `json:"plan"`
 		}
 		if err := json.Unmarshal(v, &d); err != nil {
 			return fmt.Errorf("decode rollout %s: %w", id, err)
+		}
+		if d.Plan.Strategy == StrategyManual {
+			return nil // a cell's manual weights: each change ages on its own
 		}
 		if !d.Status.Terminal() {
 			keep[string(id)] = true

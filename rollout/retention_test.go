@@ -3,6 +3,7 @@ package rollout
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,7 +70,7 @@ func TestAuditRetention(t *testing.T) {
 			count := map[string]int{}
 			for _, ev := range after {
 				switch {
-				case ev.Rollout != "":
+				case ev.Rollout != "" && !strings.HasPrefix(ev.Rollout, manualPrefix):
 					count[ev.Rollout]++
 				case hasKey(ev.After, "blue-2"):
 					count["manual-old"]++
