@@ -149,9 +149,19 @@ func (st *reqState) readResponse(ctx *fasthttp.RequestCtx) error {
 			return err
 		}
 		st.conn.done(!st.upClose)
+	case cl >= 0:
+		// A known length is read straight from the connection's reader
+		// (and spliced past it where it can be: splice.go).
+		st.lim = io.LimitedReader{R: br, N: int64(cl)}
+		st.body = &st.lim
+		st.upLen = int64(cl)
+		st.reusable = !st.upClose
+		st.streaming = true
+		st.resp = &resp.Header
 	default:
-		// The body is read through a response of our own so fasthttp's
-		// chunked/length decoder can be used without it owning ctx.Response.
+		// A chunked or close-delimited body is read through a response of
+		// our own so fasthttp's chunked decoder (and trailer parser) can be
+		// used without it owning ctx.Response.
 		up := &st.upResp
 		up.Reset()
 		up.Header.SetContentLength(cl)

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"time"
@@ -49,6 +50,8 @@ type reqState struct {
 	conn      upstreamConn
 	upResp    fasthttp.Response // decodes a streamed body
 	body      interface{ Read([]byte) (int, error) }
+	lim       io.LimitedReader         // body of a known-length response: the upstream reader, limited
+	slice     io.LimitedReader         // one splice slice (splice.go), kept here so it does not escape per call
 	resp      *fasthttp.ResponseHeader // the client's response, for trailers
 	upFraming headFraming              // the upstream head's framing fields
 	upLen     int64                    // streamed body's length: ≥0, -1 chunked, -2 until close
@@ -73,6 +76,7 @@ func (st *reqState) release() {
 	st.ttfb, st.status, st.lastCause = time.Time{}, 0, causeNone
 	st.streaming, st.reusable, st.upClose, st.eof = false, false, false, false
 	st.bodyRead, st.upRead, st.upFraming = 0, 0, 0
+	st.lim = io.LimitedReader{}
 	if cap(st.head) > maxKeptHead {
 		st.head = nil // one huge head must not pin its buffer in the pool
 	}

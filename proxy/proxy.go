@@ -390,6 +390,16 @@ func (c *trackedConn) Close() error {
 // NetConn returns the connection beneath, as tls.Conn.NetConn does.
 func (c *trackedConn) NetConn() net.Conn { return c.Conn }
 
+// ReadFrom passes a body copy down to the connection beneath when it can
+// take one itself (the front door, then a TCP socket that splices: see
+// splice.go); embedding net.Conn alone would hide it.
+func (c *trackedConn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(onlyWriter{c.Conn}, r)
+}
+
 // trackedTLSConn is a trackedConn over a TLS connection.
 type trackedTLSConn struct {
 	*trackedConn

@@ -201,6 +201,25 @@ func (c *Conn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
+// ReadFrom writes what r yields to the client, handing r to the wrapped
+// connection's own ReadFrom where it has one, so a plain TCP connection can
+// splice(2) a response body from an upstream socket. Like Write, it
+// discards once a refusal was delivered.
+func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
+	if c.delivered.Load() != nil {
+		return io.Copy(io.Discard, r)
+	}
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(writeOnly{c.Conn}, r)
+}
+
+// writeOnly hides a writer's ReadFrom from io.Copy.
+type writeOnly struct{ w io.Writer }
+
+func (w writeOnly) Write(p []byte) (int, error) { return w.w.Write(p) }
+
 // NetConn returns the connection Conn wraps, as tls.Conn.NetConn does.
 // Reads on it bypass validation: it is for callers that only discard what
 // they read, such as draining a connection refused before any request.
