@@ -30,7 +30,7 @@ var _ io.WriterTo = (*reqState)(nil)
 func (st *reqState) WriteTo(w io.Writer) (int64, error) {
 	if rf, ok := w.(io.ReaderFrom); ok && st.body == &st.lim {
 		if raw, ok := st.conn.conn.(*net.TCPConn); ok {
-			return st.spliceTo(rf, raw)
+			return st.spliceTo(w, rf, raw)
 		}
 	}
 	return st.copyTo(w)
@@ -61,12 +61,20 @@ func (st *reqState) copyTo(w io.Writer) (int64, error) {
 
 // spliceTo sends a known-length body: first what the upstream reader has
 // buffered, then the rest socket to socket, a slice at a time.
-func (st *reqState) spliceTo(w io.ReaderFrom, raw *net.TCPConn) (int64, error) {
+func (st *reqState) spliceTo(w io.Writer, rf io.ReaderFrom, raw *net.TCPConn) (int64, error) {
 	opts := st.p.options()
 	var total int64
 	if b := st.conn.br.Buffered(); b > 0 && st.lim.N > 0 {
-		n, err := st.copyN(w, min(int64(b), st.lim.N))
-		total += n
+		// What the reader already holds is written from its buffer.
+		if opts.WriteTimeout > 0 && st.client != nil {
+			_ = st.client.SetWriteDeadline(time.Now().Add(opts.WriteTimeout))
+		}
+		held, _ := st.conn.br.Peek(int(min(int64(b), st.lim.N)))
+		n, err := w.Write(held)
+		_, _ = st.conn.br.Discard(n)
+		st.lim.N -= int64(n)
+		st.upRead += int64(n)
+		total += int64(n)
 		if err != nil {
 			return total, err
 		}
@@ -81,7 +89,7 @@ func (st *reqState) spliceTo(w io.ReaderFrom, raw *net.TCPConn) (int64, error) {
 		}
 		want := min(st.lim.N, spliceSlice)
 		st.slice = io.LimitedReader{R: raw, N: want}
-		n, err := w.ReadFrom(&st.slice)
+		n, err := rf.ReadFrom(&st.slice)
 		total += n
 		st.lim.N -= n
 		st.upRead += n
@@ -99,17 +107,6 @@ func (st *reqState) spliceTo(w io.ReaderFrom, raw *net.TCPConn) (int64, error) {
 	st.eof = true
 	return total, nil
 }
-
-// copyN copies n bytes of the body through Read (the buffered head of it).
-func (st *reqState) copyN(w io.ReaderFrom, n int64) (int64, error) {
-	st.slice = io.LimitedReader{R: readOnly{st}, N: n}
-	return w.ReadFrom(&st.slice)
-}
-
-// readOnly hides reqState's WriteTo, so a ReadFrom given it reads.
-type readOnly struct{ st *reqState }
-
-func (r readOnly) Read(b []byte) (int, error) { return r.st.Read(b) }
 
 // upstreamStalled reports whether a splice that failed after elapsed timed
 // out on the upstream's read deadline rather than the client's write
