@@ -14,7 +14,8 @@ import (
 
 // TestFleetRestartReappliesNothing: three nodes with real journals and
 // real memberlist on loopback. A manual weight is set before a rollout;
-// then, mid-rollout and again after its promotion, one node is shut down
+// then, mid-rollout (paused at its second step) and again after its
+// promotion, one node is shut down
 // and restarted from its journal under its name and gossip address. Each
 // time every node keeps its weights and rollout status, and the only new
 // audit event anywhere is the marker sent after the restart: no earlier
@@ -38,8 +39,12 @@ func TestFleetRestartReappliesNothing(t *testing.T) {
 	if err := n1.node.Controller().PromoteNow(id, "admin:ops"); err != nil {
 		t.Fatal(err)
 	}
+	// Paused, so that node-1's ticks change nothing while the test looks.
+	if err := n1.node.Controller().Pause(id, "admin:ops", "hold still"); err != nil {
+		t.Fatal(err)
+	}
 	waitSame(t, nodes, id)
-	restartAndCheck(t, nodes, 2, id, rollout.StatusProgressing, 1)
+	restartAndCheck(t, nodes, 2, id, rollout.StatusPaused, 1)
 
 	for {
 		v, _ := n1.node.Controller().Rollout(id)
@@ -50,14 +55,7 @@ func TestFleetRestartReappliesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "promoted everywhere", 10*time.Second, func() bool {
-		for _, n := range nodes {
-			if v, err := n.node.Controller().Rollout(id); err != nil || v.Status != rollout.StatusPromoted {
-				return false
-			}
-		}
-		return true
-	})
+	waitSame(t, nodes, id)
 	restartAndCheck(t, nodes, 1, id, rollout.StatusPromoted, 2)
 }
 
@@ -100,7 +98,8 @@ func restartAndCheck(t *testing.T, nodes []*fleetNode, i int, id string, status 
 		want := maps.Clone(before[n.name].weights)
 		want["spare-1"] = marker
 		if got := n.node.Proxy().Weights(); !maps.Equal(got, want) {
-			t.Errorf("%s after %s restarted: weights %v, want %v", n.name, r.name, got, want)
+			all, _ := n.node.Controller().Audit(0, 0)
+			t.Errorf("%s after %s restarted: weights %v, want %v; audit:\n%s", n.name, r.name, got, want, eventList(all))
 		}
 		evs, _ := n.node.Controller().Audit(before[n.name].last, 0)
 		if len(evs) != 1 || evs[0].After["spare-1"] != marker {
@@ -121,7 +120,7 @@ func aliveMembers(n *fleetNode) int { return len(n.node.Members()) }
 func eventList(evs []rollout.Event) string {
 	s := ""
 	for _, e := range evs {
-		s += fmt.Sprintf("  seq %d %s %s %s: %s %v → %v\n", e.Seq, e.Actor, e.Rollout, e.Action, e.Reason, e.Before, e.After)
+		s += fmt.Sprintf("  seq %d %s %s %s gen %d: %s %v → %v\n", e.Seq, e.Actor, e.Rollout, e.Action, e.Generation, e.Reason, e.Before, e.After)
 	}
 	return s
 }
@@ -138,16 +137,19 @@ func waitWeights(t *testing.T, nodes []*fleetNode, cell string, w float64) {
 	})
 }
 
-// waitSame waits until every node holds node-1's version of the rollout.
+// waitSame waits until every node holds node-1's version of the rollout
+// and serves its weights (the journal shows a version a moment before the
+// balancer has its weights).
 func waitSame(t *testing.T, nodes []*fleetNode, id string) {
 	t.Helper()
-	waitFor(t, "node-1's rollout version on every node", 10*time.Second, func() bool {
+	waitFor(t, "node-1's rollout version and weights on every node", 10*time.Second, func() bool {
 		v1, err := nodes[0].node.Controller().Rollout(id)
 		if err != nil {
 			return false
 		}
+		w1 := nodes[0].node.Proxy().Weights()
 		for _, n := range nodes[1:] {
-			if v, err := n.node.Controller().Rollout(id); err != nil || v.Generation != v1.Generation {
+			if v, err := n.node.Controller().Rollout(id); err != nil || v.Generation != v1.Generation || !maps.Equal(n.node.Proxy().Weights(), w1) {
 				return false
 			}
 		}

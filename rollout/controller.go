@@ -258,7 +258,12 @@ func (c *Controller) commitLocked(ch *change) error {
 		if ch.remote {
 			ev.After = maps.Clone(set)
 		}
-		if !d.Manual() { // a cell's manual weight is no release
+		if d.Manual() {
+			// A cell's manual weight is no rollout: no release record, and
+			// its events are loose audit entries (no rollout index, so audit
+			// retention treats them like any change outside rollouts).
+			ev.Rollout = ""
+		} else {
 			r.release = releaseOf(d)
 		}
 		r.events[0] = *ev

@@ -226,7 +226,7 @@ func TestSetWeightPausesRolloutOnItsCells(t *testing.T) {
 		t.Fatal("manual weight not applied")
 	}
 	evs, _ := r.c.Audit(0, 0)
-	if last := evs[len(evs)-1]; last.Action != ActionSetWeight || last.Rollout != "manual-blue-2" || last.After["blue-2"] != 7 || last.Before["blue-2"] != 100 {
+	if last := evs[len(evs)-1]; last.Action != ActionSetWeight || last.Rollout != "" || last.Generation != 1 || last.After["blue-2"] != 7 || last.Before["blue-2"] != 100 {
 		t.Fatalf("audit: %+v", last)
 	}
 }
