@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# evidence.sh — run the zero-downtime suite, the graceful handover and the
+# evidence.sh — run the zero-downtime suite, the graceful handover (and its
+# failure, admin ownership and start-failure exits), the fleet restart and the
 # crash test once more without the race detector and print the counts they
 # measure (go test shows a passing test's log only with -v), so CI output
 # carries the figures: requests, failures, resets, kills, acknowledged events.
@@ -7,11 +8,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-if ! go test -count=1 -v -run 'TestZeroDowntime|TestReloadUnderLoadLosesNothing|TestCanaryRevertsOnFault|TestGracefulHandover|TestCrashRecovery|TestUploadMemory' \
+if ! go test -count=1 -v -run 'TestZeroDowntime|TestReloadUnderLoadLosesNothing|TestCanaryRevertsOnFault|TestGracefulHandover|TestHandoverAdminAlwaysReady|TestHandoverFailureKeepsServing|TestServeStartFailureExits|TestDrainCutShortExitsZero|TestFleetRestartReappliesNothing|TestCrashRecovery|TestUploadMemory' \
 	. ./cmd/cellgate ./rollout ./proxy >"$out" 2>&1; then
 	cat "$out"
 	exit 1
 fi
 echo "== zero-downtime and crash-safety evidence =="
-grep -E '^\s+(zerodowntime|reload_e2e|rollout_e2e|handover|crash|upload)_test\.go:[0-9]+: ' "$out" | sed -E 's/^\s+//'
+grep -E '^\s+(zerodowntime|reload_e2e|rollout_e2e|handover|lifecycle|restart_e2e|crash|upload)_test\.go:[0-9]+: ' "$out" | sed -E 's/^\s+//'
 grep -E '^(ok|---)' "$out"
