@@ -120,6 +120,12 @@ func TestFidelity(t *testing.T) {
 			}
 		},
 	}, {
+		name: "request trailer fields follow the re-chunked body",
+		req: "POST /up HTTP/1.1\r\nHost: app.example\r\nTrailer: X-Sum\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" +
+			"3\r\nabc\r\n2\r\nde\r\n0\r\nX-Sum: 5\r\n\r\n",
+		want: "POST /up HTTP/1.1\r\nHost: app.example\r\nTrailer: X-Sum\r\n" + fwd127 + "Transfer-Encoding: chunked\r\n\r\n" +
+			"3\r\nabc\r\n2\r\nde\r\n0\r\nX-Sum: 5\r\n\r\n",
+	}, {
 		name: "Content-Length body passes as sent",
 		req:  "PUT /p HTTP/1.1\r\nHost: app.example\r\nContent-Length: 7\r\nConnection: close\r\n\r\n{\"a\":1}",
 		want: "PUT /p HTTP/1.1\r\nHost: app.example\r\nContent-Length: 7\r\n" + fwd127 + "\r\n{\"a\":1}",

@@ -99,7 +99,7 @@ func FuzzRequestHead(f *testing.F) {
 			}
 			counts[strings.ToLower(k)]++
 		}
-		for _, k := range []string{"connection", "keep-alive", "te", "upgrade", "expect", "trailer", "proxy-connection"} {
+		for _, k := range []string{"connection", "keep-alive", "te", "upgrade", "expect", "proxy-connection"} {
 			if counts[k] > 0 {
 				t.Fatalf("%s forwarded:\n%q", k, out)
 			}

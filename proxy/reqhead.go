@@ -26,14 +26,14 @@ import (
 //     replaced (anyone else); X-Forwarded-Proto and X-Forwarded-Host are
 //     set; Via is appended to;
 //   - Host is added for an HTTP/1.0 request without one;
-//   - a chunked body is re-chunked by cellgate (Transfer-Encoding: chunked).
+//   - a chunked body is re-chunked by cellgate (Transfer-Encoding: chunked),
+//     its trailer fields passed on after the last chunk.
 
 var (
 	hdrForwarded = []byte("Forwarded")
 	hdrExpect    = []byte("Expect")
 	hdrHost      = []byte("Host")
 	hdrTE        = []byte("Transfer-Encoding")
-	hdrTrailer   = []byte("Trailer")
 	crlf         = []byte("\r\n")
 	colonSpace   = []byte(": ")
 )
@@ -107,9 +107,7 @@ func (s *scrub) appendRequestHead(dst []byte, h *fasthttp.RequestHeader, in *hea
 		k, _, line, rest = nextField(rest)
 		switch {
 		case len(k) == 0:
-		case namedIn(k, hopByHop), namedIn(k, forwardedOwned), equalFold(k, hdrTrailer), s.isConnToken(k):
-			// Trailer goes with the request's trailer fields, which are
-			// not forwarded (upload.go).
+		case namedIn(k, hopByHop), namedIn(k, forwardedOwned), s.isConnToken(k):
 		default:
 			hasHost = hasHost || equalFold(k, hdrHost)
 			dst = append(dst, line...)

@@ -48,7 +48,7 @@ func (st *reqState) sendRequest(ctx *fasthttp.RequestCtx, w *bufio.Writer, deadl
 		return err
 	}
 	if r := ctx.RequestBodyStream(); r != nil && st.bodyLen != -2 {
-		if err := st.sendBody(w, r, deadline); err != nil {
+		if err := st.sendBody(w, r, &ctx.Request.Header, deadline); err != nil {
 			return err
 		}
 	}
@@ -56,12 +56,14 @@ func (st *reqState) sendRequest(ctx *fasthttp.RequestCtx, w *bufio.Writer, deadl
 }
 
 // sendBody copies the body from r to w: as is for a Content-Length body,
-// re-chunked for a chunked one (chunk extensions and request trailers are
-// not forwarded; the front door has validated them). Each client read gets
+// re-chunked for a chunked one (chunk extensions are not forwarded; the
+// trailer fields are, after the last chunk, as h holds them once the body
+// has been read — the front door has refused framing, routing and
+// credential fields in a trailer). Each client read gets
 // a fresh read deadline (a progress timeout, so a slow upload that keeps
 // moving is not cut by read_timeout) and each upstream write a fresh write
 // deadline. A chunked body is held to MaxRequestBody as it streams.
-func (st *reqState) sendBody(w *bufio.Writer, r io.Reader, deadline func()) error {
+func (st *reqState) sendBody(w *bufio.Writer, r io.Reader, h *fasthttp.RequestHeader, deadline func()) error {
 	opts := &st.set.opts
 	if st.upBuf == nil {
 		st.upBuf = make([]byte, chunkRoom+uploadBuf+2)
@@ -99,7 +101,10 @@ func (st *reqState) sendBody(w *bufio.Writer, r io.Reader, deadline func()) erro
 		return &clientBodyError{causeClientBody, fmt.Errorf("%w: %d of %d bytes", io.ErrUnexpectedEOF, st.bodyRead, st.bodyLen)}
 	}
 	if chunked {
-		_, err := w.WriteString("0\r\n\r\n")
+		if _, err := w.WriteString("0\r\n"); err != nil {
+			return err
+		}
+		_, err := w.Write(h.TrailerHeader()) // the trailer lines and the final CRLF
 		return err
 	}
 	return nil
