@@ -141,6 +141,9 @@ endpoints = [%q]
 		}()
 	}
 	waitFor(t, "every held client's request at the upstream", 30*time.Second, func() bool { return inflight.Load() == int64(len(held)) })
+	if fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", cmd.Process.Pid)); err == nil {
+		t.Logf("child descriptors with %d clients held and their %d upstream requests in flight: %d of %d", len(held), len(held), len(fds), nofile)
+	}
 	if s := readyz(t, admin); s != 200 {
 		t.Errorf("/readyz with %d upstream requests in flight: %d, want 200", len(held), s)
 	}
