@@ -12,14 +12,15 @@ build:
 # test is deterministic: vet, the whole suite under the race detector (every
 # fuzz target's seed corpus and saved crashers in testdata/fuzz run as
 # regression tests), the full SLO false-revert simulation without the race
-# detector (it is too slow under it), the demo and the rollout scenario
-# (seconds-scale schedules, also without it), and the evidence counts.
+# detector (it is too slow under it), the demo, the rollout scenario and the
+# bench comparison (wall-clock schedules and ratios, also without it), and
+# the evidence counts.
 # Time-boxed fuzzing, which explores new inputs, is its own step: make fuzz.
 # CI (.ci/run) runs make test, then make fuzz.
 test: vet
 	$(GO) test -race -count=1 -timeout 8m ./...
 	./scripts/slosim.sh
-	$(GO) test -count=1 -p 1 -run 'Demo|TestRollout' ./demo ./bench/scenario
+	$(GO) test -count=1 -p 1 -run 'Demo|TestRollout|TestCompareRatios' ./demo ./bench ./bench/scenario
 	./scripts/evidence.sh
 
 test-short:

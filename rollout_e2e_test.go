@@ -99,7 +99,9 @@ func TestCanaryPromotesWithZeroFailures(t *testing.T) {
 // TestCanaryRevertsOnFault: a canary that starts failing mid-rollout (500s
 // on 30 % of its requests, or 400 ms of added latency) is rolled back by
 // itself. With tick = 1s the time from fault onset to canary weight 0 is
-// measured and must be at most 3 s; failed user requests are counted. The
+// measured and must be at most 3 s (asserted without the race detector,
+// which scripts/evidence.sh does in make test); failed user requests are
+// counted. The
 // rollout must still be running, with traffic on the canary, when the fault
 // starts, and the rollback must be a decision made after it: a rollout that
 // finished (or was falsely reverted) before the fault fails the test.
@@ -155,7 +157,7 @@ func TestCanaryRevertsOnFault(t *testing.T) {
 			failed := l.failed.Load() - before
 			t.Logf("%s: fault onset → canary weight 0 in %v; %d user requests failed (of %d total); rollback #%d: %s",
 				tc.name, revert.Round(time.Millisecond), failed, l.requests.Load(), rollback.Seq, rollback.Reason)
-			if revert > 3*time.Second {
+			if revert > 3*time.Second && !raceEnabled {
 				t.Errorf("revert took %v, goal ≤ 3s", revert)
 			}
 		})

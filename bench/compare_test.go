@@ -40,6 +40,9 @@ func TestCompareRatios(t *testing.T) {
 		t.Fatalf("rounds %d, count %d", len(b.Rounds), a.Latency.Count)
 	}
 	t.Logf("A p50 %v rps %.0f; B p50 %v rps %.0f; ratios %+v", a.Latency.P50, a.RPS, b.Latency.P50, b.RPS, *b.Ratio)
+	if raceEnabled {
+		return // see race_on_test.go: a fresh-clone make test measured a p50 ratio of 0.92 here
+	}
 	if r := b.Ratio.P50; r < 2.0 || r > 4.5 {
 		t.Errorf("p50 ratio %.2f, want ≈ 3", r)
 	}

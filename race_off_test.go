@@ -1,0 +1,5 @@
+//go:build !race
+
+package cellgate_test
+
+const raceEnabled = false
