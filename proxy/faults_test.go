@@ -216,3 +216,63 @@ func TestStalledReaderFreesUpstream(t *testing.T) {
 	waitFor(t, "only the two stalled clients answered 503 to stay", func() bool { return p.ConnStats().Open == 2 })
 	_ = stalled
 }
+
+// closeAfterAnswer answers each connection's first request with a
+// keep-alive 200 and then closes it, so the proxy's pooled connection is
+// dead when it is next used (the stale-connection case).
+func closeAfterAnswer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if _, err := readRawMessage(bufio.NewReader(c)); err == nil {
+				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			}
+			c.Close()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// TestStaleRetryNeverResendsABody: a pooled connection found dead before
+// any response byte lets an idempotent request be retried on another
+// endpoint — but only while no byte of its body was read from the client:
+// a streamed body cannot be sent twice. A bodiless GET is retried; a PUT
+// with a body is not (502).
+func TestStaleRetryNeverResendsABody(t *testing.T) {
+	for _, tc := range []struct {
+		name, method string
+		body         []byte
+		want         int
+	}{
+		{"GET without a body is retried", "GET", nil, 200},
+		{"PUT with a body is not", "PUT", []byte("data"), 502},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var live atomic.Int64
+			cells := []CellSpec{{Name: "a", Weight: 1, Endpoints: []string{closeAfterAnswer(t), okUpstream(t, &live)}}}
+			_, addr := startProxy(t, testOptions(), cells, Hooks{Rand: func() uint64 { return 0 }})
+			c := newClient(addr)
+			if r := do(t, c, tc.method, "/", tc.body); r.StatusCode() != 200 {
+				t.Fatalf("first request: %d", r.StatusCode())
+			}
+			// The first endpoint closed its connection after answering; the
+			// proxy's pool still holds it.
+			r := do(t, c, tc.method, "/", tc.body)
+			if r.StatusCode() != tc.want {
+				t.Fatalf("second request on the dead pooled connection: %d %q, want %d", r.StatusCode(), r.Header.Peek("X-Cellgate-Error"), tc.want)
+			}
+			if tc.want == 502 && live.Load() != 0 {
+				t.Fatalf("the body was sent again, to the other endpoint (%d requests)", live.Load())
+			}
+		})
+	}
+}
