@@ -206,7 +206,9 @@ func (n *Node) prepare(old, cfg *configs.Config) (*prepared, error) {
 	}
 	if f := cfg.Gossip.SecretKeyFile; f != "" {
 		key, err := readSecretKey(f)
-		add(err)
+		if err != nil {
+			add(fmt.Errorf("gossip.secret_key_file: %w", err))
+		}
 		if err == nil && f == old.Gossip.SecretKeyFile && string(key) != string(n.gossipKey) {
 			add(fmt.Errorf("gossip.secret_key_file holds a different key (every node of the fleet must switch keys together): %w", ErrNeedsRestart))
 		}

@@ -23,6 +23,7 @@ import (
 	"github.com/cellgate/cellgate/configs"
 	"github.com/cellgate/cellgate/internal/democell"
 	"github.com/cellgate/cellgate/internal/wsecho"
+	"github.com/cellgate/cellgate/proxy"
 	"github.com/cellgate/cellgate/slo"
 )
 
@@ -70,15 +71,8 @@ var keyRows = []keyRow{
 			}
 		}},
 	{key: "listen.write_timeout", hot: true,
-		edit: func(c *configs.Config, _ *keyEnv) { c.Listen.WriteTimeout = configs.D(1234 * time.Millisecond) },
-		check: func(t *testing.T, e *keyEnv) {
-			if d := e.node().Proxy().Options().WriteTimeout; d != 1234*time.Millisecond {
-				t.Errorf("responses are written within %v", d)
-			}
-			if r := e.get(t, "k"); r.StatusCode != 200 {
-				t.Errorf("a request on the new server: %d", r.StatusCode)
-			}
-		}},
+		edit:  func(c *configs.Config, _ *keyEnv) { c.Listen.WriteTimeout = configs.D(1234 * time.Millisecond) },
+		check: all(optionIs(func(o proxy.Options) any { return o.WriteTimeout }, 1234*time.Millisecond, "responses are written within"), serves)},
 	{key: "listen.idle_timeout", hot: true,
 		edit: func(c *configs.Config, _ *keyEnv) { c.Listen.IdleTimeout = configs.D(100 * time.Millisecond) },
 		check: func(t *testing.T, e *keyEnv) {
@@ -106,12 +100,8 @@ var keyRows = []keyRow{
 	{key: "listen.max_header_bytes", edit: func(c *configs.Config, _ *keyEnv) { c.Listen.MaxHeaderBytes = 8 << 10 }},
 	{key: "listen.max_conns", edit: func(c *configs.Config, _ *keyEnv) { c.Listen.MaxConns = 17 }},
 	{key: "listen.drain_timeout", hot: true,
-		edit: func(c *configs.Config, _ *keyEnv) { c.Listen.DrainTimeout = configs.D(1234 * time.Millisecond) },
-		check: func(t *testing.T, e *keyEnv) {
-			if d := e.node().Proxy().Options().DrainTimeout; d != 1234*time.Millisecond {
-				t.Errorf("the proxy drains within %v", d)
-			}
-		}},
+		edit:  func(c *configs.Config, _ *keyEnv) { c.Listen.DrainTimeout = configs.D(1234 * time.Millisecond) },
+		check: optionIs(func(o proxy.Options) any { return o.DrainTimeout }, 1234*time.Millisecond, "the proxy drains within")},
 	{key: "listen.tunnel_idle_timeout", hot: true, base: withWebSockets,
 		edit: func(c *configs.Config, _ *keyEnv) { c.Listen.TunnelIdleTimeout = configs.D(100 * time.Millisecond) },
 		check: func(t *testing.T, e *keyEnv) {
@@ -123,12 +113,8 @@ var keyRows = []keyRow{
 	{key: "listen.tls_key", hot: true, base: withTLS, edit: renewCert, check: servesRenewedCert},
 
 	{key: "upstream.connect_timeout", hot: true,
-		edit: func(c *configs.Config, _ *keyEnv) { c.Upstream.ConnectTimeout = configs.D(1234 * time.Millisecond) },
-		check: func(t *testing.T, e *keyEnv) {
-			if d := e.node().Proxy().Options().ConnectTimeout; d != 1234*time.Millisecond {
-				t.Errorf("new upstream connections dial within %v", d)
-			}
-		}},
+		edit:  func(c *configs.Config, _ *keyEnv) { c.Upstream.ConnectTimeout = configs.D(1234 * time.Millisecond) },
+		check: optionIs(func(o proxy.Options) any { return o.ConnectTimeout }, 1234*time.Millisecond, "new upstream connections dial within")},
 	{key: "upstream.response_timeout", hot: true,
 		edit: func(c *configs.Config, _ *keyEnv) { c.Upstream.ResponseTimeout = configs.D(50 * time.Millisecond) },
 		check: func(t *testing.T, e *keyEnv) {
@@ -139,15 +125,8 @@ var keyRows = []keyRow{
 			}
 		}},
 	{key: "upstream.idle_timeout", hot: true,
-		edit: func(c *configs.Config, _ *keyEnv) { c.Upstream.IdleTimeout = configs.D(1234 * time.Millisecond) },
-		check: func(t *testing.T, e *keyEnv) {
-			if d := e.node().Proxy().Options().MaxIdleConnDuration; d != 1234*time.Millisecond {
-				t.Errorf("upstream pools close idle connections after %v", d)
-			}
-			if r := e.get(t, "k"); r.StatusCode != 200 {
-				t.Errorf("a request on the renewed pools: %d", r.StatusCode)
-			}
-		}},
+		edit:  func(c *configs.Config, _ *keyEnv) { c.Upstream.IdleTimeout = configs.D(1234 * time.Millisecond) },
+		check: all(optionIs(func(o proxy.Options) any { return o.MaxIdleConnDuration }, 1234*time.Millisecond, "upstream pools close idle connections after"), serves)},
 	{key: "upstream.max_conns_per_endpoint", hot: true, base: onlyStableA,
 		edit:  func(c *configs.Config, _ *keyEnv) { c.Upstream.MaxConnsPerEndpoint = 1 },
 		check: oneConnPerEndpoint},
@@ -163,12 +142,8 @@ var keyRows = []keyRow{
 			}
 		}},
 	{key: "upstream.eject_backoff", hot: true,
-		edit: func(c *configs.Config, _ *keyEnv) { c.Upstream.EjectBackoff = configs.D(1234 * time.Millisecond) },
-		check: func(t *testing.T, e *keyEnv) {
-			if d := e.node().Proxy().Options().EjectBackoff; d != 1234*time.Millisecond {
-				t.Errorf("ejections last %v", d)
-			}
-		}},
+		edit:  func(c *configs.Config, _ *keyEnv) { c.Upstream.EjectBackoff = configs.D(1234 * time.Millisecond) },
+		check: optionIs(func(o proxy.Options) any { return o.EjectBackoff }, 1234*time.Millisecond, "ejections last")},
 
 	{key: "admin.addr", edit: func(c *configs.Config, _ *keyEnv) { c.Admin.Addr = "127.0.0.1:1" }},
 	{key: "admin.token_file", hot: true,
@@ -648,6 +623,33 @@ func sloRow(key string, edit func(*configs.SLO), holds func(slo.Config) bool) ke
 		}}
 }
 
+// optionIs checks that the proxy now runs with want in the option get
+// reads: for options no single request shows.
+func optionIs(get func(proxy.Options) any, want any, what string) func(*testing.T, *keyEnv) {
+	return func(t *testing.T, e *keyEnv) {
+		if got := get(e.node().Proxy().Options()); got != want {
+			t.Errorf("%s %v, want %v", what, got, want)
+		}
+	}
+}
+
+// serves checks that a request is answered 200 (after a new server or new
+// upstream pools took over).
+func serves(t *testing.T, e *keyEnv) {
+	if r := e.get(t, "k"); r.StatusCode != 200 {
+		t.Errorf("a request after the reload: %d", r.StatusCode)
+	}
+}
+
+// all runs checks in order.
+func all(checks ...func(*testing.T, *keyEnv)) func(*testing.T, *keyEnv) {
+	return func(t *testing.T, e *keyEnv) {
+		for _, c := range checks {
+			c(t, e)
+		}
+	}
+}
+
 // onlyStableA sends every request to stable-a's single endpoint.
 func onlyStableA(c *configs.Config, _ *keyEnv) { c.Cells[1].Weight = 0 }
 
@@ -729,15 +731,10 @@ func readAll(c net.Conn) ([]byte, error) {
 	return got, err
 }
 
-// dialWS opens a WebSocket through the node.
+// dialWS opens a WebSocket through the node (websocket_e2e_test's dial).
 func (e *keyEnv) dialWS(t *testing.T) *websocket.Conn {
 	t.Helper()
-	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
-	c, _, err := d.Dial("ws://"+e.node().Addr()+"/echo", http.Header{"X-User-ID": {"ws-user"}})
-	if err != nil {
-		t.Fatalf("websocket through the node: %v", err)
-	}
-	t.Cleanup(func() { c.Close() })
+	c, _ := (&wsCluster{cluster: e.c}).dial(t, "ws-user")
 	return c
 }
 

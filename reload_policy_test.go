@@ -76,26 +76,35 @@ func TestReloadTLSOnOffRefused(t *testing.T) {
 	reloadExpectRefused(t, e, next, "listen.tls_cert turned TLS on or off", "needs a restart")
 }
 
+// fileCase is a node started with a file a key names: key is what the
+// reload's error must name, file where the node's file is.
+type fileCase struct {
+	key  string
+	base func(*configs.Config, *keyEnv)
+	file func(*configs.Config) string
+}
+
+var (
+	pinSecretCase = fileCase{"routing.pin_secret_file", func(c *configs.Config, e *keyEnv) {
+		c.Routing.PinMemory = 2 << 20
+		c.Routing.PinSecretFile = e.writeFile("pin.key", "0123456789abcdef0123456789abcdef\n")
+	}, func(c *configs.Config) string { return c.Routing.PinSecretFile }}
+	gossipSecretCase = fileCase{"gossip.secret_key_file", func(c *configs.Config, e *keyEnv) {
+		c.Gossip.Bind = "127.0.0.1:0"
+		c.Gossip.SecretKeyFile = e.writeFile("gossip.key", "0123456789abcdef0123456789abcdef\n")
+	}, func(c *configs.Config) string { return c.Gossip.SecretKeyFile }}
+)
+
 // TestReloadMissingFileRefused: a file a key names is read during the
 // reload; when it is gone the reload fails naming the key, instead of
 // being accepted and breaking the next start.
 func TestReloadMissingFileRefused(t *testing.T) {
-	for _, tc := range []struct {
-		key  string
-		base func(*configs.Config, *keyEnv)
-		file func(*configs.Config) string
-	}{
-		{"routing.pin_secret_file", func(c *configs.Config, e *keyEnv) {
-			c.Routing.PinMemory = 2 << 20
-			c.Routing.PinSecretFile = e.writeFile("pin.key", "0123456789abcdef0123456789abcdef\n")
-		}, func(c *configs.Config) string { return c.Routing.PinSecretFile }},
+	for _, tc := range []fileCase{
+		pinSecretCase,
 		{"admin.token_file", func(c *configs.Config, e *keyEnv) {
 			c.Admin.TokenFile = e.writeFile("tokens", "ops:s3cret-token-value\n")
 		}, func(c *configs.Config) string { return c.Admin.TokenFile }},
-		{"gossip secret key", func(c *configs.Config, e *keyEnv) {
-			c.Gossip.Bind = "127.0.0.1:0"
-			c.Gossip.SecretKeyFile = e.writeFile("gossip.key", "0123456789abcdef0123456789abcdef\n")
-		}, func(c *configs.Config) string { return c.Gossip.SecretKeyFile }},
+		gossipSecretCase,
 		{"listen.tls_cert", withTLS, func(c *configs.Config) string { return c.Listen.TLSCert }},
 	} {
 		t.Run(tc.key, func(t *testing.T) {
@@ -198,20 +207,7 @@ func TestReloadServerSwapKeepsOpenConnections(t *testing.T) {
 // is a change of the key, refused by name like a new path: every node of
 // the fleet must switch together, so it takes a restart.
 func TestReloadNewKeyInSameFileRefused(t *testing.T) {
-	for _, tc := range []struct {
-		key  string
-		base func(*configs.Config, *keyEnv)
-		file func(*configs.Config) string
-	}{
-		{"routing.pin_secret_file", func(c *configs.Config, e *keyEnv) {
-			c.Routing.PinMemory = 2 << 20
-			c.Routing.PinSecretFile = e.writeFile("pin.key", "0123456789abcdef0123456789abcdef\n")
-		}, func(c *configs.Config) string { return c.Routing.PinSecretFile }},
-		{"gossip.secret_key_file", func(c *configs.Config, e *keyEnv) {
-			c.Gossip.Bind = "127.0.0.1:0"
-			c.Gossip.SecretKeyFile = e.writeFile("gossip.key", "0123456789abcdef0123456789abcdef\n")
-		}, func(c *configs.Config) string { return c.Gossip.SecretKeyFile }},
-	} {
+	for _, tc := range []fileCase{pinSecretCase, gossipSecretCase} {
 		t.Run(tc.key, func(t *testing.T) {
 			e := newKeyEnv(t, tc.base)
 			if err := os.WriteFile(tc.file(&e.cfg), []byte("fedcba9876543210fedcba9876543210\n"), 0o600); err != nil {
