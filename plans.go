@@ -27,25 +27,36 @@ func (n *Node) Plan(name string) (rollout.Plan, error) {
 // (404 when there is none); any other body is a whole plan, whose left-out
 // bake and min_requests take [rollout] bake and min_requests.
 func (n *Node) postedPlan(raw []byte) (rollout.Plan, error) {
-	var named map[string]json.RawMessage
-	if json.Unmarshal(raw, &named) == nil && len(named) == 1 {
-		var name string
-		if json.Unmarshal(named["name"], &name) == nil && name != "" {
-			p, err := n.Plan(name)
-			if errors.Is(err, rollout.ErrNotFound) {
-				return p, admin.NotFound("no [[plan]] named %q in the config", name)
-			}
-			if err != nil {
-				return p, admin.Invalid("%v", err)
-			}
-			return p, nil
+	if name, ok := planName(raw); ok {
+		p, err := n.Plan(name)
+		if errors.Is(err, rollout.ErrNotFound) {
+			return p, admin.NotFound("no [[plan]] named %q in the config", name)
 		}
+		if err != nil {
+			return p, admin.Invalid("%v", err)
+		}
+		return p, nil
 	}
 	p, err := rollout.DecodePlanWith(raw, planDefaults(n.config()))
 	if err != nil {
 		return p, admin.Invalid("%v", err)
 	}
 	return p, nil
+}
+
+// planName reports whether a posted body is only a plan's name,
+// {"name": "cfgplan"} (the key spelled exactly so, the name non-empty),
+// and returns the name.
+func planName(raw []byte) (string, bool) {
+	var named map[string]json.RawMessage
+	if json.Unmarshal(raw, &named) != nil || len(named) != 1 {
+		return "", false
+	}
+	var name string
+	if json.Unmarshal(named["name"], &name) != nil || name == "" {
+		return "", false
+	}
+	return name, true
 }
 
 // planDefaults are the config's [rollout] bake and min_requests, which a
