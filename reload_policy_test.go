@@ -217,3 +217,13 @@ func TestReloadNewKeyInSameFileRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestReloadTickOnFleetRefused: on a fleet node the SLI export runs at
+// rollout.tick too, so a new tick there needs a restart (on a single node
+// it is hot: TestReloadEveryKey).
+func TestReloadTickOnFleetRefused(t *testing.T) {
+	e := newKeyEnv(t, withGossip)
+	next := e.cfg
+	next.Rollout.Tick = configs.D(250 * time.Millisecond)
+	reloadExpectRefused(t, e, next, "rollout.tick changed on a fleet node", "needs a restart")
+}
