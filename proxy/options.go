@@ -8,7 +8,10 @@
 // is an immutable snapshot behind one atomic pointer: SetWeights and SetCells
 // build a new snapshot beside the old and swap it, so the request path takes
 // no lock. Per-endpoint counters (outstanding requests, passive health) are
-// atomics on endpoints that survive a reload.
+// atomics on endpoints that survive a reload. The per-request options are a
+// second immutable snapshot that SetOptions replaces (settings.go); the
+// fasthttp Server is rebuilt beside the old one when its own fields change
+// (servers.go).
 package proxy
 
 import (
