@@ -48,6 +48,10 @@ func (b backend) Status(ctx context.Context) (*admin.StatusDoc, error) {
 	}
 	doc.Cells = cells
 	doc.Rollout = b.currentRollout()
+	for _, s := range n.disc.watcher().Status() {
+		doc.Discovery = append(doc.Discovery, admin.DiscoveryStatus{Target: s.Target, Endpoints: s.Endpoints,
+			Resolved: s.Resolved, Error: s.Error, Since: s.Since, Expired: s.Expired, Failures: s.Failures})
+	}
 	return doc, nil
 }
 
@@ -67,6 +71,7 @@ func (b backend) Cells(context.Context) ([]admin.CellStatus, error) {
 			Verdict:    verdicts[c.Name],
 
 			PinnedSessions: pins[c.Name],
+			Up:             c.Up, Failovers: c.Failovers, InflightFailed: c.InflightFailed,
 		}
 		for _, e := range c.Endpoints {
 			cs.Endpoints = append(cs.Endpoints, admin.EndpointStatus{Addr: e.Addr, Up: e.Up, Outstanding: e.Outstanding})

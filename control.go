@@ -52,6 +52,9 @@ func (n *Node) applyWeights(w map[string]float64, revert bool) error {
 
 // judge adapts the SLO engine's verdict for the controller.
 func (n *Node) judge(p *rollout.Plan, since, now time.Time) rollout.Verdict {
+	if v, down := n.targetDown(p); down {
+		return v
+	}
 	gates := make([]slo.SignalGate, 0, len(p.Signals))
 	for _, g := range p.Signals {
 		gates = append(gates, slo.SignalGate{Name: g.Name, Threshold: g.Threshold, Direction: g.BadWhen})
@@ -101,4 +104,22 @@ func (n *Node) mayPromote() bool {
 func auditRetention(cfg *configs.Config) rollout.Retention {
 	r := cfg.State.AuditRetention
 	return rollout.Retention{MaxAge: r.Age.Duration, MaxEvents: r.Events}
+}
+
+// targetDown judges a rollout whose target cell is down on this node as
+// failing: its users are being served by their failover cells, so the
+// SLO engine would see nothing wrong with the canary — yet a release whose
+// every endpoint died is the clearest failure there is. It is rolled back,
+// not failed over for ever.
+func (n *Node) targetDown(p *rollout.Plan) (rollout.Verdict, bool) {
+	for _, t := range p.Targets {
+		if !n.proxy.CellUp(t) {
+			return rollout.Verdict{
+				State:  rollout.StateFailing,
+				Rule:   "cell_down",
+				Reason: fmt.Sprintf("target cell %s is down on %s: no endpoint in rotation", t, n.name),
+			}, true
+		}
+	}
+	return rollout.Verdict{}, false
 }

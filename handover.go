@@ -99,6 +99,7 @@ func (n *Node) ReleaseControl() error {
 	if err := n.stopFleet(2 * n.config().Rollout.Tick.Duration); err != nil {
 		errs = append(errs, err)
 	}
+	n.cells.stop()
 	if err := n.Controller().Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close journal: %w", err))
 	}
@@ -117,6 +118,7 @@ func (n *Node) ReacquireControl() error {
 	}
 	n.ctrl.Store(ctrl)
 	ctrl.Run(context.Background())
+	n.cells.start()
 	if err := n.joinFleet(cfg); err != nil {
 		return err
 	}

@@ -9,10 +9,12 @@ import (
 
 // A node is four long-lived parts, each with its own start and stop:
 //
-//	data plane   client listener + proxy Serve loop        (dataplane.go)
+//	data plane   client listener + proxy Serve loop        (dataplane.go),
+//	             with discovery re-resolving its endpoints  (discovery.go)
 //	admin API    admin listener + HTTP server               (adminserver.go)
 //	fleet        memberlist cluster + SLI sender goroutine (fleet.go)
-//	controller   rollout ticker, webhook calls, journal    (control.go)
+//	controller   rollout ticker, webhook calls, journal    (control.go),
+//	             with the cell-health watch that journals   (cellwatch.go)
 //
 // Start binds everything that can fail (client, admin and gossip sockets,
 // token file) before anything serves, then serves the data plane, turns
@@ -51,12 +53,14 @@ func (n *Node) Shutdown(ctx context.Context) error {
 				errs = append(errs, err)
 			}
 		}
+		n.disc.stop()
 		if err := n.stopAdmin(ctx); err != nil {
 			errs = append(errs, err)
 		}
 		if err := n.stopFleet(2 * time.Second); err != nil {
 			errs = append(errs, err)
 		}
+		n.cells.stop()
 		if err := n.Controller().Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close controller: %w", err))
 		}

@@ -54,6 +54,8 @@ type Node struct {
 	now   func() time.Time
 	name  string
 	proxy *proxy.Proxy
+	disc  *discoverer // dns:/srv: endpoints; runs beside the data plane
+	cells cellWatch   // journals cell health, tells the proxy rollout targets
 	slo   *slo.Registry
 	reg   *prometheus.Registry
 
@@ -117,7 +119,9 @@ func New(cfg *configs.Config, opts Options) (*Node, error) {
 	if seed == 0 {
 		seed = defaultSeed
 	}
-	n.proxy, err = proxy.New(popts, seed, cellSpecs(cfg, nil), proxy.Hooks{
+	n.disc, n.cells.n = &discoverer{n: n}, n
+	n.disc.configure(cfg)
+	n.proxy, err = proxy.New(popts, seed, n.specs(cfg, nil), proxy.Hooks{
 		Recorder: func(cell string) proxy.CellRecorder { return n.slo.Cell(cell) },
 		Logger:   n.log.With("component", "proxy"),
 	})
@@ -134,6 +138,7 @@ func New(cfg *configs.Config, opts Options) (*Node, error) {
 		n.slo.Collector(),
 		n.proxy,
 		rolloutCollector{n},
+		discoveryCollector{n.disc},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -198,6 +203,8 @@ func (n *Node) start(cfg *configs.Config) error {
 	if err := n.joinFleet(cfg); err != nil {
 		return err
 	}
+	n.disc.start()
+	n.cells.start()
 	n.dp.start()
 	n.started = n.now()
 	n.configGen.Store(1)

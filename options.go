@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"slices"
 
 	"github.com/cellgate/cellgate/balancer"
 	"github.com/cellgate/cellgate/configs"
@@ -32,6 +33,8 @@ func proxyOptions(c *configs.Config) (proxy.Options, error) {
 	o.MaxIdleConnDuration = c.Upstream.IdleTimeout.Duration
 	o.EjectAfter = c.Upstream.EjectAfter
 	o.EjectBackoff = c.Upstream.EjectBackoff.Duration
+	o.MaxEjectionPercent = c.Upstream.MaxEjectionPercent
+	o.FailoverPanic = c.Routing.FailoverPanic
 	o.ResponseHeaders = c.Routing.ResponseHeaders
 	o.SetCookie = c.Routing.SetCookie
 	o.CookieName = c.Routing.CookieName
@@ -84,9 +87,20 @@ func cellSpecs(c *configs.Config, live map[string]float64) []proxy.CellSpec {
 		if v, ok := live[cell.Name]; ok {
 			w = v
 		}
-		out[i] = proxy.CellSpec{Name: cell.Name, Version: cell.Version, Endpoints: cell.Endpoints, Weight: w}
+		out[i] = proxy.CellSpec{Name: cell.Name, Version: cell.Version, Endpoints: slices.Clone(cell.Endpoints), Weight: w,
+			Health: healthCheck(cell.Health)}
 	}
 	return out
+}
+
+// healthCheck derives a cell's active check (nil: passive only).
+func healthCheck(h *configs.Health) *proxy.HealthCheck {
+	if h == nil {
+		return nil
+	}
+	d := h.WithDefaults()
+	return &proxy.HealthCheck{Path: d.Path, Interval: d.Interval.Duration, Timeout: d.Timeout.Duration,
+		Unhealthy: d.Unhealthy, Healthy: d.Healthy, Expect: d.Expect}
 }
 
 // configWeights maps each configured cell to its configured weight.

@@ -61,6 +61,7 @@ var hotKeys = map[string]string{
 	"upstream.max_conns_per_endpoint": "new endpoint pools beside the old, which drain",
 	"upstream.eject_after":            "the next failure",
 	"upstream.eject_backoff":          "the next ejection",
+	"upstream.max_ejection_percent":   "the next ejection",
 
 	"admin.token_file": "the next admin request",
 
@@ -70,11 +71,17 @@ var hotKeys = map[string]string{
 	"routing.cookie_name":      "the next request",
 	"routing.trusted_proxies":  "the next request",
 	"routing.tunnel_drain":     "the next cell taken to weight 0 (a drain counting down keeps its length)",
+	"routing.failover_panic":   "the next request of a down cell",
 
 	"cell.name":      "one routing snapshot swap",
 	"cell.version":   "one routing snapshot swap",
 	"cell.weight":    "one routing snapshot swap (cells no rollout holds)",
 	"cell.endpoints": "one routing snapshot swap; removed endpoints drain",
+	"cell.health":    "one routing snapshot swap; the cell's checks restart with the new settings",
+
+	"discovery.interval": "a new watcher; names are resolved again at once",
+	"discovery.resolver": "a new watcher; names are resolved again at once",
+	"discovery.grace":    "a new watcher; names are resolved again at once",
 
 	"slo.availability":      "the next verdict",
 	"slo.latency_threshold": "the next verdict",
@@ -220,7 +227,7 @@ func (n *Node) prepare(old, cfg *configs.Config) (*prepared, error) {
 		add(n.checkProxyOptions(p.proxy))
 	}
 	p.cells = cellSpecs(cfg, nil)
-	add(proxy.CheckCells(p.cells))
+	add(proxy.CheckCells(withoutDiscovery(p.cells))) // names resolve at commit
 	p.slo = sloConfig(cfg)
 	add(n.checkSLO(old, cfg, p.slo))
 	return p, errors.Join(errs...)
@@ -263,6 +270,8 @@ func (n *Node) commit(cfg *configs.Config, p *prepared) error {
 	if err := n.Controller().SyncCells(configWeights(cfg), "config-reload"); err != nil {
 		return fmt.Errorf("controller did not take the new cell set: %w", err)
 	}
+	n.disc.configure(cfg)
+	p.cells = n.disc.expand(p.cells)
 	live := n.proxy.Weights()
 	for i := range p.cells {
 		if w, ok := live[p.cells[i].Name]; ok {

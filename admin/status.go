@@ -16,6 +16,24 @@ type StatusDoc struct {
 	// Rollout is the active rollout, or the most recent one when none is
 	// active; nil (JSON null) when there never was one.
 	Rollout *RolloutStatus `json:"rollout"`
+	// Discovery lists the `dns:`/`srv:` endpoint targets with their
+	// current sets and lookup health; empty when none is configured.
+	Discovery []DiscoveryStatus `json:"discovery"`
+}
+
+// DiscoveryStatus is one discovery target as this node resolves it.
+type DiscoveryStatus struct {
+	Target    string   `json:"target"`    // as configured, e.g. "dns:app.ns.svc.cluster.local:8080"
+	Endpoints []string `json:"endpoints"` // current set (the last good one while lookups fail)
+	// Resolved is when a lookup last succeeded (zero: never).
+	Resolved time.Time `json:"resolved,omitzero"`
+	// Error is the last lookup's failure ("" after a success); Since is
+	// when the current run of failures began.
+	Error string    `json:"error,omitempty"`
+	Since time.Time `json:"failing_since,omitzero"`
+	// Expired is set when the set was dropped after discovery.grace.
+	Expired  bool   `json:"expired,omitempty"`
+	Failures uint64 `json:"failures"`
 }
 
 // NodeStatus describes the node answering.
@@ -62,6 +80,15 @@ type CellStatus struct {
 	Verdict string `json:"verdict,omitempty"`
 	// PinnedSessions is how many sticky sessions are pinned to the cell.
 	PinnedSessions int64 `json:"pinned_sessions"`
+	// Up is false while none of the cell's endpoints is in rotation on
+	// this node; its users are then served by their failover cells (a
+	// routing fact: Weight is unchanged).
+	Up bool `json:"up"`
+	// Failovers counts requests of this cell's users served by a failover
+	// cell; InflightFailed those in flight when it died that could not be
+	// retried (non-idempotent, already sent). Both since the node started.
+	Failovers      uint64 `json:"failovers"`
+	InflightFailed uint64 `json:"inflight_failed"`
 }
 
 // EndpointStatus is one upstream endpoint of a cell.

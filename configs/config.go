@@ -18,6 +18,8 @@ type Config struct {
 	SLO      SLO      `toml:"slo"`
 	Rollout  Rollout  `toml:"rollout"`
 	Gossip   Gossip   `toml:"gossip"`
+	// Discovery re-resolves `dns:` and `srv:` endpoints.
+	Discovery Discovery `toml:"discovery"`
 
 	// Plans are rollout plans named in the config, in the same shape as the
 	// JSON posted to /v1/rollouts. They are kept undecoded here (the rollout
@@ -93,6 +95,10 @@ type Upstream struct {
 	// EjectBackoff is the first ejection's length; it doubles on repeated
 	// ejections up to 16×.
 	EjectBackoff Duration `toml:"eject_backoff"`
+	// MaxEjectionPercent caps the share of a cell's endpoints that 5xx
+	// responses may eject (at least one may always go, as in Envoy);
+	// connection failures and active checks are not capped.
+	MaxEjectionPercent int `toml:"max_ejection_percent"`
 }
 
 // Admin is the admin API listener.
@@ -156,14 +162,69 @@ type Routing struct {
 	// before each gets close frame 1012 so its client reconnects to its
 	// new cell. Zero: at once.
 	TunnelDrain Duration `toml:"tunnel_drain"`
+	// FailoverPanic is the share of the total weight, in percent, that may
+	// be down while the users of down cells still fail over; above it
+	// every user stays on its own cell (Envoy's panic threshold). 0: never
+	// fail over; 100: always.
+	FailoverPanic float64 `toml:"failover_panic"`
 }
 
 // Cell is one [[cell]]: a group of endpoints running one version.
+// Endpoints are "host:port", "dns:NAME:PORT" (every A/AAAA address of
+// NAME) or "srv:_service._proto.NAME" (every SRV target).
 type Cell struct {
 	Name      string   `toml:"name"`
 	Version   string   `toml:"version"`
 	Weight    float64  `toml:"weight"`
 	Endpoints []string `toml:"endpoints"`
+	// Health is the cell's active health check. Nil: passive only.
+	Health *Health `toml:"health"`
+}
+
+// Health is a cell's active check: every Interval each endpoint gets an
+// HTTP GET of Path (a TCP connect when Path is empty); Unhealthy failures
+// in a row take it out, Healthy passes in a row put it back.
+type Health struct {
+	Path      string   `toml:"path"`
+	Interval  Duration `toml:"interval"`
+	Timeout   Duration `toml:"timeout"`
+	Unhealthy int      `toml:"unhealthy"`
+	Healthy   int      `toml:"healthy"`
+	// Expect is the status a passing GET answers; 0: any 2xx.
+	Expect int `toml:"expect"`
+}
+
+// WithDefaults returns h with omitted fields filled in, each with its
+// reason.
+func (h *Health) WithDefaults() Health {
+	out := *h
+	if out.Interval.Duration == 0 && out.Interval.err == nil && out.Interval.raw == "" {
+		out.Interval = D(5 * time.Second) // Envoy-like cadence: cheap, and a dead pod is out within seconds
+	}
+	if out.Timeout.Duration == 0 && out.Timeout.err == nil && out.Timeout.raw == "" {
+		out.Timeout = D(time.Second) // a health endpoint answers in ms; a second means trouble
+	}
+	if out.Unhealthy == 0 {
+		out.Unhealthy = 3 // one lost probe is not an outage
+	}
+	if out.Healthy == 0 {
+		out.Healthy = 2 // back after two good probes in a row, not one lucky one
+	}
+	return out
+}
+
+// Discovery is how `dns:` and `srv:` endpoints are kept current.
+type Discovery struct {
+	// Interval is the longest a resolved set is used before it is
+	// resolved again (sooner when a TTL from Resolver says so).
+	Interval Duration `toml:"interval"`
+	// Resolver is a DNS server (host:port) asked directly, which gives
+	// TTLs. Empty: the system resolver (no TTLs; Interval alone).
+	Resolver string `toml:"resolver"`
+	// Grace is how long the last good set is kept while lookups fail;
+	// after it the set is dropped (a cell left empty is down and its users
+	// fail over). 0: kept until lookups succeed again.
+	Grace Duration `toml:"grace"`
 }
 
 // SLO holds the objectives and burn-rate windows.
@@ -243,6 +304,7 @@ func Default() Config {
 			MaxConnsPerEndpoint: 1024,                // bounds sockets per endpoint under a burst
 			EjectAfter:          5,                   // a few failures in a row, not one unlucky request
 			EjectBackoff:        D(5 * time.Second),  // long enough for a restart to finish
+			MaxEjectionPercent:  50,                  // 5xx alone never empties more than half a cell
 		},
 		Admin: Admin{Addr: "127.0.0.1:9901"},
 		State: State{Path: "cellgate.db", AuditRetention: AuditRetention{
@@ -256,7 +318,8 @@ func Default() Config {
 			PinIdle:         D(5 * time.Minute), // a conversation's pause, not a day
 			// Long enough for replies in flight; a reverted version should
 			// not keep its users for long.
-			TunnelDrain: D(5 * time.Second),
+			TunnelDrain:   D(5 * time.Second),
+			FailoverPanic: 50, // Envoy's panic threshold: past half the weight down, spread over all
 		},
 		SLO: SLO{
 			Availability:     0.999,
@@ -275,6 +338,9 @@ func Default() Config {
 			MaxStepPerTick: 100,            // plans' own steps are the pace by default
 			Bake:           D(30 * time.Second),
 			MinRequests:    200,
+		},
+		Discovery: Discovery{
+			Interval: D(5 * time.Second), // Kubernetes endpoint changes propagate in seconds
 		},
 	}
 }

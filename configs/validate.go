@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/cellgate/cellgate/balancer"
+	"github.com/cellgate/cellgate/discovery"
 )
 
 // validate checks the decoded config and returns every problem, located
@@ -20,6 +21,7 @@ func (c *Config) validate(loc lines) []Problem {
 	c.validateSLO(v)
 	c.validateRollout(v)
 	c.validateGossip(v)
+	c.validateDiscovery(v)
 	return v.probs
 }
 
@@ -100,6 +102,9 @@ func (c *Config) validateListen(v *validator) {
 	if u.EjectAfter < 0 {
 		v.add("upstream.eject_after", "must not be negative (0 turns ejection off)")
 	}
+	if u.MaxEjectionPercent < 0 || u.MaxEjectionPercent > 100 {
+		v.add("upstream.max_ejection_percent", "must be 0-100 (percent of a cell's endpoints)")
+	}
 	if c.Admin.Addr != "" {
 		v.hostPort("admin.addr", c.Admin.Addr)
 	}
@@ -135,6 +140,9 @@ func (c *Config) validateRouting(v *validator) {
 	}
 	v.duration("routing.pin_idle", r.PinIdle, r.PinMemory > 0)
 	v.duration("routing.tunnel_drain", r.TunnelDrain, false)
+	if !(r.FailoverPanic >= 0 && r.FailoverPanic <= 100) {
+		v.add("routing.failover_panic", "must be 0-100 (percent of the total weight)")
+	}
 }
 
 // ParsePrefix parses a CIDR or a bare address (as a /32 or /128).
@@ -178,6 +186,12 @@ func (c *Config) validateCells(v *validator) {
 			v.add(key+".endpoints", "cell %q has no endpoints", cell.Name)
 		}
 		for _, ep := range cell.Endpoints {
+			if _, ok, err := discovery.Parse(ep); ok {
+				if err != nil {
+					v.add(key+".endpoints", "%v", err)
+				}
+				continue
+			}
 			if err := checkHostPort(ep); err != nil {
 				v.add(key+".endpoints", "%v", err)
 			} else if _, port, _ := net.SplitHostPort(ep); port == "0" {
@@ -187,6 +201,42 @@ func (c *Config) validateCells(v *validator) {
 	}
 	if total == 0 {
 		v.add("cell", "all cell weights are zero: no request could be served")
+	}
+	for i, cell := range c.Cells {
+		if h := cell.Health; h != nil {
+			validateHealth(v, fmt.Sprintf("cell.%d.health", i), h)
+		}
+	}
+}
+
+// validateHealth checks one cell's active health check.
+func validateHealth(v *validator, key string, raw *Health) {
+	h := raw.WithDefaults()
+	v.duration(key+".interval", h.Interval, true)
+	v.duration(key+".timeout", h.Timeout, true)
+	if h.Timeout.err == nil && h.Interval.err == nil && h.Timeout.Duration > h.Interval.Duration {
+		v.add(key+".timeout", "must not exceed the interval")
+	}
+	if h.Unhealthy < 1 {
+		v.add(key+".unhealthy", "must be at least 1 (failed checks in a row that take an endpoint out; omitted: 3)")
+	}
+	if h.Healthy < 1 {
+		v.add(key+".healthy", "must be at least 1 (passing checks in a row that put it back; omitted: 2)")
+	}
+	if h.Expect != 0 && (h.Expect < 100 || h.Expect > 599) {
+		v.add(key+".expect", "%d is not an HTTP status (0: any 2xx)", h.Expect)
+	}
+	if h.Path != "" && h.Path[0] != '/' {
+		v.add(key+".path", "must start with / (empty: TCP connect check)")
+	}
+}
+
+func (c *Config) validateDiscovery(v *validator) {
+	d := c.Discovery
+	v.duration("discovery.interval", d.Interval, true)
+	v.duration("discovery.grace", d.Grace, false)
+	if d.Resolver != "" {
+		v.hostPort("discovery.resolver", d.Resolver)
 	}
 }
 

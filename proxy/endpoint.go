@@ -28,6 +28,13 @@ type endpoint struct {
 	ejectedUntil atomic.Int64
 	// removed is set when a reload drops the endpoint, so drain can close it.
 	removed atomic.Bool
+	// checkDown is set by active health checks (healthcheck.go) after
+	// `unhealthy` failed checks in a row and cleared after `healthy`
+	// passing ones; it has no expiry of its own.
+	checkDown atomic.Bool
+	// check is the endpoint's running active check (nil: passive only);
+	// guarded by Proxy.mu.
+	check *checker
 }
 
 // newEndpoint builds an endpoint with its pool configured from opts; dial
@@ -60,8 +67,20 @@ func newEndpoint(addr string, opts *Options, dial fasthttp.DialFunc) *endpoint {
 // available reports whether the endpoint is in rotation at now (UnixNano of
 // the health clock). The clock is read only when the endpoint was ejected.
 func (e *endpoint) available(now func() int64) bool {
+	if e.checkDown.Load() {
+		return false
+	}
 	until := e.ejectedUntil.Load()
 	return until == 0 || now() >= until
+}
+
+// availableAt is available with the time already read.
+func (e *endpoint) availableAt(now int64) bool {
+	if e.checkDown.Load() {
+		return false
+	}
+	until := e.ejectedUntil.Load()
+	return until == 0 || now >= until
 }
 
 // health is the passive-health policy shared by a proxy's endpoints. Its
@@ -71,7 +90,11 @@ type health struct {
 	after      atomic.Int32
 	backoff    atomic.Int64 // time.Duration
 	backoffMax atomic.Int64 // time.Duration
-	now        func() time.Time
+	// maxEjectPct caps the share of a cell's endpoints that 5xx responses
+	// may eject (upstream.max_ejection_percent); connection failures are
+	// not capped.
+	maxEjectPct atomic.Int32
+	now         func() time.Time
 }
 
 // set installs the ejection policy of o (EjectBackoffMax already derived).
@@ -79,6 +102,7 @@ func (h *health) set(o *Options) {
 	h.after.Store(int32(o.EjectAfter))
 	h.backoff.Store(int64(o.EjectBackoff))
 	h.backoffMax.Store(int64(o.EjectBackoffMax))
+	h.maxEjectPct.Store(int32(o.MaxEjectionPercent))
 }
 
 // nowNano reads the health clock.
@@ -99,14 +123,54 @@ func (h *health) success(e *endpoint) {
 	}
 }
 
-// failure records a connect failure or 5xx and ejects the endpoint once
-// the consecutive count reaches the threshold. It reports whether it ejected.
-func (h *health) failure(e *endpoint) bool {
+// failure records a 5xx (or a failure after the request may have been
+// read) and ejects the endpoint once the consecutive count reaches the
+// threshold, unless that would take more than max_ejection_percent of
+// the cell's endpoints out. It reports whether it ejected.
+func (h *health) failure(c *cell, e *endpoint) bool {
 	after := h.after.Load()
 	if after <= 0 || e.fails.Add(1) < after {
 		return false
 	}
 	e.fails.Store(0)
+	if c != nil && !h.mayEject(c) {
+		return false
+	}
+	h.eject(e)
+	return true
+}
+
+// connFailure records a connection failure (refused, connect timeout,
+// reset before any response byte): the endpoint cannot be reached, so it
+// is taken out at once, whatever the cap (ejection off: never).
+func (h *health) connFailure(e *endpoint) bool {
+	if h.after.Load() <= 0 {
+		return false
+	}
+	e.fails.Store(0)
+	h.eject(e)
+	return true
+}
+
+// mayEject reports whether one more of c's endpoints may be ejected for
+// 5xx: at most max_ejection_percent of them, and — as Envoy's outlier
+// detection does — at least one whatever the percentage, so a
+// one-endpoint cell can still be taken out.
+func (h *health) mayEject(c *cell) bool {
+	n := len(c.endpoints)
+	out := 0
+	now := h.nowNano()
+	for _, o := range c.endpoints {
+		if !o.availableAt(now) {
+			out++
+		}
+	}
+	return out == 0 || (out+1)*100 <= int(h.maxEjectPct.Load())*n
+}
+
+// eject takes e out of rotation for the next backoff, doubled for each
+// ejection since its last success.
+func (h *health) eject(e *endpoint) {
 	n := e.ejections.Add(1)
 	d, dmax := time.Duration(h.backoff.Load()), time.Duration(h.backoffMax.Load())
 	for i := int32(1); i < n && d < dmax; i++ {
@@ -114,5 +178,4 @@ func (h *health) failure(e *endpoint) bool {
 	}
 	d = min(d, dmax)
 	e.ejectedUntil.Store(h.now().Add(d).UnixNano())
-	return true
 }

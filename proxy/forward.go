@@ -241,7 +241,7 @@ func (st *reqState) Close() error {
 	if err := st.upErr; err != nil {
 		st.p.log.Warn("upstream response incomplete; client connection aborted",
 			"cause", causes[causeTruncated].header, "cell", st.cell.name, "endpoint", st.ep.addr, "err", err)
-		st.p.noteFailure(st.ep)
+		st.p.noteFailure(st.cell, st.ep, causeTruncated, false)
 		abortConn(st.client)
 		st.finish(causes[causeTruncated].status, true)
 		return nil

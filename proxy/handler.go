@@ -62,6 +62,10 @@ type reqState struct {
 	upClose   bool
 	gotHead   bool // the response head arrived (roundTrip's stale rule)
 	eof       bool
+
+	// failedOver is set when the request left its own (down) cell for its
+	// failover cell; it fails over at most once (cellhealth.go).
+	failedOver bool
 }
 
 // maxKeptHead is the largest head buffer a pooled reqState keeps.
@@ -80,7 +84,7 @@ func (st *reqState) release() {
 	if cap(st.head) > maxKeptHead {
 		st.head = nil // one huge head must not pin its buffer in the pool
 	}
-	st.pinCookie = false
+	st.pinCookie, st.failedOver, st.gotHead = false, false, false
 	p.states.Put(st)
 }
 
@@ -136,6 +140,9 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 		p.fail(ctx, st, causeNoCell)
 		return
 	}
+	if snap.cells[idx].state.down.Load() { // rare: one atomic load otherwise
+		idx = p.routeAround(st, snap, keyHash, idx)
+	}
 	st.cell = snap.cells[idx]
 	st.cell.served.Add(1)
 
@@ -159,11 +166,11 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 	// request is idempotent, bodiless so far, and the pooled connection
 	// turned out dead before any response byte.
 	in := headInfo{peer: peer, trusted: st.set.keys.isTrusted(peer), tls: ctx.IsTLS(), chunked: st.bodyLen == -1}
-	if len(ctx.Request.Header.Host()) == 0 {
+	if len(ctx.Request.Header.Host()) == 0 && len(st.cell.endpoints) > 0 {
 		in.host = st.cell.endpoints[0].addr // HTTP/1.0 without Host
 	}
 	st.head = st.scrub.appendRequestHead(st.head[:0], &ctx.Request.Header, &in)
-	if c := st.forward(ctx); c != causeNone {
+	if c := st.forwardFailover(ctx, snap, keyHash, idx); c != causeNone {
 		p.fail(ctx, st, c)
 		return
 	}
@@ -217,7 +224,7 @@ func (st *reqState) forward(ctx *fasthttp.RequestCtx) cause {
 		sent, stale, err := st.roundTrip(ctx, ep)
 		if err == nil {
 			if ctx.Response.StatusCode() >= 500 {
-				p.noteFailure(ep)
+				p.noteFailure(st.cell, ep, causeNone, false)
 			} else {
 				p.health.success(ep)
 			}
@@ -231,7 +238,7 @@ func (st *reqState) forward(ctx *fasthttp.RequestCtx) cause {
 		}
 		c := classify(err, sent)
 		if c != causeBusy {
-			p.noteFailure(ep)
+			p.noteFailure(st.cell, ep, c, !st.gotHead)
 		}
 		st.lastCause = c
 		if attempt > 0 || (sent && !(stale && idempotent(ctx.Method()))) {
@@ -241,10 +248,33 @@ func (st *reqState) forward(ctx *fasthttp.RequestCtx) cause {
 	}
 }
 
-// noteFailure feeds passive health and logs an ejection.
-func (p *Proxy) noteFailure(ep *endpoint) {
-	if p.health.failure(ep) {
-		p.log.Warn("endpoint ejected", "endpoint", ep.addr, "ejections", ep.ejections.Load())
+// noteFailure feeds passive health: a 5xx (causeNone) or a failure after
+// the request may have been read counts toward eject_after; a connection
+// failure takes the endpoint out at once — refused or timed-out connects,
+// and a connection reset or closed before any response byte when a fresh
+// dial confirms nobody listens any more (an idle keep-alive connection
+// closed under us looks the same, so the reset alone is not evidence). An
+// ejection is logged and re-derives whether the cell is down.
+func (p *Proxy) noteFailure(c *cell, ep *endpoint, why cause, headless bool) {
+	var ejected bool
+	dead := why == causeRefused || why == causeConnectTimeout || (why == causeReset && headless && p.unreachable(ep))
+	if dead {
+		ejected = p.health.connFailure(ep)
+	} else {
+		ejected = p.health.failure(c, ep)
+	}
+	if !ejected {
+		return
+	}
+	if dead {
+		// The endpoint is gone: so are its pooled connections, which
+		// would otherwise fail the first requests after it comes back.
+		ep.client.CloseIdleConnections()
+		c.stats.deaths.Add(1)
+	}
+	p.log.Warn("endpoint ejected", "cell", c.name, "endpoint", ep.addr, "ejections", ep.ejections.Load())
+	if c.refresh(p.health.nowNano()) {
+		p.log.Warn("cell down: no endpoint in rotation", "cell", c.name)
 	}
 }
 

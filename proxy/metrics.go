@@ -6,7 +6,7 @@ import (
 
 var (
 	descEndpointUp = prometheus.NewDesc("cellgate_upstream_endpoint_up",
-		"Whether the endpoint is in rotation (1) or ejected by passive health (0).",
+		"Whether the endpoint is in rotation (1) or out: ejected by passive health or failing its active check (0).",
 		[]string{"cell", "endpoint"}, nil)
 	descCellWeight = prometheus.NewDesc("cellgate_cell_weight",
 		"The cell's current routing weight.",
@@ -23,6 +23,18 @@ var (
 	descMaxConns = prometheus.NewDesc("cellgate_max_conns",
 		"The client connection cap in force: listen.max_conns, lowered to what the descriptor limit allows.",
 		nil, nil)
+	descCellUp = prometheus.NewDesc("cellgate_cell_up",
+		"1 while the cell has an endpoint in rotation on this node; 0 while it is down and its users fail over.",
+		[]string{"cell"}, nil)
+	descFailovers = prometheus.NewDesc("cellgate_failover_requests_total",
+		"Requests of the cell's users served by their failover cell because the cell was down.",
+		[]string{"cell"}, nil)
+	descInflightFailed = prometheus.NewDesc("cellgate_failover_inflight_failed_total",
+		"Requests in flight when the cell died that could not be retried (non-idempotent, already sent).",
+		[]string{"cell"}, nil)
+	descFailoverPanic = prometheus.NewDesc("cellgate_failover_panic_total",
+		"Requests kept on their down cell because more than routing.failover_panic of the weight was down.",
+		[]string{"cell"}, nil)
 )
 
 var _ prometheus.Collector = (*Proxy)(nil)
@@ -36,6 +48,10 @@ func (p *Proxy) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descAcceptErrors
 	ch <- descMaxConns
 	p.tunnels.describe(ch)
+	ch <- descCellUp
+	ch <- descFailovers
+	ch <- descInflightFailed
+	ch <- descFailoverPanic
 }
 
 // Collect implements prometheus.Collector from the current snapshot, so
@@ -48,6 +64,14 @@ func (p *Proxy) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descCellWeight, prometheus.GaugeValue, c.Weight, c.Name)
 		ch <- prometheus.MustNewConstMetric(descCellShare, prometheus.GaugeValue, c.Share, c.Name)
 		ch <- prometheus.MustNewConstMetric(descCellPins, prometheus.GaugeValue, float64(c.Pins), c.Name)
+		up := 0.0
+		if c.Up {
+			up = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descCellUp, prometheus.GaugeValue, up, c.Name)
+		ch <- prometheus.MustNewConstMetric(descFailovers, prometheus.CounterValue, float64(c.Failovers), c.Name)
+		ch <- prometheus.MustNewConstMetric(descInflightFailed, prometheus.CounterValue, float64(c.InflightFailed), c.Name)
+		ch <- prometheus.MustNewConstMetric(descFailoverPanic, prometheus.CounterValue, float64(c.Panics), c.Name)
 		for _, e := range c.Endpoints {
 			up := 0.0
 			if e.Up {

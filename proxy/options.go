@@ -127,6 +127,18 @@ type Options struct {
 	EjectBackoff time.Duration
 	// EjectBackoffMax caps the doubled backoff. Zero: 32 × EjectBackoff.
 	EjectBackoffMax time.Duration
+	// MaxEjectionPercent caps the share of a cell's endpoints that 5xx
+	// responses may eject (upstream.max_ejection_percent), in percent; at
+	// least one endpoint may always go, as in Envoy. Connection failures
+	// and active checks are not capped: an endpoint that cannot be reached
+	// is out. Zero: 5xx eject at most one endpoint per cell.
+	MaxEjectionPercent int
+	// FailoverPanic is the share of the total weight, in percent, that may
+	// be down while keys of down cells still fail over
+	// (routing.failover_panic). Above it every key stays on its own cell,
+	// as Envoy's panic threshold does, rather than crush the survivors.
+	// Zero: never fail over; 100: always.
+	FailoverPanic float64
 
 	// PinMemory bounds the session pin table in bytes (routing.pin_memory):
 	// a quarter for the recent-session slots, the rest for pins (~290 B
@@ -174,16 +186,24 @@ func DefaultOptions() Options {
 		TrustedProxies:       []netip.Prefix(nil), // trust nobody unless configured
 		PinIdle:              5 * time.Minute,     // a conversation's pause, not a day
 		PinCookieName:        "cellgate_pin",
+		MaxEjectionPercent:   50, // 5xx alone never empties more than half a cell
+		FailoverPanic:        50, // Envoy's panic threshold: beyond half down, spread over all
 	}
 }
 
 // CellSpec is one cell as configured: its name, the version it runs, its
-// endpoints (host:port) and its routing weight.
+// endpoints (host:port; discovery resolves names before they get here),
+// its routing weight and its active health check.
 type CellSpec struct {
 	Name      string
 	Version   string
 	Endpoints []string
 	Weight    float64
+	// Health is the cell's active check. Nil: passive health only.
+	Health *HealthCheck
+	// Discovered says the endpoints come from discovery, so the list may
+	// be empty (the cell is then down and its users fail over).
+	Discovered bool
 }
 
 // CellRecorder receives the outcome of every finished request of one cell.
@@ -241,6 +261,12 @@ func (o *Options) validate() error {
 	if o.EjectAfter > 0 && o.EjectBackoff <= 0 {
 		errs = append(errs, errors.New("eject backoff must be > 0 when ejection is on"))
 	}
+	if o.MaxEjectionPercent < 0 || o.MaxEjectionPercent > 100 {
+		errs = append(errs, fmt.Errorf("max ejection percent %d: want 0-100", o.MaxEjectionPercent))
+	}
+	if !(o.FailoverPanic >= 0 && o.FailoverPanic <= 100) {
+		errs = append(errs, fmt.Errorf("failover panic %v: want 0-100 (percent)", o.FailoverPanic))
+	}
 	if o.PinMemory < 0 || (o.PinMemory > 0 && o.PinMemory < balancer.MinPinMemory) {
 		errs = append(errs, fmt.Errorf("pin memory %d: want 0 (off) or at least %d bytes", o.PinMemory, balancer.MinPinMemory))
 	}
@@ -281,7 +307,7 @@ func validateCells(cells []CellSpec) error {
 			errs = append(errs, fmt.Errorf("cell %q: duplicate name", c.Name))
 		}
 		seen[c.Name] = true
-		if len(c.Endpoints) == 0 {
+		if len(c.Endpoints) == 0 && !c.Discovered {
 			errs = append(errs, fmt.Errorf("cell %q: no endpoints", c.Name))
 		}
 		if c.Weight < 0 {
@@ -290,6 +316,11 @@ func validateCells(cells []CellSpec) error {
 		for _, ep := range c.Endpoints {
 			if _, err := netip.ParseAddrPort(ep); err != nil && !validHostPort(ep) {
 				errs = append(errs, fmt.Errorf("cell %q: endpoint %q: want host:port", c.Name, ep))
+			}
+		}
+		if c.Health != nil {
+			if err := c.Health.validate(); err != nil {
+				errs = append(errs, fmt.Errorf("cell %q: health: %w", c.Name, err))
 			}
 		}
 	}

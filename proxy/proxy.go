@@ -45,6 +45,12 @@ type Proxy struct {
 	mu        sync.Mutex
 	endpoints map[string]*endpoint    // "cell\x00addr" → endpoint of the current snapshot
 	recorders map[string]CellRecorder // cell name → recorder (nil: none)
+	stats     map[string]*cellStats   // cell name → failover counters
+	checkWG   sync.WaitGroup          // running active health checks
+
+	// noFailover names the cells that receive no failover traffic (the
+	// targets of running rollouts); nil: none.
+	noFailover atomic.Pointer[[]string]
 
 	states sync.Pool // *reqState
 
@@ -77,6 +83,7 @@ func New(opts Options, seed uint64, cells []CellSpec, hooks Hooks) (*Proxy, erro
 		rand:      hooks.Rand,
 		endpoints: map[string]*endpoint{},
 		recorders: map[string]CellRecorder{},
+		stats:     map[string]*cellStats{},
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -241,12 +248,14 @@ wait:
 	p.conns.closeAll()
 	p.mu.Lock()
 	for _, e := range p.endpoints {
+		p.setCheckLocked(e, nil)
 		e.client.CloseIdleConnections()
 	}
 	if s := p.snap.Load().sessions; s != nil && s.pins != nil {
 		s.pins.Close() // stops the pin cache's goroutines
 	}
 	p.mu.Unlock()
+	p.checkWG.Wait()
 	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}

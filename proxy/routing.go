@@ -34,6 +34,8 @@ type cell struct {
 	endpoints []*endpoint
 	rec       CellRecorder   // nil: not recorded
 	served    *atomic.Uint64 // requests routed here; survives reloads
+	stats     *cellStats     // failover counters; survive reloads
+	state     *cellState     // down or up on this node (cellhealth.go)
 }
 
 // pickEndpoint chooses an endpoint by power of two choices on outstanding
@@ -42,6 +44,9 @@ type cell struct {
 func (c *cell) pickEndpoint(r uint64, exclude *endpoint, now func() int64) *endpoint {
 	eps := c.endpoints
 	n := uint64(len(eps))
+	if n == 0 { // a discovered cell that resolves to nothing
+		return nil
+	}
 	if n == 1 {
 		if e := eps[0]; e != exclude && e.available(now) {
 			return e
@@ -97,6 +102,8 @@ func (p *Proxy) buildSnapshotLocked(specs []CellSpec) *snapshot {
 			nameB: []byte(sp.Name), versionB: []byte(sp.Version),
 			rec:    p.recorderLocked(sp.Name),
 			served: s.sessions.servedLocked(sp.Name),
+			stats:  p.statsLocked(sp.Name),
+			state:  new(cellState),
 		}
 		for _, addr := range sp.Endpoints {
 			key := sp.Name + "\x00" + addr
@@ -105,8 +112,10 @@ func (p *Proxy) buildSnapshotLocked(specs []CellSpec) *snapshot {
 				e = newEndpoint(addr, p.options(), p.dial)
 			}
 			live[key] = e
+			p.setCheckLocked(e, sp.Health)
 			c.endpoints = append(c.endpoints, e)
 		}
+		c.refresh(p.health.nowNano())
 		s.cells[i] = c
 		bc[i] = balancer.Cell{Name: sp.Name, Weight: sp.Weight}
 	}
@@ -114,6 +123,7 @@ func (p *Proxy) buildSnapshotLocked(specs []CellSpec) *snapshot {
 	s.pins = s.sessions.view(old, s.table, false)
 	for key, e := range p.endpoints {
 		if live[key] == nil {
+			p.setCheckLocked(e, nil)
 			e.removed.Store(true)
 			go p.drainEndpoint(e)
 		}
@@ -216,19 +226,31 @@ func (p *Proxy) Weights() map[string]float64 {
 // last minute, which differs while session pins hold users elsewhere; Pins
 // is the sessions pinned to it on this node.
 type CellStatus struct {
-	Name      string           `json:"name"`
-	Version   string           `json:"version"`
-	Weight    float64          `json:"weight"`
-	Share     float64          `json:"share"`
-	Pins      int64            `json:"pins"`
-	Endpoints []EndpointStatus `json:"endpoints"`
+	Name    string  `json:"name"`
+	Version string  `json:"version"`
+	Weight  float64 `json:"weight"`
+	Share   float64 `json:"share"`
+	Pins    int64   `json:"pins"`
+	// Up is false when none of the cell's endpoints is in rotation on this
+	// node: its users are served by their failover cells.
+	Up bool `json:"up"`
+	// Failovers counts requests of this cell's users served elsewhere
+	// because it was down; InflightFailed those in flight when it died
+	// that could not be retried; Panics those kept on it because the
+	// failover panic threshold held.
+	Failovers      uint64           `json:"failovers"`
+	InflightFailed uint64           `json:"inflight_failed"`
+	Panics         uint64           `json:"panics"`
+	Endpoints      []EndpointStatus `json:"endpoints"`
 }
 
 // EndpointStatus is one endpoint's health and load.
 type EndpointStatus struct {
-	Addr         string    `json:"addr"`
-	Up           bool      `json:"up"`
-	Outstanding  int64     `json:"outstanding"`
+	Addr        string `json:"addr"`
+	Up          bool   `json:"up"`
+	Outstanding int64  `json:"outstanding"`
+	// CheckDown is set while active health checks hold the endpoint out.
+	CheckDown    bool      `json:"check_down,omitempty"`
 	EjectedUntil time.Time `json:"ejected_until,omitzero"`
 }
 
@@ -240,12 +262,14 @@ func (p *Proxy) Status() []CellStatus {
 	out := make([]CellStatus, len(s.cells))
 	for i, c := range s.cells {
 		cs := CellStatus{Name: c.name, Version: c.version, Weight: s.table.Cell(i).Weight,
-			Share: shares[c.name], Pins: pins[c.name]}
+			Share: shares[c.name], Pins: pins[c.name], Up: !c.downAt(now),
+			Failovers: c.stats.failovers.Load(), InflightFailed: c.stats.inflightFailed.Load(),
+			Panics: c.stats.panics.Load()}
 		for _, e := range c.endpoints {
-			es := EndpointStatus{Addr: e.addr, Outstanding: e.outstanding.Load()}
+			es := EndpointStatus{Addr: e.addr, Outstanding: e.outstanding.Load(), CheckDown: e.checkDown.Load()}
 			until := e.ejectedUntil.Load()
-			es.Up = until == 0 || now >= until
-			if !es.Up {
+			es.Up = e.availableAt(now)
+			if until != 0 && now < until {
 				es.EjectedUntil = time.Unix(0, until)
 			}
 			cs.Endpoints = append(cs.Endpoints, es)

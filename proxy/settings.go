@@ -128,6 +128,7 @@ func (p *Proxy) renewPoolsLocked() {
 		n.fails.Store(e.fails.Load())
 		n.ejections.Store(e.ejections.Load())
 		n.ejectedUntil.Store(e.ejectedUntil.Load())
+		p.moveCheckLocked(e, n)
 		renewed[e] = n
 		p.endpoints[key] = n
 		e.removed.Store(true)

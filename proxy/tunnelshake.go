@@ -170,8 +170,8 @@ func (p *Proxy) shake(ctx *fasthttp.RequestCtx, st *reqState) (*tunnel, cause) {
 		d := net.Dialer{Timeout: st.set.opts.ConnectTimeout}
 		conn, err := d.Dial("tcp", ep.addr)
 		if err != nil {
-			p.noteFailure(ep)
 			st.lastCause = classify(err, false)
+			p.noteFailure(st.cell, ep, st.lastCause, false)
 			if tried != nil {
 				return nil, st.lastCause
 			}
@@ -183,11 +183,12 @@ func (p *Proxy) shake(ctx *fasthttp.RequestCtx, st *reqState) (*tunnel, cause) {
 		t, err := p.exchange(ctx, st, conn)
 		if err != nil {
 			conn.Close()
-			p.noteFailure(ep)
-			return nil, classify(err, true)
+			c := classify(err, true)
+			p.noteFailure(st.cell, ep, c, false)
+			return nil, c
 		}
 		if ctx.Response.StatusCode() >= 500 {
-			p.noteFailure(ep)
+			p.noteFailure(st.cell, ep, causeNone, false)
 		} else {
 			p.health.success(ep)
 		}

@@ -1,0 +1,227 @@
+package proxy
+
+import (
+	"math"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cellgate/cellgate/balancer"
+	"github.com/valyala/fasthttp"
+)
+
+// cellState is whether a cell is down as this node sees it: none of its
+// endpoints is in rotation (passive ejection or active checks). It is
+// derived from the endpoints and cached here so the request path reads one
+// atomic per pick; refresh recomputes it whenever an endpoint's state
+// changes, and the request path itself when a passive ejection has run out
+// (retryAt), since nothing else marks that moment.
+type cellState struct {
+	// mu serialises refresh, so the last one to run stores what it read
+	// last; the request path never takes it unless the cell is down.
+	mu      sync.Mutex
+	down    atomic.Bool
+	retryAt atomic.Int64 // while down: health-clock ns when an ejection ends (MaxInt64: none)
+}
+
+// cellStats are a cell's failover counters. They are kept per cell name
+// across reloads, like the recorders.
+type cellStats struct {
+	// failovers counts requests whose own cell was down, served by a
+	// failover cell instead.
+	failovers atomic.Uint64
+	// inflightFailed counts requests in flight when their cell died that
+	// could not be retried (not idempotent, and bytes had been sent).
+	inflightFailed atomic.Uint64
+	// panics counts requests kept on their down cell because more than
+	// routing.failover_panic of the weight was down.
+	panics atomic.Uint64
+	// deaths counts endpoints of the cell taken out by connection
+	// evidence; a request compares it before and after its attempt to
+	// learn that the cell was dying under it.
+	deaths atomic.Uint64
+}
+
+// refresh recomputes whether c is down at now and returns it.
+func (c *cell) refresh(now int64) bool {
+	c.state.mu.Lock()
+	defer c.state.mu.Unlock()
+	down, retry := true, int64(math.MaxInt64)
+	for _, e := range c.endpoints {
+		if e.availableAt(now) {
+			down = false
+			break
+		}
+		if !e.checkDown.Load() {
+			retry = min(retry, e.ejectedUntil.Load())
+		}
+	}
+	c.state.retryAt.Store(retry)
+	c.state.down.Store(down)
+	return down
+}
+
+// downAt reports whether c is down at now, re-deriving it once an ejection
+// has run out.
+func (c *cell) downAt(now int64) bool {
+	if !c.state.down.Load() {
+		return false
+	}
+	if now >= c.state.retryAt.Load() {
+		return c.refresh(now)
+	}
+	return true
+}
+
+// refreshAll recomputes every cell of the current snapshot (after an
+// active check changed an endpoint).
+func (p *Proxy) refreshAll() {
+	p.mu.Lock() // not racing a snapshot build, which refreshes its own cells
+	defer p.mu.Unlock()
+	now := p.health.nowNano()
+	for _, c := range p.snap.Load().cells {
+		c.refresh(now)
+	}
+}
+
+// statsLocked returns the named cell's counters, creating them on first
+// sight. p.mu must be held.
+func (p *Proxy) statsLocked(name string) *cellStats {
+	s := p.stats[name]
+	if s == nil {
+		s = &cellStats{}
+		p.stats[name] = s
+	}
+	return s
+}
+
+// routeAround is called when the cell a request was routed to (idx) is
+// marked down: it returns the key's failover cell — its next choice in the
+// same weighted rendezvous order among cells that are up and not the
+// target of a running rollout — or idx when there is none or the panic
+// threshold holds. Failover bypasses session pins and makes none: the
+// table, the weights and the pins are untouched, so the key returns to
+// exactly its own cell once that cell is up.
+func (p *Proxy) routeAround(st *reqState, snap *snapshot, keyHash uint64, idx int) int {
+	now := p.health.nowNano()
+	if !snap.cells[idx].downAt(now) {
+		return idx
+	}
+	j := p.failoverCell(snap, keyHash, idx, now)
+	if j == idx {
+		return idx
+	}
+	st.failedOver, st.pinCookie = true, false
+	snap.cells[idx].stats.failovers.Add(1)
+	return j
+}
+
+// failoverCell picks the failover cell for keyHash whose cell idx is down,
+// or returns idx. It does not allocate: the sets are bitmasks on the stack.
+func (p *Proxy) failoverCell(snap *snapshot, keyHash uint64, idx int, now int64) int {
+	var skip, down balancer.CellSet
+	excl := p.noFailover.Load()
+	for i, c := range snap.cells {
+		switch {
+		case i == idx || c.downAt(now):
+			down.Add(i)
+			skip.Add(i)
+		case excl != nil && slices.Contains(*excl, c.name):
+			skip.Add(i)
+		}
+	}
+	t := snap.table
+	if t.WeightOf(&down)*100 > p.options().FailoverPanic*t.TotalWeight() {
+		snap.cells[idx].stats.panics.Add(1)
+		return idx // panic: spread over every cell rather than crush the survivors
+	}
+	if j := t.PickExcept(keyHash, &skip); j >= 0 {
+		return j
+	}
+	return idx
+}
+
+// SetFailoverExcluded names the cells that never receive failover traffic:
+// the targets of running rollouts, so a canary's share is what its plan
+// says. Their own users still fail over when they are down.
+func (p *Proxy) SetFailoverExcluded(cells []string) {
+	c := slices.Clone(cells)
+	p.noFailover.Store(&c)
+}
+
+// CellUp reports whether the named cell has an endpoint in rotation on
+// this node (false for an unknown cell).
+func (p *Proxy) CellUp(name string) bool {
+	s := p.snap.Load()
+	now := p.health.nowNano()
+	for _, c := range s.cells {
+		if c.name == name {
+			return !c.downAt(now)
+		}
+	}
+	return false
+}
+
+// forwardFailover is forward plus what a dying cell needs for the request
+// in flight. When an attempt failed with no response byte and the cell
+// lost an endpoint to connection evidence meanwhile (deaths moved), the
+// request is not simply failed:
+//   - one that may have reached the upstream and is not idempotent fails
+//     (502) and is counted: nobody can know whether it was executed;
+//   - otherwise (nothing sent, or idempotent — RFC 9110 §9.2.2 allows
+//     repeating those) it goes to the rest of the cell while the cell has
+//     endpoints in rotation, and once to the key's failover cell when the
+//     cell is down.
+//
+// A failure without such evidence (a timeout, a 5xx) is answered as is.
+func (st *reqState) forwardFailover(ctx *fasthttp.RequestCtx, snap *snapshot, keyHash uint64, idx int) cause {
+	p := st.p
+	for round := 0; ; round++ {
+		deaths := st.cell.stats.deaths.Load()
+		c := st.forward(ctx)
+		if c == causeNone || c == causeBusy || st.gotHead || round == maxFailoverRounds-1 {
+			return c
+		}
+		if c != causeNoEndpoint && st.cell.stats.deaths.Load() == deaths {
+			return c // an ordinary failure: the cell is not dying
+		}
+		if sent := c == causeReset || c == causeTimeout; sent && !idempotent(ctx.Method()) {
+			st.cell.stats.inflightFailed.Add(1)
+			return c
+		}
+		now := p.health.nowNano()
+		if !st.cell.refresh(now) {
+			continue // the rest of the cell first
+		}
+		if st.failedOver {
+			return c
+		}
+		j := p.failoverCell(snap, keyHash, idx, now)
+		if j == idx {
+			return c
+		}
+		st.cell.stats.failovers.Add(1)
+		st.failedOver, st.pinCookie = true, false
+		st.cell = snap.cells[j]
+		st.cell.served.Add(1)
+	}
+}
+
+// maxFailoverRounds bounds forward calls per request: its own cell, the
+// rest of that cell after an endpoint died, and the failover cell.
+const maxFailoverRounds = 3
+
+// unreachable dials ep once (bounded by the connect timeout) and reports
+// whether the dial failed: the evidence that turns a reset before any
+// response byte into a dead endpoint. It runs only on that failure path.
+func (p *Proxy) unreachable(ep *endpoint) bool {
+	if p.health.after.Load() <= 0 {
+		return false
+	}
+	c, err := ep.client.Dial(ep.addr)
+	if err != nil {
+		return true
+	}
+	_ = c.Close()
+	return false
+}
