@@ -31,7 +31,8 @@ type cellStats struct {
 	// failover cell instead.
 	failovers atomic.Uint64
 	// inflightFailed counts requests in flight when their cell died that
-	// could not be retried (not idempotent, and bytes had been sent).
+	// could not be retried (not idempotent and bytes had been sent, or a
+	// body had begun to stream).
 	inflightFailed atomic.Uint64
 	// panics counts requests kept on their down cell because more than
 	// routing.failover_panic of the weight was down.
@@ -167,7 +168,9 @@ func (p *Proxy) CellUp(name string) bool {
 // lost an endpoint to connection evidence meanwhile (deaths moved), the
 // request is not simply failed:
 //   - one that may have reached the upstream and is not idempotent fails
-//     (502) and is counted: nobody can know whether it was executed;
+//     (502) and is counted: nobody can know whether it was executed; so
+//     does one whose body had begun to stream (bodies are not buffered,
+//     so it cannot be sent again);
 //   - otherwise (nothing sent, or idempotent — RFC 9110 §9.2.2 allows
 //     repeating those) it goes to the rest of the cell while the cell has
 //     endpoints in rotation, and once to the key's failover cell when the
@@ -185,8 +188,8 @@ func (st *reqState) forwardFailover(ctx *fasthttp.RequestCtx, snap *snapshot, ke
 		if c != causeNoEndpoint && st.cell.stats.deaths.Load() == deaths {
 			return c // an ordinary failure: the cell is not dying
 		}
-		if sent := c == causeReset || c == causeTimeout; sent && !idempotent(ctx.Method()) {
-			st.cell.stats.inflightFailed.Add(1)
+		if sent := c == causeReset || c == causeTimeout; (sent && !idempotent(ctx.Method())) || st.bodyRead > 0 {
+			st.cell.stats.inflightFailed.Add(1) // the body streamed: it cannot be sent again
 			return c
 		}
 		now := p.health.nowNano()

@@ -252,7 +252,11 @@ func TestInflightRequestsWhenCellDies(t *testing.T) {
 		cell   string
 	}{{"GET", 200, "a"}, {"POST", 502, "b"}} {
 		res := make(chan *fasthttp.Response, 1)
-		go func() { res <- do(t, c, tc.method, "/", []byte("x"), "X-User-ID", user) }()
+		var body []byte
+		if tc.method == "POST" {
+			body = []byte("x")
+		}
+		go func() { res <- do(t, c, tc.method, "/", body, "X-User-ID", user) }()
 		<-arrived
 		block.kill()
 		r := <-res

@@ -29,16 +29,8 @@ type Server struct {
 func Start(t testing.TB) *Server {
 	t.Helper()
 	s := &Server{records: map[string][]dns.RR{}}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc, ln := listenPair(t)
 	s.Addr = pc.LocalAddr().String()
-	ln, err := net.Listen("tcp", s.Addr)
-	if err != nil {
-		pc.Close()
-		t.Fatal(err)
-	}
 	started := make(chan struct{}, 2)
 	notify := func() { started <- struct{}{} }
 	s.udp = &dns.Server{PacketConn: pc, Handler: s, NotifyStartedFunc: notify}
@@ -54,6 +46,27 @@ func Start(t testing.TB) *Server {
 	}
 	t.Cleanup(s.Stop)
 	return s
+}
+
+// listenPair binds UDP and TCP on one loopback port, trying a few ports:
+// the TCP side of a free UDP port may be taken.
+func listenPair(t testing.TB) (net.PacketConn, net.Listener) {
+	t.Helper()
+	var last error
+	for range 20 {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, err := net.Listen("tcp", pc.LocalAddr().String())
+		if err == nil {
+			return pc, ln
+		}
+		pc.Close()
+		last = err
+	}
+	t.Fatalf("dnstest: no port free for both UDP and TCP: %v", last)
+	return nil, nil
 }
 
 // Set replaces the records of name with rrs, given in zone-file syntax
