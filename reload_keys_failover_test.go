@@ -59,7 +59,7 @@ var failoverKeyRows = []keyRow{
 			d := dnstest.Start(e.t)
 			d.Set(e.t, "b.test", "b.test. 5 IN A 127.0.0.1")
 			c.Discovery.Resolver = d.Addr
-			c.Cells[1].Endpoints = []string{"dns:b.test:" + port(e.t, e.b1.Addr())}
+			c.Cells[1].Endpoints = []string{"dns:b.test:" + portOf(e.t, e.b1.Addr())}
 		},
 		check: func(t *testing.T, e *keyEnv) {
 			before := e.b1.Requests()
@@ -69,7 +69,7 @@ var failoverKeyRows = []keyRow{
 		}},
 	discoveryRow("discovery.interval", func(c *configs.Discovery) { c.Interval = configs.D(20 * time.Millisecond) },
 		func(t *testing.T, e *keyEnv, d *dnstest.Server) {
-			d.Set(t, "_http._tcp.b.test", "_http._tcp.b.test. 3600 IN SRV 0 0 "+port(t, e.a2.Addr())+" b.test.")
+			d.Set(t, "_http._tcp.b.test", "_http._tcp.b.test. 3600 IN SRV 0 0 "+portOf(t, e.a2.Addr())+" b.test.")
 			waitFor(t, "stable-b's new SRV target within the 20ms interval (it was 1h)", 10*time.Second, func() bool {
 				e.spread(t, 8)
 				return e.a2.Requests() > 0
@@ -98,7 +98,7 @@ func discoveryRow(key string, edit func(*configs.Discovery), check func(*testing
 	return keyRow{key: key, hot: true,
 		base: func(c *configs.Config, e *keyEnv) {
 			d = dnstest.Start(e.t)
-			d.Set(e.t, "_http._tcp.b.test", "_http._tcp.b.test. 3600 IN SRV 0 0 "+port(e.t, e.b1.Addr())+" b.test.")
+			d.Set(e.t, "_http._tcp.b.test", "_http._tcp.b.test. 3600 IN SRV 0 0 "+portOf(e.t, e.b1.Addr())+" b.test.")
 			d.Set(e.t, "b.test", "b.test. 3600 IN A 127.0.0.1")
 			c.Discovery.Resolver, c.Discovery.Interval = d.Addr, configs.D(time.Hour)
 			c.Cells[1].Endpoints = []string{"srv:_http._tcp.b.test"}
@@ -108,7 +108,7 @@ func discoveryRow(key string, edit func(*configs.Discovery), check func(*testing
 	}
 }
 
-func port(t *testing.T, addr string) string {
+func portOf(t *testing.T, addr string) string {
 	t.Helper()
 	_, p, err := net.SplitHostPort(addr)
 	if err != nil {

@@ -320,3 +320,90 @@ func TestMaxEjectionPercent(t *testing.T) {
 		t.Fatalf("%d of 4 endpoints ejected by 5xx (cell up=%v), want 2 (50 %%)", out, p.Status()[0].Up)
 	}
 }
+
+// TestFailoverBypassesPins: sessions pinned to a cell that goes down are
+// served by their failover cell without a pin being made there, and keep
+// their pin: when the cell is back they are on it again.
+func TestFailoverBypassesPins(t *testing.T) {
+	clk := newTestClock()
+	stable := newKillable(t, cellNamed("stable"))
+	opts := pinOptions()
+	opts.EjectAfter, opts.EjectBackoff = 3, time.Hour
+	opts.FailoverPanic = 100 // stable is 75 % of the weight
+	p, addr := startProxy(t, opts, []CellSpec{
+		{Name: "stable", Weight: 95, Endpoints: []string{stable.addr}},
+		{Name: "canary", Weight: 5, Endpoints: []string{okUpstream(t, nil)}},
+	}, Hooks{Now: clk.Now})
+	c := newClient(addr)
+	const n = 300
+	for i := range n {
+		cellOf(t, c, fmt.Sprintf("user-%d", i))
+	}
+	clk.advance(time.Second)
+	p.SetWeights(map[string]float64{"stable": 75, "canary": 25})
+	var pinned []string // users whose key moved to canary but who stay on stable
+	for i := range n {
+		k := fmt.Sprintf("user-%d", i)
+		if p.snap.Load().table.PickKey([]byte(k)) == 1 && cellOf(t, c, k) == "stable" {
+			pinned = append(pinned, k)
+		}
+	}
+	pinsBefore := p.Pins()
+	if len(pinned) == 0 || pinsBefore["stable"] == 0 {
+		t.Fatalf("no session pinned to stable (%d, %v); the test needs some", len(pinned), pinsBefore)
+	}
+
+	stable.kill()
+	for _, k := range pinned {
+		get(t, c, "/", "X-User-ID", k) // the refused connects take stable down
+	}
+	for _, k := range pinned {
+		if got := cellOf(t, c, k); got != "canary" {
+			t.Fatalf("%s pinned to dead stable served by %q, want its failover cell canary", k, got)
+		}
+	}
+	if got := p.Pins(); got["canary"] != 0 || got["stable"] != pinsBefore["stable"] {
+		t.Fatalf("pins after failover %v, before %v: failover must make none and keep the old", got, pinsBefore)
+	}
+
+	stable.revive()
+	p.mu.Lock()
+	for _, e := range p.endpoints {
+		p.health.success(e)
+	}
+	p.mu.Unlock()
+	p.refreshAll()
+	for _, k := range pinned {
+		if got := cellOf(t, c, k); got != "stable" {
+			t.Fatalf("%s on %q after stable came back, want its pinned cell stable", k, got)
+		}
+	}
+}
+
+// TestFailoverPickAllocs: routing around a down cell allocates nothing.
+func TestFailoverPickAllocs(t *testing.T) {
+	p, err := New(testOptions(), 42, []CellSpec{
+		{Name: "a", Weight: 1, Endpoints: []string{"127.0.0.1:1"}},
+		{Name: "b", Weight: 1, Endpoints: []string{"127.0.0.1:2"}},
+		{Name: "c", Weight: 1, Endpoints: []string{"127.0.0.1:3"}},
+	}, Hooks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := p.snap.Load()
+	snap.cells[1].endpoints[0].checkDown.Store(true)
+	snap.cells[1].refresh(p.health.nowNano())
+	st := &reqState{p: p}
+	h := uint64(0)
+	allocs := testing.AllocsPerRun(1000, func() {
+		h = h*6364136223846793005 + 1442695040888963407
+		if idx := snap.table.Pick(h); snap.cells[idx].state.down.Load() {
+			if p.routeAround(st, snap, h, idx) == 1 {
+				t.Fatal("routed to the down cell")
+			}
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per failover pick", allocs)
+	}
+}
