@@ -292,12 +292,14 @@ func TestCellFailoverUnderLoad(t *testing.T) {
 // TestCellFailoverActiveChecksOnly: with passive ejection off, b's users
 // fail over once b's active TCP checks fail `unhealthy` times in a row.
 // Requests to b between the kill and that moment fail (there is no
-// evidence yet); the time is printed against interval × unhealthy.
+// evidence yet); the time is printed against interval × unhealthy. The
+// probe timeout is generous so a loaded test machine (the race detector on
+// two cores) does not fail probes of live endpoints.
 func TestCellFailoverActiveChecksOnly(t *testing.T) {
 	f := startFailoverFleet(t, "[upstream]\neject_after = 0",
-		`health = { interval = "100ms", timeout = "50ms", unhealthy = 2, healthy = 1 }`)
+		`health = { interval = "200ms", timeout = "200ms", unhealthy = 3, healthy = 1 }`)
 	r := runOutage(t, f, 300)
-	t.Logf("active only (interval 100ms × unhealthy 2 = 200ms): first user on its failover cell after %v, last failed request %s",
+	t.Logf("active only (interval 200ms × unhealthy 3 = 600ms): first user on its failover cell after %v, last failed request %s",
 		r.detect.Round(time.Millisecond), lastFail(r))
 	t.Logf("active only: failed GET %d, failed POST %d; other users moved %d; b's users on a wrong cell %d; %d of %d returned",
 		r.failedGET, r.failedPOST, r.others, r.wrongB, r.returned, r.usersB)
