@@ -2,7 +2,6 @@ package cellgate
 
 import (
 	"context"
-	"slices"
 	"sync"
 	"time"
 )
@@ -71,33 +70,25 @@ func (n *Node) watchCells(ctx context.Context) {
 
 // syncRolloutTargets tells the proxy which cells running rollouts target.
 func (n *Node) syncRolloutTargets() {
-	c := n.Controller()
-	var targets []string
-	for _, id := range c.Active() {
-		if v, err := c.Rollout(id); err == nil {
-			targets = append(targets, v.Plan.Targets...)
-		}
-	}
-	slices.Sort(targets)
-	n.proxy.SetFailoverExcluded(slices.Compact(targets))
+	n.proxy.SetFailoverExcluded(n.Controller().ActiveTargets())
 }
 
 // journalCellHealth records each change of a cell's up state since the
 // last call (prev is updated). A cell first seen down is recorded too.
 func (n *Node) journalCellHealth(prev map[string]bool) {
-	for _, c := range n.proxy.Status() {
-		was, seen := prev[c.Name]
-		prev[c.Name] = c.Up
-		if (seen && was == c.Up) || (!seen && c.Up) {
+	for name, up := range n.proxy.CellsUp() {
+		was, seen := prev[name]
+		prev[name] = up
+		if (seen && was == up) || (!seen && up) {
 			continue
 		}
 		reason := "an endpoint is in rotation again; its users are back"
-		if !c.Up {
+		if !up {
 			reason = "no endpoint in rotation; its users are served by their failover cells"
 		}
-		n.log.Warn("cell health changed", "cell", c.Name, "up", c.Up)
-		if err := n.Controller().RecordCellHealth(c.Name, c.Up, "health:"+n.name, reason); err != nil {
-			n.log.Warn("journal cell health", "cell", c.Name, "err", err)
+		n.log.Warn("cell health changed", "cell", name, "up", up)
+		if err := n.Controller().RecordCellHealth(name, up, "health:"+n.name, reason); err != nil {
+			n.log.Warn("journal cell health", "cell", name, "err", err)
 		}
 	}
 }

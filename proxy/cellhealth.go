@@ -150,6 +150,19 @@ func (p *Proxy) SetFailoverExcluded(cells []string) {
 	p.noFailover.Store(&c)
 }
 
+// CellsUp reports, for every cell of the current snapshot, whether it has
+// an endpoint in rotation on this node. Unlike Status it reads nothing
+// but the endpoints, so it may be polled.
+func (p *Proxy) CellsUp() map[string]bool {
+	s := p.snap.Load()
+	now := p.health.nowNano()
+	out := make(map[string]bool, len(s.cells))
+	for _, c := range s.cells {
+		out[c.name] = !c.downAt(now)
+	}
+	return out
+}
+
 // CellUp reports whether the named cell has an endpoint in rotation on
 // this node (false for an unknown cell).
 func (p *Proxy) CellUp(name string) bool {

@@ -1,6 +1,9 @@
 package rollout
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // Audit actions for a cell's health as one node sees it. They record a
 // routing fact — the cell's users are served by their failover cells, or
@@ -27,4 +30,18 @@ func (c *Controller) RecordCellHealth(cell string, up bool, actor, reason string
 		return fmt.Errorf("record %s of %q: %w", action, cell, ErrNotFound)
 	}
 	return c.commitLocked(&change{event: Event{Time: c.now(), Actor: actor, Action: action, Reason: reason}})
+}
+
+// ActiveTargets returns the target cells of the running rollouts, sorted
+// and without repeats, from memory (no journal read): the node polls it to
+// keep those cells out of failover.
+func (c *Controller) ActiveTargets() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, d := range c.active {
+		out = append(out, d.Plan.Targets...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }

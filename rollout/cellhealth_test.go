@@ -36,3 +36,22 @@ func TestRecordCellHealth(t *testing.T) {
 		t.Fatal("unknown cell accepted")
 	}
 }
+
+// TestActiveTargets lists the running rollouts' targets, and none once
+// they end.
+func TestActiveTargets(t *testing.T) {
+	r := newRig(t, Options{})
+	if got := r.c.ActiveTargets(); len(got) != 0 {
+		t.Fatalf("no rollout: %v", got)
+	}
+	id := r.start(canaryPlan())
+	if got := r.c.ActiveTargets(); len(got) != 1 || got[0] != "canary-1" {
+		t.Fatalf("running canary: %v", got)
+	}
+	if err := r.c.Abort(id, "admin:test", "done"); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.c.ActiveTargets(); len(got) != 0 {
+		t.Fatalf("after abort: %v", got)
+	}
+}
