@@ -116,7 +116,12 @@ func TestWebSocketReleaseCloses1012(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The client stops reading, so the socket buffers fill and the proxy's
+	// copy stands at an arbitrary offset inside a frame when the close is
+	// asked for; then it reads on.
 	p.SetWeights(map[string]float64{"b": 0})
+	waitFor(t, "the proxy to shut the tunnel", func() bool { return shutting(p) == 1 })
+	_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
 	var err error
 	for err == nil {
 		err = read()
@@ -163,6 +168,19 @@ func TestWebSocketWeightBackKeepsTunnels(t *testing.T) {
 	}
 }
 
+// shutting counts the registered tunnels asked to close.
+func shutting(p *Proxy) int {
+	p.tunnels.mu.Lock()
+	defer p.tunnels.mu.Unlock()
+	n := 0
+	for t := range p.tunnels.open {
+		if t.closing.Load() != nil {
+			n++
+		}
+	}
+	return n
+}
+
 func pending(p *Proxy, cell string) bool {
 	p.tunnels.mu.Lock()
 	defer p.tunnels.mu.Unlock()
@@ -181,6 +199,7 @@ func TestWebSocketCellRemovedByReload(t *testing.T) {
 	if err := p.SetCells(cells[:1]); err != nil {
 		t.Fatal(err)
 	}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if _, _, err := c.ReadMessage(); closeCode(err) != 1012 {
 		t.Fatalf("read after b was removed: %v, want close 1012", err)
 	}
@@ -205,6 +224,7 @@ func TestWebSocketIdleTimeout(t *testing.T) {
 	}
 
 	idle, _ := dialWS(t, addr, "/echo", user)
+	_ = idle.SetReadDeadline(time.Now().Add(10 * time.Second))
 	_, _, err := idle.ReadMessage()
 	var ce *websocket.CloseError
 	if !asCloseError(err, &ce) || ce.Code != 1001 || ce.Text != reasonIdle {
@@ -227,7 +247,9 @@ func TestWebSocketDrainSends1001(t *testing.T) {
 	opts.DrainTimeout = 500 * time.Millisecond
 	p, addr := startProxy(t, opts, cells, Hooks{})
 	c, _ := dialWS(t, addr, "/echo", "someone")
+	_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
 	shut := make(chan error, 1)
+	start := time.Now()
 	go func() { shut <- p.Shutdown(context.Background()) }()
 	waitFor(t, "the drain to begin", p.draining.Load)
 	if err := c.WriteMessage(websocket.TextMessage, []byte("during the drain")); err != nil {
@@ -239,6 +261,11 @@ func TestWebSocketDrainSends1001(t *testing.T) {
 	_, _, err := c.ReadMessage()
 	if closeCode(err) != 1001 {
 		t.Fatalf("at the end of the drain: %v, want close 1001", err)
+	}
+	// A lower bound only: the close may come later on a busy machine,
+	// never before the drain timeout.
+	if d := time.Since(start); d < opts.DrainTimeout {
+		t.Fatalf("close 1001 came %v into a drain of %v", d, opts.DrainTimeout)
 	}
 	if err := <-shut; err != nil {
 		t.Fatalf("shutdown: %v", err)
