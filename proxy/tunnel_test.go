@@ -16,6 +16,7 @@ import (
 	"github.com/cellgate/cellgate/internal/wsecho"
 	"github.com/cellgate/cellgate/proxy/frontdoor"
 	"github.com/gorilla/websocket"
+	"github.com/valyala/fasthttp"
 )
 
 // wsOptions are testOptions with the sticky key in X-User-ID.
@@ -452,5 +453,75 @@ func TestWebSocketThroughFrontDoor(t *testing.T) {
 	}
 	if _, m, err := ws.ReadMessage(); err != nil || len(m) != 100000 {
 		t.Fatalf("large echo behind the front door: %d bytes, %v", len(m), err)
+	}
+}
+
+// BenchmarkIsWebSocketUpgrade is the check every GET pays on the request
+// path: a plain GET and a WebSocket handshake. It must not allocate.
+func BenchmarkIsWebSocketUpgrade(b *testing.B) {
+	for _, tc := range []struct{ name, headers string }{
+		{"plain", "User-Agent: bench\r\nAccept: */*\r\nX-User-ID: u1\r\nCookie: a=b\r\n"},
+		{"websocket", "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			req, ok := parseRequest("GET /p HTTP/1.1\r\nHost: x\r\n" + tc.headers + "\r\n")
+			if !ok {
+				b.Fatal("parse")
+			}
+			want := tc.name == "websocket"
+			b.ReportAllocs()
+			for b.Loop() {
+				if isWebSocketUpgrade(&req.Header) != want {
+					b.Fatal("wrong answer")
+				}
+			}
+		})
+	}
+}
+
+func TestIsWebSocketUpgrade(t *testing.T) {
+	const ws = "Connection: Upgrade\r\nUpgrade: websocket\r\n"
+	for _, tc := range []struct {
+		name, raw string
+		want      bool
+	}{
+		{"plain GET", "GET / HTTP/1.1\r\nHost: x\r\n\r\n", false},
+		{"handshake", "GET / HTTP/1.1\r\nHost: x\r\n" + ws + "\r\n", true},
+		{"lowercase names and values", "GET / HTTP/1.1\r\nhost: x\r\nconnection: upgrade\r\nupgrade: WebSocket\r\n\r\n", true},
+		{"Firefox's Connection list", "GET / HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n\r\n", true},
+		{"upgrade list naming websocket", "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c, websocket\r\n\r\n", true},
+		{"h2c", "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n", false},
+		{"Upgrade without Connection", "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n", false},
+		{"Connection without Upgrade", "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n\r\n", false},
+		{"websocket as a substring", "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocketx\r\n\r\n", false},
+		{"POST", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n" + ws + "\r\n", false},
+		{"HTTP/1.0", "GET / HTTP/1.0\r\nHost: x\r\n" + ws + "\r\n", false},
+		{"GET with a body", "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n" + ws + "\r\nabc", false},
+		{"GET with a chunked body", "GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n" + ws + "\r\n3\r\nabc\r\n0\r\n\r\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, ok := parseRequest(tc.raw)
+			if !ok {
+				t.Fatal("parse")
+			}
+			if got := isWebSocketUpgrade(&req.Header); got != tc.want {
+				t.Fatalf("isWebSocketUpgrade = %v, want %v", got, tc.want)
+			}
+			// A header built in code has no raw block: same answer (for
+			// cases without a body, which a built header does not have).
+			if strings.Contains(tc.raw, "Content-Length") || strings.Contains(tc.raw, "Transfer-Encoding") {
+				return
+			}
+			var built fasthttp.RequestHeader
+			built.DisableNormalizing()
+			built.SetMethodBytes(req.Header.Method())
+			built.SetProtocolBytes(req.Header.Protocol())
+			for k, v := range req.Header.All() {
+				built.AddBytesKV(k, v)
+			}
+			if got := isWebSocketUpgrade(&built); got != tc.want {
+				t.Fatalf("built header: isWebSocketUpgrade = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

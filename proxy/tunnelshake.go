@@ -48,11 +48,16 @@ var errNotWebSocket = errors.New("upstream switched protocols, but not to websoc
 // fields — h2c above all: an upstream that accepted an h2c upgrade through
 // the proxy would take HTTP/2 requests the proxy never sees ("h2c
 // smuggling"; RFC 9113 §3.1 retired the upgrade). It runs for every GET, so
-// it walks the fields once and allocates nothing.
+// it first looks for an Upgrade field in the raw header block, line by
+// line, and walks the parsed fields only when there is one; it allocates
+// nothing.
 func isWebSocketUpgrade(req *fasthttp.RequestHeader) bool {
 	// ContentLength: -1 is chunked, > 0 a body; 0 and -2 (none given) are
 	// no body.
 	if cl := req.ContentLength(); !req.IsGet() || !req.IsHTTP11() || cl > 0 || cl == -1 {
+		return false
+	}
+	if raw := req.RawHeaders(); len(raw) > 0 && !hasFieldLine(raw, hdrUpgrade) {
 		return false
 	}
 	var ws, upgrade bool
@@ -65,6 +70,24 @@ func isWebSocketUpgrade(req *fasthttp.RequestHeader) bool {
 		}
 	}
 	return ws && upgrade
+}
+
+// hasFieldLine reports whether a line of the raw header block raw starts
+// with name and a colon (case-insensitive). The front door has refused
+// whitespace before the colon (RFC 9112 §5.1), so this finds every field
+// the parser will see under that name.
+func hasFieldLine(raw, name []byte) bool {
+	for len(raw) > len(name) {
+		if raw[len(name)] == ':' && bytes.EqualFold(raw[:len(name)], name) {
+			return true
+		}
+		i := bytes.IndexByte(raw, '\n')
+		if i < 0 {
+			break
+		}
+		raw = raw[i+1:]
+	}
+	return false
 }
 
 // hasToken reports whether the comma-separated list v holds tok
