@@ -286,7 +286,6 @@ func (n *Node) commit(cfg *configs.Config, p *prepared) error {
 	if err := n.proxy.SetOptions(p.proxy); err != nil {
 		return fmt.Errorf("proxy options: %w", err)
 	}
-	n.proxy.SetTunnelTimeouts(cfg.Listen.TunnelIdleTimeout.Duration, cfg.Routing.TunnelDrain.Duration)
 	if err := n.slo.SetConfig(p.slo); err != nil {
 		return fmt.Errorf("slo config: %w", err)
 	}

@@ -108,6 +108,7 @@ func (p *Proxy) SetOptions(o Options) error {
 	old := p.set.Load()
 	p.set.Store(newSettings(o))
 	p.health.set(&o)
+	p.tunnels.setTimeouts(o.TunnelIdleTimeout, o.TunnelDrain)
 	if old.opts.MaxConnsPerEndpoint != o.MaxConnsPerEndpoint || old.opts.MaxIdleConnDuration != o.MaxIdleConnDuration {
 		p.renewPoolsLocked()
 	}

@@ -63,8 +63,9 @@ func newTunnelSet(log *slog.Logger, idle, drain time.Duration) *tunnelSet {
 	return s
 }
 
-// setTimeouts applies new idle and drain durations; open tunnels take the
-// idle timeout at their next read.
+// setTimeouts applies new idle and drain durations (SetOptions, on a
+// reload): open tunnels take the idle timeout at their next read; a drain
+// already counting down keeps its length.
 func (s *tunnelSet) setTimeouts(idle, drain time.Duration) {
 	s.idle.Store(int64(idle))
 	s.drain.Store(int64(drain))
@@ -294,11 +295,4 @@ func (s *tunnelSet) collect(ch chan<- prometheus.Metric, cells []*cell) {
 			ch <- prometheus.MustNewConstMetric(descTunnelsTotal, prometheus.CounterValue, float64(n), name, strconv.Itoa(code))
 		}
 	}
-}
-
-// SetTunnelTimeouts applies a reload's listen.tunnel_idle_timeout and
-// routing.tunnel_drain: open tunnels take the idle timeout at their next
-// read; a drain already counting down keeps its length.
-func (p *Proxy) SetTunnelTimeouts(idle, drain time.Duration) {
-	p.tunnels.setTimeouts(idle, drain)
 }
