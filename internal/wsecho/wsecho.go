@@ -10,6 +10,10 @@
 //   - /tick sends a text message every 20 ms;
 //   - /deny answers the handshake 403 with a short body;
 //   - /other answers 101 but switches to a protocol that is not websocket;
+//   - /page is an HTML page whose script opens a WebSocket to /echo on the
+//     page's own origin, echoes ?n= messages (default 20, growing by 100
+//     bytes each) and writes the
+//     outcome into <body data-result="…"> (for a browser test);
 //   - anything else is a plain 200 "plain NAME" (or the status set with
 //     SetPlainStatus, to fail a cell's ordinary requests).
 //
@@ -19,6 +23,7 @@ package wsecho
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -66,6 +71,10 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Upgrade", "foo")
 		w.WriteHeader(http.StatusSwitchingProtocols)
 		return
+	case "/page":
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = io.WriteString(w, page)
+		return
 	case "/echo", "/push", "/tick":
 	default:
 		if code := s.plain.Load(); code != 0 {
@@ -111,6 +120,28 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 }
+
+// page echoes n messages (of 10 to 100·n bytes, so every frame length
+// encoding occurs) over a WebSocket to its own origin and reports
+// "ok N" (every echo matched), "mismatch I", "error" or "closed CODE" in
+// body[data-result].
+const page = `<!doctype html>
+<html><head><title>wsecho</title></head><body data-result="pending">
+<script>
+const n = Number(new URLSearchParams(location.search).get("n") || 20);
+const ws = new WebSocket("ws://" + location.host + "/echo");
+let got = 0;
+const done = (r) => { if (document.body.dataset.result === "pending") document.body.dataset.result = r; };
+const msg = (i) => "message " + i + " " + "x".repeat(i * 100);
+ws.onopen = () => { for (let i = 0; i < n; i++) ws.send(msg(i)); };
+ws.onmessage = (e) => {
+  if (e.data !== msg(got)) { done("mismatch " + got); return; }
+  if (++got === n) { done("ok " + got); ws.close(1000); }
+};
+ws.onerror = () => done("error");
+ws.onclose = (e) => done("closed " + e.code);
+</script></body></html>
+`
 
 func echo(c *websocket.Conn) {
 	for {
