@@ -12,8 +12,11 @@
 //   - /other answers 101 but switches to a protocol that is not websocket;
 //   - /page is an HTML page whose script opens a WebSocket to /echo on the
 //     page's own origin, echoes ?n= messages (default 20, growing by 100
-//     bytes each) and writes the
-//     outcome into <body data-result="…"> (for a browser test);
+//     bytes each) and writes the outcome into <body data-result="…">
+//     (progress in data-open and data-got), for a browser test;
+//   - /hold?n=N answers once N /echo connections have ended (at most 30 s):
+//     the page loads it in an iframe, so its load event (when a headless
+//     browser's --dump-dom prints the DOM) waits for the WebSocket;
 //   - anything else is a plain 200 "plain NAME" (or the status set with
 //     SetPlainStatus, to fail a cell's ordinary requests).
 //
@@ -21,11 +24,13 @@
 package wsecho
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -45,11 +50,13 @@ type Server struct {
 	mu         sync.Mutex
 	handshakes []http.Header // guarded by mu
 	closes     []int         // close codes received from clients; guarded by mu
+	echoes     int           // /echo connections ended; guarded by mu
+	echoEnded  chan struct{} // closed (and replaced) when one ends; guarded by mu
 }
 
 // Start serves on 127.0.0.1:0.
 func Start(name string) *Server {
-	s := &Server{Name: name}
+	s := &Server{Name: name, echoEnded: make(chan struct{})}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.handle))
 	s.Addr = strings.TrimPrefix(s.srv.URL, "http://")
 	return s
@@ -70,6 +77,11 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Connection", "Upgrade")
 		w.Header().Set("Upgrade", "foo")
 		w.WriteHeader(http.StatusSwitchingProtocols)
+		return
+	case "/hold":
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		s.hold(r.Context(), n)
+		_, _ = io.WriteString(w, "done")
 		return
 	case "/page":
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -103,6 +115,11 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/echo":
 		echo(c)
+		s.mu.Lock()
+		s.echoes++
+		close(s.echoEnded)
+		s.echoEnded = make(chan struct{})
+		s.mu.Unlock()
 	case "/push":
 		go discardReads(c)
 		for i := uint32(0); ; i++ {
@@ -133,15 +150,37 @@ const ws = new WebSocket("ws://" + location.host + "/echo");
 let got = 0;
 const done = (r) => { if (document.body.dataset.result === "pending") document.body.dataset.result = r; };
 const msg = (i) => "message " + i + " " + "x".repeat(i * 100);
-ws.onopen = () => { for (let i = 0; i < n; i++) ws.send(msg(i)); };
+ws.onopen = () => { document.body.dataset.open = "yes"; for (let i = 0; i < n; i++) ws.send(msg(i)); };
 ws.onmessage = (e) => {
   if (e.data !== msg(got)) { done("mismatch " + got); return; }
-  if (++got === n) { done("ok " + got); ws.close(1000); }
+  document.body.dataset.got = ++got;
+  if (got === n) { done("ok " + got); ws.close(1000); }
 };
 ws.onerror = () => done("error");
 ws.onclose = (e) => done("closed " + e.code);
-</script></body></html>
+</script><iframe src="/hold?n=1"></iframe></body></html>
 `
+
+// hold waits until n /echo connections have ended, ctx ends, or 30 s pass.
+func (s *Server) hold(ctx context.Context, n int) {
+	limit := time.NewTimer(30 * time.Second)
+	defer limit.Stop()
+	for {
+		s.mu.Lock()
+		done, ch := s.echoes >= n, s.echoEnded
+		s.mu.Unlock()
+		if done {
+			return
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return
+		case <-limit.C:
+			return
+		}
+	}
+}
 
 func echo(c *websocket.Conn) {
 	for {
