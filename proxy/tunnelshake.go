@@ -190,8 +190,7 @@ func (p *Proxy) shake(ctx *fasthttp.RequestCtx, st *reqState) (*tunnel, cause) {
 			}
 			return nil, causeNoEndpoint
 		}
-		d := net.Dialer{Timeout: st.set.opts.ConnectTimeout}
-		conn, err := d.Dial("tcp", ep.addr)
+		conn, err := p.dial(ep.addr)
 		if err != nil {
 			st.lastCause = classify(err, false)
 			p.noteFailure(st.cell, ep, st.lastCause, false)
