@@ -7,7 +7,9 @@ import (
 	"net"
 	"os"
 	"syscall"
+	"time"
 
+	"github.com/cellgate/cellgate/configs"
 	"golang.org/x/sys/unix"
 )
 
@@ -25,11 +27,35 @@ import (
 //     long as either process holds the socket, so none is refused.
 //
 // If the new process fails before it is ready, the old one takes the
-// control plane back (ReacquireControl) and carries on.
+// control plane back (ReacquireControl) and carries on. Between steps 1 and
+// 3 no process ticks the controller, so a failing canary cannot revert; the
+// successor therefore gets only HandoverReadyWait to report ready before
+// the old process kills it and takes control back, which keeps that window
+// a few ticks long rather than the 30 s it once was.
 //
 // SO_REUSEPORT was the alternative: two processes bind the same port. It
 // was rejected because closing the old listener resets the connections
 // still in its own accept queue; descriptor passing shares one queue.
+
+// Bounds of the window without a controller during a handover: the
+// successor must be ready within handoverReadyTicks rollout ticks, and never
+// less than handoverReadyFloor — starting a process, opening the journal and
+// joining the cluster take about a second on a loaded machine, and a bound
+// below that would fail healthy handovers.
+const (
+	handoverReadyTicks = 5
+	handoverReadyFloor = 5 * time.Second
+)
+
+// HandoverReadyWait is how long a handover successor has to report ready
+// under cfg: the old process waits that long, and the successor waits no
+// longer than that for the journal lock.
+func HandoverReadyWait(cfg *configs.Config) time.Duration {
+	return max(handoverReadyFloor, handoverReadyTicks*cfg.Rollout.Tick.Duration)
+}
+
+// HandoverReadyWait is HandoverReadyWait of the node's current config.
+func (n *Node) HandoverReadyWait() time.Duration { return HandoverReadyWait(n.config()) }
 
 // ListenerFiles returns duplicates of the client and admin listening
 // sockets (admin is nil when the admin API is off). The caller owns them.

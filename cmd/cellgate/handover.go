@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,9 +20,10 @@ import (
 const (
 	envInherit = "CELLGATE_HANDOVER" // "client=3,admin=4,ready=5"
 	readyLine  = "ready"
-	// handoverTimeout bounds how long the old process waits for the new
-	// one to report ready before it takes control back.
-	handoverTimeout = 30 * time.Second
+	// reapWait bounds how long a successor killed for not being ready may
+	// take to exit (and so release the journal lock) before the old
+	// process takes control back anyway.
+	reapWait = 5 * time.Second
 )
 
 // inherited are the listeners and ready pipe a successor got from its
@@ -136,19 +136,35 @@ func startSuccessor(node *cellgate.Node, log *slog.Logger) (int, error) {
 		line, _ := bufio.NewReader(readyR).ReadString('\n')
 		got <- strings.TrimSpace(line) == readyLine
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), handoverTimeout)
-	defer cancel()
+	// Nothing ticks the controller until the successor is ready, so it
+	// gets a few ticks (cellgate.HandoverReadyWait), not more.
+	limit := node.HandoverReadyWait()
+	timer := time.NewTimer(limit)
+	defer timer.Stop()
 	select {
 	case ok := <-got:
 		if ok {
 			return cmd.Process.Pid, nil
 		}
-		cmd.Process.Kill()
+		reap(cmd, exited, log)
 		return 0, errors.New("successor exited before it was ready")
 	case err := <-exited:
 		return 0, fmt.Errorf("successor exited: %v", err)
-	case <-ctx.Done():
-		cmd.Process.Kill()
-		return 0, fmt.Errorf("successor not ready within %v", handoverTimeout)
+	case <-timer.C:
+		reap(cmd, exited, log)
+		return 0, fmt.Errorf("successor not ready within %v (killed)", limit)
+	}
+}
+
+// reap kills a successor that will not take over and waits (up to
+// reapWait) for it to exit, so that its hold on the journal lock, the
+// shared sockets' accept queue and the cluster name is gone before this
+// process takes control back.
+func reap(cmd *exec.Cmd, exited <-chan error, log *slog.Logger) {
+	cmd.Process.Kill()
+	select {
+	case <-exited:
+	case <-time.After(reapWait):
+		log.Warn("killed successor has not exited", "pid", cmd.Process.Pid, "waited", reapWait)
 	}
 }

@@ -19,7 +19,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cellgate/cellgate"
 	"github.com/cellgate/cellgate/bench"
+	"github.com/cellgate/cellgate/configs"
 	"github.com/cellgate/cellgate/internal/democell"
 )
 
@@ -360,4 +362,77 @@ func TestHandoverAdminAlwaysReady(t *testing.T) {
 	if bad.Load() != 0 {
 		t.Fatalf("%d admin requests failed across the handovers:\n%s\n%s", bad.Load(), strings.Join(failures, "\n"), p.logs.text())
 	}
+}
+
+// TestHandoverHungSuccessorBounded: a successor that hangs before it is
+// ready (here its routing.pin_secret_file is a named pipe nobody writes, so
+// reading it blocks for ever) leaves no process ticking the controller; the
+// old process must kill it and take the control plane back within
+// cellgate.HandoverReadyWait (5 s under the default 1 s tick), not the 30 s
+// it once waited, during which a failing canary could not revert. After
+// that the admin API answers ready and a weight change is journaled.
+func TestHandoverHungSuccessorBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildBinary(t)
+	cell, _ := democell.Start("stable-a", "v1")
+	defer cell.Close()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "c.toml")
+	journal := filepath.Join(dir, "j.db")
+	os.WriteFile(cfg, []byte(serveConfig("[admin]\naddr = \"127.0.0.1:0\"\n", journal, cell.Addr())), 0o644)
+	p := startServe(t, bin, cfg)
+	defer p.cmd.Process.Kill()
+
+	fifo := filepath.Join(dir, "secret.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hang := fmt.Sprintf("[admin]\naddr = \"127.0.0.1:0\"\n[routing]\npin_secret_file = %q\n", fifo)
+	os.WriteFile(cfg, []byte(serveConfig(hang, journal, cell.Addr())), 0o644)
+
+	bound := cellgate.HandoverReadyWait(mustLoad(t, cfg))
+	start := time.Now()
+	syscall.Kill(p.cmd.Process.Pid, syscall.SIGUSR2)
+	waitUntil(t, "the old process to take control back", func() bool {
+		return strings.Contains(p.logs.text(), "control plane taken back")
+	})
+	back := time.Since(start)
+	if !strings.Contains(p.logs.text(), "not ready within") {
+		t.Fatalf("control taken back, but not because the successor was late:\n%s", p.logs.text())
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get("http://" + p.admin + "/readyz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("readyz after taking control back: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	req, _ := http.NewRequest("PUT", "http://"+p.admin+"/v1/cells/stable-a/weight", strings.NewReader(`{"weight": 2, "reason": "after a hung successor"}`))
+	resp, err = client.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("admin mutation after taking control back: %v %v\n%s", resp, err, p.logs.text())
+	}
+	resp.Body.Close()
+	ready := time.Since(start)
+	t.Logf("hung successor: bound %v; control plane taken back %v after SIGUSR2, admin ready and a weight journaled %v after it",
+		bound, back.Round(10*time.Millisecond), ready.Round(10*time.Millisecond))
+	// The bound plus the kill and the reacquisition; far below the 30 s
+	// the old process once waited (the waitUntil above gives up at 20 s).
+	if limit := bound + reapWait + 5*time.Second; back > limit {
+		t.Errorf("control taken back %v after SIGUSR2, want within %v", back, limit)
+	}
+	if code, took := p.term(t, 15*time.Second); code != 0 {
+		t.Fatalf("SIGTERM after a hung successor: exit %d after %v\n%s", code, took, p.logs.text())
+	}
+}
+
+// mustLoad loads a config file or fails the test.
+func mustLoad(t *testing.T, path string) *configs.Config {
+	t.Helper()
+	c, err := configs.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

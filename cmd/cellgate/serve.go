@@ -48,7 +48,9 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 	opts := cellgate.Options{Logger: log, Listener: in.client, AdminListener: in.admin}
 	if in.client != nil {
-		opts.JournalWait = handoverTimeout // the predecessor is releasing it
+		// The predecessor is releasing the journal; it takes control back
+		// if this process is not ready within the same bound.
+		opts.JournalWait = cellgate.HandoverReadyWait(cfg)
 	}
 	node, err := cellgate.New(cfg, opts)
 	if err != nil {
