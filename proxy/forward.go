@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -60,26 +61,32 @@ func (u *upstreamConn) done(reusable bool) {
 // read too and the connection returned; otherwise the body is left to
 // stream from st (see reqState.Read) and st.conn holds the connection. sent
 // reports whether any byte may have reached the upstream, which is what
-// makes a retry unsafe. stale reports the one exception: the connection
-// came from the pool (it had served an earlier request), no byte of the
-// client's body had been read, and it failed before a single response byte
-// arrived — the upstream closed or lost it while it sat idle (a restart, an
-// idle timeout racing our reuse), so no upstream application read the
-// request. Go's net/http retries idempotent requests in exactly this case,
-// and so do we (RFC 9110 §9.2.2 allows repeating idempotent requests). A
-// body of which any byte was read is never sent twice: it streamed.
+// makes a retry unsafe. lost reports the exception: no byte of the client's
+// body had been read and the connection was closed or reset (EOF,
+// ECONNRESET, EPIPE) before a single response byte arrived — the upstream
+// lost it: it closed a pooled connection that sat idle (a restart, an idle
+// timeout racing our reuse) or it died with the request in its accept queue
+// or in hand. An idempotent request may then be repeated (RFC 9110 §9.2.2),
+// as Go's net/http does on a reused connection and nginx does by default
+// (proxy_next_upstream error). A body of which any byte was read is never
+// sent twice: it streamed. A timeout is not a loss: the upstream may be
+// working on the request.
+//
+// lost once required io.EOF from a pooled connection; a pooled connection
+// the upstream reset (RST rather than FIN, as a killed process's sockets
+// are) answered 502 to GETs that a retry would have served, which made
+// TestZeroDowntime/upstream-killed-and-restarted flaky under load.
 //
 // It does not use HostClient.Do: Do re-serialises the request from the
 // parsed URI and header (normalising the target, rewriting cookies; see
 // reqhead.go), would buffer streamed bodies, and cannot tell a dial failure
 // from a failure after the request was written, which the retry rule needs.
-func (st *reqState) roundTrip(ctx *fasthttp.RequestCtx, ep *endpoint) (sent, stale bool, err error) {
+func (st *reqState) roundTrip(ctx *fasthttp.RequestCtx, ep *endpoint) (sent, lost bool, err error) {
 	hc, opts := ep.client, &st.set.opts
 	cc, err := hc.AcquireConn(0, false)
 	if err != nil {
 		return false, false, err
 	}
-	reused := !cc.LastUseTime().IsZero() // zero until a first release to the pool
 	u := &st.conn
 	*u = upstreamConn{ep: ep, cc: cc, conn: cc.Conn()}
 	bw := hc.AcquireWriter(u.conn)
@@ -87,7 +94,7 @@ func (st *reqState) roundTrip(ctx *fasthttp.RequestCtx, ep *endpoint) (sent, sta
 	hc.ReleaseWriter(bw)
 	if err != nil {
 		u.done(false)
-		return true, reused && st.bodyRead == 0, err
+		return true, st.bodyRead == 0 && connLost(err), err
 	}
 	if opts.UpstreamReadTimeout > 0 {
 		_ = u.conn.SetReadDeadline(time.Now().Add(opts.UpstreamReadTimeout))
@@ -96,10 +103,15 @@ func (st *reqState) roundTrip(ctx *fasthttp.RequestCtx, ep *endpoint) (sent, sta
 	st.gotHead = false
 	if err = st.readResponse(ctx); err != nil {
 		u.done(false)
-		// fasthttp reports any failure on the first response byte as io.EOF.
-		return true, reused && st.bodyRead == 0 && !st.gotHead && errors.Is(err, io.EOF), err
+		return true, st.bodyRead == 0 && !st.gotHead && connLost(err), err
 	}
 	return true, false, nil
+}
+
+// connLost reports whether err says the peer closed or reset the
+// connection (not a timeout, not our own doing).
+func connLost(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // writeDeadline renews the upstream write deadline before each write, so

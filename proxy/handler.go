@@ -60,7 +60,7 @@ type reqState struct {
 	streaming bool
 	reusable  bool
 	upClose   bool
-	gotHead   bool // the response head arrived (roundTrip's stale rule)
+	gotHead   bool // the response head arrived (roundTrip's lost rule)
 	eof       bool
 
 	// failedOver is set when the request left its own (down) cell for its
@@ -163,8 +163,8 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 
 	// The upstream head, then endpoint and forward; at most one retry, on
 	// another endpoint, only if nothing was sent (a refused dial), or the
-	// request is idempotent, bodiless so far, and the pooled connection
-	// turned out dead before any response byte.
+	// request is idempotent, bodiless so far, and the upstream closed or
+	// reset the connection before any response byte (roundTrip's lost).
 	in := headInfo{peer: peer, trusted: st.set.keys.isTrusted(peer), tls: ctx.IsTLS(), chunked: st.bodyLen == -1}
 	if len(ctx.Request.Header.Host()) == 0 && len(st.cell.endpoints) > 0 {
 		in.host = st.cell.endpoints[0].addr // HTTP/1.0 without Host
@@ -221,7 +221,7 @@ func (st *reqState) forward(ctx *fasthttp.RequestCtx) cause {
 		}
 		st.ep = ep
 		ep.outstanding.Add(1)
-		sent, stale, err := st.roundTrip(ctx, ep)
+		sent, lost, err := st.roundTrip(ctx, ep)
 		if err == nil {
 			if ctx.Response.StatusCode() >= 500 {
 				p.noteFailure(st.cell, ep, causeNone, false)
@@ -241,7 +241,7 @@ func (st *reqState) forward(ctx *fasthttp.RequestCtx) cause {
 			p.noteFailure(st.cell, ep, c, !st.gotHead)
 		}
 		st.lastCause = c
-		if attempt > 0 || (sent && !(stale && idempotent(ctx.Method()))) {
+		if attempt > 0 || (sent && !(lost && idempotent(ctx.Method()))) {
 			return c
 		}
 		tried = ep

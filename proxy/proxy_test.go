@@ -298,6 +298,59 @@ func TestNoRetryAfterSend(t *testing.T) {
 	}
 }
 
+// TestRetryIdempotentAfterReset: an upstream that reads a GET and resets
+// the connection (RST, as a killed process's sockets do) before any
+// response byte lost the request, so the GET is retried once on the other
+// endpoint; a POST is not. The GET once got 502: only io.EOF on a pooled
+// connection counted as lost, not ECONNRESET and not a fresh connection
+// (TestZeroDowntime/upstream-killed-and-restarted failed under load).
+func TestRetryIdempotentAfterReset(t *testing.T) {
+	var n, resetGets, resetPosts atomic.Int64
+	live := okUpstream(t, &n)
+	resetter := rawResetter(t, &resetGets, &resetPosts)
+	cells := []CellSpec{{Name: "a", Weight: 1, Endpoints: []string{resetter, live}}}
+	_, addr := startProxy(t, testOptions(), cells, Hooks{Rand: func() uint64 { return 0 }})
+	c := newClient(addr)
+	if r := get(t, c, "/"); r.StatusCode() != 200 || resetGets.Load() != 1 || n.Load() != 1 {
+		t.Fatalf("GET: %d %q, resetter saw %d, live %d; want 200, 1, 1", r.StatusCode(), r.Header.Peek("X-Cellgate-Error"), resetGets.Load(), n.Load())
+	}
+	r := do(t, c, "POST", "/", []byte("pay"))
+	if r.StatusCode() != 502 || resetPosts.Load() != 1 || n.Load() != 1 {
+		t.Fatalf("POST: %d %q, resetter saw %d, live %d; want 502, 1, 1", r.StatusCode(), r.Header.Peek("X-Cellgate-Error"), resetPosts.Load(), n.Load())
+	}
+}
+
+// rawResetter reads one request per connection, counts it by method and
+// resets the connection (SO_LINGER 0) without answering.
+func rawResetter(t *testing.T, gets, posts *atomic.Int64) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			req := fasthttp.AcquireRequest()
+			if req.Read(bufio.NewReader(c)) == nil {
+				if req.Header.IsPost() {
+					posts.Add(1)
+				} else {
+					gets.Add(1)
+				}
+			}
+			fasthttp.ReleaseRequest(req)
+			c.(*net.TCPConn).SetLinger(0)
+			c.Close()
+		}
+	}()
+	return ln.Addr().String()
+}
+
 // rawCloser reads one request head per connection, counts it and closes.
 func rawCloser(t *testing.T, n *atomic.Int64) string {
 	t.Helper()
