@@ -8,6 +8,7 @@ import (
 	"maps"
 	"math"
 	"regexp"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,6 +43,7 @@ type Controller struct {
 	owners    map[string]cellOwner // the change that last set each cell, on the cell clock (manual.go)
 	unapplied bool                 // an Apply failed: re-send all weights on the next tick
 	unrevert  bool                 // a failed Apply was a revert: re-send as one
+	watching  map[string][]string  // what the Watch hook was last told
 	closed    bool
 
 	hookMu  sync.Mutex           // guards preStep
@@ -120,7 +122,27 @@ func (c *Controller) resume() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.applyLocked(maps.Clone(c.weights), false)
+	c.watchLocked()
 	return nil
+}
+
+// watchLocked tells the Watch hook the targets of the active rollouts (with
+// their baselines) when they changed since it was last told.
+func (c *Controller) watchLocked() {
+	if c.hooks.Watch == nil {
+		return
+	}
+	w := map[string][]string{}
+	for _, d := range c.active {
+		for _, t := range d.Plan.Targets {
+			w[t] = d.Plan.Baseline
+		}
+	}
+	if c.watching != nil && maps.EqualFunc(w, c.watching, slices.Equal) {
+		return
+	}
+	c.watching = w
+	c.hooks.Watch(maps.Clone(w))
 }
 
 // Run starts the ticker, and the audit retention when one is set, in
@@ -134,11 +156,13 @@ func (c *Controller) Run(ctx context.Context) {
 	})
 }
 
-// run ticks every opts.Tick until ctx or the controller is done.
+// run ticks every opts.Tick, and reacts to alarms between ticks, until ctx
+// or the controller is done.
 func (c *Controller) run(ctx context.Context) {
 	defer c.wg.Done()
 	t := time.NewTicker(c.tuning.Load().Tick)
 	defer t.Stop()
+	var lastReact time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -151,7 +175,34 @@ func (c *Controller) run(ctx context.Context) {
 			if err := c.Tick(c.now()); err != nil {
 				c.opts.Logger.Error("rollout tick", "err", err)
 			}
+		case <-c.hooks.Alarm:
+			if !c.waitGap(ctx, lastReact) {
+				return
+			}
+			lastReact = time.Now()
+			if err := c.React(c.now()); err != nil {
+				c.opts.Logger.Error("rollout react", "err", err)
+			}
 		}
+	}
+}
+
+// waitGap waits until ReactGap has passed since last; false when ctx or
+// the controller ended meanwhile.
+func (c *Controller) waitGap(ctx context.Context, last time.Time) bool {
+	wait := c.opts.ReactGap - time.Since(last)
+	if wait <= 0 {
+		return true
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-c.ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 
@@ -291,6 +342,7 @@ func (c *Controller) commitLocked(ch *change) error {
 	}
 	maps.Copy(c.weights, set)
 	maps.Copy(c.owners, owners)
+	c.watchLocked()
 	if c.hooks.Committed != nil {
 		for _, e := range evs {
 			c.hooks.Committed(e)

@@ -43,6 +43,15 @@ type Hooks struct {
 	// Committed is told of each audit event once it is durable, with its
 	// sequence number (metrics, event streams, the crash test). Nil: nobody.
 	Committed func(ev Event)
+	// Alarm receives when evidence against a watched cell arrives between
+	// ticks (the recording path signals; it never judges). Run then calls
+	// React at once: every active rollout is judged and those failing are
+	// reverted without waiting for the tick. Nil: ticks only.
+	Alarm <-chan struct{}
+	// Watch is told which cells to watch whenever the set changes (with
+	// the lock held, like Apply; it must be quick): each target of an
+	// active rollout, with that rollout's baseline. Nil: nobody watches.
+	Watch func(targets map[string][]string)
 }
 
 // Options are the controller's settings; zero fields take DefaultOptions'.
@@ -60,6 +69,9 @@ type Options struct {
 	// plan's total weight, for plans that set none (rollout.max_step_per_tick).
 	// 100 or more means no cap.
 	MaxStepPerTick float64
+	// ReactGap is the least time between two reactions to alarms (React),
+	// so a flood of bad requests costs at most one judgement per gap.
+	ReactGap time.Duration
 	// LockTimeout bounds the wait for the journal file's lock (Open only).
 	LockTimeout time.Duration
 	// NoSync skips fsync on journal commits (Open only). A commit then
@@ -85,6 +97,9 @@ func DefaultOptions() Options {
 		DegradedTicks: 3,
 		// MaxStepPerTick: a 0 → 100 switch takes four ticks, so the judge sees a slice before the whole.
 		MaxStepPerTick: 25,
+		// ReactGap: ≤ 100 alarm judgements a second (a judgement costs
+		// ~0.1 ms), at most one more canary request at 100 req/s.
+		ReactGap: 10 * time.Millisecond,
 		// LockTimeout: see DefaultLockTimeout.
 		LockTimeout: DefaultLockTimeout,
 	}
@@ -101,6 +116,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxStepPerTick <= 0 {
 		o.MaxStepPerTick = d.MaxStepPerTick
+	}
+	if o.ReactGap <= 0 {
+		o.ReactGap = d.ReactGap
 	}
 	if o.LockTimeout <= 0 {
 		o.LockTimeout = d.LockTimeout

@@ -36,6 +36,47 @@ func (c *Controller) Tick(now time.Time) error {
 	return errors.Join(errs...)
 }
 
+// React judges every active rollout at once and reverts those the judge
+// calls failing; nothing else changes (ticks promote and count degraded
+// verdicts). Run calls it when Hooks.Alarm fires, so a canary whose
+// errors are decisive between ticks is reverted without waiting for the
+// next one; tests call it directly with a fake clock.
+func (c *Controller) React(now time.Time) error {
+	c.tickMu.Lock()
+	defer c.tickMu.Unlock()
+	ids, err := c.beginTick()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, id := range ids {
+		if err := c.reactOne(id, now); err != nil {
+			errs = append(errs, fmt.Errorf("react rollout %s: %w", id, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// reactOne judges one rollout and reverts it if failing.
+func (c *Controller) reactOne(id string, now time.Time) error {
+	for range tickRetries {
+		prev := c.activeDoc(id)
+		if prev == nil || prev.Step < 0 {
+			return nil
+		}
+		v := c.judge(prev, now)
+		if v.State != StateFailing {
+			return nil
+		}
+		ch := c.rollback(prev, prev.clone(), v, now, "targets failing (between ticks): "+describe(v))
+		committed, err := c.commitIfCurrent(prev, ch)
+		if committed || err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // beginTick re-sends weights after a failed Apply and lists active rollouts.
 func (c *Controller) beginTick() ([]string, error) {
 	c.mu.Lock()

@@ -24,6 +24,11 @@ type Cell struct {
 	// proxyErrs counts those the proxy failed itself (rare, unsharded).
 	codes     [countShards]codeCounts
 	proxyErrs atomic.Uint64
+
+	// alarm says whether Record signals the controller (alarm.go):
+	// alarmOff, alarmErrorsOnly, or a latency in nanoseconds above which a
+	// request alarms too.
+	alarm atomic.Int64
 }
 
 // Name returns the cell's name.
@@ -77,6 +82,9 @@ func (c *Cell) recordNs(ns int64, status int, proxyErr bool, total, ttfb time.Du
 	c.codes[sh%countShards][status].Add(1)
 	if proxyErr {
 		c.proxyErrs.Add(1)
+	}
+	if w := c.alarm.Load(); w != alarmOff && (a&1 != 0 || (w > 0 && int64(total) > w)) {
+		c.reg.signal()
 	}
 }
 

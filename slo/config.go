@@ -69,11 +69,28 @@ type Config struct {
 	HistogramSpan  time.Duration
 	HistogramSlice time.Duration
 
-	// Alpha is the judge's total false-positive budget over a whole step,
-	// however often it looks (the mixture SPRT is valid under continuous
-	// monitoring). It is split evenly (Bonferroni) between the error-ratio
-	// test and the latency (and TTFB) rank tests.
+	// Alpha is the false-revert budget of a whole step for the whole
+	// fleet, however often its nodes look (the sequential tests are valid
+	// under continuous monitoring). Every node may revert on its own
+	// evidence, so each node judges at Alpha / N, N being the fleet's size
+	// (SetFleetSize), and splits that evenly (Bonferroni) between the
+	// error-ratio and latency (and TTFB) tests that say degraded and the
+	// two decisive tests that say failing.
 	Alpha float64
+	// DecisiveMargin is the relative margin of the decisive tests: the
+	// canary fails at once when its bad ratio (errors; requests slower than
+	// baseline's p99) is decisively above (1+DecisiveMargin) × baseline's,
+	// however few requests that takes. Smaller regressions are left to the
+	// degraded tests and rollout.degraded_ticks.
+	DecisiveMargin float64
+	// DecisiveLookback is how far before the step's start the decisive
+	// error test reads the baseline: its rate is pinned down by a few
+	// thousand requests, not by the few hundred of a step's first second,
+	// so a canary's first errors can be decisive at once. The price: a
+	// fleet-wide incident that starts within about this long of a step's
+	// start can look like the canary's fault (the baseline's ratio is
+	// diluted by the quiet time before).
+	DecisiveLookback time.Duration
 	// P99Margin is the practical-significance floor of the latency test: a
 	// statistically significant shift only counts when the canary's p99 is
 	// also at least this much (relative) above baseline's, so huge traffic
@@ -113,23 +130,25 @@ func DefaultConfig() Config {
 		TTFBObjective:    0.99,
 		// The workbook's page and ticket rules: 2 % of a 30-day budget in
 		// 1 h, 5 % in 6 h.
-		FastBurn:        BurnRule{Long: time.Hour, Short: 5 * time.Minute, Rate: 14.4},
-		SlowBurn:        BurnRule{Long: 6 * time.Hour, Short: 30 * time.Minute, Rate: 6},
-		MinRequests:     200,             // ±0.7 % standard error on a 1 % ratio; matches plan min_requests
-		FailRatio:       0.05,            // 50× a 99.9 % budget: broken, not noisy
-		FailWindow:      5 * time.Second, // revert a broken canary within a few ticks
-		FailMinRequests: 100,             // see the field: ~1e-8 false alarms per look at 0.1 % errors
-		Interval:        time.Second,     // the rollout tick
-		History:         30 * time.Minute,
-		HistogramSpan:   time.Minute,     // percentiles over the last minute
-		HistogramSlice:  5 * time.Second, // 13 slices per cell and histogram kind
-		Alpha:           0.01,            // ≤ 1 % false reverts per step
-		P99Margin:       0.05,            // ignore p99 shifts under 5 %
-		ErrorMargin:     0.2,             // a 20 % relative excess is noise-level for bursty errors
-		LatencyMargin:   0.01,            // a 10 % slowdown is ~0.05; 0.01 is wobble
-		ErrorTau:        1,               // most sensitive around a doubling of errors
-		LatencyTau:      0.05,            // most sensitive around a 10 % slowdown
-		SignalMaxAge:    5 * time.Minute, // a quality score older than that says nothing about this step
+		FastBurn:         BurnRule{Long: time.Hour, Short: 5 * time.Minute, Rate: 14.4},
+		SlowBurn:         BurnRule{Long: 6 * time.Hour, Short: 30 * time.Minute, Rate: 6},
+		MinRequests:      200,             // ±0.7 % standard error on a 1 % ratio; matches plan min_requests
+		FailRatio:        0.05,            // 50× a 99.9 % budget: broken, not noisy
+		FailWindow:       5 * time.Second, // revert a broken canary within a few ticks
+		FailMinRequests:  100,             // see the field: ~1e-8 false alarms per look at 0.1 % errors
+		Interval:         time.Second,     // the rollout tick
+		History:          30 * time.Minute,
+		HistogramSpan:    time.Minute,      // percentiles over the last minute
+		HistogramSlice:   5 * time.Second,  // 13 slices per cell and histogram kind
+		Alpha:            0.01,             // ≤ 1 % false reverts per step per fleet
+		DecisiveMargin:   1,                // fail at once only on more than double baseline's bad ratio
+		DecisiveLookback: 10 * time.Second, // ~3000 baseline requests at 300 req/s
+		P99Margin:        0.05,             // ignore p99 shifts under 5 %
+		ErrorMargin:      0.2,              // a 20 % relative excess is noise-level for bursty errors
+		LatencyMargin:    0.01,             // a 10 % slowdown is ~0.05; 0.01 is wobble
+		ErrorTau:         1,                // most sensitive around a doubling of errors
+		LatencyTau:       0.05,             // most sensitive around a 10 % slowdown
+		SignalMaxAge:     5 * time.Minute,  // a quality score older than that says nothing about this step
 	}
 }
 
@@ -169,6 +188,8 @@ func (c Config) withDefaults() Config {
 	setD(&c.HistogramSpan, d.HistogramSpan)
 	setD(&c.HistogramSlice, d.HistogramSlice)
 	setF(&c.Alpha, d.Alpha)
+	setF(&c.DecisiveMargin, d.DecisiveMargin)
+	setD(&c.DecisiveLookback, d.DecisiveLookback)
 	setF(&c.P99Margin, d.P99Margin)
 	setF(&c.ErrorTau, d.ErrorTau)
 	setF(&c.ErrorMargin, d.ErrorMargin)
@@ -208,8 +229,8 @@ func (c Config) Validate() error {
 	if c.Interval <= 0 || c.FailWindow < c.Interval {
 		errs = append(errs, errors.New("interval must be positive and fail window at least one interval"))
 	}
-	if c.MinRequests < 0 || c.FailMinRequests < 0 || c.P99Margin < 0 {
-		errs = append(errs, errors.New("min_requests, fail_min_requests and p99_margin must not be negative"))
+	if c.MinRequests < 0 || c.FailMinRequests < 0 || c.P99Margin < 0 || c.DecisiveMargin < 0 {
+		errs = append(errs, errors.New("min_requests, fail_min_requests, p99_margin and decisive_margin must not be negative"))
 	}
 	return errors.Join(errs...)
 }

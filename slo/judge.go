@@ -117,7 +117,9 @@ func (r *Registry) Judge(targets, baseline []string, since time.Time, gates []Si
 	rc, rb := r.recent(targets, baseline, now)
 	v.Recent = rc.stats(targets)
 
-	kinds := histTotal | histDoneOnly
+	// The latest data, live histogram slice included: a decisive
+	// latency regression must not wait for a slice to complete.
+	kinds := histTotal
 	if cfg.TTFBThreshold > 0 {
 		kinds |= histTTFB
 	}
@@ -129,8 +131,17 @@ func (r *Registry) Judge(targets, baseline []string, since time.Time, gates []Si
 	v.Signals = r.readSignals(targets, gates, now)
 
 	// Decide, worst first.
+	alpha := r.testAlpha(cfg)
 	if f := burns.firing(cfg.FastBurn, WindowFastLong, WindowFastShort); len(f) > 0 {
 		return v.decide(Failing, RuleFastBurn, burnReason("fast", cfg.FastBurn, f))
+	}
+	if len(baseline) > 0 {
+		alarm := r.alarmThreshold(baseline, now)
+		r.setAlarm(targets, time.Duration(alarm)*time.Microsecond)
+		bl := r.gather(baseline, since.Add(-cfg.DecisiveLookback), now, histNone)
+		if rule, reason := v.decisive(cfg, c, b, bl, alarm, alpha); rule != "" {
+			return v.decide(Failing, rule, reason)
+		}
 	}
 	if failed, reason := failRatio(cfg, rc, rb); failed {
 		return v.decide(Failing, RuleFailRatio, reason)
@@ -151,7 +162,7 @@ func (r *Registry) Judge(targets, baseline []string, since time.Time, gates []Si
 			c.Requests, b.Requests, since.Format(time.RFC3339), minReq))
 	}
 	if len(baseline) > 0 {
-		if st, rule, reason := v.compare(cfg, c, b); st != Healthy {
+		if st, rule, reason := v.compare(cfg, c, b, alpha); st != Healthy {
 			return v.decide(st, rule, reason)
 		}
 	}
@@ -209,12 +220,7 @@ func failRatio(cfg *Config, rc, rb *sample) (bool, string) {
 
 // compare runs the sequential canary-vs-baseline tests; Healthy means none
 // found a regression.
-func (v *Verdict) compare(cfg *Config, c, b *sample) (State, string, string) {
-	k := 2.0
-	if cfg.TTFBThreshold > 0 {
-		k = 3
-	}
-	alpha := cfg.Alpha / k
+func (v *Verdict) compare(cfg *Config, c, b *sample, alpha float64) (State, string, string) {
 	et := errorTest(c.AvailBad, c.Requests, b.AvailBad, b.Requests, cfg.ErrorTau, cfg.ErrorMargin, alpha)
 	lt := rankTest("latency", &c.total, &b.total, cfg.LatencyTau, cfg.LatencyMargin, alpha)
 	v.Tests = append(v.Tests, et, lt)
@@ -235,6 +241,17 @@ func (v *Verdict) compare(cfg *Config, c, b *sample) (State, string, string) {
 		}
 	}
 	return Healthy, "", ""
+}
+
+// testAlpha is the level of each test: Alpha shared by the fleet's nodes
+// (SetFleetSize) and, within a node, evenly (Bonferroni) by the error-ratio
+// and latency (and TTFB) tests and the two decisive tests.
+func (r *Registry) testAlpha(cfg *Config) float64 {
+	k := 4.0
+	if cfg.TTFBThreshold > 0 {
+		k = 5
+	}
+	return cfg.Alpha / float64(r.FleetSize()) / k
 }
 
 // latencyRegressed combines a rank test with the relative p99 margin.

@@ -41,6 +41,15 @@ type Registry struct {
 
 	// chunks recycles the histogram chunks of read-side merges.
 	chunks *sync.Pool
+
+	// alarms wakes the rollout controller when a watched cell records
+	// evidence (alarm.go); 1-buffered, so wake-ups coalesce.
+	alarms chan struct{}
+	// watchMu guards watched, the cells Watch last marked.
+	watchMu sync.Mutex
+	watched map[string]struct{}
+	// fleetSize is how many nodes judge at once (SetFleetSize).
+	fleetSize atomic.Int64
 }
 
 // thresholds are the per-record classification limits.
@@ -58,7 +67,8 @@ func NewRegistry(cfg Config, now func() time.Time) *Registry {
 	cfg = cfg.withDefaults()
 	base := now()
 	r := &Registry{now: now, realClock: real, base: base, baseNs: base.UnixNano(), cells: make(map[string]*Cell), chunks: newChunkPool(),
-		signals: make(map[string]*signalSet)}
+		signals: make(map[string]*signalSet), alarms: make(chan struct{}, 1)}
+	r.fleetSize.Store(1)
 	r.ringSlots = cfg.ringSlots()
 	r.histSlots = int64(cfg.HistogramSpan/cfg.HistogramSlice) + 3
 	r.publish(cfg)

@@ -1,8 +1,10 @@
 package slo
 
 import (
+	"cmp"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"time"
 )
 
@@ -27,27 +29,55 @@ type simCell struct {
 	rps      float64 // mean requests per second
 	errRatio float64 // mean bad ratio (5xx)
 	latScale float64 // multiplies every latency (1 = baseline)
+	// fault is the share of requests answered 500 by a broken release, on
+	// top of (and independent of) the noisy baseline error ratio.
+	fault float64
 }
 
-// simWorld drives a registry with simulated traffic on a simulated clock.
+// simWorld drives registries (one per proxy node; node 0's is reg) with
+// simulated traffic on a simulated clock.
 type simWorld struct {
 	rng   *rand.Rand
 	now   time.Time
-	reg   *Registry
+	reg   *Registry   // node 0's registry
+	regs  []*Registry // every node's; a request lands on one at random
 	lat   []time.Duration // the shared latency distribution, sampled
 	cells []*simCell
 	sec   int // seconds simulated so far
 	// noise is the per-second, per-cell log-sigma of the error ratio and
 	// latency level: real services wobble, independently per cell.
 	errNoise, latNoise float64
+
+	// events is the current second's requests in time order (reused).
+	events []simEvent
+	// before is called before each request is recorded, after with the
+	// request recorded (either may be nil); stop ends the current second
+	// early (the rollout has been decided).
+	before, after func(e *simEvent)
+	stop          bool
+}
+
+// simEvent is one simulated request.
+type simEvent struct {
+	at     int64 // Unix ns of its end
+	cell   *simCell
+	node   int
+	status int
+	d      time.Duration
 }
 
 // simEpoch is where simulated time starts (any fixed instant works).
 var simEpoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-func newSimWorld(seed uint64, cfg Config) *simWorld {
+func newSimWorld(seed uint64, cfg Config) *simWorld { return newSimFleet(seed, cfg, 1) }
+
+// newSimFleet is a world of nodes proxy nodes sharing the traffic.
+func newSimFleet(seed uint64, cfg Config, nodes int) *simWorld {
 	w := &simWorld{rng: rand.New(rand.NewPCG(seed, seed^0x5eed)), now: simEpoch, errNoise: 0.3, latNoise: 0.03}
-	w.reg = NewRegistry(cfg, func() time.Time { return w.now })
+	for range nodes {
+		w.regs = append(w.regs, NewRegistry(cfg, func() time.Time { return w.now }))
+	}
+	w.reg = w.regs[0]
 	w.lat = make([]time.Duration, 4096)
 	for i := range w.lat {
 		w.lat[i] = lognormal(w.rng, 40*time.Millisecond, 0.5)
@@ -75,25 +105,46 @@ func (w *simWorld) poisson(l float64) int {
 	}
 }
 
-// second simulates one second of traffic on every cell, then leaves the
-// clock just before the next second (where a controller tick would look).
+// second simulates one second of traffic on every cell, request by request
+// in time order, then leaves the clock just before the next second (where
+// a controller tick would look).
 func (w *simWorld) second() {
 	start := simEpoch.Add(time.Duration(w.sec) * time.Second)
 	w.sec++
+	w.events = w.events[:0]
+	startNs := start.UnixNano()
 	for _, c := range w.cells {
-		cell := w.reg.Cell(c.name)
 		n := w.poisson(c.rps)
 		p := c.errRatio * math.Exp(w.errNoise*w.rng.NormFloat64()-w.errNoise*w.errNoise/2)
 		scale := c.latScale * math.Exp(w.latNoise*w.rng.NormFloat64())
-		startNs := start.UnixNano()
 		for j := range n {
-			at := time.Unix(0, startNs+int64(j)*int64(time.Second)/int64(n))
-			d := time.Duration(float64(w.lat[w.rng.IntN(len(w.lat))]) * scale)
-			status := 200
+			e := simEvent{at: startNs + int64(j)*int64(time.Second)/int64(n), cell: c, status: 200,
+				d: time.Duration(float64(w.lat[w.rng.IntN(len(w.lat))]) * scale)}
 			if w.rng.Float64() < p {
-				status = 503
+				e.status = 503
 			}
-			cell.RecordAt(at, status, false, d, d/2)
+			if c.fault > 0 && w.rng.Float64() < c.fault {
+				e.status = 500
+			}
+			if len(w.regs) > 1 {
+				e.node = w.rng.IntN(len(w.regs))
+			}
+			w.events = append(w.events, e)
+		}
+	}
+	slices.SortStableFunc(w.events, func(a, b simEvent) int { return cmp.Compare(a.at, b.at) })
+	for i := range w.events {
+		e := &w.events[i]
+		if w.before != nil {
+			w.before(e)
+		}
+		if w.stop {
+			return
+		}
+		w.now = time.Unix(0, e.at)
+		w.regs[e.node].Cell(e.cell.name).RecordAt(w.now, e.status, false, e.d, e.d/2)
+		if w.after != nil {
+			w.after(e)
 		}
 	}
 	w.now = start.Add(time.Second - time.Millisecond)

@@ -2,6 +2,7 @@ package slo
 
 import (
 	"flag"
+	"fmt"
 	"math/rand/v2"
 	"runtime"
 	"sync"
@@ -16,12 +17,200 @@ type simResult struct {
 	after time.Duration // first degraded-or-worse verdict after onset (-1: none)
 	fail  time.Duration // first failing verdict after onset (-1: none)
 	v     Verdict       // the first degraded-or-worse verdict
+	// revert is when the canary's weight went to 0 after onset (-1: never):
+	// at a failing verdict, or at the DegradedTicks-th degraded tick in a row.
+	revert time.Duration
+	// served counts canary requests from onset until the revert.
+	served int
+	// looks counts judgements: ticks (every node) and alarm reactions.
+	looks, reactions int
+}
+
+// The controller model of the simulations: it ticks every second (a
+// degraded streak of simDegradedTicks reverts) and, between ticks, reacts
+// to a node's alarm simReactDelay after the request that raised it (the
+// wake-up, the judgement, the journal's fsync and the weight swap), at
+// most once per simReactGap, reverting only on failing. The real
+// controller does the same (rollout.Controller.React).
+const (
+	simDegradedTicks = 3
+	simReactDelay    = 5 * time.Millisecond
+	simReactGap      = 10 * time.Millisecond
+)
+
+// simNode is one proxy node's controller state in a simulation.
+type simNode struct {
+	name      string
+	reg       *Registry
+	degraded  int
+	pending   bool      // an alarm was received, a reaction is due at reactAt
+	reactAt   time.Time // when the pending reaction judges
+	lastReact time.Time
+	sent      map[string]time.Time // gossip: through of the last delta sent per cell
+}
+
+// simRollout runs one rollout of the canary against the baseline cells on
+// every node of w until it is decided or dur has passed.
+type simRollout struct {
+	w              *simWorld
+	targets, base  []string
+	canary         *simCell
+	since          time.Time
+	nodes          []*simNode
+	stopAt         State
+	react          bool // alarms drive reactions between ticks
+	res            simResult
+	done, reverted bool
+}
+
+func newSimRollout(w *simWorld, canary *simCell, base []string, stopAt State, react bool) *simRollout {
+	r := &simRollout{w: w, targets: []string{canary.name}, base: base, canary: canary, since: w.now,
+		stopAt: stopAt, react: react, res: simResult{state: Healthy, after: -1, fail: -1, revert: -1}}
+	watch := map[string][]string{canary.name: base}
+	for i, reg := range w.regs {
+		reg.SetFleetSize(len(w.regs))
+		if react {
+			reg.Watch(watch)
+		}
+		r.nodes = append(r.nodes, &simNode{name: fmt.Sprintf("node-%d", i), reg: reg, sent: map[string]time.Time{}})
+	}
+	w.before, w.after = r.before, r.after
+	return r
+}
+
+// run simulates up to dur seconds after onset (the rollout's since).
+func (r *simRollout) run(dur time.Duration) simResult {
+	for s := 1; s <= int(dur/time.Second) && !r.done; s++ {
+		r.w.second()
+		if r.done {
+			break
+		}
+		tick := r.w.now
+		r.reactUntil(tick)
+		if r.done {
+			break
+		}
+		r.gossip()
+		for _, n := range r.nodes {
+			r.look(n, tick, true)
+			if r.done {
+				break
+			}
+		}
+	}
+	r.w.before, r.w.after, r.w.stop = nil, nil, false
+	return r.res
+}
+
+// before runs reactions due before the next request.
+func (r *simRollout) before(e *simEvent) { r.reactUntil(time.Unix(0, e.at)) }
+
+// after counts canary requests and takes the recording node's alarm.
+func (r *simRollout) after(e *simEvent) {
+	if e.cell == r.canary {
+		r.res.served++
+	}
+	if !r.react {
+		return
+	}
+	n := r.nodes[e.node]
+	select {
+	case <-n.reg.Alarms():
+		if !n.pending {
+			n.pending = true
+			n.reactAt = maxTime(time.Unix(0, e.at).Add(simReactDelay), n.lastReact.Add(simReactGap))
+		}
+	default:
+	}
+}
+
+// reactUntil runs every reaction due by t, in time order.
+func (r *simRollout) reactUntil(t time.Time) {
+	for !r.done {
+		var next *simNode
+		for _, n := range r.nodes {
+			if n.pending && !n.reactAt.After(t) && (next == nil || n.reactAt.Before(next.reactAt)) {
+				next = n
+			}
+		}
+		if next == nil {
+			return
+		}
+		next.pending, next.lastReact = false, next.reactAt
+		saved := r.w.now
+		r.w.now = next.reactAt
+		r.res.reactions++
+		r.look(next, next.reactAt, false)
+		r.w.now = saved
+	}
+}
+
+// look is one judgement by node n: a tick (which counts degraded streaks)
+// or a reaction (which acts on failing only).
+func (r *simRollout) look(n *simNode, at time.Time, tick bool) {
+	r.res.looks++
+	v := n.reg.Judge(r.targets, r.base, r.since, nil)
+	rel := at.Sub(r.since)
+	if v.State >= Degraded && r.res.after < 0 {
+		r.res.after, r.res.v = rel, v
+	}
+	if v.State == Failing && r.res.fail < 0 {
+		r.res.fail, r.res.v = rel, v
+	}
+	r.res.state = max(r.res.state, v.State)
+	revert := v.State == Failing
+	if tick {
+		if v.State == Degraded {
+			n.degraded++
+			revert = revert || n.degraded >= simDegradedTicks
+		} else {
+			n.degraded = 0
+		}
+	}
+	if revert && !r.reverted {
+		r.reverted, r.res.revert = true, rel
+	}
+	if r.reverted || v.State >= r.stopAt {
+		r.done, r.w.stop = true, true
+	}
+}
+
+// gossip ships every node's complete intervals to every other node, as
+// the fleet does every tick.
+func (r *simRollout) gossip() {
+	if len(r.nodes) < 2 {
+		return
+	}
+	for _, from := range r.nodes {
+		for _, cell := range r.w.cells {
+			since := from.sent[cell.name]
+			if since.IsZero() {
+				since = r.w.now.Add(-time.Minute)
+			}
+			d := from.reg.ExportDelta(from.name, cell.name, since)
+			from.sent[cell.name] = d.Through
+			for _, to := range r.nodes {
+				if to != from {
+					if err := to.reg.MergeRemote(d); err != nil {
+						panic(err)
+					}
+				}
+			}
+		}
+	}
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // simRun runs one rollout: warm seconds of everyone at baseline behaviour,
 // then the canary changes (errFactor × baseline error ratio, latency ×
-// latScale) and the judge looks every second for dur, until it says stopAt
-// or worse.
+// latScale) and the judge looks every second and on alarms for dur, until
+// it says stopAt or worse or the canary is reverted.
 func simRun(seed uint64, canaryRPS float64, errFactor, latScale float64, warm, dur time.Duration, stopAt State) simResult {
 	const baseErr = 0.001
 	w := newSimWorld(seed, simConfig())
@@ -31,26 +220,8 @@ func simRun(seed uint64, canaryRPS float64, errFactor, latScale float64, warm, d
 	for range int(warm / time.Second) {
 		w.second()
 	}
-	since := w.now
 	canary.errRatio, canary.latScale = baseErr*errFactor, latScale
-	targets, base := []string{"canary"}, []string{"base-a", "base-b"}
-	res := simResult{state: Healthy, after: -1, fail: -1}
-	for s := 1; s <= int(dur/time.Second); s++ {
-		w.second()
-		v := w.reg.Judge(targets, base, since, nil)
-		at := time.Duration(s) * time.Second
-		if v.State >= Degraded && res.after < 0 {
-			res.after, res.v = at, v
-		}
-		if v.State == Failing && res.fail < 0 {
-			res.fail = at
-		}
-		res.state = max(res.state, v.State)
-		if v.State >= stopAt {
-			break
-		}
-	}
-	return res
+	return newSimRollout(w, canary, []string{"base-a", "base-b"}, stopAt, true).run(dur)
 }
 
 func TestSimFailingWithinTwoSeconds(t *testing.T) {
