@@ -30,6 +30,8 @@ func (n *Node) openControl(cfg *configs.Config, wait time.Duration) (*rollout.Co
 			Now:     n.now,
 			Publish: n.publish,
 			Decider: n.mayPromote,
+			Alarm:   n.slo.Alarms(),
+			Watch:   n.slo.Watch,
 		})
 		if err == nil {
 			return ctrl, nil

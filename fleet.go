@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,6 +37,10 @@ type fleet struct {
 	// mu guards sent.
 	mu   sync.Mutex
 	sent map[string]time.Time // cell → Through of the last SLI delta sent
+
+	// peak is the most members seen alive at once (written by the
+	// gossip events goroutine only).
+	peak atomic.Int64
 }
 
 // fleetState is what push/pull exchanges: the controller's documents
@@ -68,7 +73,7 @@ func (n *Node) startFleet(cfg *configs.Config) (*fleet, error) {
 		MergeState:      f.mergeState,
 		Document:        f.document,
 		SLI:             f.sli,
-		Members:         func(alive []string) { f.log.Info("members", "alive", strings.Join(alive, ",")) },
+		Members:         f.members,
 		StateGeneration: f.generation,
 	})
 	if err != nil {
@@ -76,6 +81,18 @@ func (n *Node) startFleet(cfg *configs.Config) (*fleet, error) {
 	}
 	f.c = c
 	return f, nil
+}
+
+// members logs a membership change and sizes the judge for the fleet:
+// every member may revert on its own evidence, so each judges at slo Alpha
+// / N (slo.Registry.SetFleetSize). N is the most members seen alive at
+// once: a partition hides members that still judge on their side, so N
+// does not shrink when they fail.
+func (f *fleet) members(alive []string) {
+	n := max(f.peak.Load(), int64(len(alive)))
+	f.peak.Store(n)
+	f.n.slo.SetFleetSize(int(n))
+	f.log.Info("members", "alive", strings.Join(alive, ","), "judge_fleet_size", n)
 }
 
 // readSecretKey reads an AES key (16, 24 or 32 bytes) stored raw or as hex.

@@ -39,8 +39,8 @@ type simCell struct {
 type simWorld struct {
 	rng   *rand.Rand
 	now   time.Time
-	reg   *Registry   // node 0's registry
-	regs  []*Registry // every node's; a request lands on one at random
+	reg   *Registry       // node 0's registry
+	regs  []*Registry     // every node's; a request lands on one at random
 	lat   []time.Duration // the shared latency distribution, sampled
 	cells []*simCell
 	sec   int // seconds simulated so far
