@@ -25,8 +25,9 @@ import (
 // nonnegative martingale of mean 1, so by Ville's inequality P(E ever ≥
 // 1/α) ≤ α however often it is evaluated, with no normal approximation: it
 // is exact for one request as for a million. The priors decide where the
-// test is most sensitive: the canary's is uniform (a broken canary's error
-// ratio may be anywhere), the baseline's Beta(1/20, 1) puts its mass at
+// test is most sensitive: the canary's is Beta(1/2, 2) (a broken canary's
+// ratio is anywhere from a few percent to all; this weighs 5–50 % most),
+// the baseline's Beta(1/20, 1) puts its mass at
 // small ratios, so a healthy baseline's rate costs little evidence to pin
 // down (about 4–5 nats at 0.1 % errors over 10⁵ requests).
 
@@ -38,7 +39,7 @@ const (
 
 // The priors of the decisive e-value (see above).
 const (
-	canaryPriorA, canaryPriorB     = 0.5, 2.0
+	canaryPriorA, canaryPriorB     = 0.5, 2.0 // most of its mass on 5–50 %: broken, not noisy
 	baselinePriorA, baselinePriorB = 0.05, 1.0
 )
 

@@ -44,10 +44,14 @@
 // state, the rule that decided, a sentence, and every number it used, as a
 // JSON audit record. In order:
 //
-//  1. failing — the fast-burn rule fires on the canary for any SLO; or its
-//     error ratio over the shortest suffix of FailWindow holding
-//     FailMinRequests requests is at least FailRatio and significantly above
-//     baseline's over the same time;
+//  1. failing — the fast-burn rule fires on the canary for any SLO; or a
+//     decisive test (decisive.go: exact two-sample e-values, no sample-size
+//     gate) finds its errors, or its share of requests slower than
+//     baseline's p99, decisively above twice baseline's; or its error ratio
+//     over the shortest suffix of FailWindow holding FailMinRequests
+//     requests is at least FailRatio and significantly above baseline's
+//     over the same time. Watched cells signal the controller from Record
+//     (alarm.go) so failing is judged between ticks too;
 //  2. degraded — the slow-burn rule fires; a signal gate is breached; or a
 //     sequential test finds the canary's error ratio, or its latency (or
 //     TTFB) distribution, worse than baseline's (see below);
@@ -78,8 +82,9 @@
 //     complete histogram slices within HistogramSpan, so this test looks at
 //     a sliding window; its level is checked by simulation rather than by
 //     Ville's inequality.
-//   - Alpha is split evenly (Bonferroni) between the error test and the
-//     rank tests.
+//   - Alpha is the fleet's budget: each of N nodes (SetFleetSize) tests at
+//     Alpha / N, split evenly (Bonferroni) between the error test, the rank
+//     tests and the two decisive tests.
 //
 // The simulation in sim_test.go (1000 healthy canaries, 50–500 rps, noisy,
 // judged every second for 10 minutes) and the detection-power table in

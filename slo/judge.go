@@ -90,9 +90,11 @@ type Verdict struct {
 // over the same time, from since until now (clipped to History), and says
 // how the canary is doing:
 //
-//   - failing: the fast-burn rule fires on the canary (any SLO), or its
-//     error ratio over FailWindow is at least FailRatio and significantly
-//     above baseline's;
+//   - failing: the fast-burn rule fires on the canary (any SLO); a
+//     decisive test finds its errors, or its requests slower than the
+//     latency alarm, decisively above (1+DecisiveMargin) × baseline's,
+//     however few requests that takes; or its error ratio over FailWindow
+//     is at least FailRatio and significantly above baseline's;
 //   - degraded: the slow-burn rule fires, a signal gate is breached, or a
 //     sequential test finds the canary's error ratio or latency (rank test
 //     plus P99Margin) significantly worse than baseline's;
@@ -136,7 +138,10 @@ func (r *Registry) Judge(targets, baseline []string, since time.Time, gates []Si
 		return v.decide(Failing, RuleFastBurn, burnReason("fast", cfg.FastBurn, f))
 	}
 	if len(baseline) > 0 {
-		alarm := r.alarmThreshold(baseline, now)
+		alarm := latencyAlarm(cfg, &b.total)
+		if alarm == 0 { // the step is young: read the baseline's whole span
+			alarm = r.alarmThreshold(baseline, now)
+		}
 		r.setAlarm(targets, time.Duration(alarm)*time.Microsecond)
 		bl := r.gather(baseline, since.Add(-cfg.DecisiveLookback), now, histNone)
 		if rule, reason := v.decisive(cfg, c, b, bl, alarm, alpha); rule != "" {

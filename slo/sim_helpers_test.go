@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -132,7 +133,12 @@ func (w *simWorld) second() {
 			w.events = append(w.events, e)
 		}
 	}
-	slices.SortStableFunc(w.events, func(a, b simEvent) int { return cmp.Compare(a.at, b.at) })
+	slices.SortFunc(w.events, func(a, b simEvent) int {
+		if c := cmp.Compare(a.at, b.at); c != 0 {
+			return c
+		}
+		return strings.Compare(a.cell.name, b.cell.name)
+	})
 	for i := range w.events {
 		e := &w.events[i]
 		if w.before != nil {

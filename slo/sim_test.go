@@ -292,6 +292,60 @@ func TestSimHealthyCanaries(t *testing.T) {
 	}
 }
 
+// simFleetRun is simRun on a fleet of nodes proxy nodes: every request
+// lands on one of them at random, each node judges every second and on its
+// own alarms at Alpha / nodes, and the nodes exchange their complete
+// intervals every second as gossip does. A rollout is falsely reverted
+// when any node says degraded or failing.
+func simFleetRun(seed uint64, nodes int, canaryRPS float64, warm, dur time.Duration) simResult {
+	const baseErr = 0.001
+	w := newSimFleet(seed, simConfig(), nodes)
+	w.add(&simCell{name: "base-a", rps: 150, errRatio: baseErr, latScale: 1})
+	w.add(&simCell{name: "base-b", rps: 150, errRatio: baseErr, latScale: 1})
+	canary := w.add(&simCell{name: "canary", rps: canaryRPS, errRatio: baseErr, latScale: 1})
+	for range int(warm / time.Second) {
+		w.second()
+	}
+	return newSimRollout(w, canary, []string{"base-a", "base-b"}, Degraded, true).run(dur)
+}
+
+var simFleetN = flag.Int("slo.fleetn", 0, "number of 5-node fleet rollouts in TestSimHealthyFleet (0: 20, -slo.full 1000)")
+
+// TestSimHealthyFleet is TestSimHealthyCanaries on a 5-node fleet: the
+// false-revert budget is the fleet's, so at most 1 % of healthy rollouts
+// may be called degraded or failing by any node. A fleet rollout costs
+// five times a single node's (~2 s of CPU), so the default run does 20,
+// -short 5, -slo.fleetn N any number, -slo.full 1000 (README.md has the
+// measured result and its command).
+func TestSimHealthyFleet(t *testing.T) {
+	n := 20
+	switch {
+	case *simFleetN > 0:
+		n = *simFleetN
+	case *simFull:
+		n = 1000
+	case testing.Short():
+		n = 5
+	}
+	if raceEnabled {
+		n = 1
+	}
+	res := simMany(n, func(i int) simResult {
+		return simFleetRun(uint64(50000+i), 5, simRPS(i), 30*time.Second, 10*time.Minute)
+	})
+	bad := 0
+	for i, r := range res {
+		if r.state >= Degraded {
+			bad++
+			t.Logf("fleet rollout %d (%.0f rps): %v after %v by %s: %s", i, simRPS(i), r.state, r.after, r.v.Rule, r.v.Reason)
+		}
+	}
+	t.Logf("%d of %d healthy canaries on a 5-node fleet judged degraded or failing by some node (%.2f %%)", bad, n, 100*float64(bad)/float64(n))
+	if float64(bad) > 0.01*float64(n) {
+		t.Fatalf("fleet false-positive rate %d/%d above 1 %%", bad, n)
+	}
+}
+
 func BenchmarkSimRollout(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		simRun(uint64(i), 275, 1, 1, 10*time.Second, 10*time.Minute, Degraded)
