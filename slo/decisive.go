@@ -43,25 +43,42 @@ const (
 	baselinePriorA, baselinePriorB = 0.05, 1.0
 )
 
-// decisiveTest tests H0: canary bad ratio ≤ k × baseline bad ratio with xc
-// bad of nc canary events and xb bad of nb baseline events; it is
-// significant when ln E ≥ ln(1/alpha). Effect is the canary's ratio minus k
-// times the baseline's; Z is left zero (there is no normal approximation).
-func decisiveTest(name string, xc, nc, xb, nb uint64, k, alpha float64) TestResult {
+// decisiveTest tests H0: canary bad ratio ≤ k × max(baseline bad ratio,
+// floor) with xc bad of nc canary events and xb bad of nb baseline events;
+// it is significant when ln E ≥ ln(1/alpha). The floor is the least
+// baseline ratio the null grants: 0 for errors; for the latency test the
+// 1 % of requests that are above a p99 by definition, so a baseline whose
+// tail happens to be thin in the window does not make any slow canary
+// request decisive. The null is the union of {pc ≤ k·pb} and {pc ≤ k·floor},
+// and its maximum likelihood the larger of the two parts'. Effect is the
+// canary's ratio minus the baseline's; Margin what H0 allows above it.
+func decisiveTest(name string, xc, nc, xb, nb uint64, k, floor, alpha float64) TestResult {
 	t := TestResult{Name: name, LogThreshold: math.Log(1 / alpha), CanaryN: int64(nc), BaselineN: int64(nb)}
 	if nc == 0 || nb == 0 {
 		return t
 	}
 	pc, pb := float64(xc)/float64(nc), float64(xb)/float64(nb)
-	t.Effect, t.Margin = pc-pb, (k-1)*pb
-	if pc <= k*pb {
+	t.Effect, t.Margin = pc-pb, k*max(pb, floor)-pb
+	if pc <= k*max(pb, floor) {
 		return t // the unconstrained maximum is in the null: E ≤ 1
 	}
+	fxc, fnc, fxb, fnb := float64(xc), float64(nc), float64(xb), float64(nb)
+	null := nullMaxLogLik(fxc, fnc, fxb, fnb, k)
+	if floor > 0 {
+		null = max(null, binLogLik(fxc, fnc, min(k*floor, 1))+binLogLik(fxb, fnb, pb))
+	}
 	num := logBetaBinomial(xc, nc, canaryPriorA, canaryPriorB) + logBetaBinomial(xb, nb, baselinePriorA, baselinePriorB)
-	t.LogLR = num - nullMaxLogLik(float64(xc), float64(nc), float64(xb), float64(nb), k)
+	t.LogLR = num - null
 	t.Significant = t.LogLR >= t.LogThreshold
 	return t
 }
+
+// binLogLik is ln L(p; x, n) = x ln p + (n−x) ln(1−p).
+func binLogLik(x, n, p float64) float64 { return xlogy(x, p) + xlogy(n-x, 1-p) }
+
+// latencyTailShare is the share of baseline requests above its p99 by
+// definition: the decisive latency test's floor.
+const latencyTailShare = 0.01
 
 // logBetaBinomial is ln ∫ p^x (1−p)^(n−x) dBeta(a, b)(p) = ln B(a+x, b+n−x) − ln B(a, b).
 func logBetaBinomial(x, n uint64, a, b float64) float64 {
@@ -89,9 +106,7 @@ func xlogy(x, y float64) float64 {
 // the boundary). The function is concave in p; its derivative is found
 // zero by bisection.
 func nullMaxLogLik(xc, nc, xb, nb, k float64) float64 {
-	f := func(p float64) float64 {
-		return xlogy(xc, k*p) + xlogy(nc-xc, 1-k*p) + xlogy(xb, p) + xlogy(nb-xb, 1-p)
-	}
+	f := func(p float64) float64 { return binLogLik(xc, nc, k*p) + binLogLik(xb, nb, p) }
 	grad := func(p float64) float64 {
 		g := (xc + xb) / p
 		if nc > xc {
@@ -130,7 +145,7 @@ func nullMaxLogLik(xc, nc, xb, nb, k float64) float64 {
 // is decisive.
 func (v *Verdict) decisive(cfg *Config, c, b, bl *sample, alarmUs int64, alpha float64) (rule, reason string) {
 	k := 1 + cfg.DecisiveMargin
-	et := decisiveTest(RuleErrorDecisive, c.AvailBad, c.Requests, bl.AvailBad, bl.Requests, k, alpha)
+	et := decisiveTest(RuleErrorDecisive, c.AvailBad, c.Requests, bl.AvailBad, bl.Requests, k, 0, alpha)
 	v.Tests = append(v.Tests, et)
 	if et.Significant {
 		return RuleErrorDecisive, fmt.Sprintf(
@@ -141,11 +156,11 @@ func (v *Verdict) decisive(cfg *Config, c, b, bl *sample, alarmUs int64, alpha f
 		return "", ""
 	}
 	xc, xb := c.total.countAbove(alarmUs), b.total.countAbove(alarmUs)
-	lt := decisiveTest(RuleLatencyDecisive, uint64(xc), uint64(c.total.n), uint64(xb), uint64(b.total.n), k, alpha)
+	lt := decisiveTest(RuleLatencyDecisive, uint64(xc), uint64(c.total.n), uint64(xb), uint64(b.total.n), k, latencyTailShare, alpha)
 	v.Tests = append(v.Tests, lt)
 	if lt.Significant {
 		return RuleLatencyDecisive, fmt.Sprintf(
-			"canary requests slower than %v (baseline p99 with margins) decisively above %g× baseline's share: %d of %d vs %d of %d (log e-value %.2f ≥ %.2f)",
+			"canary requests slower than %v (baseline p99 with margins) decisively above %g× baseline's share (at least 1 %%): %d of %d vs %d of %d (log e-value %.2f ≥ %.2f)",
 			time.Duration(alarmUs)*time.Microsecond, k, xc, c.total.n, xb, b.total.n, lt.LogLR, lt.LogThreshold)
 	}
 	return "", ""

@@ -42,7 +42,9 @@ func decisiveRun(seed uint64, canaryRPS float64, sc decisiveScenario) simResult 
 	}
 	a.rps, b.rps = (300-canaryRPS)/2, (300-canaryRPS)/2
 	canary := w.add(&simCell{name: "canary", rps: canaryRPS, errRatio: baseErr, latScale: sc.latScale, fault: sc.fault})
-	return newSimRollout(w, canary, []string{"base-a", "base-b"}, Failing, true).run(2 * time.Minute)
+	r := newSimRollout(w, canary, []string{"base-a", "base-b"}, Failing, true)
+	r.degradedReverts = true
+	return r.run(2 * time.Minute)
 }
 
 // TestSimDecisiveReverts is the table in README.md ("Reverting at any

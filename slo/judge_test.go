@@ -37,14 +37,21 @@ type judgeCase struct {
 	gates              []SignalGate
 	signals            map[string]float64 // canary signals, set at the end
 	noBaseline         bool
-	wantState          State
+	// decisiveMargin, when set, replaces DecisiveMargin, so a case can
+	// show a degraded rule that the decisive tests would otherwise pre-empt.
+	decisiveMargin float64
+	wantState      State
 	wantRule           string
 }
 
 func (jc judgeCase) run(t *testing.T) Verdict {
 	t.Helper()
 	now := simEpoch
-	reg := NewRegistry(simConfig(), func() time.Time { return now })
+	cfg := simConfig()
+	if jc.decisiveMargin > 0 {
+		cfg.DecisiveMargin = jc.decisiveMargin
+	}
+	reg := NewRegistry(cfg, func() time.Time { return now })
 	feed := func(c *Cell, rps int, errRatio float64, lat time.Duration, acc *float64) {
 		for j := range rps {
 			status := 200
@@ -90,12 +97,22 @@ func TestJudge(t *testing.T) {
 			noBaseline: true, wantState: Failing, wantRule: RuleFastBurn},
 		{name: "slow latency fires the latency fast burn", seconds: 70, canaryRPS: 100, baseRPS: 300,
 			canaryLat: 400 * ms, baseLat: 50 * ms, wantState: Failing, wantRule: RuleFastBurn},
-		{name: "1 % errors: slow burn", seconds: 320, canaryRPS: 100, baseRPS: 300, canaryErr: 0.01,
+		{name: "1 % errors vs 0.6 %: slow burn", seconds: 320, canaryRPS: 100, baseRPS: 300, canaryErr: 0.01, baseErr: 0.006,
 			canaryLat: 50 * ms, baseLat: 50 * ms, wantState: Degraded, wantRule: RuleSlowBurn},
 		{name: "0.5 % vs 0.1 %: error regression", seconds: 300, canaryRPS: 200, baseRPS: 600, canaryErr: 0.005, baseErr: 0.001,
-			canaryLat: 50 * ms, baseLat: 50 * ms, wantState: Degraded, wantRule: RuleErrorRatio},
+			canaryLat: 50 * ms, baseLat: 50 * ms, decisiveMargin: 100, wantState: Degraded, wantRule: RuleErrorRatio},
+		{name: "0.5 % vs 0.1 %: decisive at the default margin", seconds: 300, canaryRPS: 200, baseRPS: 600, canaryErr: 0.005, baseErr: 0.001,
+			canaryLat: 50 * ms, baseLat: 50 * ms, wantState: Failing, wantRule: RuleErrorDecisive},
 		{name: "30 % slower: latency regression", seconds: 120, canaryRPS: 100, baseRPS: 300,
-			canaryLat: 65 * ms, baseLat: 50 * ms, wantState: Degraded, wantRule: RuleLatency},
+			canaryLat: 65 * ms, baseLat: 50 * ms, decisiveMargin: 100, wantState: Degraded, wantRule: RuleLatency},
+		{name: "3 errors in the first 4 requests: decisive, no sample gate", seconds: 1, canaryRPS: 4, baseRPS: 300, canaryErr: 0.75,
+			canaryLat: 50 * ms, baseLat: 50 * ms, wantState: Failing, wantRule: RuleErrorDecisive},
+		{name: "1 error in 4 requests: not yet", seconds: 1, canaryRPS: 4, baseRPS: 300, canaryErr: 0.25,
+			canaryLat: 50 * ms, baseLat: 50 * ms, wantState: Inconclusive, wantRule: RuleMinRequests},
+		{name: "3× slower (p99 +200 %): decisive latency", seconds: 2, canaryRPS: 20, baseRPS: 300,
+			canaryLat: 150 * ms, baseLat: 50 * ms, wantState: Failing, wantRule: RuleLatencyDecisive},
+		{name: "30 % slower: decisive latency at the default margin", seconds: 120, canaryRPS: 100, baseRPS: 300,
+			canaryLat: 65 * ms, baseLat: 50 * ms, wantState: Failing, wantRule: RuleLatencyDecisive},
 		{name: "signal breach", seconds: 120, canaryRPS: 100, baseRPS: 300, canaryLat: 50 * ms, baseLat: 50 * ms,
 			gates: quality, signals: map[string]float64{"quality": 0.5}, wantState: Degraded, wantRule: RuleSignal},
 		{name: "signal fine", seconds: 120, canaryRPS: 100, baseRPS: 300, canaryLat: 50 * ms, baseLat: 50 * ms,

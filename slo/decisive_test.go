@@ -1,0 +1,76 @@
+package slo
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+func TestDecisiveTest(t *testing.T) {
+	const alpha = 0.0025
+	tests := []struct {
+		name            string
+		xc, nc, xb, nb  uint64
+		floor           float64
+		wantSignificant bool
+	}{
+		{"3 of 4 against 0.1 % of 3000", 3, 4, 3, 3000, 0, true},
+		{"2 of 2 against none of 3000", 2, 2, 0, 3000, 0, true},
+		{"1 of 1 is not enough", 1, 1, 3, 3000, 0, false},
+		{"5 of 100 against 4 % is noise", 5, 100, 120, 3000, 0, false},
+		{"double the baseline is the null's edge", 200, 10000, 3000, 300000, 0, false},
+		{"10 % of 300 against 0.1 %", 30, 300, 30, 30000, 0, true},
+		{"no canary data", 0, 0, 3, 3000, 0, false},
+		{"no baseline data", 3, 3, 0, 0, 0, false},
+		{"a canary better than baseline", 0, 500, 30, 3000, 0, false},
+		{"slow share 1.5 % under the 1 % floor", 15, 1000, 0, 30000, latencyTailShare, false},
+		{"slow share 1.5 % without the floor", 15, 1000, 0, 30000, 0, true},
+		{"slow share 40 % over the floor", 8, 20, 150, 30000, latencyTailShare, true},
+	}
+	for _, tc := range tests {
+		r := decisiveTest("t", tc.xc, tc.nc, tc.xb, tc.nb, 2, tc.floor, alpha)
+		if r.Significant != tc.wantSignificant {
+			t.Errorf("%s: significant %v (log e %.2f, threshold %.2f), want %v", tc.name, r.Significant, r.LogLR, r.LogThreshold, tc.wantSignificant)
+		}
+	}
+}
+
+// TestDecisiveTestLevel: on the null's boundary (the canary at exactly
+// twice the baseline's ratio), looking after every request, the test may
+// ever reject in at most alpha of the runs (Ville's inequality; the
+// universal-inference e-value is conservative, so far fewer).
+func TestDecisiveTestLevel(t *testing.T) {
+	const (
+		alpha = 0.05
+		runs  = 400
+		looks = 500
+		pb    = 0.01
+	)
+	if raceEnabled {
+		t.Skip("a numeric check; nothing concurrent")
+	}
+	rng := rand.New(rand.NewPCG(16, 16))
+	rejected := 0
+	for range runs {
+		var xc, nc, xb, nb uint64
+		for range looks {
+			nc++
+			if rng.Float64() < 2*pb {
+				xc++
+			}
+			for range 10 {
+				nb++
+				if rng.Float64() < pb {
+					xb++
+				}
+			}
+			if decisiveTest("t", xc, nc, xb, nb, 2, 0, alpha).Significant {
+				rejected++
+				break
+			}
+		}
+	}
+	t.Logf("%d of %d null runs ever rejected at alpha %g over %d looks", rejected, runs, alpha, looks)
+	if float64(rejected) > alpha*runs {
+		t.Fatalf("%d of %d null runs rejected, above alpha %g", rejected, runs, alpha)
+	}
+}
