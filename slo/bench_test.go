@@ -33,6 +33,43 @@ func BenchmarkRecord(b *testing.B) {
 	})
 }
 
+// BenchmarkRecordWatched is RecordAt on a canary the controller watches,
+// with 1 % of requests bad: the alarm costs one atomic load per request and
+// a non-blocking channel send per bad one (a reader drains the channel, as
+// the controller does).
+func BenchmarkRecordWatched(b *testing.B) {
+	r := NewRegistry(DefaultConfig(), nil)
+	r.Watch(map[string][]string{"canary": {"base"}})
+	c := r.Cell("canary")
+	lat := latencies(1024)
+	now := time.Now()
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			select {
+			case <-r.Alarms():
+			case <-done:
+				return
+			}
+		}
+	}()
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := rand.IntN(len(lat))
+		for pb.Next() {
+			d := lat[i&1023]
+			status := 200
+			if i%100 == 0 {
+				status = 500
+			}
+			c.RecordAt(now, status, false, d, d/2)
+			i++
+		}
+	})
+}
+
 func BenchmarkRecordAt(b *testing.B) {
 	r := NewRegistry(DefaultConfig(), nil)
 	c := r.Cell("a")
