@@ -219,8 +219,9 @@ func TestStalledReaderFreesUpstream(t *testing.T) {
 
 // closeAfterAnswer answers each connection's first request with a
 // keep-alive 200 and then closes it, so the proxy's pooled connection is
-// dead when it is next used (the stale-connection case).
-func closeAfterAnswer(t *testing.T) string {
+// dead when it is next used (the stale-connection case); with reset, it
+// takes the second request first and resets the connection.
+func closeAfterAnswer(t *testing.T, reset bool) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -233,8 +234,16 @@ func closeAfterAnswer(t *testing.T) string {
 			if err != nil {
 				return
 			}
-			if _, err := readRawMessage(bufio.NewReader(c)); err == nil {
+			br := bufio.NewReader(c)
+			if _, err := readRawMessage(br); err == nil {
 				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			}
+			if reset {
+				// Take the next request, then drop the connection with a
+				// reset (as a crashing or restarting server does) before
+				// any byte of an answer.
+				_, _ = readRawMessage(br)
+				_ = c.(*net.TCPConn).SetLinger(0)
 			}
 			c.Close()
 		}
@@ -251,14 +260,16 @@ func TestStaleRetryNeverResendsABody(t *testing.T) {
 	for _, tc := range []struct {
 		name, method string
 		body         []byte
+		reset        bool
 		want         int
 	}{
-		{"GET without a body is retried", "GET", nil, 200},
-		{"PUT with a body is not", "PUT", []byte("data"), 502},
+		{"GET without a body is retried", "GET", nil, false, 200},
+		{"GET on a connection the upstream reset is retried", "GET", nil, true, 200},
+		{"PUT with a body is not", "PUT", []byte("data"), false, 502},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var live atomic.Int64
-			cells := []CellSpec{{Name: "a", Weight: 1, Endpoints: []string{closeAfterAnswer(t), okUpstream(t, &live)}}}
+			cells := []CellSpec{{Name: "a", Weight: 1, Endpoints: []string{closeAfterAnswer(t, tc.reset), okUpstream(t, &live)}}}
 			_, addr := startProxy(t, testOptions(), cells, Hooks{Rand: func() uint64 { return 0 }})
 			c := newClient(addr)
 			if r := do(t, c, tc.method, "/", tc.body); r.StatusCode() != 200 {

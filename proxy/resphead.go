@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"io"
 )
 
 // headFraming is what peekHead learned from an upstream response head's raw
@@ -40,8 +41,16 @@ func peekHead(br *bufio.Reader) (headFraming, error) {
 		}
 		from = max(0, len(b)-3)
 		if err != nil {
-			if errors.Is(err, bufio.ErrBufferFull) {
+			switch {
+			case errors.Is(err, bufio.ErrBufferFull):
 				return 0, nil
+			case len(b) == 0 && !isTimeout(err):
+				// Nothing arrived: a connection closed or reset before
+				// the first byte reads as io.EOF, as fasthttp's own
+				// parser reports it, which is what roundTrip's stale
+				// rule (a pooled connection the upstream had dropped)
+				// looks for.
+				return 0, io.EOF
 			}
 			return 0, err
 		}
