@@ -106,6 +106,27 @@ endpoints = [%q]
 	return nodes
 }
 
+// startFleetLoad sends every node rate req/s of keyed traffic until the
+// test ends. Several nodes share one machine, under the race detector and,
+// in CI, beside other packages' tests: a generator behind its open-loop
+// schedule sends back to back on each of its connections, so each node's
+// gets 8 (enough for rate on an idle box) rather than startLoad's 64, lest
+// the catch-up starve the nodes' tickers and gossip probes. All stop at
+// once: stopped one by one, each waits for its in-flight requests while the
+// others still run flat out (a minute per load was seen).
+func startFleetLoad(t *testing.T, nodes []*fleetNode, rate float64) {
+	t.Helper()
+	var loads []*load
+	for _, n := range nodes {
+		loads = append(loads, startLoadConns(t, n.url(), rate, 1000, 8))
+	}
+	t.Cleanup(func() {
+		for _, l := range loads {
+			l.cancel()
+		}
+	})
+}
+
 // sharedCanary returns one healthy canary endpoint for every node.
 func sharedCanary(t *testing.T) func(int) *democell.Server {
 	s, _ := democell.Start("canary-1", "v2")
@@ -176,20 +197,20 @@ func TestFleetRevertsOnFaultSeenByTwoNodes(t *testing.T) {
 		}
 		return good
 	})
-	for _, n := range nodes {
-		startLoad(t, n.url(), 150, 1000)
-	}
+	startFleetLoad(t, nodes, 150)
 	id, err := nodes[0].node.Controller().Start(canaryPlan(400*time.Millisecond), "test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "step 3 on the decider", 30*time.Second, func() bool {
+	// Progress waits are generous: on a busy 2-core machine under -race the
+	// ramp to 25% took two minutes. They bound a hang, not the speed.
+	waitFor(t, "step 3 on the decider", 3*time.Minute, func() bool {
 		v, _ := nodes[0].node.Controller().Rollout(id)
 		return v.Step >= 3 || v.Status.Terminal()
 	})
 	bad.SetErrorRatio(0.5)
 	for _, n := range nodes {
-		waitFor(t, n.name+" rolled back", 15*time.Second, func() bool {
+		waitFor(t, n.name+" rolled back", time.Minute, func() bool {
 			v, err := n.node.Controller().Rollout(id)
 			return err == nil && v.Status == rollout.StatusRolledBack && n.node.Proxy().Weights()["canary-1"] == 0
 		})
@@ -205,9 +226,7 @@ func TestFleetRevertsOnFaultSeenByTwoNodes(t *testing.T) {
 func TestFleetDeciderHandover(t *testing.T) {
 	pn := gossiptest.NewNet()
 	nodes := startFleetOn(t, 3, sharedCanary(t), pn)
-	for _, n := range nodes {
-		startLoad(t, n.url(), 150, 1000)
-	}
+	startFleetLoad(t, nodes, 150)
 	id, err := nodes[0].node.Controller().Start(canaryPlan(700*time.Millisecond), "test")
 	if err != nil {
 		t.Fatal(err)
@@ -270,9 +289,7 @@ func TestFleetPartition(t *testing.T) {
 		}
 		return true
 	})
-	for _, n := range nodes {
-		startLoad(t, n.url(), 150, 1000)
-	}
+	startFleetLoad(t, nodes, 150)
 	plan := canaryPlan(500 * time.Millisecond)
 	id, err := nodes[0].node.Controller().Start(plan, "test")
 	if err != nil {

@@ -138,9 +138,17 @@ type load struct {
 // startLoad sends rate req/s with keys until stop.
 func startLoad(t *testing.T, url string, rate float64, keys int) *load {
 	t.Helper()
+	return startLoadConns(t, url, rate, keys, 64)
+}
+
+// startLoadConns is startLoad over conns connections: an open-loop
+// generator behind its schedule sends back to back on every connection, so
+// conns bounds what it can pile on a loaded machine.
+func startLoadConns(t *testing.T, url string, rate float64, keys, conns int) *load {
+	t.Helper()
 	cfg := bench.DefaultConfig()
 	cfg.URL, cfg.Rate, cfg.Keys = url, rate, keys
-	cfg.Connections = 64
+	cfg.Connections = conns
 	cfg.Warmup, cfg.Duration = 0, 0
 	cfg.Timeout = 5 * time.Second
 	ctx, cancel := context.WithCancel(context.Background())
