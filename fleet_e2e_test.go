@@ -231,12 +231,12 @@ func TestFleetDeciderHandover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "step 2", 30*time.Second, func() bool {
+	waitFor(t, "step 2", 3*time.Minute, func() bool {
 		v, _ := nodes[1].node.Controller().Rollout(id)
 		return v.Step >= 2
 	})
 	pn.Split([]string{"node-1"}, []string{"node-2", "node-3"}) // the decider "dies": no leave message
-	v := waitTerminal(t, nodes[1].cluster, id, 60*time.Second)
+	v := waitTerminal(t, nodes[1].cluster, id, 3*time.Minute)
 	if v.Status != rollout.StatusPromoted {
 		t.Fatalf("status %s after handover; decisions:\n%s", v.Status, decisions(v))
 	}
@@ -281,7 +281,7 @@ func TestFleetPartition(t *testing.T) {
 	}, pn)
 	// Every node must see all three alive: HasMajority alone holds for a
 	// node that sees 2 of the 2 it knows.
-	waitFor(t, "3 members", 10*time.Second, func() bool {
+	waitFor(t, "3 members", 30*time.Second, func() bool {
 		for _, n := range nodes {
 			if gossipMembers(t, n) != 3 {
 				return false
@@ -295,10 +295,10 @@ func TestFleetPartition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "step 2", 30*time.Second, func() bool { v, _ := nodes[0].node.Controller().Rollout(id); return v.Step >= 2 })
+	waitFor(t, "step 2", 3*time.Minute, func() bool { v, _ := nodes[0].node.Controller().Rollout(id); return v.Step >= 2 })
 
 	pn.Split([]string{"node-1"}, []string{"node-2", "node-3"})
-	waitFor(t, "node-1 to lose its majority", 15*time.Second, func() bool { return !nodes[0].node.HasMajority() })
+	waitFor(t, "node-1 to lose its majority", 30*time.Second, func() bool { return !nodes[0].node.HasMajority() })
 	cut := time.Now()
 	// A tick that judged before the cut may commit its step after it; its
 	// decision carries the tick's start time, before the cut. What the
@@ -316,7 +316,7 @@ func TestFleetPartition(t *testing.T) {
 	// The majority side must move on: two steps past the minority, or
 	// promoted; a revert there (or any other end) is not a promotion.
 	var vm, v1 rollout.RolloutView
-	waitFor(t, "the majority side to promote", 30*time.Second, func() bool {
+	waitFor(t, "the majority side to promote", 2*time.Minute, func() bool {
 		v1 = mustRollout(t, nodes[0], id)
 		vm = mustRollout(t, nodes[1], id)
 		return vm.Step > v1.Step+1 || vm.Status.Terminal()
@@ -331,14 +331,14 @@ func TestFleetPartition(t *testing.T) {
 	}
 	// A fault seen only by node-1: it reverts on its own.
 	bad.SetErrorRatio(0.5)
-	waitFor(t, "node-1 to revert while partitioned", 15*time.Second, func() bool {
+	waitFor(t, "node-1 to revert while partitioned", time.Minute, func() bool {
 		v, _ := nodes[0].node.Controller().Rollout(id)
 		return v.Status == rollout.StatusRolledBack
 	})
 	promotedAfterCut(mustRollout(t, nodes[0], id))
 	pn.Heal()
 	for _, n := range nodes {
-		waitFor(t, n.name+" to adopt the revert", 30*time.Second, func() bool {
+		waitFor(t, n.name+" to adopt the revert", time.Minute, func() bool {
 			v, err := n.node.Controller().Rollout(id)
 			return err == nil && v.Status == rollout.StatusRolledBack && n.node.Proxy().Weights()["canary-1"] == 0
 		})
@@ -375,7 +375,7 @@ func mustRollout(t *testing.T, n *fleetNode, id string) rollout.RolloutView {
 // TestFleetMetrics: /metrics reports the cluster the node is in.
 func TestFleetMetrics(t *testing.T) {
 	nodes := startFleet(t, 2, sharedCanary(t))
-	waitFor(t, "2 members", 10*time.Second, func() bool { return nodes[1].node.HasMajority() })
+	waitFor(t, "2 members", 30*time.Second, func() bool { return nodes[1].node.HasMajority() })
 	var body strings.Builder
 	gather, err := nodes[0].node.Registry().Gather()
 	if err != nil {
