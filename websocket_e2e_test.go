@@ -76,6 +76,19 @@ func (w *wsCluster) cellOf(t *testing.T, user string) string {
 	return resp.Header.Get("X-Cellgate-Cell")
 }
 
+// userOn finds one of the users ws-user-0 … ws-user-199 that the node
+// routes to cell.
+func (w *wsCluster) userOn(t *testing.T, cell string) string {
+	t.Helper()
+	for i := range 200 {
+		if u := fmt.Sprint("ws-user-", i); w.cellOf(t, u) == cell {
+			return u
+		}
+	}
+	t.Fatalf("none of 200 users is routed to %s", cell)
+	return ""
+}
+
 // dial opens a WebSocket through the node as user and returns it with the
 // cell that answered the handshake.
 func (w *wsCluster) dial(t *testing.T, user string) (*websocket.Conn, string) {
@@ -168,16 +181,7 @@ func TestWebSocketRevertMovesTunnels(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "canary at 50%", 10*time.Second, func() bool { return w.node.Proxy().Weights()["canary-1"] > 0 })
-	user := ""
-	for i := range 200 {
-		if u := fmt.Sprint("ws-user-", i); w.cellOf(t, u) == "canary-1" {
-			user = u
-			break
-		}
-	}
-	if user == "" {
-		t.Fatal("the rollout moved none of 200 users to the canary")
-	}
+	user := w.userOn(t, "canary-1")
 
 	c, cell := w.dial(t, user)
 	if cell != "canary-1" {
@@ -224,16 +228,7 @@ func TestWebSocketRevertMovesTunnels(t *testing.T) {
 // admin API closes the cell's tunnels with 1012 like a revert does.
 func TestWebSocketManualZeroMovesTunnels(t *testing.T) {
 	w := startWSCluster(t, 100)
-	user := ""
-	for i := range 200 {
-		if u := fmt.Sprint("ws-user-", i); w.cellOf(t, u) == "canary-1" {
-			user = u
-			break
-		}
-	}
-	if user == "" {
-		t.Fatal("no user on the canary")
-	}
+	user := w.userOn(t, "canary-1")
 	c, _ := w.dial(t, user)
 	echo(t, c, 10)
 	req, _ := http.NewRequest("PUT", "http://"+w.node.AdminAddr()+"/v1/cells/canary-1/weight",

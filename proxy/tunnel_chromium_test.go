@@ -3,14 +3,11 @@ package proxy
 import (
 	"bytes"
 	"context"
-	"net"
 	"os"
 	"os/exec"
 	"regexp"
 	"testing"
 	"time"
-
-	"github.com/cellgate/cellgate/proxy/frontdoor"
 )
 
 // chromiumBin is Debian's chromium; the test skips without it.
@@ -31,23 +28,12 @@ func TestWebSocketInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a browser")
 	}
-	up := startWSUpstream(t, "a")
 	opts := wsOptions()
 	// The page's /hold request lasts as long as the WebSocket: give it the
 	// time a busy machine may need.
 	opts.UpstreamReadTimeout = 60 * time.Second
-	p, err := New(opts, 42, []CellSpec{{Name: "a", Weight: 1, Endpoints: []string{up.Addr}}}, Hooks{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go p.Serve(frontdoor.Listen(ln, frontdoor.DefaultConfig())) //nolint:errcheck
-	t.Cleanup(func() { _ = p.Shutdown(context.Background()) })
-
-	target := "http://" + ln.Addr().String()
+	p, addr := startBehindFrontDoor(t, opts, startWSUpstream(t, "a"))
+	target := "http://" + addr
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()

@@ -1,13 +1,16 @@
 package proxy
 
 import (
+	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/cellgate/cellgate/internal/wsecho"
+	"github.com/cellgate/cellgate/proxy/frontdoor"
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -20,6 +23,23 @@ func startWSUpstream(t testing.TB, name string) *wsecho.Server {
 	s := wsecho.Start(name)
 	t.Cleanup(s.Close)
 	return s
+}
+
+// startBehindFrontDoor serves a proxy with one cell "a" on up behind the
+// front door, as a node does, and returns it with its address.
+func startBehindFrontDoor(t testing.TB, opts Options, up *wsecho.Server) (*Proxy, string) {
+	t.Helper()
+	p, err := New(opts, 42, []CellSpec{{Name: "a", Weight: 1, Endpoints: []string{up.Addr}}}, Hooks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go p.Serve(frontdoor.Listen(ln, frontdoor.DefaultConfig())) //nolint:errcheck
+	t.Cleanup(func() { _ = p.Shutdown(context.Background()) })
+	return p, ln.Addr().String()
 }
 
 // dialWS opens a WebSocket through the proxy at addr with gorilla's

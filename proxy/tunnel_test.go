@@ -14,7 +14,6 @@ import (
 
 	"github.com/cellgate/cellgate/balancer"
 	"github.com/cellgate/cellgate/internal/wsecho"
-	"github.com/cellgate/cellgate/proxy/frontdoor"
 	"github.com/gorilla/websocket"
 	"github.com/valyala/fasthttp"
 )
@@ -408,19 +407,8 @@ const fasthttpStatusBadGateway = 502
 // every byte as HTTP until told otherwise), a client that sends its first
 // frame in the same write as the handshake still gets its echo.
 func TestWebSocketThroughFrontDoor(t *testing.T) {
-	up := startWSUpstream(t, "a")
-	p, err := New(wsOptions(), 42, []CellSpec{{Name: "a", Weight: 1, Endpoints: []string{up.Addr}}}, Hooks{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go p.Serve(frontdoor.Listen(ln, frontdoor.DefaultConfig())) //nolint:errcheck
-	t.Cleanup(func() { _ = p.Shutdown(context.Background()) })
-
-	c, err := net.Dial("tcp", ln.Addr().String())
+	_, addr := startBehindFrontDoor(t, wsOptions(), startWSUpstream(t, "a"))
+	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -447,7 +435,7 @@ func TestWebSocketThroughFrontDoor(t *testing.T) {
 		t.Fatalf("echo frame %x %q, %v; want text %q", hdr, got, err, msg)
 	}
 	// And a real client library behind the front door.
-	ws, _ := dialWS(t, ln.Addr().String(), "/echo", "")
+	ws, _ := dialWS(t, addr, "/echo", "")
 	if err := ws.WriteMessage(websocket.BinaryMessage, bytes.Repeat([]byte{7}, 100000)); err != nil {
 		t.Fatal(err)
 	}
