@@ -32,7 +32,7 @@ func TestWebSocketInChromium(t *testing.T) {
 	// The page's /hold request lasts as long as the WebSocket: give it the
 	// time a busy machine may need.
 	opts.UpstreamReadTimeout = 60 * time.Second
-	p, addr := startBehindFrontDoor(t, opts, startWSUpstream(t, "a"))
+	p, addr := startBehindFrontDoor(t, opts, startWSUpstream(t, "a"), nil)
 	target := "http://" + addr
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -26,8 +27,9 @@ func startWSUpstream(t testing.TB, name string) *wsecho.Server {
 }
 
 // startBehindFrontDoor serves a proxy with one cell "a" on up behind the
-// front door, as a node does, and returns it with its address.
-func startBehindFrontDoor(t testing.TB, opts Options, up *wsecho.Server) (*Proxy, string) {
+// front door, as a node does (over TLS with cert, when not nil), and
+// returns it with its address.
+func startBehindFrontDoor(t testing.TB, opts Options, up *wsecho.Server, cert *tls.Certificate) (*Proxy, string) {
 	t.Helper()
 	p, err := New(opts, 42, []CellSpec{{Name: "a", Weight: 1, Endpoints: []string{up.Addr}}}, Hooks{})
 	if err != nil {
@@ -37,7 +39,11 @@ func startBehindFrontDoor(t testing.TB, opts Options, up *wsecho.Server) (*Proxy
 	if err != nil {
 		t.Fatal(err)
 	}
-	go p.Serve(frontdoor.Listen(ln, frontdoor.DefaultConfig())) //nolint:errcheck
+	inner := ln
+	if cert != nil {
+		inner = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{*cert}})
+	}
+	go p.Serve(frontdoor.Listen(inner, frontdoor.DefaultConfig())) //nolint:errcheck
 	t.Cleanup(func() { _ = p.Shutdown(context.Background()) })
 	return p, ln.Addr().String()
 }

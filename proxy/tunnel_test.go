@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -407,7 +408,7 @@ const fasthttpStatusBadGateway = 502
 // every byte as HTTP until told otherwise), a client that sends its first
 // frame in the same write as the handshake still gets its echo.
 func TestWebSocketThroughFrontDoor(t *testing.T) {
-	_, addr := startBehindFrontDoor(t, wsOptions(), startWSUpstream(t, "a"))
+	_, addr := startBehindFrontDoor(t, wsOptions(), startWSUpstream(t, "a"), nil)
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -511,5 +512,32 @@ func TestIsWebSocketUpgrade(t *testing.T) {
 				t.Fatalf("built header: isWebSocketUpgrade = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestWebSocketOverTLS: wss through the TLS listener (behind the front
+// door, which keeps the TLS state visible): the tunnel works and the
+// upstream learns the client came over https.
+func TestWebSocketOverTLS(t *testing.T) {
+	up := startWSUpstream(t, "a")
+	_, addr := startBehindFrontDoor(t, wsOptions(), up, selfSigned(t))
+	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second, TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
+	c, _, err := d.Dial("wss://"+addr+"/echo", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i := range 100 {
+		msg := bytes.Repeat([]byte{byte(i)}, 1000*i)
+		if err := c.WriteMessage(websocket.BinaryMessage, msg); err != nil {
+			t.Fatal(err)
+		}
+		if _, got, err := c.ReadMessage(); err != nil || !bytes.Equal(got, msg) {
+			t.Fatalf("echo %d over TLS: %d bytes, %v", i, len(got), err)
+		}
+	}
+	hs := up.LastHandshake()
+	if hs.Get("X-Forwarded-Proto") != "https" || !strings.Contains(hs.Get("Forwarded"), "proto=https") {
+		t.Fatalf("upstream got X-Forwarded-Proto %q, Forwarded %q; want https", hs.Get("X-Forwarded-Proto"), hs.Get("Forwarded"))
 	}
 }

@@ -279,13 +279,19 @@ func isWebSocketAnswer(h *fasthttp.ResponseHeader) bool {
 
 // passThrough tells the connection wrapper that validates the client's
 // bytes as HTTP requests (the front door) that what follows the current
-// request is another protocol. Connections without such a wrapper (tests
-// serving a bare listener) need nothing.
+// request is another protocol. It looks through the wrappers that expose
+// NetConn (the connection tracker, plain or TLS); connections without a
+// front door (tests serving a bare listener) need nothing.
 func passThrough(c net.Conn) {
-	if tc, ok := c.(*trackedConn); ok {
-		c = tc.Conn
-	}
-	if pt, ok := c.(interface{ PassThrough() }); ok {
-		pt.PassThrough()
+	for {
+		if pt, ok := c.(interface{ PassThrough() }); ok {
+			pt.PassThrough()
+			return
+		}
+		u, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			return
+		}
+		c = u.NetConn()
 	}
 }
