@@ -84,6 +84,12 @@ func TestStatusPageInChromium(t *testing.T) {
 			t.Errorf("DOM lacks %s", want)
 		}
 	}
+	// A down cell says so, with how many requests failed over; an up one
+	// does not.
+	if !regexp.MustCompile(`data-field="name" data-up="false">canary-1<span[^>]*data-field="down"[^>]*> down · 12 failed over`).MatchString(dom) ||
+		strings.Contains(dom, `data-up="false">stable-a`) {
+		t.Error("the cells' up/down state is not shown")
+	}
 	if regexp.MustCompile(`<button[^>]*data-action="abort"[^>]*disabled`).MatchString(dom) {
 		t.Error("abort button disabled on a progressing rollout")
 	}

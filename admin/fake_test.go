@@ -43,10 +43,11 @@ func newFakeBackend() *fakeBackend {
 	return &fakeBackend{
 		cells: []CellStatus{
 			{Name: "stable-a", Version: "v1", Weight: 100, RPS: 50, P50Ms: 3.5, P99Ms: 20, ErrorRatio: 0.001,
-				Endpoints: []EndpointStatus{{Addr: "10.0.0.1:8080", Up: true}},
+				Endpoints: []EndpointStatus{{Addr: "10.0.0.1:8080", Up: true}}, Up: true,
 				BurnRates: []BurnRate{{SLO: "availability", Window: "5m", Rate: 0.4}}},
 			{Name: "canary-1", Version: "v2", Weight: 5, RPS: 3, P50Ms: 4, P99Ms: 25, ErrorRatio: 0.02,
-				Endpoints: []EndpointStatus{{Addr: "10.0.0.2:8080", Up: false}}, Verdict: "healthy", PinnedSessions: 7},
+				Endpoints: []EndpointStatus{{Addr: "10.0.0.2:8080", Up: false}}, Verdict: "healthy", PinnedSessions: 7,
+				Up: false, Failovers: 12},
 		},
 		rollouts: map[string]*RolloutStatus{},
 		fail:     map[string]error{},
