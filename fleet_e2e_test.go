@@ -392,3 +392,15 @@ func TestFleetMetrics(t *testing.T) {
 	}
 	t.Fatalf("no cellgate_gossip_members among:\n%s", body.String())
 }
+
+// TestFleetSizesTheJudge: every node of a fleet may revert on its own
+// evidence, so each judges at the fleet's false-revert budget divided by
+// the number of members (slo.Registry.SetFleetSize, from the membership).
+func TestFleetSizesTheJudge(t *testing.T) {
+	nodes := startFleet(t, 3, sharedCanary(t))
+	for _, n := range nodes {
+		waitFor(t, n.name+" judging for a fleet of 3", 20*time.Second, func() bool {
+			return n.node.SLO().FleetSize() == 3
+		})
+	}
+}

@@ -1,8 +1,10 @@
 package slo
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
+	"time"
 )
 
 func TestDecisiveTest(t *testing.T) {
@@ -72,5 +74,26 @@ func TestDecisiveTestLevel(t *testing.T) {
 	t.Logf("%d of %d null runs ever rejected at alpha %g over %d looks", rejected, runs, alpha, looks)
 	if float64(rejected) > alpha*runs {
 		t.Fatalf("%d of %d null runs rejected, above alpha %g", rejected, runs, alpha)
+	}
+}
+
+// TestFleetSizeSplitsAlpha: each test's level is Alpha / fleet size / the
+// number of tests (four without a TTFB SLO), so N nodes looking at once
+// falsely revert a step with probability at most Alpha.
+func TestFleetSizeSplitsAlpha(t *testing.T) {
+	now := simEpoch
+	reg := NewRegistry(simConfig(), func() time.Time { return now })
+	reg.Cell("canary").RecordAt(now, 500, false, time.Millisecond, 0)
+	reg.Cell("base").RecordAt(now, 200, false, time.Millisecond, 0)
+	for _, n := range []int{1, 5} {
+		reg.SetFleetSize(n)
+		v := reg.Judge([]string{"canary"}, []string{"base"}, now, nil)
+		if len(v.Tests) == 0 {
+			t.Fatalf("fleet of %d: no tests in the verdict", n)
+		}
+		want := math.Log(float64(4*n) / 0.01)
+		if got := v.Tests[0].LogThreshold; math.Abs(got-want) > 1e-9 {
+			t.Errorf("fleet of %d: log threshold %.4f, want ln(1/(0.01/%d/4)) = %.4f", n, got, n, want)
+		}
 	}
 }
