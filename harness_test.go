@@ -107,19 +107,38 @@ func (c *cluster) stop() {
 
 func (c *cluster) url() string { return "http://" + c.node.Addr() + "/" }
 
-// testLogger logs to the test's output only when -v is given.
+// testLogger logs to the test's output only when -v is given, and only
+// until the test's cleanups have run: memberlist's Shutdown does not wait
+// for a probe already under way, whose log line would otherwise reach t.Log
+// after the test completed, which panics and ends the whole test binary.
 func testLogger(t *testing.T) *slog.Logger {
 	if testing.Verbose() {
-		return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		w := &tWriter{t: t}
+		t.Cleanup(w.close) // registered before the node's stop, so it runs after it
+		return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-type tWriter struct{ t *testing.T }
+type tWriter struct {
+	t      *testing.T
+	mu     sync.Mutex // guards closed; held across t.Log so none follows close
+	closed bool
+}
 
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
+func (w *tWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.closed {
+		w.t.Log(strings.TrimSpace(string(p)))
+	}
 	return len(p), nil
+}
+
+func (w *tWriter) close() {
+	w.mu.Lock()
+	w.closed = true
+	w.mu.Unlock()
 }
 
 // load is background open-loop keyed traffic with per-response accounting.
