@@ -46,8 +46,20 @@ func TestPerCellBreakdown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if moved != 0 || len(owners) != 10 {
-		t.Errorf("moved %d, keys seen %d: want 0 and 10", moved, len(owners))
+	// Which keys a 300 ms run draws depends on how many requests a loaded
+	// machine fits in (a fresh-clone make test saw 9 of 10); each key seen
+	// must be on its own cell.
+	if moved != 0 || len(owners) < 2 {
+		t.Errorf("moved %d, keys seen %d: want 0 and at least 2", moved, len(owners))
+	}
+	for k, cell := range owners {
+		want := "stable-a"
+		if k[len(k)-1]%2 == 1 {
+			want = "canary"
+		}
+		if cell != want {
+			t.Errorf("key %s seen on %s, want %s", k, cell, want)
+		}
 	}
 	if len(res.Cells) != 2 || res.Cells[0].Cell != "canary" || res.Cells[1].Cell != "stable-a" {
 		t.Fatalf("cells %+v, want canary and stable-a", res.Cells)
