@@ -212,13 +212,15 @@ func TestWebSocketCellRemovedByReload(t *testing.T) {
 func TestWebSocketIdleTimeout(t *testing.T) {
 	cells, _ := twoWSCells(t)
 	opts := wsOptions()
-	opts.TunnelIdleTimeout = 300 * time.Millisecond
+	// Far above the upstream's 20 ms ticks even on a loaded machine under
+	// -race (300 ms was not: a tick came late once).
+	opts.TunnelIdleTimeout = time.Second
 	p, addr := startProxy(t, opts, cells, Hooks{})
 	user := keyFor(t, p, "a")
 
 	ticking, _ := dialWS(t, addr, "/tick", user)
 	start := time.Now()
-	for n := 0; time.Since(start) < 4*opts.TunnelIdleTimeout; n++ {
+	for n := 0; time.Since(start) < 5*opts.TunnelIdleTimeout/2; n++ {
 		if _, _, err := ticking.ReadMessage(); err != nil {
 			t.Fatalf("tick %d of a tunnel the upstream keeps busy: %v", n, err)
 		}
@@ -245,7 +247,7 @@ func asCloseError(err error, ce **websocket.CloseError) bool {
 func TestWebSocketDrainSends1001(t *testing.T) {
 	cells, _ := twoWSCells(t)
 	opts := wsOptions()
-	opts.DrainTimeout = 500 * time.Millisecond
+	opts.DrainTimeout = 2 * time.Second // room for the echo below on a loaded machine
 	p, addr := startProxy(t, opts, cells, Hooks{})
 	c, _ := dialWS(t, addr, "/echo", "someone")
 	_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
