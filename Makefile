@@ -18,7 +18,7 @@ build:
 # Time-boxed fuzzing, which explores new inputs, is its own step: make fuzz.
 # CI (.ci/run) runs make test, then make fuzz.
 test: vet
-	$(GO) test -race -count=1 -timeout 8m ./...
+	$(GO) test -race -count=1 -timeout 14m ./...
 	./scripts/slosim.sh
 	$(GO) test -count=1 -p 1 -run 'Demo|TestRollout|TestCompareRatios' ./demo ./bench ./bench/scenario
 	./scripts/evidence.sh

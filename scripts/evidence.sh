@@ -4,16 +4,16 @@
 # crash test once more without the race detector and print the counts they
 # measure (go test shows a passing test's log only with -v), so CI output
 # carries the figures: requests, failures, resets, kills, acknowledged events,
-# cell failover and DNS discovery counts.
+# cell failover and DNS discovery counts, revert and weight-convergence times.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-if ! go test -count=1 -v -run 'TestZeroDowntime|TestReloadUnderLoadLosesNothing|TestCanaryRevertsOnFault|TestGracefulHandover|TestHandoverAdminAlwaysReady|TestHandoverFailureKeepsServing|TestServeStartFailureExits|TestDrainCutShortExitsZero|TestFleetRestartReappliesNothing|TestCrashRecovery|TestUploadMemory|TestCellFailover|TestCanaryDownIsRolledBack|TestDiscoveryUnderLoad|TestFailoverPanicThreshold' \
+if ! go test -count=1 -v -run 'TestZeroDowntime|TestReloadUnderLoadLosesNothing|TestCanaryRevertsOnFault|TestFleetWeightConvergesAndKeysAgree|TestGracefulHandover|TestHandoverAdminAlwaysReady|TestHandoverFailureKeepsServing|TestServeStartFailureExits|TestDrainCutShortExitsZero|TestFleetRestartReappliesNothing|TestCrashRecovery|TestUploadMemory|TestCellFailover|TestCanaryDownIsRolledBack|TestDiscoveryUnderLoad|TestFailoverPanicThreshold' \
 	. ./cmd/cellgate ./rollout ./proxy >"$out" 2>&1; then
 	cat "$out"
 	exit 1
 fi
 echo "== zero-downtime and crash-safety evidence =="
-grep -E '^\s+(zerodowntime|reload_e2e|rollout_e2e|handover|lifecycle|restart_e2e|crash|upload|failover_e2e|discovery_e2e|failover)_test\.go:[0-9]+: ' "$out" | sed -E 's/^\s+//'
+grep -E '^\s+(zerodowntime|reload_e2e|rollout_e2e|handover|lifecycle|restart_e2e|crash|upload|fleet_e2e|failover_e2e|discovery_e2e|failover)_test\.go:[0-9]+: ' "$out" | sed -E 's/^\s+//'
 grep -E '^(ok|---)' "$out"

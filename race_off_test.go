@@ -1,5 +1,0 @@
-//go:build !race
-
-package cellgate_test
-
-const raceEnabled = false
