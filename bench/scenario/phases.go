@@ -9,7 +9,10 @@ import (
 
 // Phase is one stretch of the scenario: the baseline before the rollout,
 // each step, the fault until the revert, and what came after. Requests
-// belong to the phase in which they were due to be sent.
+// belong to the phase in which they were due to be sent, except that the
+// fault phase also takes the requests still in flight at its onset: they
+// may have met the broken canary, and counting them in the step before
+// would blame the step for the fault.
 type Phase struct {
 	Name     string        `json:"name"`
 	Step     int           `json:"step,omitempty"` // 1-based rollout step, 0 outside steps
@@ -30,6 +33,9 @@ type mark struct {
 	name    string
 	step    int
 	percent float64
+	// takesInFlight: requests due before the mark but answered at or
+	// after it belong to this phase.
+	takesInFlight bool
 }
 
 // phases splits the observations at the marks (sorted here) and measures
@@ -60,6 +66,12 @@ func phases(marks []mark, end time.Duration, all []obs, canary int8) []Phase {
 			i++
 		}
 		i = max(i, 0)
+		for j := i + 1; j < len(marks); j++ {
+			if marks[j].takesInFlight && o.hi >= int64(marks[j].at) {
+				i = j
+				break
+			}
+		}
 		out[i].Requests++
 		if o.failed {
 			out[i].Failed++

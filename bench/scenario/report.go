@@ -53,7 +53,8 @@ type FaultResult struct {
 	// DecidedAfter is from the onset until the controller's rollback
 	// decision (its journal time), when there was one.
 	DecidedAfter time.Duration `json:"decided_after_ns,omitempty"`
-	// RequestsAfter and FailedAfter count requests due from the onset on.
+	// RequestsAfter and FailedAfter count requests that could meet the
+	// fault: due from the onset on, or still in flight at it.
 	RequestsAfter int64  `json:"requests_after_onset"`
 	FailedAfter   int64  `json:"failed_after_onset"`
 	Reason        string `json:"reason,omitempty"` // the rollback decision's reason
@@ -111,7 +112,7 @@ func (s *scenario) report() *Report {
 		}
 	}
 	if s.faultAt > 0 {
-		marks = append(marks, mark{at: s.faultAt, name: "fault", step: s.faultStp, percent: s.faultPct})
+		marks = append(marks, mark{at: s.faultAt, name: "fault", step: s.faultStp, percent: s.faultPct, takesInFlight: true})
 		r.Injected = s.faultResult(all, in, rollbackAt)
 	}
 	r.Phases = phases(marks, s.endAt, all, canaryIndex)
@@ -136,7 +137,7 @@ func (s *scenario) faultResult(all []obs, in auditInput, rollbackAt time.Duratio
 		}
 	}
 	for _, o := range all {
-		if o.lo >= int64(s.faultAt) {
+		if o.hi >= int64(s.faultAt) {
 			f.RequestsAfter++
 			if o.failed {
 				f.FailedAfter++

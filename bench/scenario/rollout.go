@@ -181,13 +181,15 @@ func (s *scenario) maybeFault(v rollout.RolloutView) {
 	if s.o.Fault == FaultNone || s.faultAt > 0 || v.Step < s.o.FaultStep {
 		return
 	}
+	// The onset is taken before the canary breaks, so every request that
+	// can meet the fault is counted from it (see phases and faultResult).
+	s.faultAt = s.since()
 	switch s.o.Fault {
 	case FaultErrors:
 		s.canary.SetErrorRatio(s.o.FaultRatio)
 	case FaultLatency:
 		s.canary.SetDelay(s.o.FaultDelay)
 	}
-	s.faultAt = s.since()
 	s.faultStp, s.faultPct = v.Step, v.StepPercent
 	s.progress("fault: %s on %s", s.faultText(), canaryName)
 }
