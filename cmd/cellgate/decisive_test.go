@@ -1,17 +1,13 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -63,11 +59,8 @@ func TestDecisiveRevertUnderBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
+	bin := buildBinary(t)
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "cellgate")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
 	a, _ := democell.Start("stable-a", "v1")
 	b, _ := democell.Start("stable-b", "v1")
 	defer a.Close()
@@ -110,23 +103,8 @@ weight = 0
 endpoints = [%q]
 `, filepath.Join(dir, "j.db"), a.Addr(), b.Addr(), cln.Addr().String())), 0o644)
 
-	logs := &lockedWriter{}
-	cmd := exec.Command(bin, "serve", "-config", cfg)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	m := regexp.MustCompile(`serving on (\S+) \(admin (\S+)\)`).FindStringSubmatch(line)
-	if err != nil || m == nil {
-		t.Fatalf("no serving line (%v): %q", err, line)
-	}
-	addr, admin := m[1], m[2]
+	node := startServe(t, bin, cfg)
+	addr, admin, logs := node.addr, node.admin, node.logs
 
 	var total, failed atomic.Int64
 	lcfg := bench.DefaultConfig()
@@ -180,7 +158,7 @@ endpoints = [%q]
 		}
 	}
 	if view.Status != rollout.StatusRolledBack || revert == nil || revert.Verdict == nil {
-		t.Fatalf("status %s, want rolled_back with a verdict; log:\n%s", view.Status, logs.String())
+		t.Fatalf("status %s, want rolled_back with a verdict; log:\n%s", view.Status, logs.text())
 	}
 	took := revert.Time.Sub(canary.onset())
 	t.Logf("canary served %d requests (%d answered 500 to users of %d total requests); reverted %v after its first request by %s: %s",
@@ -195,23 +173,4 @@ endpoints = [%q]
 	if served > 22 {
 		t.Fatalf("the canary served %d requests before its revert; 1.5 s at its share is 22", served)
 	}
-}
-
-// lockedWriter serialises writes from the child's stderr copier with reads
-// of the buffer in a failure message.
-type lockedWriter struct {
-	mu sync.Mutex // guards w
-	w  bytes.Buffer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
-
-func (l *lockedWriter) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.String()
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -33,11 +32,8 @@ func TestGracefulHandover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
+	bin := buildBinary(t)
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "cellgate")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
 	a, _ := democell.Start("stable-a", "v1")
 	b, _ := democell.Start("stable-b", "v1")
 	defer a.Close()
@@ -61,27 +57,15 @@ weight = 1
 endpoints = [%q]
 `, filepath.Join(dir, "j.db"), a.Addr(), b.Addr())), 0o644)
 
-	// Plain pipes, not StdoutPipe: Wait would close those when the first
-	// process exits, while its successors keep writing to them.
-	cmd := exec.Command(bin, "serve", "-config", cfg)
-	stdout, outW, _ := os.Pipe()
-	stderr, errW, _ := os.Pipe()
-	cmd.Stdout, cmd.Stderr = outW, errW
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	outW.Close()
-	errW.Close()
-	logs := newLogWatch(stderr)
+	p := launch(t, bin, cfg)
+	cmd, logs := p.cmd, p.logs
 	defer func() {
 		for _, pid := range logs.successors() {
 			syscall.Kill(pid, syscall.SIGTERM)
 		}
-		cmd.Process.Kill()
-		cmd.Wait()
 	}()
-	addr := readServingAddr(t, stdout)
-	go io.Copy(io.Discard, stdout)
+	addr := readServingAddr(t, p.stdout)
+	go io.Copy(io.Discard, p.stdout)
 
 	var total, failed, resets atomic.Int64
 	lcfg := bench.DefaultConfig()
@@ -107,8 +91,6 @@ endpoints = [%q]
 	waitUntil(t, "traffic", func() bool { return total.Load() > 300 })
 
 	pid := cmd.Process.Pid
-	oldExited := make(chan error, 1)
-	go func() { oldExited <- cmd.Wait() }()
 	start := time.Now()
 	for round := 1; round <= 2; round++ {
 		syscall.Kill(pid, syscall.SIGUSR2)
@@ -119,9 +101,9 @@ endpoints = [%q]
 		next := logs.successors()[round-1]
 		if round == 1 {
 			select {
-			case err := <-oldExited:
-				if err != nil {
-					t.Fatalf("the old process exited with %v", err)
+			case <-p.exited:
+				if p.waitErr != nil {
+					t.Fatalf("the old process exited with %v", p.waitErr)
 				}
 			case <-time.After(15 * time.Second):
 				t.Fatal("the old process did not exit after the handover")
