@@ -78,6 +78,13 @@ type Options struct {
 	// (routing.tunnel_drain). Zero: at once.
 	TunnelDrain time.Duration
 
+	// H2C accepts HTTP/2 with prior knowledge (RFC 9113 §3.3) on a plain
+	// listener: a connection whose first bytes are the HTTP/2 preface is
+	// served as HTTP/2, any other as HTTP/1.1 (listen.h2c). TLS listeners
+	// choose by ALPN whatever this says. False: a plain listener speaks
+	// HTTP/1.1 only and the preface is refused as a malformed request.
+	H2C bool
+
 	// ConnectTimeout bounds dialing an upstream endpoint. A dial that fails
 	// or times out sent no byte, so an idempotent request may be retried on
 	// another endpoint. Zero: the operating system's limit (minutes).

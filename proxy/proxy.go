@@ -63,6 +63,9 @@ type Proxy struct {
 	server  *fasthttp.Server
 	retired []*fasthttp.Server
 	gate    *gate
+
+	// h2 serves the HTTP/2 connections (h2front.go).
+	h2 h2Front
 }
 
 // New validates opts and cells and builds a proxy. seed keys the sticky
@@ -108,6 +111,9 @@ func New(opts Options, seed uint64, cells []CellSpec, hooks Hooks) (*Proxy, erro
 		return nil, fmt.Errorf("new proxy: %w", err)
 	}
 	p.server = p.newServer(&opts)
+	if err := p.initH2(&opts); err != nil {
+		return nil, fmt.Errorf("new proxy: http/2: %w", err)
+	}
 	return p, nil
 }
 
@@ -219,6 +225,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	if ln != nil {
 		ln.Close()
 	}
+	p.shutdownH2()
 	g := drainIdleGrace
 	if drain > 0 {
 		g = min(g, drain/2)
@@ -239,6 +246,7 @@ wait:
 	tick.Stop()
 	// Then close what is idle and wait for requests still in flight.
 	err := p.shutdownServers(ctx)
+	p.waitH2(ctx)
 	if err != nil {
 		p.log.Warn("drain cut short; closing remaining connections", "err", err)
 	}

@@ -70,10 +70,14 @@ func (g *gate) closed() bool {
 
 // pump accepts on ln and hands each result to the current gate until an
 // accept error (the listener closed or failed: the error is handed on too)
-// or stop closes. A connection nobody takes any more is closed.
-func pump(ln net.Listener, out chan<- accepted, stop <-chan struct{}) {
+// or stop closes. A connection nobody takes any more is closed. A
+// connection that may speak HTTP/2 is sorted first (h2front.go).
+func (p *Proxy) pump(ln net.Listener, out chan<- accepted, stop <-chan struct{}) {
 	for {
 		c, err := ln.Accept()
+		if err == nil && p.sortConn(c, out, stop) {
+			continue
+		}
 		select {
 		case out <- accepted{c, err}:
 		case <-stop:
@@ -95,7 +99,7 @@ func (p *Proxy) serveSwapping(ln net.Listener) error {
 	in := make(chan accepted)
 	stop := make(chan struct{})
 	defer close(stop)
-	go pump(ln, in, stop)
+	go p.pump(ln, in, stop)
 	for {
 		p.mu.Lock()
 		srv, g := p.server, newGate(in, ln.Addr())
