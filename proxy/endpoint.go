@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"golang.org/x/net/http2"
 )
 
 // endpoint is one upstream address of a cell: its keep-alive pool and the
@@ -14,6 +15,9 @@ import (
 type endpoint struct {
 	addr   string
 	client *fasthttp.HostClient
+	// h2 carries the requests of an HTTP/2 cell (h2upstream.go); nil for
+	// HTTP/1.1 cells.
+	h2 *http2.Transport
 
 	// outstanding counts requests between endpoint choice and the end of
 	// the response body; power of two choices compares it.
@@ -178,4 +182,13 @@ func (h *health) eject(e *endpoint) {
 	}
 	d = min(d, dmax)
 	e.ejectedUntil.Store(h.now().Add(d).UnixNano())
+}
+
+// closeIdle closes the endpoint's idle upstream connections, of either
+// protocol.
+func (e *endpoint) closeIdle() {
+	e.client.CloseIdleConnections()
+	if e.h2 != nil {
+		e.h2.CloseIdleConnections()
+	}
 }

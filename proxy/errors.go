@@ -27,6 +27,7 @@ const (
 	causeTooLarge             // the client's body passed max_request_body
 	causeClientTimeout        // the client's body stalled past the progress timeout
 	causeClientBody           // the client's body ended early or was malformed
+	causeNotGRPCCell          // a gRPC call was routed to an HTTP/1.1 cell (grpc.go)
 )
 
 // causeInfo is the fixed answer for a cause, kept as bytes so writing an
@@ -52,6 +53,7 @@ var causes = [...]causeInfo{
 	causeTooLarge:       {fasthttp.StatusRequestEntityTooLarge, []byte("body-too-large"), []byte("413 request body too large\n"), true},
 	causeClientTimeout:  {fasthttp.StatusRequestTimeout, []byte("client-timeout"), []byte("408 request timeout: request body stalled\n"), true},
 	causeClientBody:     {fasthttp.StatusBadRequest, []byte("bad-request-body"), []byte("400 bad request: request body incomplete\n"), true},
+	causeNotGRPCCell:    {fasthttp.StatusBadGateway, []byte("upstream-not-h2"), []byte("502 bad gateway: gRPC needs an HTTP/2 cell\n"), false},
 }
 
 var (
@@ -95,6 +97,10 @@ func isTimeout(err error) bool {
 // writeError replaces whatever response was started with the cause's
 // status, X-Cellgate-Error header and short plain-text body.
 func writeError(ctx *fasthttp.RequestCtx, c cause) {
+	if isGRPC(&ctx.Request.Header) {
+		writeGRPCError(ctx, c) // a gRPC client reads grpc-status, not the HTTP status
+		return
+	}
 	info := &causes[c]
 	resp := &ctx.Response
 	resp.Reset()

@@ -178,22 +178,30 @@ func (p *Proxy) writeH2Response(w http.ResponseWriter, ctx *fasthttp.RequestCtx)
 	}
 	w.WriteHeader(resp.StatusCode())
 	if !stream {
-		_, _ = w.Write(resp.Body())
+		if len(resp.Body()) > 0 {
+			_, _ = w.Write(resp.Body())
+		}
+		addH2Trailers(h, &resp.Header)
 		return
 	}
 	rc := http.NewResponseController(w)
 	_ = rc.Flush()
 	rerr := copyFlushing(w, rc, resp.BodyStream())
-	for rest := resp.Header.TrailerHeader(); len(rest) > 2; {
+	addH2Trailers(h, &resp.Header)
+	_ = resp.CloseBodyStream()
+	if rerr != nil {
+		panic(http.ErrAbortHandler) // RST_STREAM: the body is incomplete
+	}
+}
+
+// addH2Trailers hands the response's trailer fields to the HTTP/2 writer.
+func addH2Trailers(h http.Header, rh *fasthttp.ResponseHeader) {
+	for rest := rh.TrailerHeader(); len(rest) > 2; {
 		var k, v []byte
 		k, v, _, rest = nextField(rest)
 		if len(k) > 0 {
 			h.Add(http.TrailerPrefix+string(k), string(v))
 		}
-	}
-	_ = resp.CloseBodyStream()
-	if rerr != nil {
-		panic(http.ErrAbortHandler) // RST_STREAM: the body is incomplete
 	}
 }
 

@@ -169,6 +169,10 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 	if len(ctx.Request.Header.Host()) == 0 && len(st.cell.endpoints) > 0 {
 		in.host = st.cell.endpoints[0].addr // HTTP/1.0 without Host
 	}
+	if st.cell.proto != ProtoHTTP1 || isGRPC(&ctx.Request.Header) {
+		p.forwardH2(ctx, st, &in, snap.sessions, cookie) // h2upstream.go
+		return
+	}
 	st.head = st.scrub.appendRequestHead(st.head[:0], &ctx.Request.Header, &in)
 	if c := st.forwardFailover(ctx, snap, keyHash, idx); c != causeNone {
 		p.fail(ctx, st, c)
@@ -269,7 +273,7 @@ func (p *Proxy) noteFailure(c *cell, ep *endpoint, why cause, headless bool) {
 	if dead {
 		// The endpoint is gone: so are its pooled connections, which
 		// would otherwise fail the first requests after it comes back.
-		ep.client.CloseIdleConnections()
+		ep.closeIdle()
 		c.stats.deaths.Add(1)
 	}
 	p.log.Warn("endpoint ejected", "cell", c.name, "endpoint", ep.addr, "ejections", ep.ejections.Load())

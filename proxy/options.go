@@ -84,6 +84,11 @@ type Options struct {
 	// choose by ALPN whatever this says. False: a plain listener speaks
 	// HTTP/1.1 only and the preface is refused as a malformed request.
 	H2C bool
+	// GRPCErrorCodes are the grpc-status codes that count a gRPC call as
+	// failed for its cell's SLIs (slo.grpc_error_codes); a call without
+	// grpc-status, or reset, always counts as failed. Nil:
+	// DefaultGRPCErrorCodes; empty: only those always-failures.
+	GRPCErrorCodes []int
 
 	// ConnectTimeout bounds dialing an upstream endpoint. A dial that fails
 	// or times out sent no byte, so an idempotent request may be retried on
@@ -211,6 +216,11 @@ type CellSpec struct {
 	// Discovered says the endpoints come from discovery, so the list may
 	// be empty (the cell is then down and its users fail over).
 	Discovered bool
+	// Protocol is what the cell's endpoints speak: ProtoHTTP1 (or empty),
+	// ProtoH2C or ProtoH2 (h2upstream.go). gRPC calls need an HTTP/2 cell.
+	Protocol string
+	// TLS reaches the endpoints over TLS (HTTP/1.1 or h2). Nil: plain TCP.
+	TLS *UpstreamTLS
 }
 
 // CellRecorder receives the outcome of every finished request of one cell.
@@ -324,6 +334,9 @@ func validateCells(cells []CellSpec) error {
 			if _, err := netip.ParseAddrPort(ep); err != nil && !validHostPort(ep) {
 				errs = append(errs, fmt.Errorf("cell %q: endpoint %q: want host:port", c.Name, ep))
 			}
+		}
+		if err := validateProtocol(&c); err != nil {
+			errs = append(errs, fmt.Errorf("cell %q: %w", c.Name, err))
 		}
 		if c.Health != nil {
 			if err := c.Health.validate(); err != nil {

@@ -257,7 +257,7 @@ wait:
 	p.mu.Lock()
 	for _, e := range p.endpoints {
 		p.setCheckLocked(e, nil)
-		e.client.CloseIdleConnections()
+		e.closeIdle()
 	}
 	if s := p.snap.Load().sessions; s != nil && s.pins != nil {
 		s.pins.Close() // stops the pin cache's goroutines

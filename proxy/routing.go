@@ -36,6 +36,7 @@ type cell struct {
 	served    *atomic.Uint64 // requests routed here; survives reloads
 	stats     *cellStats     // failover counters; survive reloads
 	state     *cellState     // down or up on this node (cellhealth.go)
+	proto     string         // ProtoHTTP1, ProtoH2C or ProtoH2 (h2upstream.go)
 }
 
 // pickEndpoint chooses an endpoint by power of two choices on outstanding
@@ -104,12 +105,16 @@ func (p *Proxy) buildSnapshotLocked(specs []CellSpec) *snapshot {
 			served: s.sessions.servedLocked(sp.Name),
 			stats:  p.statsLocked(sp.Name),
 			state:  new(cellState),
+			proto:  ProtoHTTP1,
+		}
+		if sp.Protocol != "" {
+			c.proto = sp.Protocol
 		}
 		for _, addr := range sp.Endpoints {
-			key := sp.Name + "\x00" + addr
+			key := endpointKey(&sp, addr)
 			e := p.endpoints[key]
 			if e == nil {
-				e = newEndpoint(addr, p.options(), p.dial)
+				e = p.newEndpointFor(&sp, addr)
 			}
 			live[key] = e
 			p.setCheckLocked(e, sp.Health)
@@ -155,7 +160,7 @@ func (p *Proxy) drainEndpoint(e *endpoint) {
 	for e.outstanding.Load() > 0 && time.Now().Before(deadline) {
 		<-tick.C
 	}
-	e.client.CloseIdleConnections()
+	e.closeIdle()
 }
 
 // SetWeights publishes a new routing table in which the named cells carry

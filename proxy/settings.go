@@ -17,6 +17,8 @@ import (
 type settings struct {
 	opts Options    // a private copy; its slices are never shared with a caller
 	keys keySources // opts.StickyKey compiled, plus the generated cookie's source
+	// grpcFail is opts.GRPCErrorCodes as a set (grpc.go).
+	grpcFail grpcMask
 }
 
 // newSettings compiles o, which must be valid.
@@ -27,7 +29,12 @@ func newSettings(o Options) *settings {
 	if o.SetCookie && !hasCookieSource(srcs, o.CookieName) {
 		srcs = append(srcs[:len(srcs):len(srcs)], cookieSource(o.CookieName))
 	}
-	return &settings{opts: o, keys: newKeySources(srcs, o.TrustedProxies)}
+	codes := o.GRPCErrorCodes
+	if codes == nil {
+		codes = DefaultGRPCErrorCodes
+	}
+	o.GRPCErrorCodes = slices.Clone(o.GRPCErrorCodes)
+	return &settings{opts: o, keys: newKeySources(srcs, o.TrustedProxies), grpcFail: newGRPCMask(codes)}
 }
 
 // settings returns the current settings (one atomic load).
