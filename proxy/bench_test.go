@@ -2,9 +2,11 @@ package proxy
 
 import (
 	"fmt"
+	"os"
 	"net/netip"
 	"testing"
 
+	"github.com/cellgate/cellgate/accesslog"
 	"github.com/cellgate/cellgate/balancer"
 	"github.com/valyala/fasthttp"
 )
@@ -13,6 +15,23 @@ import (
 // client → proxy → upstream and back, keep-alive on both hops. allocs/op
 // counts the whole process (client, proxy and upstream).
 func BenchmarkProxyGET(b *testing.B) {
+	benchProxyGET(b, nil)
+}
+
+// BenchmarkProxyGETAccessLog is BenchmarkProxyGET with the access log on at
+// sample = 1, writing to /dev/null: the lines are formatted and written by
+// the log's goroutine, and the request path still allocates nothing.
+func BenchmarkProxyGETAccessLog(b *testing.B) {
+	al, err := accesslog.New(accesslog.Config{Path: os.DevNull, Sample: 1}, 0, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer al.Close()
+	benchProxyGET(b, al)
+	b.ReportMetric(float64(al.Dropped()), "dropped")
+}
+
+func benchProxyGET(b *testing.B, al *accesslog.Log) {
 	for _, size := range []int{16, 4 << 10, 128 << 10} {
 		b.Run(fmt.Sprintf("body=%d", size), func(b *testing.B) {
 			body := make([]byte, size)
@@ -23,7 +42,7 @@ func BenchmarkProxyGET(b *testing.B) {
 			_, addr := startProxy(b, opts, []CellSpec{
 				{Name: "a", Version: "v1", Weight: 1, Endpoints: []string{up}},
 				{Name: "b", Version: "v1", Weight: 1, Endpoints: []string{up}},
-			}, Hooks{Recorder: counters.Recorder})
+			}, Hooks{Recorder: counters.Recorder, AccessLog: al})
 			c := newClient(addr)
 			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 			req.SetRequestURI("http://" + addr + "/bench?x=1")

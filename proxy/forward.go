@@ -255,6 +255,7 @@ func (st *reqState) Close() error {
 			"cause", causes[causeTruncated].header, "cell", st.cell.name, "endpoint", st.ep.addr, "err", err)
 		st.p.noteFailure(st.cell, st.ep, causeTruncated, false)
 		abortConn(st.client)
+		st.acc.cause = causeTruncated
 		st.finish(causes[causeTruncated].status, true)
 		return nil
 	}

@@ -66,6 +66,13 @@ type reqState struct {
 	// failedOver is set when the request left its own (down) cell for its
 	// failover cell; it fails over at most once (cellhealth.go).
 	failedOver bool
+
+	// ctx is the request being served (for the access log, read in
+	// finish); peer its client address; acc what the access log needs
+	// beyond the above (accesslog.go).
+	ctx  *fasthttp.RequestCtx
+	peer netip.Addr
+	acc  accessInfo
 }
 
 // maxKeptHead is the largest head buffer a pooled reqState keeps.
@@ -85,6 +92,7 @@ func (st *reqState) release() {
 		st.head = nil // one huge head must not pin its buffer in the pool
 	}
 	st.pinCookie, st.failedOver, st.gotHead = false, false, false
+	st.ctx, st.acc = nil, accessInfo{}
 	p.states.Put(st)
 }
 
@@ -112,6 +120,7 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 	set := p.settings()
 	st.set = set
 	peer := peerAddr(ctx)
+	st.ctx, st.peer = ctx, peer
 
 	// Key: first present sticky source; otherwise random (or a new cookie).
 	var keyHash uint64
@@ -126,6 +135,10 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 		keyHash, cookie = snap.table.Hash(st.keyBuf), true
 	default:
 		keyHash = p.rand()
+	}
+	st.acc.key = key
+	if cookie {
+		st.acc.key = st.keyBuf
 	}
 
 	// Cell: with pins on, a keyed session may be held on the cell that
@@ -216,6 +229,7 @@ func (st *reqState) forward(ctx *fasthttp.RequestCtx) cause {
 	p := st.p
 	var tried *endpoint
 	for attempt := 0; ; attempt++ {
+		st.acc.retried = attempt > 0
 		ep := st.cell.pickEndpoint(p.rand(), tried, p.health.nowNano)
 		if ep == nil {
 			if tried != nil {
@@ -235,7 +249,7 @@ func (st *reqState) forward(ctx *fasthttp.RequestCtx) cause {
 			return causeNone
 		}
 		ep.outstanding.Add(-1)
-		st.ep = nil
+		st.ep, st.acc.tried = nil, ep.addr
 		var cbe *clientBodyError
 		if errors.As(err, &cbe) {
 			return cbe.c // the client's doing: no retry, no mark on the endpoint
@@ -285,6 +299,7 @@ func (p *Proxy) noteFailure(c *cell, ep *endpoint, why cause, headless bool) {
 // fail answers with the cause's error response and finishes the request.
 func (p *Proxy) fail(ctx *fasthttp.RequestCtx, st *reqState, c cause) {
 	writeError(ctx, c)
+	st.acc.cause = c
 	if st.cell != nil && st.set.opts.ResponseHeaders {
 		ctx.Response.Header.SetBytesKV(hdrCell, st.cell.nameB)
 		ctx.Response.Header.SetBytesKV(hdrVersion, st.cell.versionB)
@@ -303,13 +318,20 @@ func (st *reqState) finish(status int, proxyErr bool) {
 	if st.ep != nil {
 		st.ep.outstanding.Add(-1)
 	}
+	var end time.Time
 	if c := st.cell; c != nil && c.rec != nil {
-		end := time.Now()
+		end = time.Now()
 		var ttfb time.Duration
 		if !st.ttfb.IsZero() {
 			ttfb = st.ttfb.Sub(st.start)
 		}
 		c.rec.Record(status, proxyErr, end.Sub(st.start), ttfb)
+	}
+	if al := st.p.hooks.AccessLog; al.On() {
+		if end.IsZero() {
+			end = time.Now()
+		}
+		st.logAccess(al, status, end)
 	}
 	st.release()
 }

@@ -21,6 +21,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/cellgate/cellgate/accesslog"
 	"github.com/cellgate/cellgate/balancer"
 )
 
@@ -251,6 +252,11 @@ type Hooks struct {
 	// Now is the clock for passive-health ejection. Nil: time.Now. Request
 	// latencies always use the real monotonic clock.
 	Now func() time.Time
+	// AccessLog receives a record of every finished request it asks for
+	// (accesslog.Log.Begin: on, sampled or an error, buffer not full); it
+	// may be reconfigured, turned off and on, while the proxy serves. Nil:
+	// no access log, and the request path skips it with one nil check.
+	AccessLog *accesslog.Log
 	// NoFileLimit returns the process's descriptor limit, which caps
 	// Options.MaxConns (see FDBudget); 0 means unknown, no clamp. Nil:
 	// RLIMIT_NOFILE.

@@ -107,6 +107,7 @@ func (p *Proxy) routePinned(ctx *fasthttp.RequestCtx, st *reqState, snap *snapsh
 		}
 	}
 	d := snap.pins.Route(keyHash, now, claim)
+	st.acc.pinned = d.Pinned
 	if d.Pinned && cookies && (claim.Cell != d.Cell || now-claim.SeenAt >= ss.cookieRefresh) {
 		st.pinCookie, st.pinHash, st.pinAssigned, st.pinNow = true, keyHash, d.AssignedAt, now
 	}

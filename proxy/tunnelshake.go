@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"github.com/cellgate/cellgate/accesslog"
+
 	"bufio"
 	"bytes"
 	"errors"
@@ -116,6 +118,7 @@ func hasToken(v, tok []byte) bool {
 // as an ordinary response. Every handshake is recorded for the cell's SLIs
 // like any request and counted in cellgate_tunnels_total.
 func (p *Proxy) serveTunnel(ctx *fasthttp.RequestCtx, st *reqState, peer netip.Addr, cookie bool, ss *sessions) {
+	st.acc.proto = accesslog.WS
 	if p.draining.Load() {
 		p.refuseTunnel(ctx, st)
 		return
