@@ -71,6 +71,7 @@ func (n *Node) watchCells(ctx context.Context) {
 // syncRolloutTargets tells the proxy which cells running rollouts target.
 func (n *Node) syncRolloutTargets() {
 	n.proxy.SetFailoverExcluded(n.Controller().ActiveTargets())
+	n.syncAccessLogRollouts()
 }
 
 // journalCellHealth records each change of a cell's up state since the

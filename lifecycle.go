@@ -54,6 +54,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 			}
 		}
 		n.disc.stop()
+		if err := n.alog.Close(); err != nil { // no request logs any more
+			errs = append(errs, fmt.Errorf("close access log: %w", err))
+		}
 		if err := n.stopAdmin(ctx); err != nil {
 			errs = append(errs, err)
 		}

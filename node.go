@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/cellgate/cellgate/accesslog"
 	"github.com/cellgate/cellgate/configs"
 	"github.com/cellgate/cellgate/gossip"
 	"github.com/cellgate/cellgate/proxy"
@@ -58,6 +59,7 @@ type Node struct {
 	cells cellWatch   // journals cell health, tells the proxy rollout targets
 	slo   *slo.Registry
 	reg   *prometheus.Registry
+	alog  *accesslog.Log // the access log (off without access_log.path); closed after the data plane stops
 
 	// ctrl is the rollout controller and its journal. It is replaced only
 	// when a failed graceful handover takes the journal back.
@@ -121,15 +123,21 @@ func New(cfg *configs.Config, opts Options) (*Node, error) {
 	}
 	n.disc, n.cells.n = &discoverer{n: n}, n
 	n.disc.configure(cfg)
+	if n.alog, err = n.newAccessLog(cfg); err != nil {
+		return nil, err
+	}
 	n.proxy, err = proxy.New(popts, seed, n.specs(cfg, nil), proxy.Hooks{
-		Recorder: func(cell string) proxy.CellRecorder { return n.slo.Cell(cell) },
-		Logger:   n.log.With("component", "proxy"),
+		Recorder:  func(cell string) proxy.CellRecorder { return n.slo.Cell(cell) },
+		Logger:    n.log.With("component", "proxy"),
+		AccessLog: n.alog,
 	})
 	if err != nil {
+		n.alog.Close()
 		return nil, err
 	}
 	ctrl, err := n.openControl(cfg, opts.JournalWait)
 	if err != nil {
+		n.alog.Close()
 		return nil, err
 	}
 	n.ctrl.Store(ctrl)
@@ -138,6 +146,7 @@ func New(cfg *configs.Config, opts Options) (*Node, error) {
 		n.slo.Collector(),
 		n.proxy,
 		rolloutCollector{n},
+		n.alog,
 		discoveryCollector{n.disc},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/cellgate/cellgate/accesslog"
 	"github.com/cellgate/cellgate/admin"
 	"github.com/cellgate/cellgate/configs"
 	"github.com/cellgate/cellgate/proxy"
@@ -104,6 +105,12 @@ var hotKeys = map[string]string{
 	"rollout.min_requests":      "plans started from now on",
 	"plan":                      "plans started by name from now on",
 
+	"access_log.path":        "the next line: the new destination is opened, the old one closed",
+	"access_log.format":      "the next line",
+	"access_log.sample":      "the next request",
+	"access_log.query":       "the next line",
+	"access_log.secret_file": "the next line (hashes change with the key)",
+
 	"state.audit_retention.age":    "the next retention pass (within a minute)",
 	"state.audit_retention.events": "the next retention pass (within a minute)",
 }
@@ -170,6 +177,7 @@ type prepared struct {
 	cells  []proxy.CellSpec // weights are filled in at commit
 	slo    slo.Config
 	tuning rollout.Tuning
+	alog   accesslog.Config
 }
 
 // refuseRestartOnly refuses every changed key that is not hot, naming it.
@@ -230,6 +238,8 @@ func (n *Node) prepare(old, cfg *configs.Config) (*prepared, error) {
 	add(proxy.CheckCells(withoutDiscovery(p.cells))) // names resolve at commit
 	p.slo = sloConfig(cfg)
 	add(n.checkSLO(old, cfg, p.slo))
+	p.alog, err = accessLogConfig(cfg)
+	add(err)
 	return p, errors.Join(errs...)
 }
 
@@ -288,6 +298,9 @@ func (n *Node) commit(cfg *configs.Config, p *prepared) error {
 	}
 	if err := n.slo.SetConfig(p.slo); err != nil {
 		return fmt.Errorf("slo config: %w", err)
+	}
+	if err := n.alog.Configure(p.alog); err != nil {
+		return fmt.Errorf("access log: %w", err)
 	}
 	n.Controller().SetTuning(p.tuning)
 	n.Controller().SetAuditRetention(auditRetention(cfg))

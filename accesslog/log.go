@@ -9,6 +9,7 @@ import (
 	"math"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Config is what the log writes and where; every field may change while it
@@ -43,6 +44,7 @@ type settings struct {
 	threshold uint64 // a request is sampled when its random draw is below
 	query     bool
 	secret    []byte
+	cfg       Config // as configured, without the secret
 }
 
 // dest is the open destination, replaced whole by Configure and Reopen;
@@ -144,7 +146,8 @@ func (l *Log) Configure(cfg Config) error {
 	if cfg.Path != "" {
 		l.fillOnce.Do(l.fill)
 	}
-	s := &settings{on: cfg.Path != "", all: cfg.Sample >= 1, query: cfg.Query, secret: secret}
+	s := &settings{on: cfg.Path != "", all: cfg.Sample >= 1, query: cfg.Query, secret: secret, cfg: cfg}
+	s.cfg.Secret = nil
 	s.threshold = uint64(cfg.Sample * math.MaxUint64)
 	l.set.Store(s)
 	return nil
@@ -177,6 +180,9 @@ func (l *Log) Reopen() error {
 	old.closer.Close()
 	return nil
 }
+
+// Config returns the config in force, without its secret.
+func (l *Log) Config() Config { return l.set.Load().cfg }
 
 // SetRollouts tells the log which rollout holds each cell (by cell name);
 // entries name it. The map must not be changed afterwards.
@@ -216,11 +222,23 @@ func (l *Log) Dropped() uint64 { return l.dropped.Load() }
 // Written is the number of lines written.
 func (l *Log) Written() uint64 { return l.written.Load() }
 
-// Close stops the writer after it has written what was published, and
-// closes the destination file.
+// closeWait bounds how long Close waits for the writer to write what was
+// published: a destination whose write never returns must not hold up a
+// node's shutdown.
+const closeWait = 2 * time.Second
+
+// Close stops the writer after it has written what was published (waiting
+// at most closeWait), then closes the destination file, which also frees
+// a writer stuck in a write to a pipe.
 func (l *Log) Close() error {
 	l.stopOnce.Do(func() { close(l.stop) })
-	<-l.done
+	t := time.NewTimer(closeWait)
+	defer t.Stop()
+	select {
+	case <-l.done:
+	case <-t.C:
+		l.log.Warn("access log writer still writing at close; lines in flight are lost")
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if d := l.dest.Swap(&dest{}); d != nil && d.closer != nil {

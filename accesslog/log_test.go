@@ -220,6 +220,13 @@ func TestFullBufferDrops(t *testing.T) {
 	if d := l.Dropped(); d != uint64(requests-taken) {
 		t.Errorf("dropped %d, want %d (requests %d, taken %d)", d, requests-taken, requests, taken)
 	}
+	closed := make(chan error, 1)
+	go func() { closed <- l.Close() }()
+	select {
+	case <-closed:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Close waits for a writer that never returns")
+	}
 }
 
 // TestReopen: after the file is moved away, lines go on to the moved file

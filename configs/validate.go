@@ -22,6 +22,7 @@ func (c *Config) validate(loc lines) []Problem {
 	c.validateRollout(v)
 	c.validateGossip(v)
 	c.validateDiscovery(v)
+	c.validateObserve(v)
 	return v.probs
 }
 

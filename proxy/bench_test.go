@@ -2,8 +2,8 @@ package proxy
 
 import (
 	"fmt"
-	"os"
 	"net/netip"
+	"os"
 	"testing"
 
 	"github.com/cellgate/cellgate/accesslog"

@@ -1,0 +1,43 @@
+package configs
+
+// AccessLog is [access_log]: one JSON line per request (package accesslog).
+type AccessLog struct {
+	// Path is "stdout", "stderr" or a file (appended to; reopened on
+	// SIGUSR1 after logrotate moved it). Empty: no access log.
+	Path string `toml:"path"`
+	// Format is the line format; "json" (one object a line) is the only
+	// one, and empty means it.
+	Format string `toml:"format"`
+	// Sample is the share of requests logged, 0 to 1; errors (5xx and every
+	// answer the proxy made itself) are always logged.
+	Sample float64 `toml:"sample"`
+	// Query keeps query strings in the logged path. Off by default: queries
+	// carry personal data.
+	Query bool `toml:"query"`
+	// SecretFile holds the key of the sticky key's HMAC in each line. Nodes
+	// that share it log the same hash for the same user. Empty: a random
+	// key per process (hashes compare within one process's log only).
+	SecretFile string `toml:"secret_file"`
+}
+
+// defaultAccessLog: off; when a path is set, every request is logged
+// (sample 1) and queries are left out.
+func defaultAccessLog() AccessLog {
+	return AccessLog{
+		Format: "json", // the one format: parsed by Loki, Elasticsearch, jq
+		Sample: 1,      // every request once the log is on: ~1.1× CPU per request, bench/README.md
+	}
+}
+
+func (c *Config) validateObserve(v *validator) {
+	a := c.AccessLog
+	if a.Format != "json" && a.Format != "" {
+		v.add("access_log.format", `unknown format %q: want "json"`, a.Format)
+	}
+	if !(a.Sample >= 0 && a.Sample <= 1) {
+		v.add("access_log.sample", "must be between 0 and 1, got %v", a.Sample)
+	}
+	if a.SecretFile != "" && a.Path == "" {
+		v.add("access_log.secret_file", "set without access_log.path")
+	}
+}
