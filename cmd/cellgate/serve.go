@@ -17,7 +17,8 @@ import (
 )
 
 // serve runs a node until SIGTERM or SIGINT (drain, then exit 0); SIGHUP
-// reloads the config file; SIGUSR2 hands the listening sockets to a new
+// reloads the config file; SIGUSR1 reopens the access log file (after
+// logrotate moved it); SIGUSR2 hands the listening sockets to a new
 // process started from the same executable, then drains (see handover.go).
 func serve(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
@@ -58,7 +59,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
 	defer signal.Stop(sigs)
 	if err := node.Start(); err != nil {
 		// Start has stopped what it started and closed the journal.
@@ -72,6 +73,12 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		case syscall.SIGHUP:
 			if err := node.Reload(); err != nil {
 				log.Error("reload refused; the old config keeps serving", "err", err)
+			}
+			continue
+		case syscall.SIGUSR1:
+			// logrotate moved the access log: write to a new file.
+			if err := node.ReopenLogs(); err != nil {
+				log.Error("access log not reopened; still writing to the old file", "err", err)
 			}
 			continue
 		case syscall.SIGUSR2:
