@@ -10,12 +10,17 @@ import (
 // holds, gathered along the request path. It costs nothing when the log
 // is off: only plain stores of values the path has at hand.
 type accessInfo struct {
-	key     []byte // the sticky key (in the request or st.keyBuf); nil: none
-	cause   cause  // the answer the proxy made itself; causeNone: the upstream's
-	proto   accesslog.Protocol
-	tried   string // the endpoint of the last failed attempt
-	pinned  bool   // a session pin chose the cell
-	retried bool   // a second attempt went to another endpoint
+	key   []byte // the sticky key (in the request or st.keyBuf); nil: none
+	cause cause  // the answer the proxy made itself; causeNone: the upstream's
+	proto accesslog.Protocol
+	tried string // the endpoint of the last failed attempt
+	// bytesOut counts a body streamed from an HTTP/2 upstream (h2Body);
+	// grpcStatus is a gRPC call's status when hasGRPC.
+	bytesOut   int64
+	grpcStatus int
+	hasGRPC    bool
+	pinned     bool // a session pin chose the cell
+	retried    bool // a second attempt went to another endpoint
 }
 
 // logAccess hands the finished request to the access log when the log
@@ -35,11 +40,17 @@ func (st *reqState) logAccess(al *accesslog.Log, status int, end time.Time) {
 	e.Method = append(e.Method, ctx.Method()...)
 	e.Host = append(e.Host, ctx.Host()...)
 	e.Path = append(e.Path, ctx.Request.Header.RequestURI()...)
-	e.Protocol, e.Status, e.Client = st.acc.proto, status, st.peer
+	e.Protocol, e.Status, e.Client = st.protocol(), status, st.peer
+	if st.acc.hasGRPC {
+		e.GRPCStatus = st.acc.grpcStatus
+	}
 	e.BytesIn = st.bodyRead
-	if st.streaming {
+	switch {
+	case st.streaming:
 		e.BytesOut = st.upRead
-	} else {
+	case st.acc.bytesOut > 0:
+		e.BytesOut = st.acc.bytesOut
+	default:
 		e.BytesOut = int64(len(ctx.Response.Body()))
 	}
 	if c := st.cell; c != nil {
@@ -55,6 +66,20 @@ func (st *reqState) logAccess(al *accesslog.Log, status int, end time.Time) {
 	}
 	e.StickyKey = append(e.StickyKey, st.acc.key...)
 	al.Publish(e)
+}
+
+// protocol is the client side's protocol: a WebSocket handshake (set by
+// serveTunnel), an HTTP/2 stream (its stand-in connection, h2serve.go) —
+// gRPC when its content type says so — or HTTP/1.x.
+func (st *reqState) protocol() accesslog.Protocol {
+	switch st.ctx.Conn().(type) {
+	case *h2StreamConn, *h2StreamTLSConn:
+		if isGRPC(&st.ctx.Request.Header) {
+			return accesslog.GRPC
+		}
+		return accesslog.H2
+	}
+	return st.acc.proto
 }
 
 // causeNames are the X-Cellgate-Error values as strings, made once.

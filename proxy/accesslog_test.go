@@ -218,3 +218,50 @@ func TestAccessLogStuckDestination(t *testing.T) {
 	}
 	t.Logf("written %d, dropped %d of %d", al.Written(), al.Dropped(), requests)
 }
+
+// TestAccessLogGRPCAndH2 calls through the HTTP/2 front with grpc-go and
+// with net/http's HTTP/2 client: gRPC lines say protocol grpc with the
+// call's grpc_status, plain HTTP/2 lines say h2.
+func TestAccessLogGRPCAndH2(t *testing.T) {
+	svc := newEchoService()
+	gup := startGRPC(t, svc, nil)
+	path := filepath.Join(t.TempDir(), "access.log")
+	al, err := accesslog.New(accesslog.Config{Path: path, Sample: 1}, 64, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { al.Close() })
+	opts := testOptions()
+	opts.H2C = true
+	_, addr := startEdge(t, opts, []CellSpec{{Name: "g", Version: "v1", Endpoints: []string{gup}, Weight: 1, Protocol: ProtoH2C}}, Hooks{AccessLog: al}, nil)
+	cc := dialGRPC(t, addr, nil)
+	if _, _, _, err := unary(testCtx(t), cc, "fail:5"); err == nil {
+		t.Fatal("fail:5 answered without an error")
+	}
+	resp, err := h2cClient().Get("http://" + addr + "/plain")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	waitFor(t, "2 lines", func() bool { return al.Written() == 2 })
+	raw, _ := os.ReadFile(path)
+	var grpcLine, h2Line map[string]any
+	for _, line := range bytes.Split(bytes.TrimSpace(raw), []byte("\n")) {
+		var m map[string]any
+		if err := json.Unmarshal(line, &m); err != nil {
+			t.Fatal(err)
+		}
+		if m["path"] == "/plain" {
+			h2Line = m
+		} else {
+			grpcLine = m
+		}
+	}
+	if grpcLine["protocol"] != "grpc" || grpcLine["grpc_status"] != 5.0 || grpcLine["method"] != "POST" {
+		t.Errorf("gRPC call logged as %v, want protocol grpc, grpc_status 5 (NOT_FOUND)", grpcLine)
+	}
+	if h2Line["protocol"] != "h2" {
+		t.Errorf("HTTP/2 GET logged as %v, want protocol h2", h2Line)
+	}
+}

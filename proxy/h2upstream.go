@@ -402,6 +402,7 @@ type h2Body struct {
 // DEADLINE_EXCEEDED trailers rather than a reset.
 func (b *h2Body) Read(buf []byte) (int, error) {
 	n, err := b.resp.Body.Read(buf)
+	b.st.acc.bytesOut += int64(n)
 	switch {
 	case err == io.EOF:
 		b.eof = true
@@ -441,6 +442,7 @@ func (b *h2Body) Close() error {
 		}
 	case b.grpc:
 		code, ok := b.grpcStatus()
+		st.acc.grpcStatus, st.acc.hasGRPC = code, ok
 		// Recorded as a failure while the HTTP status stays what the
 		// client got (200): the SLIs count the call, not its envelope.
 		failed = !ok || st.set.grpcFail.has(code)
