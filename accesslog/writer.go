@@ -3,63 +3,94 @@ package accesslog
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"time"
 )
 
-// batchMax is how many bytes of lines the writer gathers before a write;
-// it writes sooner whenever the queue is empty, so lines are never held
-// back waiting for more.
+// batchMax is how many bytes of lines the writer gathers before a write.
 const batchMax = 64 << 10
 
-// run is the writer goroutine: it formats entries as they come, returns
-// them to the pool at once, and writes a batch when the queue runs dry or
-// the batch is full. After Close it writes what is left and returns.
+// gather is how long the writer lets lines collect after the first one
+// before it formats and writes them. Waking the writer for every request
+// (a goroutine switch and a write system call each) cost more CPU than
+// the proxying itself; one wake-up and one write per gather period cost
+// next to nothing per line, and lines reach the file at most this late.
+// The pool must hold a gather period's lines: DefaultBuffer entries last
+// 10 ms at 400 000 requests a second.
+const gather = 10 * time.Millisecond
+
+// writer is the writer goroutine's state.
+type writer struct {
+	l   *Log
+	f   formatter
+	key []byte // the secret f.mac was keyed with
+	buf []byte
+}
+
+// run is the writer goroutine. Idle, it blocks until a line arrives; then
+// it waits one gather period (or until Close), takes every line queued,
+// formats them, returns their entries to the pool and writes them in
+// batches of up to batchMax bytes. After Close it writes what is left.
 func (l *Log) run() {
 	defer close(l.done)
-	var f formatter
-	var key []byte
-	buf := make([]byte, 0, batchMax+4096)
+	w := &writer{l: l, buf: make([]byte, 0, batchMax+4096)}
+	t := time.NewTimer(gather)
+	t.Stop()
 	for {
-		var e *Entry
 		select {
-		case e = <-l.full:
+		case e := <-l.full:
+			w.format(e)
 		case <-l.stop:
-			for {
-				select {
-				case e = <-l.full:
-					buf, key = l.format(&f, key, buf, e)
-					continue
-				default:
-				}
-				break
-			}
-			l.flush(buf)
+			w.drain()
 			return
 		}
-		buf, key = l.format(&f, key, buf, e)
-		if len(buf) >= batchMax || len(l.full) == 0 {
-			l.flush(buf)
-			buf = buf[:0]
+		t.Reset(gather)
+		select {
+		case <-t.C:
+		case <-l.stop:
+			t.Stop()
+			w.drain()
+			return
 		}
+		w.drain()
 	}
 }
 
-// format appends e's line to buf and recycles e. It rekeys the HMAC when
-// the secret changed (key is the secret the formatter was keyed with).
-func (l *Log) format(f *formatter, key, buf []byte, e *Entry) ([]byte, []byte) {
+// drain formats every queued line and writes them.
+func (w *writer) drain() {
+	for {
+		select {
+		case e := <-w.l.full:
+			w.format(e)
+			if len(w.buf) >= batchMax {
+				w.l.flush(w.buf)
+				w.buf = w.buf[:0]
+			}
+			continue
+		default:
+		}
+		break
+	}
+	w.l.flush(w.buf)
+	w.buf = w.buf[:0]
+}
+
+// format appends e's line to the batch and recycles e. It rekeys the HMAC
+// when the secret changed.
+func (w *writer) format(e *Entry) {
+	l, f := w.l, &w.f
 	s := l.set.Load()
 	f.query = s.query
-	if f.mac == nil || string(s.secret) != string(key) {
-		f.mac, key = hmac.New(sha256.New, s.secret), s.secret
+	if f.mac == nil || string(s.secret) != string(w.key) {
+		f.mac, w.key = hmac.New(sha256.New, s.secret), s.secret
 	}
 	f.rollouts = nil
 	if rs := l.rollouts.Load(); rs != nil {
 		f.rollouts = *rs
 	}
-	buf = f.appendEntry(buf, e)
+	w.buf = f.appendEntry(w.buf, e)
 	e.trim()
 	e.reset()
 	l.free <- e
-	return buf, key
 }
 
 // flush writes buf to the destination. A failed write loses that batch;
