@@ -27,6 +27,7 @@ func proxyOptions(c *configs.Config) (proxy.Options, error) {
 	o.DrainTimeout = c.Listen.DrainTimeout.Duration
 	o.TunnelIdleTimeout = c.Listen.TunnelIdleTimeout.Duration
 	o.TunnelDrain = c.Routing.TunnelDrain.Duration
+	o.Tracing = proxy.Tracing{Generate: c.Tracing.Generate, Sample: c.Tracing.Sample}
 	o.ConnectTimeout = c.Upstream.ConnectTimeout.Duration
 	o.UpstreamReadTimeout = c.Upstream.ResponseTimeout.Duration
 	o.MaxConnsPerEndpoint = c.Upstream.MaxConnsPerEndpoint

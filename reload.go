@@ -110,6 +110,8 @@ var hotKeys = map[string]string{
 	"access_log.sample":      "the next request",
 	"access_log.query":       "the next line",
 	"access_log.secret_file": "the next line (hashes change with the key)",
+	"tracing.generate":       "the next request",
+	"tracing.sample":         "the next request",
 
 	"state.audit_retention.age":    "the next retention pass (within a minute)",
 	"state.audit_retention.events": "the next retention pass (within a minute)",

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cellgate/cellgate/configs"
+	"github.com/cellgate/cellgate/proxy"
 )
 
 // The rows of TestReloadEveryKey for [access_log] (see keyRow).
@@ -52,6 +53,12 @@ func waitAccessLine(t *testing.T, e *keyEnv, path, target, key string, ok func(m
 }
 
 var observeKeyRows = []keyRow{
+	{key: "tracing.generate", hot: true,
+		edit:  func(c *configs.Config, _ *keyEnv) { c.Tracing.Generate = true },
+		check: all(optionIs(func(o proxy.Options) any { return o.Tracing.Generate }, true, "traces are started"), serves)},
+	{key: "tracing.sample", hot: true,
+		edit:  func(c *configs.Config, _ *keyEnv) { c.Tracing.Sample = 0.5 },
+		check: all(optionIs(func(o proxy.Options) any { return o.Tracing.Sample }, 0.5, "started traces sampled at"), serves)},
 	{key: "access_log.path", hot: true,
 		edit: func(c *configs.Config, e *keyEnv) { c.AccessLog.Path = filepath.Join(e.dir, "on.log") },
 		check: func(t *testing.T, e *keyEnv) {
@@ -79,7 +86,9 @@ var observeKeyRows = []keyRow{
 			accessLogOn(c, e)
 			c.AccessLog.SecretFile = e.writeFile("old.key", "0123456789abcdef-old")
 		},
-		edit: func(c *configs.Config, e *keyEnv) { c.AccessLog.SecretFile = e.writeFile("new.key", "0123456789abcdef-new\n") },
+		edit: func(c *configs.Config, e *keyEnv) {
+			c.AccessLog.SecretFile = e.writeFile("new.key", "0123456789abcdef-new\n")
+		},
 		check: func(t *testing.T, e *keyEnv) {
 			mac := hmac.New(sha256.New, []byte("0123456789abcdef-new"))
 			mac.Write([]byte("user-7"))

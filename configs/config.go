@@ -20,8 +20,9 @@ type Config struct {
 	Gossip   Gossip   `toml:"gossip"`
 	// Discovery re-resolves `dns:` and `srv:` endpoints.
 	Discovery Discovery `toml:"discovery"`
-	// AccessLog is observe.go's.
+	// AccessLog and Tracing are observe.go's.
 	AccessLog AccessLog `toml:"access_log"`
+	Tracing   Tracing   `toml:"tracing"`
 
 	// Plans are rollout plans named in the config, in the same shape as the
 	// JSON posted to /v1/rollouts. They are kept undecoded here (the rollout
@@ -287,6 +288,7 @@ type Gossip struct {
 func Default() Config {
 	return Config{
 		AccessLog: defaultAccessLog(),
+		Tracing:   defaultTracing(),
 		Listen: Listen{
 			Addr:           "127.0.0.1:8080",
 			ReadTimeout:    D(30 * time.Second), // long enough for slow uploads, short enough to shed slow-loris

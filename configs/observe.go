@@ -20,6 +20,23 @@ type AccessLog struct {
 	SecretFile string `toml:"secret_file"`
 }
 
+// Tracing is [tracing]: W3C trace context and X-Request-Id on proxied
+// requests.
+type Tracing struct {
+	// Generate starts a trace (a new traceparent, replacing an invalid
+	// one and its tracestate) for a request that arrives without a valid
+	// one, and adds an X-Request-Id to one without it. Off: both pass
+	// through untouched and nothing is added (faithful proxying).
+	Generate bool `toml:"generate"`
+	// Sample is the share of the traces started here that carry the
+	// sampled flag (the next hops are asked to record them), 0 to 1.
+	Sample float64 `toml:"sample"`
+}
+
+// defaultTracing: off; traces started once it is on are all sampled, as
+// OpenTelemetry's default parent-based sampler would.
+func defaultTracing() Tracing { return Tracing{Sample: 1} }
+
 // defaultAccessLog: off; when a path is set, every request is logged
 // (sample 1) and queries are left out.
 func defaultAccessLog() AccessLog {
@@ -39,5 +56,8 @@ func (c *Config) validateObserve(v *validator) {
 	}
 	if a.SecretFile != "" && a.Path == "" {
 		v.add("access_log.secret_file", "set without access_log.path")
+	}
+	if s := c.Tracing.Sample; !(s >= 0 && s <= 1) {
+		v.add("tracing.sample", "must be between 0 and 1, got %v", s)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/cellgate/cellgate/accesslog"
+	"github.com/cellgate/cellgate/tracectx"
 )
 
 // accessInfo is what the access log needs beyond what reqState already
@@ -19,8 +20,11 @@ type accessInfo struct {
 	bytesOut   int64
 	grpcStatus int
 	hasGRPC    bool
-	pinned     bool // a session pin chose the cell
-	retried    bool // a second attempt went to another endpoint
+	// traceID is the request's trace when [tracing] generate looked at it
+	// (kept or started); zero: the log parses the client's traceparent.
+	traceID [16]byte
+	pinned  bool // a session pin chose the cell
+	retried bool // a second attempt went to another endpoint
 }
 
 // logAccess hands the finished request to the access log when the log
@@ -65,6 +69,7 @@ func (st *reqState) logAccess(al *accesslog.Log, status int, end time.Time) {
 		e.Error = causeNames[st.acc.cause]
 	}
 	e.StickyKey = append(e.StickyKey, st.acc.key...)
+	st.appendTraceIDs(e)
 	al.Publish(e)
 }
 
@@ -80,6 +85,24 @@ func (st *reqState) protocol() accesslog.Protocol {
 		return accesslog.H2
 	}
 	return st.acc.proto
+}
+
+// appendTraceIDs fills the entry's trace id and request id: those the
+// request was sent with, generated or the client's own (a valid
+// traceparent only).
+func (st *reqState) appendTraceIDs(e *accesslog.Entry) {
+	h := &st.ctx.Request.Header
+	e.TraceID = st.acc.traceID
+	if e.TraceID == ([16]byte{}) {
+		if tp, ok := tracectx.Parse(peekFold(h, "traceparent", hdrTraceparent)); ok {
+			e.TraceID = tp.TraceID
+		}
+	}
+	if st.trace.addReqID {
+		e.RequestID = append(e.RequestID, st.trace.reqID[:]...)
+	} else {
+		e.RequestID = append(e.RequestID, peekFold(h, "X-Request-Id", hdrRequestID)...)
+	}
 }
 
 // causeNames are the X-Cellgate-Error values as strings, made once.

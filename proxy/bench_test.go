@@ -15,7 +15,13 @@ import (
 // client → proxy → upstream and back, keep-alive on both hops. allocs/op
 // counts the whole process (client, proxy and upstream).
 func BenchmarkProxyGET(b *testing.B) {
-	benchProxyGET(b, nil)
+	benchProxyGET(b, nil, Tracing{})
+}
+
+// BenchmarkProxyGETTracing is BenchmarkProxyGET with [tracing] generate:
+// each request gets a started traceparent and an X-Request-Id.
+func BenchmarkProxyGETTracing(b *testing.B) {
+	benchProxyGET(b, nil, Tracing{Generate: true, Sample: 1})
 }
 
 // BenchmarkProxyGETAccessLog is BenchmarkProxyGET with the access log on at
@@ -27,17 +33,18 @@ func BenchmarkProxyGETAccessLog(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer al.Close()
-	benchProxyGET(b, al)
+	benchProxyGET(b, al, Tracing{})
 	b.ReportMetric(float64(al.Dropped()), "dropped")
 }
 
-func benchProxyGET(b *testing.B, al *accesslog.Log) {
+func benchProxyGET(b *testing.B, al *accesslog.Log, tr Tracing) {
 	for _, size := range []int{16, 4 << 10, 128 << 10} {
 		b.Run(fmt.Sprintf("body=%d", size), func(b *testing.B) {
 			body := make([]byte, size)
 			up := startUpstream(b, func(ctx *fasthttp.RequestCtx) { ctx.SetBody(body) })
 			opts := DefaultOptions()
 			opts.StickyKey = []balancer.Source{{Kind: balancer.SourceHeader, Name: "X-User-ID"}, {Kind: balancer.SourceIP}}
+			opts.Tracing = tr
 			counters := NewCounters()
 			_, addr := startProxy(b, opts, []CellSpec{
 				{Name: "a", Version: "v1", Weight: 1, Endpoints: []string{up}},

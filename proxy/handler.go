@@ -73,6 +73,8 @@ type reqState struct {
 	ctx  *fasthttp.RequestCtx
 	peer netip.Addr
 	acc  accessInfo
+	// trace is what [tracing] generate adds to this request (trace.go).
+	trace traceHead
 }
 
 // maxKeptHead is the largest head buffer a pooled reqState keeps.
@@ -93,6 +95,7 @@ func (st *reqState) release() {
 	}
 	st.pinCookie, st.failedOver, st.gotHead = false, false, false
 	st.ctx, st.acc = nil, accessInfo{}
+	st.trace.addParent, st.trace.addReqID = false, false
 	p.states.Put(st)
 }
 
@@ -179,6 +182,9 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 	// request is idempotent, bodiless so far, and the upstream closed or
 	// reset the connection before any response byte (roundTrip's lost).
 	in := headInfo{peer: peer, trusted: st.set.keys.isTrusted(peer), tls: ctx.IsTLS(), chunked: st.bodyLen == -1}
+	if t := &st.set.opts.Tracing; t.Generate {
+		in.trace = st.startTrace(&ctx.Request.Header, t)
+	}
 	if len(ctx.Request.Header.Host()) == 0 && len(st.cell.endpoints) > 0 {
 		in.host = st.cell.endpoints[0].addr // HTTP/1.0 without Host
 	}

@@ -170,6 +170,10 @@ type Options struct {
 	// PinCookieName is the pin cookie's name. Empty with a PinSecret and
 	// SetCookie: an error.
 	PinCookieName string
+
+	// Tracing is what the proxy does with trace context ([tracing]). The
+	// zero value changes nothing in a request.
+	Tracing Tracing
 }
 
 // DefaultOptions returns the options cellgate runs with unless the config
@@ -283,6 +287,9 @@ func (o *Options) validate() error {
 	}
 	if o.EjectAfter > 0 && o.EjectBackoff <= 0 {
 		errs = append(errs, errors.New("eject backoff must be > 0 when ejection is on"))
+	}
+	if !(o.Tracing.Sample >= 0 && o.Tracing.Sample <= 1) {
+		errs = append(errs, fmt.Errorf("tracing sample %v: want 0 to 1", o.Tracing.Sample))
 	}
 	if o.MaxEjectionPercent < 0 || o.MaxEjectionPercent > 100 {
 		errs = append(errs, fmt.Errorf("max ejection percent %d: want 0-100", o.MaxEjectionPercent))

@@ -54,6 +54,9 @@ type headInfo struct {
 	// may name h2c too, which is never forwarded); otherwise both are
 	// hop-by-hop and go.
 	tunnel bool
+	// trace is a trace started here (trace.go); nil: the client's trace
+	// context passes as it came.
+	trace *traceHead
 }
 
 // nextField splits the first "name: value\r\n" line off raw. line is the
@@ -107,7 +110,7 @@ func (s *scrub) appendRequestHead(dst []byte, h *fasthttp.RequestHeader, in *hea
 		k, _, line, rest = nextField(rest)
 		switch {
 		case len(k) == 0:
-		case namedIn(k, hopByHop), namedIn(k, forwardedOwned), s.isConnToken(k):
+		case namedIn(k, hopByHop), namedIn(k, forwardedOwned), s.isConnToken(k), in.trace.dropsField(k):
 		default:
 			hasHost = hasHost || equalFold(k, hdrHost)
 			dst = append(dst, line...)
@@ -169,6 +172,7 @@ func (s *scrub) appendForwarding(dst []byte, h *fasthttp.RequestHeader, in *head
 	if in.chunked {
 		dst = append(dst, "Transfer-Encoding: chunked\r\n"...)
 	}
+	dst = in.trace.appendTrace(dst)
 	return append(dst, crlf...)
 }
 

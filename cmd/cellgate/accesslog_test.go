@@ -72,7 +72,7 @@ func TestSIGUSR1ReopensAccessLog(t *testing.T) {
 		get("/after")
 		return logPaths(t, logFile)["/after"]
 	})
-	if old := logPaths(t, logFile + ".1"); !old["/before"] || !old["/moved"] {
+	if old := logPaths(t, logFile+".1"); !old["/before"] || !old["/moved"] {
 		t.Errorf("the rotated file lost lines: %v", old)
 	}
 	if code, _ := p.term(t, 15*time.Second); code != 0 {
