@@ -127,11 +127,12 @@ func (st *reqState) writeDeadline() {
 func (st *reqState) readResponse(ctx *fasthttp.RequestCtx) error {
 	resp, br := &ctx.Response, st.conn.br
 	for {
-		framing, err := peekHead(br)
+		framing, raw, err := peekHead(br)
 		if err != nil {
 			return err
 		}
 		st.upFraming = framing
+		st.upHead.build(raw, &st.scrub, st.set.opts.ResponseHeaders)
 		if err := resp.Header.Read(br); err != nil {
 			return err
 		}

@@ -47,6 +47,10 @@ type reqState struct {
 	bodyRead int64
 	upBuf    []byte
 
+	// upHead is the client's response head, written from the upstream's
+	// (respwrite.go) and handed to the client connection (headswap.go).
+	upHead respHead
+
 	conn      upstreamConn
 	upResp    fasthttp.Response // decodes a streamed body
 	body      interface{ Read([]byte) (int, error) }
@@ -90,6 +94,7 @@ func (st *reqState) release() {
 	st.streaming, st.reusable, st.upClose, st.eof = false, false, false, false
 	st.bodyRead, st.upRead, st.upFraming = 0, 0, 0
 	st.lim = io.LimitedReader{}
+	st.upHead.reset()
 	if cap(st.head) > maxKeptHead {
 		st.head = nil // one huge head must not pin its buffer in the pool
 	}
@@ -202,15 +207,49 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 	st.status = ctx.Response.StatusCode()
 	st.scrub.prepareResponse(&ctx.Response.Header, st.upFraming&headHTTP10 != 0)
 	p.label(ctx, st, snap.sessions, cookie)
+	p.appendOwnFields(ctx, st, cookie)
 	switch {
 	case !st.streaming:
+		st.armHead()
 		st.finish(st.status, false)
 	case st.upLen < 0 && !ctx.Request.Header.IsHTTP11():
 		st.sendCloseDelimited(ctx)
 	default:
+		st.armHead()
 		ctx.Response.ImmediateHeaderFlush = true
 		ctx.Response.SetBodyStream(st, int(max(st.upLen, -1)))
 	}
+}
+
+// appendOwnFields ends the client's response head (st.upHead) with
+// cellgate's own fields, as label set them on the parsed header.
+func (p *Proxy) appendOwnFields(ctx *fasthttp.RequestCtx, st *reqState, cookie bool) {
+	h := &ctx.Response.Header
+	var cell, version, sticky, pin []byte
+	if st.set.opts.ResponseHeaders {
+		cell, version = st.cell.nameB, st.cell.versionB
+	}
+	if cookie {
+		sticky = h.PeekCookie(st.set.opts.CookieName)
+	}
+	if st.pinCookie {
+		pin = h.PeekCookie(p.opts.PinCookieName)
+	}
+	st.upHead.appendOwn(st.upFraming&headHTTP10 != 0, cell, version, sticky, pin)
+}
+
+// armHead hands the client's response head to the client connection, which
+// writes it in place of the one the server serialises (headswap.go). A
+// head peekHead could not see whole, or a connection that is not tracked,
+// leaves the server's head.
+func (st *reqState) armHead() {
+	tc := swapConn(st.client)
+	if tc == nil || len(st.upHead.buf) == 0 {
+		return
+	}
+	hs := tc.t.swaps.get()
+	hs.head, st.upHead = st.upHead, hs.head
+	tc.armHeadSwap(hs, st.status)
 }
 
 // label adds cellgate's own fields to a proxied response: the cell and

@@ -27,10 +27,10 @@ func FuzzResponseHead(f *testing.F) {
 		f.Add([]byte(s), uint8(7))
 	}
 	f.Fuzz(func(t *testing.T, b []byte, split uint8) {
-		whole, errWhole := peekHead(bufio.NewReaderSize(bytes.NewReader(b), 4096))
+		whole, rawWhole, errWhole := peekHead(bufio.NewReaderSize(bytes.NewReader(b), 4096))
 		r := bufio.NewReaderSize(&byteDrip{b: b, n: int(split%16) + 1}, 4096)
-		parts, errParts := peekHead(r)
-		if (errWhole == nil) != (errParts == nil) || (errWhole == nil && whole != parts) {
+		parts, rawParts, errParts := peekHead(r)
+		if (errWhole == nil) != (errParts == nil) || (errWhole == nil && (whole != parts || !bytes.Equal(rawWhole, rawParts))) {
 			t.Fatalf("whole: %v %v; split by %d: %v %v", whole, errWhole, split%16+1, parts, errParts)
 		}
 		if got, _ := r.Peek(min(len(b), r.Buffered())); !bytes.HasPrefix(b, got) {

@@ -17,13 +17,19 @@ import (
 // upstream body that fails midway resets the connection (Close, abortConn):
 // a clean close would pass a cut body off as a whole one.
 
+var connCloseLine = []byte("Connection: close\r\n")
+
 // sendCloseDelimited serialises the response head now (the server reuses
 // ctx once the handler returns) and hands the connection to writeBody.
 func (st *reqState) sendCloseDelimited(ctx *fasthttp.RequestCtx) {
 	h := &ctx.Response.Header
 	h.SetContentLength(-2) // identity: no Content-Length, no chunking
 	h.SetConnectionClose()
-	st.head = h.AppendBytes(st.head[:0])
+	if len(st.upHead.buf) > 0 {
+		st.head = st.upHead.appendFinal(st.head[:0], &framing{conn: [2][]byte{connCloseLine}})
+	} else {
+		st.head = h.AppendBytes(st.head[:0])
+	}
 	ctx.HijackSetNoResponse(true)
 	ctx.Hijack(st.writeCloseDelimited)
 }

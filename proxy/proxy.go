@@ -161,7 +161,7 @@ func (p *Proxy) newServer(o *Options) *fasthttp.Server {
 		IdleTimeout:                   o.IdleTimeout,
 		MaxRequestBodySize:            o.MaxRequestBody,
 		ReadBufferSize:                p.opts.ReadBufferSize,
-		ReduceMemoryUsage:             true,
+		ReduceMemoryUsage:             true, // also: one flush per response, which headswap.go needs
 		Concurrency:                   serverConcurrency(p.opts.MaxConns),
 		DisableHeaderNamesNormalizing: true,
 		DisablePreParseMultipartForm:  true,
@@ -323,6 +323,8 @@ type connTracker struct {
 
 	refused   atomic.Uint64 // connections answered 503 too-many-connections
 	lingering atomic.Int32  // refusals still being answered (see refuse)
+
+	swaps swapPool // response heads written from the upstream's bytes (headswap.go)
 }
 
 func (t *connTracker) wrap(ln net.Listener) net.Listener { return &trackingListener{ln, t} }
@@ -397,6 +399,10 @@ type trackedConn struct {
 	net.Conn
 	t    *connTracker
 	once sync.Once
+	// swap is the response head the next Write carries (headswap.go);
+	// only the connection's serving goroutine touches it.
+	swap   *headSwap
+	noSwap bool // the server batched responses: no more swaps (armHeadSwap)
 }
 
 func (c *trackedConn) Close() error {

@@ -62,6 +62,9 @@ func (r *recorder) serve(c net.Conn, resp string) {
 		if _, err := io.WriteString(c, resp); err != nil {
 			return
 		}
+		if strings.Contains(strings.ToLower(resp), "\r\nconnection: close\r\n") {
+			return // as it said: a close-delimited body ends here
+		}
 	}
 }
 

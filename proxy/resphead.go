@@ -25,11 +25,12 @@ var (
 
 // peekHead waits until br holds a whole response head and scans its raw
 // bytes without consuming them; fasthttp's parser then reads the same
-// bytes. fasthttp's parsed header forgets a Content-Length that a
+// bytes. It returns them too (raw, valid until br is read), from which the
+// client's head is written (respwrite.go). fasthttp's parsed header forgets a Content-Length that a
 // Transfer-Encoding overrode, which is exactly the case that must close
 // the upstream connection. A head too large for br is left to the parser
 // to refuse.
-func peekHead(br *bufio.Reader) (headFraming, error) {
+func peekHead(br *bufio.Reader) (headFraming, []byte, error) {
 	from := 0
 	for n := 1; ; n = br.Buffered() + 1 {
 		b, err := br.Peek(n)
@@ -37,22 +38,22 @@ func peekHead(br *bufio.Reader) (headFraming, error) {
 			b, _ = br.Peek(br.Buffered()) // the fill brought more than asked
 		}
 		if end := headEnd(b, from); end >= 0 {
-			return scanHead(b[:end]), nil
+			return scanHead(b[:end]), b[:end], nil
 		}
 		from = max(0, len(b)-3)
 		if err != nil {
 			switch {
 			case errors.Is(err, bufio.ErrBufferFull):
-				return 0, nil
+				return 0, nil, nil
 			case len(b) == 0 && !isTimeout(err):
 				// Nothing arrived: a connection closed or reset before
 				// the first byte reads as io.EOF, as fasthttp's own
 				// parser reports it, which is what roundTrip's stale
 				// rule (a pooled connection the upstream had dropped)
 				// looks for.
-				return 0, io.EOF
+				return 0, nil, io.EOF
 			}
-			return 0, err
+			return 0, nil, err
 		}
 	}
 }

@@ -20,6 +20,9 @@ var (
 	tokUpgrade   = []byte("upgrade")
 	valUpgrade   = []byte("Upgrade")
 
+	upgradeWebSocketLine = []byte("Upgrade: websocket\r\n")
+	connUpgradeLine      = []byte("Connection: Upgrade\r\n")
+
 	hdrRetryAfter = []byte("Retry-After")
 	bodyDraining  = []byte("503 service unavailable: proxy is draining; reconnect\n")
 	errDraining   = []byte("draining")
@@ -143,14 +146,22 @@ func (p *Proxy) serveTunnel(ctx *fasthttp.RequestCtx, st *reqState, peer netip.A
 	st.status = resp.StatusCode()
 	st.scrub.prepareResponse(&resp.Header, false)
 	p.label(ctx, st, ss, cookie)
+	p.appendOwnFields(ctx, st, cookie)
 	p.tunnels.handshake(st.cell.name, st.status)
 	if t == nil {
+		st.armHead()
 		st.finish(st.status, false) // an ordinary answer: the upstream refused
 		return
 	}
 	resp.Header.SetBytesKV(hdrUpgrade, tokWebSocket)
 	resp.Header.SetBytesKV(hdrConnection, valUpgrade)
-	t.head = resp.Header.AppendBytes(nil)
+	if len(st.upHead.buf) > 0 {
+		// The upstream's 101 head as sent (respwrite.go), its hop-by-hop
+		// Upgrade and Connection written anew.
+		t.head = st.upHead.appendFinal(nil, &framing{conn: [2][]byte{upgradeWebSocketLine, connUpgradeLine}})
+	} else {
+		t.head = resp.Header.AppendBytes(nil)
+	}
 	st.finish(st.status, false)
 	// The front door must stop reading the client's bytes as HTTP
 	// requests; the response is written by the tunnel itself, so fasthttp
@@ -236,6 +247,11 @@ func (p *Proxy) exchange(ctx *fasthttp.RequestCtx, st *reqState, conn net.Conn) 
 	br := bufio.NewReaderSize(conn, handshakeHeadMax)
 	resp := &ctx.Response
 	for interim := 0; ; interim++ {
+		_, raw, err := peekHead(br)
+		if err != nil {
+			return nil, fmt.Errorf("read handshake answer: %w", err)
+		}
+		st.upHead.build(raw, &st.scrub, opts.ResponseHeaders)
 		if err := resp.Header.Read(br); err != nil {
 			return nil, fmt.Errorf("read handshake answer: %w", err)
 		}

@@ -1,0 +1,282 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// TestResponseHeadFidelity sends a request through a proxy behind the front
+// door to an upstream that answers with raw bytes, and compares what the
+// client got, byte for byte, with the upstream's answer less the
+// documented changes (README "What cellgate changes in a request and a
+// response", respwrite.go): field order, name case, value spacing and
+// repeats kept; hop-by-hop fields gone; framing cellgate's, the upstream's
+// framing line kept in place where it still holds.
+func TestResponseHeadFidelity(t *testing.T) {
+	const get = "GET /r HTTP/1.1\r\nHost: app.example\r\nConnection: close\r\n\r\n"
+	for _, tc := range []struct {
+		name   string
+		labels bool   // routing.response_headers on
+		req    string // default get
+		resp   string // the upstream's answer
+		want   string // exactly what the client must get
+	}{{
+		name: "order, case, spacing and repeats of every field kept, Content-Length in place",
+		resp: "HTTP/1.1 201 Made It\r\nX-A: 1\r\nContent-Type: text/x\r\nSet-Cookie: s=\"1 2\"\r\nx-b:  2 \r\n" +
+			"Date: Mon\r\nServer: up/1\r\nX-A: 3\r\ncontent-length: 2\r\nContent-Type:text/y\r\nServer: up/2\r\n" +
+			"Set-Cookie: t=1\r\nset-cookie: u=1\r\nSET-COOKIE: u=2\r\nContent-Encoding: identity\r\nConnection: X-Hop\r\nX-Hop: h\r\n\r\nok",
+		want: "HTTP/1.1 201 Made It\r\nX-A: 1\r\nContent-Type: text/x\r\nSet-Cookie: s=\"1 2\"\r\nx-b:  2 \r\n" +
+			"Date: Mon\r\nServer: up/1\r\nX-A: 3\r\ncontent-length: 2\r\nContent-Type:text/y\r\nServer: up/2\r\n" +
+			"Set-Cookie: t=1\r\nset-cookie: u=1\r\nSET-COOKIE: u=2\r\nContent-Encoding: identity\r\nVia: 1.1 cellgate\r\nConnection: close\r\n\r\nok",
+	}, {
+		name: "hop-by-hop fields and those Connection names go",
+		resp: "HTTP/1.1 200 OK\r\nKeep-Alive: timeout=5\r\nX-Keep: 1\r\nConnection: keep-alive, X-Secret\r\n" +
+			"Proxy-Authenticate: Basic\r\nX-Secret: s\r\nUpgrade: h2c\r\nContent-Length: 2\r\n\r\nok",
+		want: "HTTP/1.1 200 OK\r\nX-Keep: 1\r\nContent-Length: 2\r\nVia: 1.1 cellgate\r\nConnection: close\r\n\r\nok",
+	}, {
+		name: "chunked body: Transfer-Encoding line and Trailer in place, trailer fields after the body",
+		resp: "HTTP/1.1 200 OK\r\nX-A: 1\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\nX-B: 2\r\n\r\n" +
+			"3\r\nabc\r\n0\r\nX-Sum: 3\r\n\r\n",
+		want: "HTTP/1.1 200 OK\r\nX-A: 1\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\nX-B: 2\r\n" +
+			"Via: 1.1 cellgate\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\nX-Sum: 3\r\n\r\n",
+	}, {
+		name: "large known-length body streams with its Content-Length in place",
+		resp: "HTTP/1.1 200 OK\r\nContent-Length: 70000\r\nX-After: 1\r\n\r\n" + strings.Repeat("z", 70000),
+		want: "HTTP/1.1 200 OK\r\nContent-Length: 70000\r\nX-After: 1\r\nVia: 1.1 cellgate\r\nConnection: close\r\n\r\n" +
+			strings.Repeat("z", 70000),
+	}, {
+		name: "both Content-Length and Transfer-Encoding: chunked frames it, Content-Length goes",
+		resp: "HTTP/1.1 200 OK\r\nContent-Length: 99\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" +
+			"2\r\nok\r\n0\r\n\r\n",
+		want: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nVia: 1.1 cellgate\r\nConnection: close\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+	}, {
+		name: "close-delimited body to a 1.1 client is chunked, at the end of the head",
+		resp: "HTTP/1.1 200 OK\r\nX-A: 1\r\nConnection: close\r\n\r\nabc",
+		want: "HTTP/1.1 200 OK\r\nX-A: 1\r\nVia: 1.1 cellgate\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" +
+			"3\r\nabc\r\n0\r\n\r\n",
+	}, {
+		name: "HTTP/1.0 upstream: version 1.1, Via 1.0",
+		resp: "HTTP/1.0 200 OK\r\nX-A: 1\r\nContent-Length: 2\r\n\r\nok",
+		want: "HTTP/1.1 200 OK\r\nX-A: 1\r\nContent-Length: 2\r\nVia: 1.0 cellgate\r\nConnection: close\r\n\r\nok",
+	}, {
+		name: "HEAD: the upstream's Content-Length stays, no body",
+		req:  "HEAD /r HTTP/1.1\r\nHost: app.example\r\nConnection: close\r\n\r\n",
+		resp: "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\nX-A: 1\r\n\r\n",
+		want: "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\nX-A: 1\r\nVia: 1.1 cellgate\r\nConnection: close\r\n\r\n",
+	}, {
+		name: "304 keeps its fields, no body",
+		resp: "HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\nCache-Control: max-age=1\r\n\r\n",
+		want: "HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\nCache-Control: max-age=1\r\nVia: 1.1 cellgate\r\nConnection: close\r\n\r\n",
+	}, {
+		name: "obs-fold becomes spaces, space before a colon goes, bare LF becomes CRLF",
+		resp: "HTTP/1.1 200 OK\nX-Fold: a\r\n  b\r\nX-Sp : v\nContent-Length: 2\r\n\r\nok",
+		want: "HTTP/1.1 200 OK\r\nX-Fold: a    b\r\nX-Sp: v\r\nContent-Length: 2\r\nVia: 1.1 cellgate\r\nConnection: close\r\n\r\nok",
+	}, {
+		name:   "cellgate's labels replace the upstream's and follow its fields",
+		labels: true,
+		resp:   "HTTP/1.1 200 OK\r\nX-Cellgate-Cell: forged\r\nX-A: 1\r\nx-cellgate-version: forged\r\nContent-Length: 2\r\n\r\nok",
+		want: "HTTP/1.1 200 OK\r\nX-A: 1\r\nContent-Length: 2\r\nVia: 1.1 cellgate\r\n" +
+			"X-Cellgate-Cell: a\r\nX-Cellgate-Version: v1\r\nConnection: close\r\n\r\nok",
+	}, {
+		name: "status line without a reason phrase gets its space",
+		resp: "HTTP/1.1 299\r\nContent-Length: 2\r\n\r\nok",
+		want: "HTTP/1.1 299 \r\nContent-Length: 2\r\nVia: 1.1 cellgate\r\nConnection: close\r\n\r\nok",
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := startRecorder(t, tc.resp)
+			opts := testOptions()
+			opts.ResponseHeaders = tc.labels
+			p, err := New(opts, 42, []CellSpec{{Name: "a", Version: "v1", Weight: 1, Endpoints: []string{rec.addr}}}, Hooks{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := serveProxy(t, p, nil)
+			req := tc.req
+			if req == "" {
+				req = get
+			}
+			got := rawExchange(t, addr, req, nil)
+			rec.next(t)
+			if got != tc.want {
+				t.Errorf("client got\n%q\nwant\n%q", trimLong(got), trimLong(tc.want))
+			}
+			if n := p.conns.swaps.missed.Load(); n != 0 {
+				t.Errorf("%d response heads went out as the server wrote them", n)
+			}
+		})
+	}
+}
+
+// trimLong shortens a long exchange for an error message.
+func trimLong(s string) string {
+	if len(s) > 400 {
+		return s[:200] + "…" + s[len(s)-100:]
+	}
+	return s
+}
+
+// TestResponseHeadPipelined sends three requests in one write on one
+// connection, straight to the server (no front door, which hands it one
+// request at a time): each response must carry its own upstream's head,
+// which holds only while the server flushes each response before it
+// serves the next (ReduceMemoryUsage; headswap.go). A server that batched
+// them would leave the heads of all but the first as it wrote them.
+func TestResponseHeadPipelined(t *testing.T) {
+	rec := startRecorder(t, "HTTP/1.1 200 OK\r\nX-Z: z\r\nContent-Type: a/b\r\nContent-Length: 2\r\n\r\nok")
+	opts := testOptions()
+	opts.ResponseHeaders = false
+	p, addr := startProxy(t, opts, []CellSpec{{Name: "a", Weight: 1, Endpoints: []string{rec.addr}}}, Hooks{})
+	one := "GET /p HTTP/1.1\r\nHost: app.example\r\n\r\n"
+	got := rawExchange(t, addr, one+one+strings.Replace(one, "\r\n\r\n", "\r\nConnection: close\r\n\r\n", 1), nil)
+	resp := "HTTP/1.1 200 OK\r\nX-Z: z\r\nContent-Type: a/b\r\nContent-Length: 2\r\nVia: 1.1 cellgate\r\n"
+	want := resp + "\r\nok" + resp + "\r\nok" + resp + "Connection: close\r\n\r\nok"
+	if got != want {
+		t.Errorf("client got\n%q\nwant\n%q", got, want)
+	}
+	if n := p.conns.swaps.missed.Load(); n != 0 {
+		t.Errorf("%d response heads went out as the server wrote them", n)
+	}
+}
+
+// TestResponseHeadSwapFallsBack arms a connection and has something other
+// than the armed response written: it goes out unchanged and is counted.
+func TestResponseHeadSwapFallsBack(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	tr := &connTracker{}
+	tc := &trackedConn{Conn: a, t: tr}
+	var rh respHead
+	rh.build([]byte("HTTP/1.1 200 OK\r\nX-A: 1\r\nContent-Length: 2\r\n\r\n"), &scrub{}, false)
+	for _, w := range []string{
+		"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 2\r\n\r\nno", // another status
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n",                        // no end of head
+	} {
+		hs := tr.swaps.get()
+		hs.head.buf = append(hs.head.buf[:0], rh.buf...)
+		hs.head.cl, hs.head.clv = rh.cl, rh.clv
+		tc.armHeadSwap(hs, 200)
+		got := make(chan string, 1)
+		go func() {
+			buf := make([]byte, len(w))
+			_, _ = io.ReadFull(b, buf)
+			got <- string(buf)
+		}()
+		if _, err := tc.Write([]byte(w)); err != nil {
+			t.Fatal(err)
+		}
+		if g := <-got; g != w {
+			t.Errorf("wrote %q, want it unchanged %q", g, w)
+		}
+	}
+	if n := tr.swaps.missed.Load(); n != 2 {
+		t.Errorf("missed %d, want 2", n)
+	}
+}
+
+// FuzzResponseHeadBuild writes the client head for arbitrary upstream
+// bytes that fasthttp's parser accepts as a response head: it never
+// panics, and what it writes is one well-formed head — CRLF lines only,
+// one status line of HTTP/1.1 with the upstream's status code, fields that
+// fasthttp parses back, and never both Content-Length and
+// Transfer-Encoding.
+func FuzzResponseHeadBuild(f *testing.F) {
+	for _, s := range []string{
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+		"HTTP/1.0 404 Nope\nX-F: a\r\n\tb\r\nX : y\n\n",
+		"HTTP/1.1 200 OK\r\nConnection: a, b\r\nA: 1\r\nB: 2\r\nSet-Cookie: x=1\r\n\r\n",
+		"HTTP/1.1 299\r\n\r\n",
+	} {
+		f.Add([]byte(s), false)
+	}
+	f.Fuzz(func(t *testing.T, b []byte, chunked bool) {
+		_, raw, err := peekHead(bufio.NewReaderSize(bytes.NewReader(b), 4096))
+		if err != nil || raw == nil {
+			return
+		}
+		var up fasthttp.ResponseHeader
+		if up.Read(bufio.NewReader(bytes.NewReader(raw))) != nil {
+			return // the proxy answers 502: nothing is written
+		}
+		var rh respHead
+		rh.build(raw, &scrub{}, true)
+		if len(rh.buf) == 0 {
+			return // not copied: the server's own head goes
+		}
+		rh.appendOwn(false, []byte("c"), []byte("v"), nil, nil)
+		fr := framing{chunked: chunked}
+		if !chunked {
+			fr.cl = []byte("2")
+		}
+		out := rh.appendFinal(nil, &fr)
+		checkHead(t, out, up.StatusCode())
+	})
+}
+
+// checkHead fails t unless head is one well-formed HTTP/1.1 response head
+// with status code sc.
+func checkHead(t *testing.T, head []byte, sc int) {
+	t.Helper()
+	if !bytes.HasSuffix(head, []byte("\r\n\r\n")) || bytes.Index(head, []byte("\r\n\r\n")) != len(head)-4 {
+		t.Fatalf("head does not end at its first empty line: %q", head)
+	}
+	if bytes.Count(head, []byte("\n")) != bytes.Count(head, []byte("\r\n")) || bytes.Count(head, []byte("\r")) != bytes.Count(head, []byte("\r\n")) {
+		t.Fatalf("bare CR or LF in %q", head)
+	}
+	var h fasthttp.ResponseHeader
+	h.DisableNormalizing()
+	if err := h.Read(bufio.NewReader(bytes.NewReader(head))); err != nil {
+		t.Fatalf("head does not parse: %v\n%q", err, head)
+	}
+	if h.StatusCode() != sc || !bytes.HasPrefix(head, []byte("HTTP/1.1 ")) {
+		t.Fatalf("status %d, want %d: %q", h.StatusCode(), sc, head)
+	}
+	lower := bytes.ToLower(head)
+	if bytes.Contains(lower, []byte("\r\ncontent-length:")) && bytes.Contains(lower, []byte("\r\ntransfer-encoding:")) {
+		t.Fatalf("both framings: %q", head)
+	}
+}
+
+// TestResponseHeadWebSocket101: a WebSocket handshake's 101 reaches the
+// client with the upstream's fields as sent, in order, and Upgrade and
+// Connection (hop-by-hop) written anew after them.
+func TestResponseHeadWebSocket101(t *testing.T) {
+	upAddr, _ := recordingUpstream(t, "HTTP/1.1 101 Switching Protocols\r\nsec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"+
+		"Upgrade: websocket\r\nX-Z: 1\r\nConnection: Upgrade\r\nSet-Cookie: a=1\r\n\r\n")
+	opts := wsOptions()
+	opts.ResponseHeaders = false
+	_, addr := startProxy(t, opts, []CellSpec{{Name: "a", Weight: 1, Endpoints: []string{upAddr}}}, Hooks{})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	_, err = io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	var head strings.Builder
+	for {
+		line, err := br.ReadString('\n')
+		head.WriteString(line)
+		if err != nil || line == "\r\n" {
+			break
+		}
+	}
+	want := "HTTP/1.1 101 Switching Protocols\r\nsec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nX-Z: 1\r\nSet-Cookie: a=1\r\n" +
+		"Via: 1.1 cellgate\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+	if head.String() != want {
+		t.Errorf("client got\n%q\nwant\n%q", head.String(), want)
+	}
+}
