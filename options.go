@@ -61,6 +61,14 @@ func proxyOptions(c *configs.Config) (proxy.Options, error) {
 		}
 		o.PinSecret = bytes.TrimSpace(secret)
 	}
+	o.H2C = c.Listen.H2C
+	o.GRPCErrorCodes = nil // the default set
+	if c.SLO.GRPCErrorCodes != nil {
+		o.GRPCErrorCodes = []int{}
+		for _, name := range c.SLO.GRPCErrorCodes {
+			o.GRPCErrorCodes = append(o.GRPCErrorCodes, configs.GRPCCodes[name])
+		}
+	}
 	o.TrustedProxies = nil
 	for _, s := range c.Routing.TrustedProxies {
 		p, err := configs.ParsePrefix(s)
@@ -89,9 +97,18 @@ func cellSpecs(c *configs.Config, live map[string]float64) []proxy.CellSpec {
 			w = v
 		}
 		out[i] = proxy.CellSpec{Name: cell.Name, Version: cell.Version, Endpoints: slices.Clone(cell.Endpoints), Weight: w,
-			Health: healthCheck(cell.Health)}
+			Health: healthCheck(cell.Health), Protocol: cell.Protocol, TLS: upstreamTLS(cell.TLS)}
 	}
 	return out
+}
+
+// upstreamTLS derives a cell's upstream TLS (nil: plain TCP).
+func upstreamTLS(t *configs.CellTLS) *proxy.UpstreamTLS {
+	if t == nil {
+		return nil
+	}
+	return &proxy.UpstreamTLS{CAFile: t.CAFile, ServerName: t.ServerName, CertFile: t.CertFile, KeyFile: t.KeyFile,
+		InsecureSkipVerify: t.InsecureSkipVerify}
 }
 
 // healthCheck derives a cell's active check (nil: passive only).

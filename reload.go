@@ -55,6 +55,7 @@ var hotKeys = map[string]string{
 	"listen.tunnel_idle_timeout": "open WebSocket tunnels at their next read",
 	"listen.tls_cert":            "a renewed certificate, to new connections (TLS stays on)",
 	"listen.tls_key":             "a renewed certificate, to new connections (TLS stays on)",
+	"listen.h2c":                 "new connections",
 
 	"upstream.connect_timeout":        "the next upstream connection",
 	"upstream.response_timeout":       "the next request (and a stream's next read)",
@@ -79,6 +80,8 @@ var hotKeys = map[string]string{
 	"cell.weight":    "one routing snapshot swap (cells no rollout holds)",
 	"cell.endpoints": "one routing snapshot swap; removed endpoints drain",
 	"cell.health":    "one routing snapshot swap; the cell's checks restart with the new settings",
+	"cell.protocol":  "one routing snapshot swap; the cell's endpoints get new pools, the old drain",
+	"cell.tls":       "one routing snapshot swap; the cell's endpoints get new pools, the old drain",
 
 	"discovery.interval": "a new watcher; names are resolved again at once",
 	"discovery.resolver": "a new watcher; names are resolved again at once",
@@ -97,6 +100,7 @@ var hotKeys = map[string]string{
 	"slo.slow_burn.rate":    "the next verdict",
 	"slo.min_requests":      "the next verdict",
 	"slo.fail_ratio":        "the next verdict",
+	"slo.grpc_error_codes":  "the next gRPC call",
 
 	"rollout.tick":              "the controller's ticker is reset (a single node; in a fleet the SLI export runs at it too)",
 	"rollout.degraded_ticks":    "the next verdict",

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/cellgate/cellgate/configs"
+	"github.com/cellgate/cellgate/proxy"
 )
 
 // tlsConfig loads listen.tls_cert/tls_key. The certificate sits behind an
@@ -16,7 +17,7 @@ func (n *Node) tlsConfig(cfg *configs.Config) (*tls.Config, error) {
 	}
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
-		NextProtos: []string{"http/1.1"},
+		NextProtos: proxy.ALPN(), // h2 first, then http/1.1
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 			return n.cert.Load(), nil
 		},

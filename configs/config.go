@@ -73,9 +73,15 @@ type Listen struct {
 	// TunnelIdleTimeout closes a WebSocket tunnel (close frame 1001) after
 	// this long without a byte either way. Zero: never.
 	TunnelIdleTimeout Duration `toml:"tunnel_idle_timeout"`
-	// TLSCert and TLSKey are PEM files; both or neither.
+	// TLSCert and TLSKey are PEM files; both or neither. A TLS listener
+	// offers HTTP/2 ("h2") and HTTP/1.1 by ALPN.
 	TLSCert string `toml:"tls_cert"`
 	TLSKey  string `toml:"tls_key"`
+	// H2C accepts HTTP/2 with prior knowledge on a plain listener: a
+	// connection that opens with the HTTP/2 preface is served as HTTP/2,
+	// any other as HTTP/1.1. False: plain connections speak HTTP/1.1 only
+	// (the preface gets a 400 in HTTP/1.1 bytes).
+	H2C bool `toml:"h2c"`
 }
 
 // Upstream tunes the connections to cell endpoints. This table is cellgate's
@@ -182,6 +188,30 @@ type Cell struct {
 	Endpoints []string `toml:"endpoints"`
 	// Health is the cell's active health check. Nil: passive only.
 	Health *Health `toml:"health"`
+	// Protocol is what the endpoints speak: "http1" (default), "h2c"
+	// (HTTP/2 without TLS, prior knowledge) or "h2" (HTTP/2 over TLS).
+	// gRPC calls need h2c or h2.
+	Protocol string `toml:"protocol"`
+	// TLS reaches the endpoints over TLS (protocol http1 or h2). Nil:
+	// plain TCP.
+	TLS *CellTLS `toml:"tls"`
+}
+
+// CellTLS is how a cell's endpoints are reached over TLS.
+type CellTLS struct {
+	// CAFile is a PEM bundle of the CAs that sign the endpoints'
+	// certificates. Empty: the system roots.
+	CAFile string `toml:"ca_file"`
+	// ServerName is the name the certificates must carry (and the SNI).
+	// Empty: the endpoint's host.
+	ServerName string `toml:"server_name"`
+	// CertFile and KeyFile are a client certificate for mutual TLS; both or
+	// neither.
+	CertFile string `toml:"cert_file"`
+	KeyFile  string `toml:"key_file"`
+	// InsecureSkipVerify accepts any certificate. For tests only: the node
+	// logs a warning for every endpoint of a cell that sets it.
+	InsecureSkipVerify bool `toml:"insecure_skip_verify"`
 }
 
 // Health is a cell's active check: every Interval each endpoint gets an
@@ -253,6 +283,21 @@ type SLO struct {
 	FailRatio float64 `toml:"fail_ratio"`
 	// Interval is the width of one sliding-window slot.
 	Interval Duration `toml:"interval"`
+	// GRPCErrorCodes are the grpc-status names (e.g. "UNAVAILABLE") that
+	// count a gRPC call against its cell's availability, whatever its HTTP
+	// status (200). A reset stream or an answer without grpc-status always
+	// counts. Omitted: UNKNOWN, DEADLINE_EXCEEDED, INTERNAL, UNAVAILABLE,
+	// DATA_LOSS; empty list: only those always-failures.
+	GRPCErrorCodes []string `toml:"grpc_error_codes"`
+}
+
+// GRPCCodes maps the canonical gRPC status names to their codes.
+var GRPCCodes = map[string]int{
+	"OK": 0, "CANCELLED": 1, "UNKNOWN": 2, "INVALID_ARGUMENT": 3,
+	"DEADLINE_EXCEEDED": 4, "NOT_FOUND": 5, "ALREADY_EXISTS": 6,
+	"PERMISSION_DENIED": 7, "RESOURCE_EXHAUSTED": 8, "FAILED_PRECONDITION": 9,
+	"ABORTED": 10, "OUT_OF_RANGE": 11, "UNIMPLEMENTED": 12, "INTERNAL": 13,
+	"UNAVAILABLE": 14, "DATA_LOSS": 15, "UNAUTHENTICATED": 16,
 }
 
 // BurnRule fires when the burn rate exceeds Rate over both windows.

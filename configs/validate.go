@@ -207,6 +207,25 @@ func (c *Config) validateCells(v *validator) {
 		if h := cell.Health; h != nil {
 			validateHealth(v, fmt.Sprintf("cell.%d.health", i), h)
 		}
+		validateProtocol(v, fmt.Sprintf("cell.%d", i), &cell)
+	}
+}
+
+// validateProtocol checks a cell's protocol and TLS settings (the files
+// themselves are read when the proxy checks the cells).
+func validateProtocol(v *validator, key string, c *Cell) {
+	switch c.Protocol {
+	case "", "http1", "h2c", "h2":
+	default:
+		v.add(key+".protocol", "protocol %q: want \"http1\", \"h2c\" or \"h2\"", c.Protocol)
+	}
+	if t := c.TLS; t != nil {
+		if c.Protocol == "h2c" {
+			v.add(key+".tls", "protocol h2c is HTTP/2 without TLS; use protocol = \"h2\" with [cell.tls]")
+		}
+		if (t.CertFile == "") != (t.KeyFile == "") {
+			v.add(key+".tls", "cert_file and key_file go together")
+		}
 	}
 }
 
@@ -300,6 +319,11 @@ func (c *Config) validateSLO(v *validator) {
 	}
 	if !(s.FailRatio > 0 && s.FailRatio <= 1) {
 		v.add("slo.fail_ratio", "must be in (0, 1], got %v", s.FailRatio)
+	}
+	for _, name := range s.GRPCErrorCodes {
+		if _, ok := GRPCCodes[name]; !ok {
+			v.add("slo.grpc_error_codes", "%q is not a gRPC status name (UNAVAILABLE, DEADLINE_EXCEEDED, …)", name)
+		}
 	}
 }
 

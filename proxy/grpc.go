@@ -30,16 +30,6 @@ const (
 	grpcMaxCode           = 16 // UNAUTHENTICATED, the highest defined code
 )
 
-// GRPCCodeNames maps the canonical names of gRPC status codes to their
-// numbers, for configuration (slo.grpc_error_codes).
-var GRPCCodeNames = map[string]int{
-	"OK": 0, "CANCELLED": 1, "UNKNOWN": 2, "INVALID_ARGUMENT": 3,
-	"DEADLINE_EXCEEDED": 4, "NOT_FOUND": 5, "ALREADY_EXISTS": 6,
-	"PERMISSION_DENIED": 7, "RESOURCE_EXHAUSTED": 8, "FAILED_PRECONDITION": 9,
-	"ABORTED": 10, "OUT_OF_RANGE": 11, "UNIMPLEMENTED": 12, "INTERNAL": 13,
-	"UNAVAILABLE": 14, "DATA_LOSS": 15, "UNAUTHENTICATED": 16,
-}
-
 // DefaultGRPCErrorCodes are the codes that count against a cell's
 // availability unless configured otherwise: the ones that say the server
 // failed, not that the caller asked for something wrong (NOT_FOUND,
