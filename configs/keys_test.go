@@ -35,7 +35,7 @@ func TestDiffNamesChangedKeys(t *testing.T) {
 	}
 	c := b
 	c.Cells = append(slices.Clone(b.Cells), Cell{Name: "y"})
-	if got := Diff(&b, &c); !slices.Equal(got, []string{"cell.name", "cell.version", "cell.weight", "cell.endpoints", "cell.health"}) {
+	if got := Diff(&b, &c); !slices.Equal(got, []string{"cell.name", "cell.version", "cell.weight", "cell.endpoints", "cell.health", "cell.protocol", "cell.tls"}) {
 		t.Fatalf("a cell added: Diff = %v", got)
 	}
 	if got := Diff(&a, &a); len(got) != 0 {
