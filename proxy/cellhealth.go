@@ -41,6 +41,8 @@ type cellStats struct {
 	// evidence; a request compares it before and after its attempt to
 	// learn that the cell was dying under it.
 	deaths atomic.Uint64
+	// grpc counts the cell's gRPC calls by grpc-status (grpcmetrics.go).
+	grpc grpcCounts
 }
 
 // refresh recomputes whether c is down at now and returns it.

@@ -28,6 +28,7 @@ const (
 	causeClientTimeout        // the client's body stalled past the progress timeout
 	causeClientBody           // the client's body ended early or was malformed
 	causeNotGRPCCell          // a gRPC call was routed to an HTTP/1.1 cell (grpc.go)
+	causeClientGone           // an HTTP/2 client reset its stream before the upstream answered
 )
 
 // causeInfo is the fixed answer for a cause, kept as bytes so writing an
@@ -54,6 +55,7 @@ var causes = [...]causeInfo{
 	causeClientTimeout:  {fasthttp.StatusRequestTimeout, []byte("client-timeout"), []byte("408 request timeout: request body stalled\n"), true},
 	causeClientBody:     {fasthttp.StatusBadRequest, []byte("bad-request-body"), []byte("400 bad request: request body incomplete\n"), true},
 	causeNotGRPCCell:    {fasthttp.StatusBadGateway, []byte("upstream-not-h2"), []byte("502 bad gateway: gRPC needs an HTTP/2 cell\n"), false},
+	causeClientGone:     {499, []byte("client-closed"), []byte("499 client closed request\n"), true},
 }
 
 var (

@@ -20,6 +20,7 @@ import (
 // gRPC status codes the proxy names (google.golang.org/grpc/codes).
 const (
 	grpcOK                = 0
+	grpcCancelled         = 1
 	grpcUnknown           = 2
 	grpcDeadlineExceeded  = 4
 	grpcResourceExhausted = 8
@@ -139,6 +140,7 @@ var grpcCauses = [...]struct {
 	causeClientTimeout:  {grpcDeadlineExceeded, "cellgate: request body stalled"},
 	causeClientBody:     {grpcInternal, "cellgate: request body incomplete"},
 	causeNotGRPCCell:    {grpcUnimplemented, "cellgate: the cell speaks HTTP/1.1; gRPC needs protocol h2c or h2"},
+	causeClientGone:     {grpcCancelled, "cellgate: the call was cancelled"},
 }
 
 // writeGRPCError answers a gRPC call that the proxy failed as a

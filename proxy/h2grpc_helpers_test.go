@@ -186,3 +186,8 @@ func testCtx(t testing.TB) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// unaryKeyed is unary with an X-User-ID sticky key.
+func unaryKeyed(ctx context.Context, cc *grpc.ClientConn, key string) (string, metadata.MD, metadata.MD, error) {
+	return unary(metadata.AppendToOutgoingContext(ctx, "x-user-id", key), cc, "k")
+}

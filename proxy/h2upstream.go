@@ -199,7 +199,8 @@ func (p *Proxy) forwardH2(ctx *fasthttp.RequestCtx, st *reqState, in *headInfo, 
 		p.fail(ctx, st, causeClientBody)
 		return
 	}
-	base := streamContext(ctx)
+	parent := streamContext(ctx)
+	base := parent
 	if base == nil {
 		base = context.Background()
 	}
@@ -216,7 +217,10 @@ func (p *Proxy) forwardH2(ctx *fasthttp.RequestCtx, st *reqState, in *headInfo, 
 	resp, c := st.roundTripH2(req.WithContext(base))
 	if c != causeNone {
 		cancel()
-		if base.Err() == context.DeadlineExceeded {
+		switch {
+		case parent != nil && parent.Err() != nil:
+			c = causeClientGone // the client reset the stream: not the cell's doing
+		case base.Err() == context.DeadlineExceeded:
 			c = causeTimeout
 		}
 		p.fail(ctx, st, c)
@@ -440,12 +444,16 @@ func (b *h2Body) Close() error {
 			st.p.noteFailure(st.cell, st.ep, causeTruncated, false)
 			status, failed = causes[causeTruncated].status, true
 		}
+		if b.grpc {
+			st.cell.stats.grpc.count(0, false)
+		}
 	case b.grpc:
 		code, ok := b.grpcStatus()
 		st.acc.grpcStatus, st.acc.hasGRPC = code, ok
 		// Recorded as a failure while the HTTP status stays what the
 		// client got (200): the SLIs count the call, not its envelope.
 		failed = !ok || st.set.grpcFail.has(code)
+		st.cell.stats.grpc.count(code, ok)
 	}
 	st.finish(status, failed)
 	return nil

@@ -345,6 +345,9 @@ func (p *Proxy) noteFailure(c *cell, ep *endpoint, why cause, headless bool) {
 func (p *Proxy) fail(ctx *fasthttp.RequestCtx, st *reqState, c cause) {
 	writeError(ctx, c)
 	st.acc.cause = c
+	if st.cell != nil && isGRPC(&ctx.Request.Header) {
+		st.cell.stats.grpc.count(grpcCauses[c].code, true)
+	}
 	if st.cell != nil && st.set.opts.ResponseHeaders {
 		ctx.Response.Header.SetBytesKV(hdrCell, st.cell.nameB)
 		ctx.Response.Header.SetBytesKV(hdrVersion, st.cell.versionB)

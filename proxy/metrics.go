@@ -52,6 +52,7 @@ func (p *Proxy) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descFailovers
 	ch <- descInflightFailed
 	ch <- descFailoverPanic
+	ch <- descGRPC
 }
 
 // Collect implements prometheus.Collector from the current snapshot, so
@@ -60,6 +61,7 @@ func (p *Proxy) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descAcceptErrors, prometheus.CounterValue, float64(p.AcceptErrors()))
 	ch <- prometheus.MustNewConstMetric(descMaxConns, prometheus.GaugeValue, float64(p.budget.MaxConns))
 	p.tunnels.collect(ch, p.snap.Load().cells)
+	p.collectGRPC(ch)
 	for _, c := range p.Status() {
 		ch <- prometheus.MustNewConstMetric(descCellWeight, prometheus.GaugeValue, c.Weight, c.Name)
 		ch <- prometheus.MustNewConstMetric(descCellShare, prometheus.GaugeValue, c.Share, c.Name)
