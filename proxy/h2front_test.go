@@ -79,6 +79,10 @@ func TestH2CPriorKnowledge(t *testing.T) {
 				resp.Body.Close()
 				t.Fatalf("h2c off: got %s %d, want the preface refused", resp.Proto, resp.StatusCode)
 			}
+			r := rawRequest(t, addr, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+			if r.StatusCode() != 505 || !strings.Contains(string(r.Body()), "listen.h2c") {
+				t.Fatalf("h2c off: the preface got %d %q, want 505 naming listen.h2c", r.StatusCode(), r.Body())
+			}
 		} else {
 			if err != nil {
 				t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"golang.org/x/net/http/httpguts"
 )
 
 // One HTTP/2 request runs the HTTP/1.1 request path: serveH2 writes the
@@ -99,9 +101,9 @@ func (p *Proxy) serveH2(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := new(fasthttp.RequestCtx)
 	ctx.Init2(streamConnOf(c, r.Context()), fasthttpLogger{p.log}, true)
-	ctx.Request.Header.DisableNormalizing()
-	head := appendH2Head(nil, r)
-	if err := ctx.Request.Header.Read(bufio.NewReader(bytes.NewReader(head))); err != nil {
+	if err := readH2Head(&ctx.Request.Header, r); err != nil {
+		p.log.Debug("http/2 request refused", "peer", c.RemoteAddr(), "err", err)
+		w.Header().Set("X-Cellgate-Error", "bad-request")
 		http.Error(w, "400 bad request\n", http.StatusBadRequest)
 		return
 	}
@@ -110,6 +112,48 @@ func (p *Proxy) serveH2(w http.ResponseWriter, r *http.Request) {
 	}
 	p.handle(ctx)
 	p.writeH2Response(w, ctx)
+}
+
+// readH2Head fills h from HTTP/2 request r, refusing what its HTTP/1.1
+// form could carry differently from what the client meant: a method that
+// is not a token, a :path or :authority with bytes outside visible ASCII
+// (a space would split the request line). x/net has checked names and
+// values already; the head is parsed back by fasthttp like any request.
+func readH2Head(h *fasthttp.RequestHeader, r *http.Request) error {
+	if !httpguts.ValidHeaderFieldName(r.Method) {
+		return fmt.Errorf("method %q is not a token", r.Method)
+	}
+	if !visibleASCII(r.RequestURI) || r.RequestURI == "" {
+		return fmt.Errorf(":path %q: want visible ASCII", r.RequestURI)
+	}
+	if !visibleASCII(r.Host) || !httpguts.ValidHostHeader(r.Host) {
+		return fmt.Errorf(":authority %q is not a host", r.Host)
+	}
+	for k, vs := range r.Header {
+		if !httpguts.ValidHeaderFieldName(k) {
+			return fmt.Errorf("field name %q", k)
+		}
+		for _, v := range vs {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				return fmt.Errorf("field %s: value with control bytes", k)
+			}
+		}
+	}
+	h.DisableNormalizing()
+	if err := h.Read(bufio.NewReader(bytes.NewReader(appendH2Head(nil, r)))); err != nil {
+		return fmt.Errorf("head: %w", err)
+	}
+	return nil
+}
+
+// visibleASCII reports whether s is all visible ASCII (0x21-0x7e).
+func visibleASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // appendH2Head appends the HTTP/1.1 head that stands for HTTP/2 request r:

@@ -97,6 +97,7 @@ var (
 	refuseTargetAuthority = badRequest("absolute-form request-target has an invalid authority")
 	refuseVersion         = badRequest("malformed HTTP version")
 	refuseVersionNumber   = newRefusal(http.StatusHTTPVersionNotSupported, codeVersion, "only HTTP/1.0 and HTTP/1.1 are supported", "")
+	refuseH2Preface       = newRefusal(http.StatusHTTPVersionNotSupported, codeVersion, "HTTP/2 prior knowledge is off on this listener (listen.h2c); use TLS with ALPN h2, or HTTP/1.1", "")
 	refuseConnect         = newRefusal(http.StatusNotImplemented, codeNotImplemented, "CONNECT is not supported", "")
 	refuseTrace           = newRefusal(http.StatusMethodNotAllowed, codeMethodNotAllowed, "TRACE is disabled", "Allow: "+allowedMethods+"\r\n")
 	answerOptionsStar     = newRefusal(http.StatusOK, "", "OPTIONS * answered by the front door", "Allow: "+allowedMethods+"\r\n")

@@ -27,6 +27,12 @@ func (v *Validator) requestLine(line []byte) *Refusal {
 	if !isToken(method) {
 		return refuseMethod
 	}
+	if string(method) == "PRI" && string(target) == "*" && string(version) == "HTTP/2.0" {
+		// The HTTP/2 preface's first line (RFC 9113 §3.4): the proxy
+		// sorts such connections out before the front door reads them
+		// when listen.h2c is on, so here it is off.
+		return refuseH2Preface
+	}
 	if r := v.version(version); r != nil {
 		return r
 	}

@@ -48,6 +48,7 @@ func TestValidateVerdicts(t *testing.T) {
 		{"complete GET", get, nil, 1, false, -1},
 		{"GET missing final CRLF", get[:len(get)-2], nil, 0, true, -1},
 		{"GET then bad version", get + "GET / HTTP/2.0\r\n", refuseVersionNumber, 1, false, len(get)},
+		{"HTTP/2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", refuseH2Preface, 0, false, 0},
 		{"body cut short", postHdr + "Content-Length: 10\r\n\r\nabc", nil, 0, true, -1},
 		{"OPTIONS absolute-form", "OPTIONS http://a/ HTTP/1.1\r\nHost: a\r\n\r\n", nil, 1, false, -1},
 		{"IPv6 Host", "GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n", nil, 1, false, -1},
