@@ -109,7 +109,8 @@ func (p *Proxy) sortSlow(c net.Conn, isTLS bool, out chan<- accepted, stop <-cha
 		}
 		h2 = t.ConnectionState().NegotiatedProtocol == http2.NextProtoTLS
 	} else {
-		got, _ := peekPreface(c)
+		var got []byte
+		got, c = peekPreface(c)
 		h2 = bytes.Equal(got, h2Preface)
 	}
 	_ = c.SetReadDeadline(time.Time{})
@@ -126,13 +127,42 @@ func (p *Proxy) sortSlow(c net.Conn, isTLS bool, out chan<- accepted, stop <-cha
 
 // peekPreface reads as much of the client's first bytes as can still be
 // the HTTP/2 preface, leaving them to be read again. Behind the front door
-// they wait there, to be validated as HTTP/1.1 if they are not a preface.
-func peekPreface(c net.Conn) ([]byte, error) {
+// they wait there, to be validated as HTTP/1.1 if they are not a preface;
+// without one, the connection returned replays them.
+func peekPreface(c net.Conn) ([]byte, net.Conn) {
 	if fd := frontDoorOf(c); fd != nil {
-		return fd.Peek(h2Preface)
+		got, _ := fd.Peek(h2Preface)
+		return got, c
 	}
-	return nil, nil // no front door to hold the bytes: HTTP/1.1 only
+	buf := make([]byte, 0, len(h2Preface))
+	for len(buf) < len(h2Preface) && bytes.HasPrefix(h2Preface, buf) {
+		n, err := c.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err != nil {
+			break
+		}
+	}
+	return buf, &replayConn{Conn: c, pending: buf}
 }
+
+// replayConn returns bytes already read from a connection before reading
+// on. Its reads must come from one goroutine, as a server's do.
+type replayConn struct {
+	net.Conn
+	pending []byte
+}
+
+func (r *replayConn) Read(p []byte) (int, error) {
+	if len(r.pending) > 0 {
+		n := copy(p, r.pending)
+		r.pending = r.pending[n:]
+		return n, nil
+	}
+	return r.Conn.Read(p)
+}
+
+// NetConn returns the connection beneath, for innermost.
+func (r *replayConn) NetConn() net.Conn { return r.Conn }
 
 // frontDoorOf finds the front door's connection under c's wrappers.
 func frontDoorOf(c net.Conn) *frontdoor.Conn {
