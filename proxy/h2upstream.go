@@ -205,7 +205,9 @@ func (p *Proxy) forwardH2(ctx *fasthttp.RequestCtx, st *reqState, in *headInfo, 
 		base = context.Background()
 	}
 	var cancel context.CancelFunc
-	if d, ok := parseGRPCTimeout(peekFold(&ctx.Request.Header, "grpc-timeout", hdrGRPCTimeout)); ok && isGRPC(&ctx.Request.Header) {
+	d, hasTimeout := parseGRPCTimeout(peekFold(&ctx.Request.Header, "grpc-timeout", hdrGRPCTimeout))
+	hasTimeout = hasTimeout && isGRPC(&ctx.Request.Header)
+	if hasTimeout {
 		base, cancel = context.WithTimeout(base, d) // grpc-timeout bounds our wait too; the field goes on unchanged
 	} else if t := st.set.opts.UpstreamReadTimeout; t > 0 && !isGRPC(&ctx.Request.Header) {
 		base, cancel = context.WithCancel(base)
@@ -220,7 +222,9 @@ func (p *Proxy) forwardH2(ctx *fasthttp.RequestCtx, st *reqState, in *headInfo, 
 		switch {
 		case parent != nil && parent.Err() != nil:
 			c = causeClientGone // the client reset the stream: not the cell's doing
-		case base.Err() == context.DeadlineExceeded:
+		case base.Err() == context.DeadlineExceeded, hasTimeout && st.upstreamCancelled:
+			// Ours ran out, or the upstream's copy of the same
+			// grpc-timeout did first (grpc-go resets with CANCEL then).
 			c = causeTimeout
 		}
 		p.fail(ctx, st, c)
@@ -369,6 +373,8 @@ func (st *reqState) roundTripH2(req *http.Request) (*http.Response, cause) {
 			return resp, causeNone
 		}
 		ep.outstanding.Add(-1)
+		var se http2.StreamError
+		st.upstreamCancelled = errors.As(err, &se) && se.Code == http2.ErrCodeCancel
 		sent := !isDialError(err)
 		c := classify(err, sent)
 		if req.Context().Err() == nil {

@@ -70,6 +70,9 @@ type reqState struct {
 	// failedOver is set when the request left its own (down) cell for its
 	// failover cell; it fails over at most once (cellhealth.go).
 	failedOver bool
+	// upstreamCancelled is set when an HTTP/2 upstream reset the stream
+	// with CANCEL (h2upstream.go).
+	upstreamCancelled bool
 
 	// ctx is the request being served (for the access log, read in
 	// finish); peer its client address; acc what the access log needs
@@ -98,7 +101,7 @@ func (st *reqState) release() {
 	if cap(st.head) > maxKeptHead {
 		st.head = nil // one huge head must not pin its buffer in the pool
 	}
-	st.pinCookie, st.failedOver, st.gotHead = false, false, false
+	st.pinCookie, st.failedOver, st.gotHead, st.upstreamCancelled = false, false, false, false
 	st.ctx, st.acc = nil, accessInfo{}
 	st.trace.addParent, st.trace.addReqID = false, false
 	p.states.Put(st)
