@@ -64,6 +64,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 		n.cells.stop()
+		n.hist.stop()
 		if err := n.Controller().Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close controller: %w", err))
 		}

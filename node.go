@@ -17,6 +17,7 @@ import (
 	"github.com/cellgate/cellgate/accesslog"
 	"github.com/cellgate/cellgate/configs"
 	"github.com/cellgate/cellgate/gossip"
+	"github.com/cellgate/cellgate/history"
 	"github.com/cellgate/cellgate/proxy"
 	"github.com/cellgate/cellgate/proxy/frontdoor"
 	"github.com/cellgate/cellgate/rollout"
@@ -60,6 +61,7 @@ type Node struct {
 	slo   *slo.Registry
 	reg   *prometheus.Registry
 	alog  *accesslog.Log // the access log (off without access_log.path); closed after the data plane stops
+	hist  historian      // per-second history of the cells (history.go)
 
 	// ctrl is the rollout controller and its journal. It is replaced only
 	// when a failed graceful handover takes the journal back.
@@ -122,6 +124,7 @@ func New(cfg *configs.Config, opts Options) (*Node, error) {
 		seed = defaultSeed
 	}
 	n.disc, n.cells.n = &discoverer{n: n}, n
+	n.hist.n, n.hist.store = n, history.NewStore()
 	n.disc.configure(cfg)
 	if n.alog, err = n.newAccessLog(cfg); err != nil {
 		return nil, err
@@ -214,6 +217,7 @@ func (n *Node) start(cfg *configs.Config) error {
 	}
 	n.disc.start()
 	n.cells.start()
+	n.hist.start()
 	n.dp.start()
 	n.started = n.now()
 	n.configGen.Store(1)

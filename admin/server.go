@@ -45,6 +45,10 @@ type Options struct {
 	// headless-browser test sets it: a link must not be able to drive an
 	// operator's browser.
 	UIAutotest bool
+	// History answers GET /v1/history: the per-second history of the
+	// node's cells and the decisions since a time, as one JSON document.
+	// Nil: the route answers 404.
+	History func(ctx context.Context, since time.Time) (any, error)
 }
 
 // Server is the admin HTTP server. It is safe for concurrent use.
@@ -165,6 +169,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v1/rollouts/{id}", s.rollout)
 	mux.HandleFunc("POST /v1/rollouts/{id}/{action}", s.mutation(s.rolloutAction))
 	mux.HandleFunc("GET /v1/audit", s.audit)
+	mux.HandleFunc("GET /v1/history", s.history)
 	mux.HandleFunc("POST /v1/config/reload", s.mutation(s.reload))
 	mux.HandleFunc("POST /v1/signals", s.mutation(s.signal))
 	mux.HandleFunc("GET /ui/", s.uiHandler)

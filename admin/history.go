@@ -1,0 +1,37 @@
+package admin
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// history is GET /v1/history?since=…: the node's per-second history of its
+// cells and the decisions since a time, given as Unix seconds or RFC 3339
+// (default: the last hour). Without Options.History the route is 404.
+func (s *Server) history(w http.ResponseWriter, r *http.Request) {
+	if s.opts.History == nil {
+		writeError(w, NotFound("no history on this node"))
+		return
+	}
+	since := time.Now().Add(-time.Hour)
+	if v := r.URL.Query().Get("since"); v != "" {
+		t, ok := parseSince(v)
+		if !ok {
+			writeError(w, Invalid("since=%q: want Unix seconds or an RFC 3339 time", clip(v)))
+			return
+		}
+		since = t
+	}
+	v, err := s.opts.History(r.Context(), since)
+	s.answer(w, r, http.StatusOK, v, err)
+}
+
+// parseSince reads Unix seconds or an RFC 3339 time.
+func parseSince(v string) (time.Time, bool) {
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 && n < 1<<40 {
+		return time.Unix(n, 0), true
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	return t, err == nil
+}

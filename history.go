@@ -1,0 +1,124 @@
+package cellgate
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/cellgate/cellgate/history"
+	"github.com/cellgate/cellgate/rollout"
+)
+
+// historian samples the node's cells into its history store once a
+// second (history.Sampler). It reads counters and the SLO engine, never
+// the data plane's request path. Started with the data plane, stopped
+// before the controller (lifecycle.go).
+type historian struct {
+	n     *Node
+	store *history.Store
+
+	mu     sync.Mutex // guards cancel and done
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (h *historian) start() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.cancel != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel, h.done = cancel, make(chan struct{})
+	go func(done chan struct{}) {
+		defer close(done)
+		h.run(ctx)
+	}(h.done)
+}
+
+func (h *historian) stop() {
+	h.mu.Lock()
+	cancel, done := h.cancel, h.done
+	h.cancel, h.done = nil, nil
+	h.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
+	}
+}
+
+// run samples at each second boundary until ctx ends.
+func (h *historian) run(ctx context.Context) {
+	s := &history.Sampler{Store: h.store}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		s.Sample(h.n.now().Unix(), h.n.readCells())
+	}
+}
+
+// readCells reads every cell of the routing table: lifetime counts from
+// its SLO recorder, the percentiles of the SLO engine's current slice, the
+// weight from the routing table.
+func (n *Node) readCells() []history.CellReading {
+	weights := n.proxy.Weights()
+	names := make([]string, 0, len(weights))
+	for name := range weights {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	iv := n.slo.Config().Interval
+	out := make([]history.CellReading, 0, len(names))
+	for _, name := range names {
+		t := n.slo.Cell(name).Totals()
+		st := n.slo.Snapshot([]string{name}, iv)
+		out = append(out, history.CellReading{
+			Name:     name,
+			Requests: t.Status2xx + t.Status3xx + t.Status4xx + t.Status5xx + t.Other,
+			Errors:   t.Status5xx,
+			P50:      ms(st.P50),
+			P99:      ms(st.P99),
+			Weight:   weights[name],
+		})
+	}
+	return out
+}
+
+// HistoryDoc is GET /v1/history: this node's view (each node samples the
+// requests it served itself; the decider's merged SLIs are not
+// re-sampled), one point per cell per second, and the journal's events
+// since the same time as the decision markers.
+type HistoryDoc struct {
+	Node string `json:"node"`
+	// View is "node": the points are this node's own traffic.
+	View        string                     `json:"view"`
+	Since       time.Time                  `json:"since"`
+	Percentiles string                     `json:"percentiles"`
+	Cells       map[string][]history.Point `json:"cells"`
+	Decisions   []rollout.Event            `json:"decisions"`
+}
+
+// percentileNote says how a point's p50/p99 are computed (history.CellReading).
+const percentileNote = "p50/p99 of the SLO engine's current histogram slice (slo.interval) at the end of each second: the requests from the slice's start to that second"
+
+// History is the node's history since a time.
+func (n *Node) History(since time.Time) (*HistoryDoc, error) {
+	doc := &HistoryDoc{Node: n.name, View: "node", Since: since, Percentiles: percentileNote,
+		Cells: n.hist.store.Since(since.Unix()), Decisions: []rollout.Event{}}
+	evs, err := n.Controller().AuditTail(10000)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range evs {
+		if !e.Time.Before(since) {
+			doc.Decisions = append(doc.Decisions, e)
+		}
+	}
+	return doc, nil
+}

@@ -1,0 +1,77 @@
+package history
+
+import (
+	"math"
+	"testing"
+)
+
+// TestSamplerDeltasAndShares: a point holds the second's requests (the
+// difference of lifetime counts), its error ratio and each cell's share of
+// the second's requests; a cell's first reading has no requests.
+func TestSamplerDeltasAndShares(t *testing.T) {
+	s := &Sampler{Store: NewStore()}
+	s.Sample(100, []CellReading{{Name: "a", Requests: 50, Weight: 90}, {Name: "b", Requests: 7, Weight: 10}})
+	s.Sample(101, []CellReading{
+		{Name: "a", Requests: 140, Errors: 0, P50: 2, P99: 9, Weight: 90},
+		{Name: "b", Requests: 17, Errors: 5, P50: 3, P99: 40, Weight: 10},
+	})
+	got := s.Store.Since(0)
+	want := map[string][]Point{
+		"a": {{T: 100, Weight: 90}, {T: 101, Requests: 90, P50: 2, P99: 9, Weight: 90, Share: 0.9}},
+		"b": {{T: 100, Weight: 10}, {T: 101, Requests: 10, Errors: 5, ErrorRatio: 0.5, P50: 3, P99: 40, Weight: 10, Share: 0.1}},
+	}
+	for cell, pts := range want {
+		if len(got[cell]) != len(pts) {
+			t.Fatalf("%s: %v, want %v", cell, got[cell], pts)
+		}
+		for i := range pts {
+			if got[cell][i] != pts[i] {
+				t.Errorf("%s[%d] = %+v, want %+v", cell, i, got[cell][i], pts[i])
+			}
+		}
+	}
+}
+
+// TestStoreKeepsTheLastHour: past Span points the oldest go; Since and
+// Range cut by time.
+func TestStoreKeepsTheLastHour(t *testing.T) {
+	s := NewStore()
+	for i := range int64(Span + 100) {
+		s.Add("a", Point{T: i})
+	}
+	pts := s.Since(0)["a"]
+	if len(pts) != Span || pts[0].T != 100 || pts[Span-1].T != Span+99 {
+		t.Fatalf("%d points from %d to %d, want %d from 100", len(pts), pts[0].T, pts[len(pts)-1].T, Span)
+	}
+	if n := len(s.Since(Span + 90)["a"]); n != 10 {
+		t.Errorf("Since: %d points, want 10", n)
+	}
+	if r := s.Range("a", 200, 210); len(r) != 10 || r[0].T != 200 || r[9].T != 209 {
+		t.Errorf("Range(200, 210) = %v", r)
+	}
+}
+
+// TestDownsample: buckets aligned to the step; counts summed, error ratio
+// from the sums, p50 and share weighted by requests, p99 the highest,
+// weight the last.
+func TestDownsample(t *testing.T) {
+	pts := []Point{
+		{T: 9, Requests: 10, P50: 1, P99: 5, Weight: 1, Share: 0.1},
+		{T: 10, Requests: 30, Errors: 3, P50: 2, P99: 8, Weight: 5, Share: 0.3},
+		{T: 11, Requests: 10, Errors: 1, P50: 6, P99: 20, Weight: 25, Share: 0.5},
+		{T: 12, Requests: 0, Weight: 25},
+	}
+	got := Downsample(pts, 10)
+	if len(got) != 2 {
+		t.Fatalf("%d buckets, want 2: %+v", len(got), got)
+	}
+	b := got[1]
+	near := func(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
+	if b.T != 10 || b.Requests != 40 || b.Errors != 4 || !near(b.ErrorRatio, 0.1) || b.P99 != 20 ||
+		b.Weight != 25 || !near(b.P50, 3) || !near(b.Share, 0.35) {
+		t.Errorf("bucket at 10: %+v", b)
+	}
+	if got[0].T != 0 || got[0].Requests != 10 {
+		t.Errorf("bucket at 0: %+v", got[0])
+	}
+}
