@@ -3,6 +3,7 @@ package proxy
 import (
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -100,5 +101,33 @@ func TestH2CPriorKnowledge(t *testing.T) {
 		if r1.StatusCode() != 200 || string(r1.Body()) != "hello" {
 			t.Fatalf("h2c=%v: HTTP/1.1 got %d %q", on, r1.StatusCode(), r1.Body())
 		}
+	}
+}
+
+// TestH1ClientToH2Cell: an HTTP/1.1 client reaches an h2c cell: the
+// upstream sees HTTP/2 with the client's fields, the client gets the body
+// chunked and the upstream's trailers after it.
+func TestH1ClientToH2Cell(t *testing.T) {
+	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Trailer", "X-Sum")
+		w.Header().Set("X-Proto", r.Proto)
+		w.Header().Set("X-Saw-Cookie", r.Header.Get("Cookie"))
+		_, _ = io.WriteString(w, "body")
+		w.Header().Set("X-Sum", "42")
+	}))
+	s.Config.Protocols = new(http.Protocols)
+	s.Config.Protocols.SetUnencryptedHTTP2(true)
+	s.Start()
+	t.Cleanup(s.Close)
+	_, addr := startEdge(t, testOptions(), []CellSpec{{Name: "h", Version: "v1", Endpoints: []string{s.Listener.Addr().String()}, Weight: 1, Protocol: ProtoH2C}}, Hooks{}, nil)
+	r := rawRequest(t, addr, "GET /x HTTP/1.1\r\nHost: a\r\nCookie: a=1; b=2\r\nTE: trailers\r\nConnection: TE\r\n\r\n")
+	if r.StatusCode() != 200 || string(r.Body()) != "body" {
+		t.Fatalf("got %d %q", r.StatusCode(), r.Body())
+	}
+	if p, c := string(r.Header.Peek("X-Proto")), string(r.Header.Peek("X-Saw-Cookie")); p != "HTTP/2.0" || c != "a=1; b=2" {
+		t.Errorf("upstream saw %s cookie %q", p, c)
+	}
+	if v := string(r.Header.Peek("X-Sum")); v != "42" {
+		t.Errorf("trailer X-Sum %q, want 42 (header %q trailer %q)", v, r.Header.Header(), r.Header.TrailerHeader())
 	}
 }

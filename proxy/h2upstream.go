@@ -251,7 +251,11 @@ func (p *Proxy) forwardH2(ctx *fasthttp.RequestCtx, st *reqState, in *headInfo, 
 		return
 	}
 	r.ImmediateHeaderFlush = true
-	r.SetBodyStream(b, int(resp.ContentLength))
+	size := int(resp.ContentLength)
+	if len(resp.Trailer) > 0 || b.grpc {
+		size = -1 // trailers follow: an HTTP/1.1 client needs a chunked body to get them
+	}
+	r.SetBodyStream(b, size)
 }
 
 // h2Request builds the upstream request from the scrubbed HTTP/1.1 head.
