@@ -11,7 +11,10 @@
 # starts is stopped by PID on exit.
 #
 # Knobs: N=104857600 CONNS=4 DURATION=10s REPS=3 THREADS=1
-#        SHARED=/work/shared/bench
+#        KINDS="download upload" SHARED=/work/shared/bench
+# Columns: req/s and GB/s from wrk; cpu_ms/GB = CPU time (user+system) the
+# proxy process used per GB moved, which a loaded machine disturbs less
+# than the rate.
 set -u
 N="${N:-104857600}"
 CONNS="${CONNS:-4}"
@@ -19,6 +22,9 @@ DURATION="${DURATION:-10s}"
 REPS="${REPS:-3}"
 THREADS="${THREADS:-1}"
 SHARED="${SHARED:-/work/shared/bench}"
+KINDS="${KINDS:-download upload}"
+CLK_TCK="$(getconf CLK_TCK)"
+declare -A PID_OF
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RUN="$(mktemp -d -t bigbody.XXXXXX)"
 PIDS=()
@@ -36,6 +42,10 @@ start() { # name cmd...
     local name=$1; shift
     "$@" >"$RUN/$name.log" 2>&1 &
     PIDS+=("$!")
+    PID_OF[$name]=$!
+}
+cpu_ticks() { # utime+stime of a pid
+    sed 's/.*) //' "/proc/$1/stat" | awk '{print $12+$13}'
 }
 ready() { # port
     for _ in $(seq 1 100); do
@@ -90,13 +100,19 @@ run() {
 }
 
 log "wrk -t1 -c$CONNS -d$DURATION, bodies of $N bytes, THREADS=$THREADS"
-printf '%-10s %-9s %4s %9s %8s\n' target direction rep 'req/s' 'GB/s'
+printf '%-10s %-9s %4s %9s %8s %10s\n' target direction rep 'req/s' 'GB/s' 'cpu_ms/GB'
 for rep in $(seq 1 "$REPS"); do
-    for kind in download upload; do
+    for kind in $KINDS; do
         for t in haproxy:28080 cellgate:28090; do
-            rps=$(run "${t%%:*}" "${t##*:}" "$kind" "$rep")
+            name="${t%%:*}"
+            c0=$(cpu_ticks "${PID_OF[$name]}")
+            rps=$(run "$name" "${t##*:}" "$kind" "$rep")
+            c1=$(cpu_ticks "${PID_OF[$name]}")
+            reqs=$(awk '/requests in/{print $1; exit}' "$RUN/$name-$kind-$rep.txt")
             gbs=$(awk -v r="${rps:-0}" -v n="$N" 'BEGIN {printf "%.2f", r * n / 1e9}')
-            printf '%-10s %-9s %4s %9s %8s\n' "${t%%:*}" "$kind" "$rep" "${rps:-?}" "$gbs"
+            cpg=$(awk -v a="$c0" -v b="$c1" -v hz="$CLK_TCK" -v q="${reqs:-0}" -v n="$N" \
+                'BEGIN {if (q > 0) printf "%.0f", 1000 * (b - a) / hz / (q * n / 1e9); else print "?"}')
+            printf '%-10s %-9s %4s %9s %8s %10s\n' "$name" "$kind" "$rep" "${rps:-?}" "$gbs" "$cpg"
         done
     done
 done
