@@ -50,7 +50,7 @@ func (n *Node) bindAdmin(cfg *configs.Config, ln net.Listener) (*adminServer, er
 		ListenAddr: cfg.Admin.Addr,
 		MapError:   mapError,
 		Logger:     n.log.With("component", "admin"),
-		History:    func(_ context.Context, since time.Time) (any, error) { return n.History(since) },
+		History:    n.historyAnswer,
 	})
 	if err != nil {
 		ln.Close()

@@ -126,6 +126,7 @@ func (n *Node) ReleaseControl() error {
 		errs = append(errs, err)
 	}
 	n.cells.stop()
+	n.hist.stop() // journals the running rollouts' history for the successor
 	if err := n.Controller().Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close journal: %w", err))
 	}
@@ -145,6 +146,7 @@ func (n *Node) ReacquireControl() error {
 	n.ctrl.Store(ctrl)
 	ctrl.Run(context.Background())
 	n.cells.start()
+	n.hist.start()
 	if err := n.joinFleet(cfg); err != nil {
 		return err
 	}

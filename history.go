@@ -21,6 +21,10 @@ type historian struct {
 	mu     sync.Mutex // guards cancel and done
 	cancel context.CancelFunc
 	done   chan struct{}
+
+	// journalMu orders the read-merge-write of persistHistory between the
+	// sampler and admin requests.
+	journalMu sync.Mutex
 }
 
 func (h *historian) start() {
@@ -48,18 +52,63 @@ func (h *historian) stop() {
 	}
 }
 
-// run samples at each second boundary until ctx ends.
+// journalEvery is how often (in samples, seconds) the running rollouts'
+// history is written to the journal; also when one ends and when the
+// sampler stops (shutdown, handover), so at most this much is lost to a
+// crash.
+const journalEvery = 30
+
+// run samples every second until ctx ends, and journals the running
+// rollouts' history every journalEvery samples.
 func (h *historian) run(ctx context.Context) {
 	s := &history.Sampler{Store: h.store}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	for {
+	running := map[string]bool{}
+	for i := 1; ; i++ {
 		select {
 		case <-ctx.Done():
+			h.journal(running)
 			return
 		case <-tick.C:
 		}
 		s.Sample(h.n.now().Unix(), h.n.readCells())
+		if i%journalEvery == 0 || h.ended(running) {
+			h.journal(running)
+		}
+	}
+}
+
+// ended reports whether a rollout of running is no longer active.
+func (h *historian) ended(running map[string]bool) bool {
+	active := h.n.Controller().Active()
+	if len(active) != len(running) {
+		return true
+	}
+	for _, id := range active {
+		if !running[id] {
+			return true
+		}
+	}
+	return false
+}
+
+// journal writes the history of every active rollout and of those in
+// running that ended since, then sets running to the active ones.
+func (h *historian) journal(running map[string]bool) {
+	now := h.n.now()
+	active := h.n.Controller().Active()
+	for _, id := range active {
+		running[id] = true
+	}
+	for id := range running {
+		if err := h.n.persistHistory(id, now); err != nil {
+			h.n.log.Warn("rollout history not journalled", "rollout", id, "err", err)
+		}
+	}
+	clear(running)
+	for _, id := range active {
+		running[id] = true
 	}
 }
 

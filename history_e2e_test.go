@@ -94,3 +94,65 @@ func TestHistoryPerSecond(t *testing.T) {
 		t.Errorf("stable-a has %d points", len(doc.Cells["stable-a"]))
 	}
 }
+
+// getRolloutHistory reads GET /v1/history?rollout=ID.
+func getRolloutHistory(t *testing.T, c *cluster, id string) cellgate.RolloutHistory {
+	t.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://%s/v1/history?rollout=%s", c.node.AdminAddr(), id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var h cellgate.RolloutHistory
+	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("/v1/history?rollout=%s: %d %v", id, resp.StatusCode, err)
+	}
+	return h
+}
+
+// canaryServedBefore reports whether the history has a point before t in
+// which the canary served requests.
+func canaryServedBefore(h cellgate.RolloutHistory, t int64) bool {
+	for _, p := range h.Cells["canary-1"] {
+		if p.T < t && p.Requests > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// TestRolloutHistoryOutlivesRestart: a running rollout's history is
+// journalled; after the node restarts (its in-memory hour gone) the
+// rollout's history still holds the seconds before the restart, and the
+// seconds after are added to it.
+func TestRolloutHistoryOutlivesRestart(t *testing.T) {
+	c := startCluster(t, fmt.Sprintf(healthyHead, "200ms"), canaryCells()...)
+	l := startLoad(t, c.url(), 300, 500)
+	id, err := c.node.Controller().Start(canaryPlan(time.Minute), "test") // holds its 1 % step
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a second in which the canary served", 30*time.Second, func() bool {
+		return canaryServedBefore(getRolloutHistory(t, c, id), time.Now().Unix()+1)
+	})
+	l.stop()
+	stopped := time.Now().Unix()
+	cfg := c.cfg
+	c.stop() // journals the running rollout's history
+	c.start(cfg)
+	h := getRolloutHistory(t, c, id)
+	if !canaryServedBefore(h, stopped+1) || h.Step < 1 || h.Node == "" {
+		t.Fatalf("after a restart the rollout's history lost its seconds before %d: %+v", stopped, h)
+	}
+	l2 := startLoad(t, c.url(), 300, 500)
+	defer l2.stop()
+	waitFor(t, "seconds after the restart added", 30*time.Second, func() bool {
+		h = getRolloutHistory(t, c, id)
+		for _, p := range h.Cells["stable-a"] {
+			if p.T > stopped && p.Requests > 0 {
+				return canaryServedBefore(h, stopped+1)
+			}
+		}
+		return false
+	})
+}

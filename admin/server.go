@@ -46,9 +46,10 @@ type Options struct {
 	// operator's browser.
 	UIAutotest bool
 	// History answers GET /v1/history: the per-second history of the
-	// node's cells and the decisions since a time, as one JSON document.
+	// node's cells and the decisions since a time, or one rollout's
+	// journalled history, as one JSON document.
 	// Nil: the route answers 404.
-	History func(ctx context.Context, since time.Time) (any, error)
+	History func(ctx context.Context, q HistoryQuery) (any, error)
 }
 
 // Server is the admin HTTP server. It is safe for concurrent use.

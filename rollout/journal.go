@@ -28,7 +28,7 @@ var (
 	bucketByRollout = []byte("audit_by_rollout")
 	bucketReleases  = []byte("releases")
 	bucketCells     = []byte("cells")
-	allBuckets      = [][]byte{bucketMeta, bucketRollouts, bucketAudit, bucketByRollout, bucketReleases, bucketCells}
+	allBuckets      = [][]byte{bucketMeta, bucketRollouts, bucketAudit, bucketByRollout, bucketReleases, bucketCells, bucketHistory}
 )
 
 // schemaVersion is written on create and checked on open, so a future

@@ -106,6 +106,9 @@ func walkBuckets(db *bolt.DB, fn func(bucket string, k, v []byte) error) []strin
 		err := guard("read bucket "+string(name), func() error {
 			return db.View(func(tx *bolt.Tx) error {
 				b := tx.Bucket(name)
+				if b == nil && bytes.Equal(name, bucketHistory) {
+					return nil // journals written before the history bucket existed
+				}
 				if b == nil {
 					return fmt.Errorf("bucket %s missing", name)
 				}
@@ -154,6 +157,8 @@ func decodeEntry(bucket string, k, v []byte, audit map[string]bool) error {
 	case string(bucketCells):
 		_, err := decodeCellRecord(v)
 		return err
+	case string(bucketHistory):
+		target = &map[string]any{}
 	}
 	return json.Unmarshal(v, target)
 }
