@@ -18,6 +18,11 @@ type Cell struct {
 
 	counts *countRing
 	hists  *histRing
+	// fine holds the last fineReach intervals' request and error counts
+	// at 1/fineParts of an interval, so the decisive tests can count a
+	// baseline's requests since a step without the part of the step's
+	// first interval that came before it (sinceStep).
+	fine *countRing
 
 	// codes counts every request by the status the client got (lifetime),
 	// for cellgate_requests_total{cell,code}, sharded like the count ring;
@@ -71,6 +76,7 @@ func (c *Cell) recordNs(ns int64, status int, proxyErr bool, total, ttfb time.Du
 		b++
 	}
 	c.counts.add(ns, sh, a, b)
+	c.fine.add(ns, sh, a, 0)
 	ti := -1
 	if !proxyErr {
 		ti = histIndex(durUs(ttfb))

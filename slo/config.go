@@ -84,12 +84,13 @@ type Config struct {
 	// degraded tests and rollout.degraded_ticks.
 	DecisiveMargin float64
 	// DecisiveLookback is how far before the step's start the decisive
-	// error test reads the baseline: its rate is pinned down by a few
-	// thousand requests, not by the few hundred of a step's first second,
-	// so a canary's first errors can be decisive at once. The price: a
-	// fleet-wide incident that starts within about this long of a step's
-	// start can look like the canary's fault (the baseline's ratio is
-	// diluted by the quiet time before).
+	// error test's steady arm learns the baseline's ratio: thousands of
+	// requests pin it down, where the few hundred of a step's first second
+	// cannot, so a small canary's first errors can be decisive at once. The
+	// newer half is what the test's null hypothesis must explain, the older
+	// half sharpens the numerator's guess (decisive.go). The arm is off while
+	// the baseline's requests since the step look worse than before, so a
+	// fleet-wide burst right after a step is not blamed on the canary.
 	DecisiveLookback time.Duration
 	// P99Margin is the practical-significance floor of the latency test: a
 	// statistically significant shift only counts when the canary's p99 is
@@ -138,17 +139,17 @@ func DefaultConfig() Config {
 		FailMinRequests:  100,             // see the field: ~1e-8 false alarms per look at 0.1 % errors
 		Interval:         time.Second,     // the rollout tick
 		History:          30 * time.Minute,
-		HistogramSpan:    time.Minute,      // percentiles over the last minute
-		HistogramSlice:   5 * time.Second,  // 13 slices per cell and histogram kind
-		Alpha:            0.01,             // ≤ 1 % false reverts per step per fleet
-		DecisiveMargin:   1,                // fail at once only on more than double baseline's bad ratio
-		DecisiveLookback: 10 * time.Second, // ~3000 baseline requests at 300 req/s
-		P99Margin:        0.05,             // ignore p99 shifts under 5 %
-		ErrorMargin:      0.2,              // a 20 % relative excess is noise-level for bursty errors
-		LatencyMargin:    0.01,             // a 10 % slowdown is ~0.05; 0.01 is wobble
-		ErrorTau:         1,                // most sensitive around a doubling of errors
-		LatencyTau:       0.05,             // most sensitive around a 10 % slowdown
-		SignalMaxAge:     5 * time.Minute,  // a quality score older than that says nothing about this step
+		HistogramSpan:    time.Minute,     // percentiles over the last minute
+		HistogramSlice:   5 * time.Second, // 13 slices per cell and histogram kind
+		Alpha:            0.01,            // ≤ 1 % false reverts per step per fleet
+		DecisiveMargin:   1,               // fail at once only on more than double baseline's bad ratio
+		DecisiveLookback: time.Minute,     // 2 × 30 s: ~9000 baseline requests each at 300 req/s
+		P99Margin:        0.05,            // ignore p99 shifts under 5 %
+		ErrorMargin:      0.2,             // a 20 % relative excess is noise-level for bursty errors
+		LatencyMargin:    0.01,            // a 10 % slowdown is ~0.05; 0.01 is wobble
+		ErrorTau:         1,               // most sensitive around a doubling of errors
+		LatencyTau:       0.05,            // most sensitive around a 10 % slowdown
+		SignalMaxAge:     5 * time.Minute, // a quality score older than that says nothing about this step
 	}
 }
 

@@ -77,23 +77,40 @@ func TestDecisiveTestLevel(t *testing.T) {
 	}
 }
 
-// TestFleetSizeSplitsAlpha: each test's level is Alpha / fleet size / the
-// number of tests (four without a TTFB SLO), so N nodes looking at once
-// falsely revert a step with probability at most Alpha.
+// TestFleetSizeSplitsAlpha: the levels of the tests that can revert or
+// degrade add up to Alpha / fleet size (half to the decisive error test's
+// steady arm, the rest evenly to the four others without a TTFB SLO), so
+// N nodes looking at once falsely revert a step with probability at most
+// Alpha; the verdict's tests carry those levels.
 func TestFleetSizeSplitsAlpha(t *testing.T) {
 	now := simEpoch
-	reg := NewRegistry(simConfig(), func() time.Time { return now })
+	cfg := simConfig()
+	reg := NewRegistry(cfg, func() time.Time { return now })
 	reg.Cell("canary").RecordAt(now, 500, false, time.Millisecond, 0)
 	reg.Cell("base").RecordAt(now, 200, false, time.Millisecond, 0)
 	for _, n := range []int{1, 5} {
 		reg.SetFleetSize(n)
-		v := reg.Judge([]string{"canary"}, []string{"base"}, now, nil)
-		if len(v.Tests) == 0 {
-			t.Fatalf("fleet of %d: no tests in the verdict", n)
+		lv := reg.levels(&cfg)
+		sum := lv.errorSteady + lv.errorMatched + lv.latencyDecisive + lv.errorRatio + lv.rank
+		if want := 0.01 / float64(n); math.Abs(sum-want) > 1e-12 {
+			t.Errorf("fleet of %d: levels add up to %g, want Alpha/%d = %g", n, sum, n, want)
 		}
-		want := math.Log(float64(4*n) / 0.01)
-		if got := v.Tests[0].LogThreshold; math.Abs(got-want) > 1e-9 {
-			t.Errorf("fleet of %d: log threshold %.4f, want ln(1/(0.01/%d/4)) = %.4f", n, got, n, want)
+		v := reg.Judge([]string{"canary"}, []string{"base"}, now, nil)
+		want := map[string]float64{
+			testErrorSteady:  math.Log(float64(2*n) / 0.01),
+			testErrorMatched: math.Log(float64(8*n) / 0.01),
+			testBaselineMove: math.Log(1 / shiftAlpha),
+		}
+		for _, tr := range v.Tests {
+			if w, ok := want[tr.Name]; ok {
+				if math.Abs(tr.LogThreshold-w) > 1e-9 {
+					t.Errorf("fleet of %d: %s log threshold %.4f, want %.4f", n, tr.Name, tr.LogThreshold, w)
+				}
+				delete(want, tr.Name)
+			}
+		}
+		if len(want) > 0 {
+			t.Errorf("fleet of %d: verdict lacks tests %v: %+v", n, want, v.Tests)
 		}
 	}
 }

@@ -143,6 +143,7 @@ func (r *Registry) Cell(name string) *Cell {
 		reg:    r,
 		counts: newCountRing(int64(cfg.Interval), r.ringSlots, nowNs),
 		hists:  newHistRing(int64(cfg.HistogramSlice), r.histSlots, nowNs),
+		fine:   newCountRing(int64(cfg.Interval)/fineParts, fineParts*fineReach+2, nowNs),
 	}
 	r.cells[name] = c
 	return c

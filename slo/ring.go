@@ -86,6 +86,9 @@ func (r *epochRing) span(lo, hi int64, f func(ep, slot int64)) {
 	}
 }
 
+// holds reports whether epoch e is still in the ring.
+func (r *epochRing) holds(e int64) bool { return r.cur.Load()-e < r.n-2 }
+
 // countShards spreads concurrent recorders of one cell over separate
 // copies of the count ring so they do not fight over one cache line (a
 // contended atomic add costs 50–100 ns, an uncontended one 5). Each shard is

@@ -63,7 +63,10 @@ type simRollout struct {
 	// tick in a row, as the controller would; otherwise the run goes on
 	// until stopAt (the judge-quality tables measure detection).
 	degradedReverts bool
-	res             simResult
+	// perSecond, when set, is called before each simulated second after
+	// onset (s counts from 0), to change the cells' behaviour mid-run.
+	perSecond func(s int)
+	res       simResult
 	done, reverted  bool
 }
 
@@ -85,6 +88,9 @@ func newSimRollout(w *simWorld, canary *simCell, base []string, stopAt State, re
 // run simulates up to dur seconds after onset (the rollout's since).
 func (r *simRollout) run(dur time.Duration) simResult {
 	for s := 1; s <= int(dur/time.Second) && !r.done; s++ {
+		if r.perSecond != nil {
+			r.perSecond(s - 1)
+		}
 		r.w.second()
 		if r.done {
 			break
