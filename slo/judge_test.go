@@ -41,7 +41,7 @@ type judgeCase struct {
 	// show a degraded rule that the decisive tests would otherwise pre-empt.
 	decisiveMargin float64
 	wantState      State
-	wantRule           string
+	wantRule       string
 }
 
 func (jc judgeCase) run(t *testing.T) Verdict {

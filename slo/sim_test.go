@@ -65,9 +65,9 @@ type simRollout struct {
 	degradedReverts bool
 	// perSecond, when set, is called before each simulated second after
 	// onset (s counts from 0), to change the cells' behaviour mid-run.
-	perSecond func(s int)
-	res       simResult
-	done, reverted  bool
+	perSecond      func(s int)
+	res            simResult
+	done, reverted bool
 }
 
 func newSimRollout(w *simWorld, canary *simCell, base []string, stopAt State, react bool) *simRollout {
