@@ -124,8 +124,24 @@ func indexesValid(idx []uint16) bool {
 
 // remoteCell is the merged deltas of one (node, cell).
 type remoteCell struct {
-	counts map[int64]counts
+	// counts is a ring of the epochs merge keeps: epoch e in slot e mod
+	// len, valid when its tag says e (a judgement sums many short windows;
+	// a map cost a fleet simulation half its time).
+	counts []remoteCount
 	hists  map[int64]SliceHist
+}
+
+// remoteCount is one remote interval's counts, tagged with its epoch.
+type remoteCount struct {
+	ep  int64
+	set bool
+	c   counts
+}
+
+// slot returns the ring slot of epoch ep.
+func (rc *remoteCell) slot(ep int64) *remoteCount {
+	n := int64(len(rc.counts))
+	return &rc.counts[(ep%n+n)%n]
 }
 
 // remoteStore holds other proxy nodes' data, keyed by (node, cell).
@@ -148,13 +164,14 @@ func (s *remoteStore) merge(d Delta, countBounds, histBounds [2]int64) {
 	}
 	rc := nodes[d.Node]
 	if rc == nil {
-		rc = &remoteCell{counts: make(map[int64]counts), hists: make(map[int64]SliceHist)}
+		rc = &remoteCell{counts: make([]remoteCount, countBounds[1]-countBounds[0]+1), hists: make(map[int64]SliceHist)}
 		nodes[d.Node] = rc
 	}
 	in := func(ep int64, b [2]int64) bool { return ep >= b[0] && ep <= b[1] }
 	for _, c := range d.Counts {
 		if in(c.Epoch, countBounds) {
-			rc.counts[c.Epoch] = counts{Requests: c.Requests, AvailBad: c.AvailBad, LatencyBad: c.LatencyBad, TTFBBad: c.TTFBBad}
+			*rc.slot(c.Epoch) = remoteCount{ep: c.Epoch, set: true,
+				c: counts{Requests: c.Requests, AvailBad: c.AvailBad, LatencyBad: c.LatencyBad, TTFBBad: c.TTFBBad}}
 		}
 	}
 	for _, h := range d.Hists {
@@ -162,9 +179,9 @@ func (s *remoteStore) merge(d Delta, countBounds, histBounds [2]int64) {
 			rc.hists[h.Epoch] = h
 		}
 	}
-	for ep := range rc.counts {
-		if !in(ep, countBounds) {
-			delete(rc.counts, ep)
+	for i := range rc.counts {
+		if rc.counts[i].set && !in(rc.counts[i].ep, countBounds) {
+			rc.counts[i] = remoteCount{}
 		}
 	}
 	for ep := range rc.hists {
@@ -179,9 +196,9 @@ func (s *remoteStore) addTo(cell string, lo, hi, hlo, hhi int64, dst *sample, ki
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for _, rc := range s.byCell[cell] {
-		for ep, c := range rc.counts {
-			if ep >= lo && ep <= hi {
-				dst.counts.add(c)
+		for ep := max(lo, hi-int64(len(rc.counts))+1); ep <= hi; ep++ {
+			if sl := rc.slot(ep); sl.set && sl.ep == ep {
+				dst.counts.add(sl.c)
 			}
 		}
 		if kinds&(histTotal|histTTFB) == 0 {
