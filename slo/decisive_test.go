@@ -36,6 +36,36 @@ func TestDecisiveTest(t *testing.T) {
 	}
 }
 
+// TestSteadyTest: the steady arm against the baseline's counts before the
+// step (the newer half is fitted by the null, the older half only informs
+// the numerator), at the level it has by default on one node (α/2).
+func TestSteadyTest(t *testing.T) {
+	const alpha = 0.005
+	pre := func(x0, n0, x1, n1 uint64) preStep {
+		return preStep{recent: counts{Requests: n0, AvailBad: x0}, older: counts{Requests: n1, AvailBad: x1}}
+	}
+	tests := []struct {
+		name   string
+		xc, nc uint64
+		pre    preStep
+		want   bool
+	}{
+		{"2 of 12 against 0.1 % of 9000 twice", 2, 12, pre(9, 9000, 9, 9000), true},
+		{"3 of 20 against 0.1 %", 3, 20, pre(9, 9000, 9, 9000), true},
+		{"2 of 12 without the older half pays for learning the baseline", 2, 12, pre(9, 9000, 0, 0), false},
+		{"1 of 1 against none of 1700: decisive e-value, but one error is an anecdote", 1, 1, pre(0, 1700, 0, 0), false},
+		{"2 of 2 against none of 1700", 2, 2, pre(0, 1700, 0, 0), true},
+		{"5 of 100 against 4 % is noise", 5, 100, pre(360, 9000, 360, 9000), false},
+		{"no pre-step data", 3, 3, pre(0, 0, 0, 0), false},
+	}
+	for _, tc := range tests {
+		r := steadyTest("t", tc.xc, tc.nc, tc.pre, 2, alpha, minDecisiveBad)
+		if r.Significant != tc.want {
+			t.Errorf("%s: significant %v (log e %.2f, threshold %.2f), want %v", tc.name, r.Significant, r.LogLR, r.LogThreshold, tc.want)
+		}
+	}
+}
+
 // TestDecisiveTestLevel: on the null's boundary (the canary at exactly
 // twice the baseline's ratio), looking after every request, the test may
 // ever reject in at most alpha of the runs (Ville's inequality; the

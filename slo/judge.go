@@ -106,6 +106,20 @@ type Verdict struct {
 // `since`, valid however often Judge is called (see the package doc). A
 // new step passes a new since.
 func (r *Registry) Judge(targets, baseline []string, since time.Time, gates []SignalGate) Verdict {
+	return r.judge(targets, baseline, since, gates, false)
+}
+
+// judgeFailing is Judge reduced to the rules that say failing, for a
+// reaction to an alarm, which acts on failing only (rollout's React): the
+// same code up to the last failing rule, so it says failing exactly when
+// Judge does, without the degraded tests and percentiles that a tick
+// needs (the simulations' alarm looks use it). Otherwise it returns an
+// inconclusive verdict without a rule.
+func (r *Registry) judgeFailing(targets, baseline []string, since time.Time) Verdict {
+	return r.judge(targets, baseline, since, nil, true)
+}
+
+func (r *Registry) judge(targets, baseline []string, since time.Time, gates []SignalGate, failingOnly bool) Verdict {
 	cfg := r.cfg.Load()
 	now := r.now()
 	if oldest := now.Add(-cfg.History); since.IsZero() || since.Before(oldest) {
@@ -129,13 +143,22 @@ func (r *Registry) Judge(targets, baseline []string, since time.Time, gates []Si
 	b := r.gather(baseline, since, now, kinds)
 	defer c.release()
 	defer b.release()
-	v.Canary, v.BaselineStats = c.stats(targets), b.stats(baseline)
-	v.Signals = r.readSignals(targets, gates, now)
+	stats := func() { v.Canary, v.BaselineStats = c.stats(targets), b.stats(baseline) }
+	fail := func(rule, reason string) Verdict {
+		if failingOnly {
+			stats()
+		}
+		return v.decide(Failing, rule, reason)
+	}
+	if !failingOnly {
+		stats()
+		v.Signals = r.readSignals(targets, gates, now)
+	}
 
 	// Decide, worst first.
 	lv := r.levels(cfg)
 	if f := burns.firing(cfg.FastBurn, WindowFastLong, WindowFastShort); len(f) > 0 {
-		return v.decide(Failing, RuleFastBurn, burnReason("fast", cfg.FastBurn, f))
+		return fail(RuleFastBurn, burnReason("fast", cfg.FastBurn, f))
 	}
 	if len(baseline) > 0 {
 		alarm := latencyAlarm(cfg, &b.total)
@@ -146,11 +169,14 @@ func (r *Registry) Judge(targets, baseline []string, since time.Time, gates []Si
 		pre := r.preStepCounts(baseline, since)
 		bs := r.sinceStep(baseline, since, b.counts)
 		if rule, reason := v.decisive(cfg, c, b, bs, pre, alarm, lv); rule != "" {
-			return v.decide(Failing, rule, reason)
+			return fail(rule, reason)
 		}
 	}
 	if failed, reason := failRatio(cfg, rc, rb); failed {
-		return v.decide(Failing, RuleFailRatio, reason)
+		return fail(RuleFailRatio, reason)
+	}
+	if failingOnly {
+		return v.decide(Inconclusive, "", "no failing rule fired (failing rules only)")
 	}
 	if f := burns.firing(cfg.SlowBurn, WindowSlowLong, WindowSlowShort); len(f) > 0 {
 		return v.decide(Degraded, RuleSlowBurn, burnReason("slow", cfg.SlowBurn, f))

@@ -46,6 +46,13 @@ type judgeCase struct {
 
 func (jc judgeCase) run(t *testing.T) Verdict {
 	t.Helper()
+	reg, baseline, since := jc.setup()
+	return reg.Judge([]string{"canary"}, baseline, since, jc.gates)
+}
+
+// setup records the case's traffic and returns the registry, the baseline
+// cells and the step's start.
+func (jc judgeCase) setup() (*Registry, []string, time.Time) {
 	now := simEpoch
 	cfg := simConfig()
 	if jc.decisiveMargin > 0 {
@@ -80,7 +87,7 @@ func (jc judgeCase) run(t *testing.T) Verdict {
 	if jc.noBaseline {
 		baseline = nil
 	}
-	return reg.Judge([]string{"canary"}, baseline, since, jc.gates)
+	return reg, baseline, since
 }
 
 func TestJudge(t *testing.T) {
@@ -128,6 +135,13 @@ func TestJudge(t *testing.T) {
 			}
 			if v.Reason == "" {
 				t.Fatal("verdict without a reason")
+			}
+			// The failing-rules-only judgement (alarm reactions) says
+			// failing exactly when Judge does, by the same rule.
+			reg, baseline, since := tc.setup()
+			f := reg.judgeFailing([]string{"canary"}, baseline, since)
+			if (f.State == Failing) != (v.State == Failing) || (f.State == Failing && (f.Rule != v.Rule || f.Canary.Requests != v.Canary.Requests)) {
+				t.Fatalf("judgeFailing: %v by %s (%s), Judge: %v by %s", f.State, f.Rule, f.Reason, v.State, v.Rule)
 			}
 		})
 	}

@@ -156,10 +156,16 @@ func (r *simRollout) reactUntil(t time.Time) {
 }
 
 // look is one judgement by node n: a tick (which counts degraded streaks)
-// or a reaction (which acts on failing only).
+// or a reaction (which acts on failing only, so it judges the failing
+// rules only, as cheaply as judgeFailing can).
 func (r *simRollout) look(n *simNode, at time.Time, tick bool) {
 	r.res.looks++
-	v := n.reg.Judge(r.targets, r.base, r.since, nil)
+	var v Verdict
+	if tick {
+		v = n.reg.Judge(r.targets, r.base, r.since, nil)
+	} else {
+		v = n.reg.judgeFailing(r.targets, r.base, r.since)
+	}
 	rel := at.Sub(r.since)
 	if v.State >= Degraded && r.res.after < 0 {
 		r.res.after, r.res.v = rel, v
