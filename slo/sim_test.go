@@ -293,7 +293,7 @@ func TestSimHealthyCanaries(t *testing.T) {
 		n = 2 // the race detector slows a rollout to seconds; this checks the path only
 	}
 	res := simMany(n, func(i int) simResult {
-		return simRun(uint64(1000+i), simRPS(i), 1, 1, 30*time.Second, 10*time.Minute, Degraded)
+		return simRun(uint64(1000+i), simRPS(i), 1, 1, 60*time.Second, 10*time.Minute, Degraded)
 	})
 	bad := 0
 	for i, r := range res {
@@ -348,7 +348,7 @@ func TestSimHealthyFleet(t *testing.T) {
 		n, dur = 1, 20*time.Second
 	}
 	res := simMany(n, func(i int) simResult {
-		return simFleetRun(uint64(50000+i), 5, simRPS(i), 30*time.Second, dur)
+		return simFleetRun(uint64(50000+i), 5, simRPS(i), 60*time.Second, dur)
 	})
 	bad := 0
 	for i, r := range res {
