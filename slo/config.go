@@ -73,9 +73,10 @@ type Config struct {
 	// fleet, however often its nodes look (the sequential tests are valid
 	// under continuous monitoring). Every node may revert on its own
 	// evidence, so each node judges at Alpha / N, N being the fleet's size
-	// (SetFleetSize), and splits that evenly (Bonferroni) between the
-	// error-ratio and latency (and TTFB) tests that say degraded and the
-	// two decisive tests that say failing.
+	// (SetFleetSize), and splits that (Bonferroni): half to the decisive
+	// error test's steady arm, half evenly to its matched arm, the
+	// decisive latency test and the error-ratio and latency (and TTFB)
+	// tests that say degraded (Registry.levels).
 	Alpha float64
 	// DecisiveMargin is the relative margin of the decisive tests: the
 	// canary fails at once when its bad ratio (errors; requests slower than

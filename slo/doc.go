@@ -46,8 +46,11 @@
 //
 //  1. failing — the fast-burn rule fires on the canary for any SLO; or a
 //     decisive test (decisive.go: exact two-sample e-values, no sample-size
-//     gate) finds its errors, or its share of requests slower than
-//     baseline's p99, decisively above twice baseline's; or its error ratio
+//     gate, at least 2 bad canary events) finds its errors — against the
+//     baseline over the same time, or against its steady ratio before the
+//     step while the baseline since the step is no worse — or its share of
+//     requests slower than baseline's p99, decisively above twice
+//     baseline's; or its error ratio
 //     over the shortest suffix of FailWindow holding FailMinRequests
 //     requests is at least FailRatio and significantly above baseline's
 //     over the same time. Watched cells signal the controller from Record
@@ -83,8 +86,9 @@
 //     a sliding window; its level is checked by simulation rather than by
 //     Ville's inequality.
 //   - Alpha is the fleet's budget: each of N nodes (SetFleetSize) tests at
-//     Alpha / N, split evenly (Bonferroni) between the error test, the rank
-//     tests and the two decisive tests.
+//     Alpha / N, split (Bonferroni) half to the decisive error test's
+//     steady arm and half evenly to its matched arm, the decisive latency
+//     test, the error test and the rank tests.
 //
 // The simulation in sim_test.go (1000 healthy canaries, 50–500 rps, noisy,
 // judged every second for 10 minutes) and the detection-power table in

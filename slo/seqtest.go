@@ -5,7 +5,11 @@ import "math"
 // TestResult is the outcome of one sequential comparison of canary against
 // baseline, kept in the verdict for the audit record.
 type TestResult struct {
-	// Name is "error_ratio", "latency" or "ttfb".
+	// Name is "error_ratio", "latency" or "ttfb" (degraded tests);
+	// "error_decisive" (steady arm), "error_decisive_matched",
+	// "latency_decisive" (decisive tests); or "baseline_shift" (the steady
+	// arm's guard: significant means the baseline got worse since the
+	// step and the steady arm was not consulted).
 	Name string `json:"name"`
 	// Effect is the estimated regression: canary minus baseline bad ratio
 	// for error_ratio; P(canary slower than baseline) − ½ for the rank
