@@ -139,7 +139,7 @@ func TestSimBurstAfterStepNotBlamed(t *testing.T) {
 		if rps == 100 {
 			allowed = seeds / 10
 		}
-		if blamed > allowed {
+		if !raceEnabled && blamed > allowed { // 2 runs under -race: the path only
 			t.Errorf("canary at %v req/s: a fleet-wide burst right after the step was blamed on the canary by a decisive test in %d of %d runs, want ≤ %d", rps, blamed, seeds, allowed)
 		}
 	}
