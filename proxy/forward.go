@@ -89,12 +89,19 @@ func (st *reqState) roundTrip(ctx *fasthttp.RequestCtx, ep *endpoint) (sent, los
 	}
 	u := &st.conn
 	*u = upstreamConn{ep: ep, cc: cc, conn: cc.Conn()}
-	bw := hc.AcquireWriter(u.conn)
-	err = st.sendRequest(ctx, bw, st.writeDeadline)
-	hc.ReleaseWriter(bw)
-	if err != nil {
-		u.done(false)
-		return true, st.bodyRead == 0 && connLost(err), err
+	if uc, ok := u.conn.(*upConn); ok && st.bodiless(ctx) && uc.warm(st.start) {
+		// Write-and-wait (upconn.go): the head goes out with the first
+		// read of the response, so its errors come from readResponse,
+		// where the lost rule is the same (no body byte was read).
+		uc.sendWithRead(st.head)
+	} else {
+		bw := hc.AcquireWriter(u.conn)
+		err = st.sendRequest(ctx, bw, st.writeDeadline)
+		hc.ReleaseWriter(bw)
+		if err != nil {
+			u.done(false)
+			return true, st.bodyRead == 0 && connLost(err), err
+		}
 	}
 	if opts.UpstreamReadTimeout > 0 {
 		_ = u.conn.SetReadDeadline(time.Now().Add(opts.UpstreamReadTimeout))
@@ -106,6 +113,12 @@ func (st *reqState) roundTrip(ctx *fasthttp.RequestCtx, ep *endpoint) (sent, los
 		return true, st.bodyRead == 0 && !st.gotHead && connLost(err), err
 	}
 	return true, false, nil
+}
+
+// bodiless reports whether the request has no body to send upstream
+// (sendRequest would write the head alone).
+func (st *reqState) bodiless(ctx *fasthttp.RequestCtx) bool {
+	return st.bodyLen == -2 || ctx.RequestBodyStream() == nil
 }
 
 // connLost reports whether err says the peer closed or reset the
@@ -146,6 +159,9 @@ func (st *reqState) readResponse(ctx *fasthttp.RequestCtx) error {
 	}
 	st.gotHead = true
 	st.ttfb = time.Now()
+	if uc, ok := st.conn.conn.(*upConn); ok {
+		uc.lastDone = st.ttfb // before done hands the connection to another request
+	}
 	// RFC 9112 §6.3: with both Content-Length and Transfer-Encoding the
 	// chunked coding frames the body (fasthttp reads it so, whatever the
 	// order) and the connection is closed afterwards — the upstream may

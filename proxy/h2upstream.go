@@ -122,7 +122,7 @@ func endpointKey(sp *CellSpec, addr string) string {
 // (health checks use it), and for HTTP/2 cells the transport requests go
 // out on; TLS settings apply to either.
 func (p *Proxy) newEndpointFor(sp *CellSpec, addr string) *endpoint {
-	e := newEndpoint(addr, p.options(), p.dial)
+	e := newEndpoint(addr, p.options(), p.dialPooled)
 	h2 := sp.Protocol == ProtoH2 || sp.Protocol == ProtoH2C
 	var tc *tls.Config
 	if sp.TLS != nil {

@@ -132,7 +132,7 @@ func (p *Proxy) renewPoolsLocked() {
 	old := p.snap.Load()
 	renewed := make(map[*endpoint]*endpoint, len(p.endpoints))
 	for key, e := range p.endpoints {
-		n := newEndpoint(e.addr, p.options(), p.dial)
+		n := newEndpoint(e.addr, p.options(), p.dialPooled)
 		n.fails.Store(e.fails.Load())
 		n.ejections.Store(e.ejections.Load())
 		n.ejectedUntil.Store(e.ejectedUntil.Load())
@@ -158,6 +158,16 @@ func (p *Proxy) renewPoolsLocked() {
 func (p *Proxy) dial(addr string) (net.Conn, error) {
 	d := net.Dialer{Timeout: p.options().ConnectTimeout}
 	return d.Dial("tcp", addr)
+}
+
+// dialPooled opens a keep-alive upstream connection for an endpoint's pool,
+// wrapped for the write-and-wait round trip (upconn.go).
+func (p *Proxy) dialPooled(addr string) (net.Conn, error) {
+	c, err := p.dial(addr)
+	if err != nil {
+		return nil, err
+	}
+	return newUpConn(c), nil
 }
 
 // drainTimeout is the current DrainTimeout.

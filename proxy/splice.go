@@ -29,7 +29,7 @@ var _ io.WriterTo = (*reqState)(nil)
 // early is io.ErrUnexpectedEOF and sets upErr (see Close).
 func (st *reqState) WriteTo(w io.Writer) (int64, error) {
 	if rf, ok := w.(io.ReaderFrom); ok && st.body == &st.lim {
-		if raw, ok := st.conn.conn.(*net.TCPConn); ok {
+		if raw := tcpConn(st.conn.conn); raw != nil {
 			return st.spliceTo(w, rf, raw)
 		}
 	}
