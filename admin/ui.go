@@ -16,6 +16,28 @@ import (
 //go:embed ui/index.html
 var indexHTML []byte
 
+// uiAssets are the files the page loads besides itself: uPlot (vendored,
+// ui/vendor/README) and the chart code shared with the rollout report.
+var uiAssets = map[string]struct {
+	body []byte
+	ct   string
+}{
+	"/ui/uPlot.min.js":  {UPlotJS, "text/javascript; charset=utf-8"},
+	"/ui/uPlot.min.css": {UPlotCSS, "text/css; charset=utf-8"},
+	"/ui/charts.js":     {ChartsJS, "text/javascript; charset=utf-8"},
+}
+
+// UPlotJS, UPlotCSS and ChartsJS are the chart code, for pages that inline
+// it (the rollout report).
+var (
+	//go:embed ui/vendor/uPlot.iife.min.js
+	UPlotJS []byte
+	//go:embed ui/vendor/uPlot.min.css
+	UPlotCSS []byte
+	//go:embed ui/charts.js
+	ChartsJS []byte
+)
+
 // uiCSP is the page's Content-Security-Policy: nothing loads from
 // anywhere, fetch may only reach this origin, and the one inline <style>
 // and <script> run because their hashes are listed (no 'unsafe-inline').
@@ -45,13 +67,21 @@ func buildCSP(page []byte) string {
 		}
 	}
 	return "default-src 'none'; connect-src 'self'; img-src 'self' data:; " +
-		"script-src " + strings.Join(scripts, " ") + "; style-src " + strings.Join(styles, " ") +
+		"script-src 'self' " + strings.Join(scripts, " ") + "; style-src 'self' " + strings.Join(styles, " ") +
 		"; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 }
 
 // uiHandler serves the page at /ui/ (and /ui/index.html); anything else
 // under /ui/ is a 404.
 func (s *Server) uiHandler(w http.ResponseWriter, r *http.Request) {
+	if a, ok := uiAssets[r.URL.Path]; ok {
+		h := w.Header()
+		h.Set("Content-Type", a.ct)
+		h.Set("Cache-Control", "no-cache")
+		h.Set("X-Content-Type-Options", "nosniff")
+		_, _ = w.Write(a.body)
+		return
+	}
 	if r.URL.Path != "/ui/" && r.URL.Path != "/ui/index.html" {
 		writeError(w, NotFound("no such page %s", r.URL.Path))
 		return

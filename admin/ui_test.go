@@ -34,13 +34,27 @@ func TestUIPage(t *testing.T) {
 	// The CSP lists the hash of the inline script, so the page runs.
 	csp := res.header.Get("Content-Security-Policy")
 	start := strings.Index(page, "<script>") + len("<script>")
-	end := strings.Index(page, "</script>")
+	end := start + strings.Index(page[start:], "</script>")
 	sum := sha256.Sum256([]byte(page[start:end]))
-	if want := "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"; !strings.Contains(csp, "script-src "+want) {
+	if want := "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"; !strings.Contains(csp, "script-src 'self' "+want) {
 		t.Errorf("CSP %q lacks script hash %s", csp, want)
 	}
 	if strings.Contains(csp, "unsafe-inline") {
 		t.Errorf("CSP allows unsafe-inline: %q", csp)
+	}
+}
+
+// TestUIAssets: the chart code the page loads is served from the binary
+// (no network), with its type.
+func TestUIAssets(t *testing.T) {
+	h := newHarness(t, Options{})
+	for path, want := range map[string]string{
+		"/ui/uPlot.min.js": "text/javascript", "/ui/charts.js": "text/javascript", "/ui/uPlot.min.css": "text/css",
+	} {
+		res := h.do("GET", path, "", "")
+		if res.status != 200 || !strings.HasPrefix(res.header.Get("Content-Type"), want) || len(res.body) < 100 {
+			t.Errorf("%s: %d %q, %d bytes", path, res.status, res.header.Get("Content-Type"), len(res.body))
+		}
 	}
 }
 
