@@ -341,7 +341,7 @@ func Default() Config {
 			IdleTimeout:    D(90 * time.Second), // above typical client keep-alive, so clients close first
 			MaxRequestBody: 1 << 30,             // 1 GiB: uploads stream, so memory does not grow with it
 			MaxHeaderBytes: 32 << 10,            // 32 KiB: big cookies fit, header floods don't
-			MaxConns:       50_000,              // ~10 KB each keeps the worst case near 500 MB
+			MaxConns:       50_000,              // ~54 KB each idle (README "Security"): near 2.7 GB at worst
 			DrainTimeout:   D(30 * time.Second), // matches Kubernetes' default termination grace period
 			// Far above common WebSocket ping intervals (20–60 s), so only
 			// dead peers without TCP keepalive are reaped.

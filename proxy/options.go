@@ -55,9 +55,11 @@ type Options struct {
 	// ReadBufferSize is the per-connection read buffer, which also bounds the
 	// request line plus headers fasthttp will parse (431 above). It must be
 	// at least the front door's MaxRequestLine+MaxHeaderBytes so the front
-	// door, not fasthttp, answers oversized heads. Buffers are returned to a
-	// pool between requests (ReduceMemoryUsage), so idle keep-alive
-	// connections do not hold one. Zero: fasthttp's default (4 KiB).
+	// door, not fasthttp, answers oversized heads. A connection keeps its
+	// buffer between requests (the server frees it only when it buffers
+	// request bodies, and bodies stream here), so it is most of what an idle
+	// keep-alive connection costs (TestIdleKeepAliveMemory). Zero:
+	// fasthttp's default (4 KiB).
 	ReadBufferSize int
 	// MaxConns caps concurrent client connections; beyond it a connection
 	// gets 503 too-many-connections. New lowers it to what the descriptor
