@@ -29,6 +29,13 @@ import (
 //     CRLF, and a field whose name is not a token is dropped;
 //   - cellgate's own fields (Via, X-Cellgate-*, its cookies) follow the
 //     upstream's.
+//
+// Beside HAProxy 2.6 (mode http, the shared bench config), same raw
+// upstream answers: both keep field order and repeats, the reason phrase,
+// a missing reason's space, obs-fold as spaces and a chunked line in
+// place, and drop Content-Length beside chunked; HAProxy lowercases every
+// name, trims value spacing, passes fields that Connection names, and
+// answers 502 to whitespace before a colon.
 
 var (
 	hdrContentLengthB = []byte("Content-Length")
