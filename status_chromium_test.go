@@ -3,6 +3,7 @@ package cellgate_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cellgate/cellgate"
+	"github.com/cellgate/cellgate/admin/ctl"
 	"github.com/cellgate/cellgate/rollout"
 )
 
@@ -52,11 +55,14 @@ func artefactDir(t *testing.T) string {
 	return dir
 }
 
-// TestStatusPageChartsShowRevert runs a faulty canary until the judge
+// TestRevertInChartsAndReport runs a faulty canary until the judge
 // reverts it, then loads the status page in headless Chromium: the charts
 // are drawn from the node's history (not from what the tab saw) with the
 // revert among their markers. The page is saved as a screenshot artefact.
-func TestStatusPageChartsShowRevert(t *testing.T) {
+// Then `ctl report` writes the rollout's report as JSON (parsed) and as
+// one HTML file, which Chromium opens from disk with the network off and
+// whose charts render with the revert marked.
+func TestRevertInChartsAndReport(t *testing.T) {
 	if _, err := os.Stat(chromium); err != nil {
 		t.Skipf("no %s: the headless status page test needs Debian's chromium", chromium)
 	}
@@ -106,4 +112,47 @@ func TestStatusPageChartsShowRevert(t *testing.T) {
 		t.Fatalf("screenshot %s: %v", shot, err)
 	}
 	t.Logf("screenshot: %s (markers %s, %s points)", shot, markers[1], points[1])
+	checkReport(t, c, id)
+}
+
+// checkReport writes rollout id's report with ctl as JSON and HTML and
+// checks both.
+func checkReport(t *testing.T, c *cluster, id string) {
+	t.Helper()
+	dir := t.TempDir()
+	for _, f := range []string{"report.json", "report.html"} {
+		var out, errOut bytes.Buffer
+		if code := ctl.Main([]string{"-admin", "http://" + c.node.AdminAddr(), "report", id, "-o", filepath.Join(dir, f)}, &out, &errOut); code != 0 {
+			t.Fatalf("ctl report -o %s: exit %d: %s%s", f, code, out.String(), errOut.String())
+		}
+	}
+	raw, _ := os.ReadFile(filepath.Join(dir, "report.json"))
+	var rep struct {
+		Rollout rollout.RolloutView     `json:"rollout"`
+		History cellgate.RolloutHistory `json:"history"`
+	}
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		t.Fatalf("report.json: %v", err)
+	}
+	var rolledBack bool
+	for _, e := range rep.Rollout.Decisions {
+		rolledBack = rolledBack || (e.Action == rollout.ActionRollback && e.Verdict != nil)
+	}
+	if rep.Rollout.Status != rollout.StatusRolledBack || !rolledBack || len(rep.History.Cells["canary-1"]) == 0 {
+		t.Errorf("report.json: status %s, judged rollback %v, %d canary points", rep.Rollout.Status, rolledBack, len(rep.History.Cells["canary-1"]))
+	}
+	page := filepath.Join(dir, "report.html")
+	// No network: the proxy flag sends any fetch to a dead address.
+	dom := string(runChromium(t, "--proxy-server=127.0.0.1:1", "--virtual-time-budget=3000", "--dump-dom", "file://"+page))
+	tag := regexp.MustCompile(`<div[^>]*\bid="charts"[^>]*>`).FindString(dom)
+	if m := regexp.MustCompile(`data-markers="([^"]*)"`).FindStringSubmatch(tag); m == nil || !regexp.MustCompile(`\brollback\b`).MatchString(m[1]) {
+		t.Errorf("report charts: %q, want the rollback marked", tag)
+	}
+	if n := len(regexp.MustCompile(`<canvas`).FindAllString(dom, -1)); n < 3 {
+		t.Errorf("report: %d canvases, want 3 charts", n)
+	}
+	if !regexp.MustCompile(`id="outcome" data-status="rolled_back"`).MatchString(dom) {
+		t.Errorf("report does not state the outcome rolled_back")
+	}
+	runChromium(t, "--proxy-server=127.0.0.1:1", "--virtual-time-budget=3000", "--screenshot="+filepath.Join(artefactDir(t), "rollout-report.png"), "file://"+page)
 }

@@ -46,6 +46,9 @@ commands:
                                   page, or every event after N
   reload                          reload the config file
   signal CELL NAME VALUE          feed an external signal to the judge
+  report ID -o FILE.html|FILE.json
+                                  a rollout's report: plan, release, steps
+                                  with verdicts, charts, audit, outcome
 
 The token for mutations comes from -token-file or $CELLGATE_TOKEN.
 Exit codes: 0 ok, 1 the server answered an error, 2 usage error,
@@ -173,6 +176,8 @@ func (c *cmd) dispatch(ctx context.Context, name string, args []string) error {
 		return c.reload(ctx, args)
 	case "signal":
 		return c.signal(ctx, args)
+	case "report":
+		return c.report(ctx, args)
 	}
 	return usagef("unknown command %q", name)
 }
