@@ -146,7 +146,7 @@ func (st *reqState) readResponse(ctx *fasthttp.RequestCtx) error {
 		}
 		st.upFraming = framing
 		st.upHead.build(raw, &st.scrub, st.set.opts.ResponseHeaders)
-		if err := resp.Header.Read(br); err != nil {
+		if err := readHeadInto(&resp.Header, br, raw); err != nil {
 			return err
 		}
 		sc := resp.StatusCode()

@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"errors"
 	"io"
+
+	"github.com/valyala/fasthttp"
 )
 
 // headFraming is what peekHead learned from an upstream response head's raw
@@ -100,4 +102,30 @@ func scanHead(head []byte) headFraming {
 		f |= headBothLengths
 	}
 	return f
+}
+
+var headEndCRLF = []byte("\r\n\r\n")
+
+// readHeadInto parses the response head peekHead found (raw) from br into
+// h and consumes it. fasthttp's response parser takes bare LF line ends
+// (RFC 9112 §2.2 lets a recipient) but waits for a CRLF empty line: a head
+// that ends in a bare LF would stall until the upstream read timeout, so
+// such a head, rare and never on the fast path, is parsed from a copy with
+// CRLF line ends instead.
+func readHeadInto(h *fasthttp.ResponseHeader, br *bufio.Reader, raw []byte) error {
+	if raw == nil || bytes.HasSuffix(raw, headEndCRLF) {
+		return h.Read(br)
+	}
+	fixed := make([]byte, 0, len(raw)+bytes.Count(raw, []byte("\n")))
+	for i, c := range raw {
+		if c == '\n' && (i == 0 || raw[i-1] != '\r') {
+			fixed = append(fixed, '\r')
+		}
+		fixed = append(fixed, c)
+	}
+	if err := h.Read(bufio.NewReader(bytes.NewReader(fixed))); err != nil {
+		return err
+	}
+	_, err := br.Discard(len(raw))
+	return err
 }

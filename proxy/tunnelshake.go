@@ -252,7 +252,7 @@ func (p *Proxy) exchange(ctx *fasthttp.RequestCtx, st *reqState, conn net.Conn) 
 			return nil, fmt.Errorf("read handshake answer: %w", err)
 		}
 		st.upHead.build(raw, &st.scrub, opts.ResponseHeaders)
-		if err := resp.Header.Read(br); err != nil {
+		if err := readHeadInto(&resp.Header, br, raw); err != nil {
 			return nil, fmt.Errorf("read handshake answer: %w", err)
 		}
 		if sc := resp.StatusCode(); sc >= 200 || sc == fasthttp.StatusSwitchingProtocols {
