@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"io"
 	"net"
 	"strings"
@@ -24,6 +25,7 @@ func TestResponseHeadFidelity(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		labels bool   // routing.response_headers on
+		tls    bool   // the proxy listens with TLS
 		req    string // default get
 		resp   string // the upstream's answer
 		want   string // exactly what the client must get
@@ -35,6 +37,11 @@ func TestResponseHeadFidelity(t *testing.T) {
 		want: "HTTP/1.1 201 Made It\r\nX-A: 1\r\nContent-Type: text/x\r\nSet-Cookie: s=\"1 2\"\r\nx-b:  2 \r\n" +
 			"Date: Mon\r\nServer: up/1\r\nX-A: 3\r\ncontent-length: 2\r\nContent-Type:text/y\r\nServer: up/2\r\n" +
 			"Set-Cookie: t=1\r\nset-cookie: u=1\r\nSET-COOKIE: u=2\r\nContent-Encoding: identity\r\nVia: 1.1 cellgate\r\nConnection: close\r\n\r\nok",
+	}, {
+		name: "same over TLS",
+		tls:  true,
+		resp: "HTTP/1.1 200 OK\r\nx-z: 1\r\nContent-Type: a/b\r\nSet-Cookie: a=1\r\nX-Y:2\r\nContent-Length: 2\r\n\r\nok",
+		want: "HTTP/1.1 200 OK\r\nx-z: 1\r\nContent-Type: a/b\r\nSet-Cookie: a=1\r\nX-Y:2\r\nContent-Length: 2\r\nVia: 1.1 cellgate\r\nConnection: close\r\n\r\nok",
 	}, {
 		name: "hop-by-hop fields and those Connection names go",
 		resp: "HTTP/1.1 200 OK\r\nKeep-Alive: timeout=5\r\nX-Keep: 1\r\nConnection: keep-alive, X-Secret\r\n" +
@@ -101,12 +108,17 @@ func TestResponseHeadFidelity(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			addr := serveProxy(t, p, nil)
+			var cert *tls.Certificate
+			var clientTLS *tls.Config
+			if tc.tls {
+				cert, clientTLS = selfSigned(t), &tls.Config{InsecureSkipVerify: true}
+			}
+			addr := serveProxy(t, p, cert)
 			req := tc.req
 			if req == "" {
 				req = get
 			}
-			got := rawExchange(t, addr, req, nil)
+			got := rawExchange(t, addr, req, clientTLS)
 			rec.next(t)
 			if got != tc.want {
 				t.Errorf("client got\n%q\nwant\n%q", trimLong(got), trimLong(tc.want))
