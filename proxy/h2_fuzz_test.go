@@ -23,6 +23,7 @@ func FuzzH2Head(f *testing.F) {
 	f.Add("POST", "/up", "h:8080", "content-length", "5", "x", "y", "z", int64(5))
 	f.Add("POST", "/g.S/M", "h", "te", "trailers", "content-type", "application/grpc", "", int64(-1))
 	f.Add("GET", "/a b", "h", "x", "1", "y", "2", "", int64(0))
+	f.Add("GET", "/", "h", "cookie", "a=1", "x", "1", "b=2", int64(0)) // two cookie fields
 	f.Add("GET", "/", "h", "x", "a\r\nGET /smuggled HTTP/1.1", "y", "", "", int64(0))
 	f.Add("GET", "/", "h", "transfer-encoding", "chunked", "host", "other", "", int64(0))
 	f.Fuzz(func(t *testing.T, method, path, host, n1, v1, n2, v2, v3 string, cl int64) {
@@ -43,6 +44,12 @@ func FuzzH2Head(f *testing.F) {
 		var h fasthttp.RequestHeader
 		if err := readH2Head(&h, r); err != nil {
 			return
+		}
+		// Every HTTP/1.1 parser must split the request line the same way:
+		// exactly two spaces, nothing below 0x21 elsewhere.
+		line, _, _ := strings.Cut(string(appendH2Head(nil, r)), "\r\n")
+		if strings.Count(line, " ") != 2 || strings.ContainsFunc(line, func(c rune) bool { return c < ' ' || c == 0x7f }) {
+			t.Fatalf("request line %q could be split more than one way", line)
 		}
 		if string(h.Method()) != method || string(h.RequestURI()) != path || string(h.Host()) != host {
 			t.Fatalf("read %q %q host %q, sent %q %q host %q", h.Method(), h.RequestURI(), h.Host(), method, path, host)

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +15,8 @@ import (
 // the stream already open finish with its whole answer.
 func TestH2DrainGoAway(t *testing.T) {
 	release := make(chan struct{})
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { close(release) }) }) // never leave the upstream held
 	arrived := make(chan struct{}, 1)
 	up := startUpstream(t, func(ctx *fasthttp.RequestCtx) {
 		arrived <- struct{}{}
@@ -68,7 +71,7 @@ func TestH2DrainGoAway(t *testing.T) {
 				t.Fatalf("GOAWAY with last stream %d: the open stream would be dropped", f.LastStreamID)
 			}
 			goAway = true
-			close(release) // the stream finishes after the GOAWAY
+			once.Do(func() { close(release) }) // the stream finishes after the GOAWAY
 		case *http2.DataFrame:
 			body = append(body, f.Data()...)
 			ended = f.StreamEnded()

@@ -114,6 +114,7 @@ func TestH1ClientToH2Cell(t *testing.T) {
 		w.Header().Set("Trailer", "X-Sum")
 		w.Header().Set("X-Proto", r.Proto)
 		w.Header().Set("X-Saw-Cookie", r.Header.Get("Cookie"))
+		w.Header().Set("X-Saw-Te", r.Header.Get("Te"))
 		_, _ = io.WriteString(w, "body")
 		w.Header().Set("X-Sum", "42")
 	}))
@@ -128,6 +129,9 @@ func TestH1ClientToH2Cell(t *testing.T) {
 	}
 	if p, c := string(r.Header.Peek("X-Proto")), string(r.Header.Peek("X-Saw-Cookie")); p != "HTTP/2.0" || c != "a=1; b=2" {
 		t.Errorf("upstream saw %s cookie %q", p, c)
+	}
+	if te := string(r.Header.Peek("X-Saw-Te")); te != "trailers" {
+		t.Errorf("upstream saw te %q, want trailers (kept toward HTTP/2)", te)
 	}
 	if v := string(r.Header.Peek("X-Sum")); v != "42" {
 		t.Errorf("trailer X-Sum %q, want 42 (header %q trailer %q)", v, r.Header.Header(), r.Header.TrailerHeader())

@@ -180,6 +180,8 @@ func appendH2Head(dst []byte, r *http.Request) []byte {
 		case "Host", "Transfer-Encoding":
 			continue // :authority is the host; framing is written below
 		case "Cookie":
+			// x/net joins them already (httpcommon); a handler given a
+			// request from elsewhere must not split them either.
 			vs = []string{strings.Join(vs, "; ")}
 		}
 		lk := strings.ToLower(k)
