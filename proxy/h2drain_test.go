@@ -16,13 +16,13 @@ import (
 func TestH2DrainGoAway(t *testing.T) {
 	release := make(chan struct{})
 	var once sync.Once
-	t.Cleanup(func() { once.Do(func() { close(release) }) }) // never leave the upstream held
 	arrived := make(chan struct{}, 1)
 	up := startUpstream(t, func(ctx *fasthttp.RequestCtx) {
 		arrived <- struct{}{}
 		<-release
 		ctx.SetBodyString("finished")
 	})
+	t.Cleanup(func() { once.Do(func() { close(release) }) }) // runs before the upstream's shutdown: never leave it held
 	opts := testOptions()
 	opts.H2C = true
 	p, err := New(opts, 42, []CellSpec{{Name: "a", Version: "v1", Endpoints: []string{up}, Weight: 1}}, Hooks{})
