@@ -1,7 +1,10 @@
 package proxy
 
 import (
+	"context"
+
 	"bytes"
+	"github.com/valyala/fasthttp"
 	"io"
 	"sync/atomic"
 
@@ -181,5 +184,51 @@ func TestGRPCTimeoutBoundsTheWait(t *testing.T) {
 	waitFor(t, "the call recorded", func() bool { return len(rec.all()) == 1 })
 	if got := rec.all()[0]; got != (recorded{504, true}) {
 		t.Errorf("recorded %+v, want {504 true}", got)
+	}
+}
+
+// TestGRPCClientCancelNotCounted: a client that cancels its call (RST_STREAM)
+// before the upstream answers is not the cell's failure.
+func TestGRPCClientCancelNotCounted(t *testing.T) {
+	svc := newEchoService()
+	up := startGRPC(t, svc, nil)
+	rec := &statusRecorder{}
+	opts := testOptions()
+	opts.H2C = true
+	_, addr := startEdge(t, opts, []CellSpec{{Name: "g", Version: "v1", Endpoints: []string{up}, Weight: 1, Protocol: ProtoH2C}},
+		Hooks{Recorder: func(string) CellRecorder { return rec }}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	cc := dialGRPC(t, addr, nil)
+	go func() {
+		_, _, _, err := unary(ctx, cc, "hold")
+		done <- err
+	}()
+	waitFor(t, "the held call at the upstream", func() bool { return svc.lastMD() != nil })
+	cancel()
+	if err := <-done; status.Code(err) != codes.Canceled {
+		t.Fatalf("cancelled call: %v", err)
+	}
+	waitFor(t, "the call recorded", func() bool { return len(rec.all()) == 1 })
+	if got := rec.all()[0]; got.proxyErr || got.status >= 500 {
+		t.Errorf("a client's cancellation recorded as %+v: counted against the cell", got)
+	}
+}
+
+// TestH2HeadRefused: requests whose HTTP/1.1 form could be read another
+// way are refused before routing.
+func TestH2HeadRefused(t *testing.T) {
+	for _, r := range []*http.Request{
+		{Method: "GET", RequestURI: "/a b", Host: "h"},
+		{Method: "GET", RequestURI: "/a\tb", Host: "h"},
+		{Method: "G T", RequestURI: "/", Host: "h"},
+		{Method: "GET", RequestURI: "/", Host: "h h"},
+		{Method: "GET", RequestURI: "/\x7f", Host: "h"},
+	} {
+		r.Header = http.Header{}
+		var h fasthttp.RequestHeader
+		if err := readH2Head(&h, r); err == nil {
+			t.Errorf("%q %q host %q: accepted as %q", r.Method, r.RequestURI, r.Host, h.Header())
+		}
 	}
 }
