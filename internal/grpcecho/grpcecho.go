@@ -34,8 +34,11 @@ type Server struct {
 }
 
 // Start serves on 127.0.0.1:0 until Close. Replies carry the cell's name.
-func Start(name string) (*Server, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func Start(name string) (*Server, error) { return StartAt(name, "127.0.0.1:0") }
+
+// StartAt is Start on addr.
+func StartAt(name, addr string) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("grpcecho %s: listen: %w", name, err)
 	}
