@@ -122,11 +122,14 @@ func (n *Node) readCells() []history.CellReading {
 		names = append(names, name)
 	}
 	slices.Sort(names)
-	iv := n.slo.Config().Interval
+	// The window covers the whole second just ended and the partial
+	// interval now running: the current interval alone may have begun a
+	// moment ago and hold nothing yet while the second's counts do.
+	window := time.Second + n.slo.Config().Interval
 	out := make([]history.CellReading, 0, len(names))
 	for _, name := range names {
 		t := n.slo.Cell(name).Totals()
-		st := n.slo.Snapshot([]string{name}, iv)
+		st := n.slo.Snapshot([]string{name}, window)
 		out = append(out, history.CellReading{
 			Name:     name,
 			Requests: t.Status2xx + t.Status3xx + t.Status4xx + t.Status5xx + t.Other,

@@ -32,6 +32,28 @@ func TestSamplerDeltasAndShares(t *testing.T) {
 	}
 }
 
+// TestSamplerSkipsASecondSeenTwice: a late tick followed by a punctual one
+// reads the same second twice; the second reading adds no point and its
+// requests count in the next second's point.
+func TestSamplerSkipsASecondSeenTwice(t *testing.T) {
+	s := &Sampler{Store: NewStore()}
+	s.Sample(100, []CellReading{{Name: "a", Requests: 10}})
+	s.Sample(101, []CellReading{{Name: "a", Requests: 20}})
+	s.Sample(101, []CellReading{{Name: "a", Requests: 25}})
+	s.Sample(100, []CellReading{{Name: "a", Requests: 26}})
+	s.Sample(102, []CellReading{{Name: "a", Requests: 30}})
+	got := s.Store.Since(0)["a"]
+	want := []Point{{T: 100}, {T: 101, Requests: 10, Share: 1}, {T: 102, Requests: 10, Share: 1}}
+	if len(got) != len(want) {
+		t.Fatalf("points %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("[%d] = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
+
 // TestStoreKeepsTheLastHour: past Span points the oldest go; Since and
 // Range cut by time.
 func TestStoreKeepsTheLastHour(t *testing.T) {

@@ -6,12 +6,13 @@ type CellReading struct {
 	// Requests and Errors are lifetime counts (the sampler takes the
 	// difference from the previous second's).
 	Requests, Errors uint64
-	// P50 and P99 (ms) are the latencies of the SLO engine's current
-	// histogram slice (slo.interval, 5 s by default): a per-second
-	// percentile would need a histogram per cell per second, which the
-	// engine does not keep. So a point's percentiles are those of the
-	// requests from the slice's start to the end of the second — 1 to 5 s
-	// of requests — not of the second alone.
+	// P50 and P99 (ms) are the latencies of the SLO engine's histogram
+	// slices (slo.interval, 5 s by default) that cover the second just
+	// ended: a per-second percentile would need a histogram per cell per
+	// second, which the engine does not keep. So a point's percentiles are
+	// those of the whole intervals overlapping the last second and the
+	// partial one now running — at least the second, at most a second
+	// plus two intervals of requests — not of the second alone.
 	P50, P99 float64
 	Weight   float64
 }
@@ -21,16 +22,24 @@ type CellReading struct {
 type Sampler struct {
 	Store *Store
 	prev  map[string][2]uint64 // cell → lifetime requests, errors at the last sample
+	last  int64                // the second of the last sample; 0: none yet
 }
 
 // Sample adds one point per cell for second t: the requests and errors
 // since the previous Sample (none for a cell's first), the share of the
 // second's requests each cell served, and the reading's percentiles and
-// weight.
+// weight. A second already sampled (a ticker that fired late and then on
+// time reads the same wall-clock second twice) or one before it is
+// skipped: its requests stay in the lifetime counts and fall into the next
+// second's point, so each cell's seconds are distinct and increasing.
 func (s *Sampler) Sample(t int64, cells []CellReading) {
 	if s.prev == nil {
 		s.prev = map[string][2]uint64{}
 	}
+	if s.last != 0 && t <= s.last {
+		return
+	}
+	s.last = t
 	deltas := make([][2]uint64, len(cells))
 	var total uint64
 	for i, c := range cells {
