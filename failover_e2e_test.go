@@ -186,7 +186,7 @@ func runOutage(t *testing.T, f *failoverFleet, users int) failoverReport {
 			return len(seen) == len(bUsers)
 		}
 	}
-	waitFor(t, "every user served once", 20*time.Second, func() bool {
+	waitFor(t, "every user served once", 60*time.Second, func() bool {
 		seen := map[string]bool{}
 		for _, s := range ld.snapshot() {
 			seen[s.key] = true
@@ -196,7 +196,7 @@ func runOutage(t *testing.T, f *failoverFleet, users int) failoverReport {
 
 	tKill := time.Now()
 	f.kill("b")
-	waitFor(t, "b's users served by their failover cells", 20*time.Second,
+	waitFor(t, "b's users served by their failover cells", 60*time.Second,
 		servedSince(tKill, func(k string) string { return f.failover(k, "b") }))
 	if f.cellUp("b") {
 		t.Fatal("cell b reported up with every endpoint dead")
@@ -319,12 +319,12 @@ func TestCanaryDownIsRolledBack(t *testing.T) {
 	head := fmt.Sprintf(healthyHead, "200ms") + "[upstream]\neject_after = 5\neject_backoff = \"1s\"\n"
 	c := startCluster(t, head, canaryCells()...)
 	l := startLoad(t, c.url(), 400, 2000)
-	waitFor(t, "baseline traffic", 10*time.Second, func() bool { return l.requests.Load() > 200 })
+	waitFor(t, "baseline traffic", 60*time.Second, func() bool { return l.requests.Load() > 200 })
 	id, err := c.node.Controller().Start(canaryPlan(2*time.Second), "test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "step 2 (5%)", 30*time.Second, func() bool {
+	waitFor(t, "step 2 (5%)", 60*time.Second, func() bool {
 		v, _ := c.node.Controller().Rollout(id)
 		return v.Step >= 2 || v.Status.Terminal()
 	})
@@ -346,7 +346,7 @@ func TestCanaryDownIsRolledBack(t *testing.T) {
 	}
 	// The node journals what it saw within a cell-watch period (the
 	// rollback may come first).
-	waitFor(t, "a cell_down event in the audit log", 10*time.Second, func() bool {
+	waitFor(t, "a cell_down event in the audit log", 60*time.Second, func() bool {
 		evs, err := c.node.Controller().Audit(0, 0)
 		if err != nil {
 			t.Fatal(err)
