@@ -256,7 +256,10 @@ func (st *reqState) armHead() {
 }
 
 // label adds cellgate's own fields to a proxied response: the cell and
-// version, a generated sticky cookie, a session pin cookie.
+// version, a generated sticky cookie, a session pin cookie. An HTTP/1.1
+// client gets the head written from the upstream's bytes (respwrite.go),
+// not from ctx.Response.Header: a field added here must be added to that
+// head too (appendOwnFields), or only HTTP/2 clients see it.
 func (p *Proxy) label(ctx *fasthttp.RequestCtx, st *reqState, ss *sessions, cookie bool) {
 	if st.set.opts.ResponseHeaders {
 		ctx.Response.Header.SetBytesKV(hdrCell, st.cell.nameB)
