@@ -2,11 +2,14 @@ package cellgate
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/cellgate/cellgate/accesslog"
 	"github.com/cellgate/cellgate/configs"
+	"github.com/cellgate/cellgate/spans"
 )
 
 // accessLogConfig derives the access log's config from [access_log],
@@ -62,4 +65,28 @@ func (n *Node) ReopenLogs() error {
 		return fmt.Errorf("reopen access log: %w", err)
 	}
 	return nil
+}
+
+// newSpans builds the span exporter when [tracing] names a collector
+// (nil otherwise).
+func (n *Node) newSpans(cfg *configs.Config) (*spans.Exporter, error) {
+	if cfg.Tracing.OTLPEndpoint == "" {
+		return nil, nil
+	}
+	x, err := spans.New(spans.Config{Endpoint: cfg.Tracing.OTLPEndpoint, Node: n.name}, n.log.With("component", "spans"))
+	if err != nil {
+		return nil, fmt.Errorf("tracing.otlp_endpoint: %w", err)
+	}
+	return x, nil
+}
+
+// closeObservers stops the access log and the span exporter of a node
+// that failed to build.
+func (n *Node) closeObservers() {
+	n.alog.Close()
+	if n.spans != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		n.spans.Close(ctx)
+	}
 }

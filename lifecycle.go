@@ -57,6 +57,11 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		if err := n.alog.Close(); err != nil { // no request logs any more
 			errs = append(errs, fmt.Errorf("close access log: %w", err))
 		}
+		if n.spans != nil {
+			if err := n.spans.Close(ctx); err != nil {
+				n.log.Warn("spans not all exported at shutdown", "err", err)
+			}
+		}
 		if err := n.stopAdmin(ctx); err != nil {
 			errs = append(errs, err)
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/cellgate/cellgate/proxy/frontdoor"
 	"github.com/cellgate/cellgate/rollout"
 	"github.com/cellgate/cellgate/slo"
+	"github.com/cellgate/cellgate/spans"
 )
 
 // defaultSeed keys the sticky hash when routing.seed is 0. It is a constant,
@@ -60,8 +61,9 @@ type Node struct {
 	cells cellWatch   // journals cell health, tells the proxy rollout targets
 	slo   *slo.Registry
 	reg   *prometheus.Registry
-	alog  *accesslog.Log // the access log (off without access_log.path); closed after the data plane stops
-	hist  historian      // per-second history of the cells (history.go)
+	alog  *accesslog.Log  // the access log (off without access_log.path); closed after the data plane stops
+	hist  historian       // per-second history of the cells (history.go)
+	spans *spans.Exporter // [tracing] otlp_endpoint's exporter; nil: none
 
 	// ctrl is the rollout controller and its journal. It is replaced only
 	// when a failed graceful handover takes the journal back.
@@ -129,18 +131,23 @@ func New(cfg *configs.Config, opts Options) (*Node, error) {
 	if n.alog, err = n.newAccessLog(cfg); err != nil {
 		return nil, err
 	}
+	if n.spans, err = n.newSpans(cfg); err != nil {
+		n.alog.Close()
+		return nil, err
+	}
 	n.proxy, err = proxy.New(popts, seed, n.specs(cfg, nil), proxy.Hooks{
 		Recorder:  func(cell string) proxy.CellRecorder { return n.slo.Cell(cell) },
 		Logger:    n.log.With("component", "proxy"),
 		AccessLog: n.alog,
+		Spans:     n.spans,
 	})
 	if err != nil {
-		n.alog.Close()
+		n.closeObservers()
 		return nil, err
 	}
 	ctrl, err := n.openControl(cfg, opts.JournalWait)
 	if err != nil {
-		n.alog.Close()
+		n.closeObservers()
 		return nil, err
 	}
 	n.ctrl.Store(ctrl)
@@ -154,6 +161,9 @@ func New(cfg *configs.Config, opts Options) (*Node, error) {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	if n.spans != nil {
+		n.reg.MustRegister(n.spans)
+	}
 	return n, nil
 }
 

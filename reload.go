@@ -138,6 +138,7 @@ var restartKeys = map[string]string{
 	"gossip.advertise":        "peers know the node by it",
 	"gossip.join":             "the cluster is joined once",
 	"gossip.secret_key_file":  "every node of the fleet must switch keys together",
+	"tracing.otlp_endpoint":   "the span exporter is built once",
 }
 
 // Apply swaps in a new validated config, all or nothing: it first refuses

@@ -53,6 +53,9 @@ func waitAccessLine(t *testing.T, e *keyEnv, path, target, key string, ok func(m
 }
 
 var observeKeyRows = []keyRow{
+	{key: "tracing.otlp_endpoint",
+		base: func(c *configs.Config, _ *keyEnv) { c.Tracing.Generate = true },
+		edit: func(c *configs.Config, _ *keyEnv) { c.Tracing.OTLPEndpoint = "127.0.0.1:4318" }},
 	{key: "tracing.generate", hot: true,
 		edit:  func(c *configs.Config, _ *keyEnv) { c.Tracing.Generate = true },
 		check: all(optionIs(func(o proxy.Options) any { return o.Tracing.Generate }, true, "traces are started"), serves)},

@@ -1,5 +1,11 @@
 package configs
 
+import (
+	"fmt"
+	"net/url"
+	"strings"
+)
+
 // AccessLog is [access_log]: one JSON line per request (package accesslog).
 type AccessLog struct {
 	// Path is "stdout", "stderr" or a file (appended to; reopened on
@@ -31,6 +37,11 @@ type Tracing struct {
 	// Sample is the share of the traces started here that carry the
 	// sampled flag (the next hops are asked to record them), 0 to 1.
 	Sample float64 `toml:"sample"`
+	// OTLPEndpoint is an OpenTelemetry collector's OTLP/HTTP traces URL
+	// ("http://collector:4318/v1/traces", or host:port). With generate
+	// on, each sampled request's span goes there, and the traceparent
+	// sent upstream carries the proxy's span id. Empty: no spans.
+	OTLPEndpoint string `toml:"otlp_endpoint"`
 }
 
 // defaultTracing: off; traces started once it is on are all sampled, as
@@ -60,4 +71,25 @@ func (c *Config) validateObserve(v *validator) {
 	if s := c.Tracing.Sample; !(s >= 0 && s <= 1) {
 		v.add("tracing.sample", "must be between 0 and 1, got %v", s)
 	}
+	if e := c.Tracing.OTLPEndpoint; e != "" {
+		if err := checkOTLPEndpoint(e); err != nil {
+			v.add("tracing.otlp_endpoint", "%v", err)
+		}
+		if !c.Tracing.Generate {
+			v.add("tracing.otlp_endpoint", "set without tracing.generate = true (spans are those of traces the proxy takes part in)")
+		}
+	}
+}
+
+// checkOTLPEndpoint accepts an http(s) URL with a host, or host:port (as
+// package spans reads it).
+func checkOTLPEndpoint(s string) error {
+	if !strings.Contains(s, "://") {
+		return checkHostPort(s)
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q: want http(s)://host:port/v1/traces or host:port", s)
+	}
+	return nil
 }

@@ -103,7 +103,7 @@ func (st *reqState) release() {
 	}
 	st.pinCookie, st.failedOver, st.gotHead, st.upstreamCancelled = false, false, false, false
 	st.ctx, st.acc = nil, accessInfo{}
-	st.trace.addParent, st.trace.addReqID = false, false
+	st.trace.addParent, st.trace.addReqID, st.trace.export = false, false, false
 	p.states.Put(st)
 }
 
@@ -386,6 +386,12 @@ func (st *reqState) finish(status int, proxyErr bool) {
 			end = time.Now()
 		}
 		st.logAccess(al, status, end)
+	}
+	if st.trace.export {
+		if end.IsZero() {
+			end = time.Now()
+		}
+		st.exportSpan(st.p.hooks.Spans, status, end)
 	}
 	st.release()
 }

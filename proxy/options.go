@@ -23,6 +23,7 @@ import (
 
 	"github.com/cellgate/cellgate/accesslog"
 	"github.com/cellgate/cellgate/balancer"
+	"github.com/cellgate/cellgate/spans"
 )
 
 // Options configures a Proxy. Start from DefaultOptions and override fields;
@@ -263,6 +264,11 @@ type Hooks struct {
 	// may be reconfigured, turned off and on, while the proxy serves. Nil:
 	// no access log, and the request path skips it with one nil check.
 	AccessLog *accesslog.Log
+	// Spans exports a span per sampled request of a trace the proxy took
+	// part in ([tracing] generate with otlp_endpoint): the proxy's span id
+	// goes upstream in traceparent. Nil: no spans; traceparent is kept or
+	// started as Options.Tracing says.
+	Spans *spans.Exporter
 	// NoFileLimit returns the process's descriptor limit, which caps
 	// Options.MaxConns (see FDBudget); 0 means unknown, no clamp. Nil:
 	// RLIMIT_NOFILE.

@@ -2,9 +2,12 @@ package proxy
 
 import (
 	"math"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/cellgate/cellgate/accesslog"
+	"github.com/cellgate/cellgate/spans"
 	"github.com/cellgate/cellgate/tracectx"
 )
 
@@ -32,9 +35,14 @@ var (
 // started here, and a generated X-Request-Id.
 type traceHead struct {
 	parent    tracectx.TraceParent
-	addParent bool // a trace was started: the client's traceparent and tracestate lines are dropped
+	addParent bool // parent replaces the client's traceparent line (a started trace, or an exported span's child)
+	dropState bool // a trace was started: the client's tracestate goes too
 	reqID     [32]byte
 	addReqID  bool
+	// export: this request's span goes to the span exporter (sampled);
+	// clientParent is the client's span (zero for a trace started here).
+	export       bool
+	clientParent [8]byte
 }
 
 // startTrace applies [tracing] generate to a request: it keeps a valid
@@ -43,12 +51,23 @@ type traceHead struct {
 func (st *reqState) startTrace(h *fasthttp.RequestHeader, t *Tracing) *traceHead {
 	th := &st.trace
 	*th = traceHead{}
+	exporting := st.p.hooks.Spans != nil
 	if tp, ok := tracectx.Parse(peekFold(h, "traceparent", hdrTraceparent)); ok {
 		st.acc.traceID = tp.TraceID
+		if exporting {
+			// The proxy's span is a child of the client's, and the
+			// upstream's spans children of the proxy's: the parent-id sent
+			// on is the proxy's span id (W3C Trace Context §3.2.2.4).
+			th.clientParent = tp.ParentID
+			th.parent = tracectx.New(st.p.rand, tp.Sampled())
+			th.parent.TraceID, th.parent.Flags = tp.TraceID, tp.Flags
+			th.addParent, th.export = true, tp.Sampled()
+		}
 	} else {
 		rnd := st.p.rand
 		sampled := t.Sample >= 1 || rnd() < uint64(t.Sample*math.MaxUint64)
-		th.parent, th.addParent = tracectx.New(rnd, sampled), true
+		th.parent, th.addParent, th.dropState = tracectx.New(rnd, sampled), true, true
+		th.export = exporting && sampled
 		st.acc.traceID = th.parent.TraceID
 	}
 	if len(peekFold(h, "X-Request-Id", hdrRequestID)) == 0 {
@@ -62,7 +81,7 @@ func (st *reqState) startTrace(h *fasthttp.RequestHeader, t *Tracing) *traceHead
 // dropsField reports whether the client's field k stays out of the
 // upstream head: a trace started here replaces its trace context.
 func (th *traceHead) dropsField(k []byte) bool {
-	return th != nil && th.addParent && (equalFold(k, hdrTraceparent) || equalFold(k, hdrTracestate))
+	return th != nil && (th.addParent && equalFold(k, hdrTraceparent) || th.dropState && equalFold(k, hdrTracestate))
 }
 
 // appendTrace appends the fields a started trace adds.
@@ -81,4 +100,33 @@ func (th *traceHead) appendTrace(dst []byte) []byte {
 		dst = append(dst, crlf...)
 	}
 	return dst
+}
+
+// exportSpan hands the finished request's span to the span exporter (it
+// runs in finish, while the request is still the server's).
+func (st *reqState) exportSpan(x *spans.Exporter, status int, end time.Time) {
+	r := x.Begin()
+	if r == nil {
+		return
+	}
+	ctx, th := st.ctx, &st.trace
+	r.TraceID, r.SpanID, r.ParentID = th.parent.TraceID, th.parent.ParentID, th.clientParent
+	r.Start, r.End, r.Status, r.Client = st.start, end, status, st.peer
+	r.Method = append(r.Method, ctx.Method()...)
+	r.Host = append(r.Host, ctx.Host()...)
+	r.Path = append(r.Path, ctx.Path()...)
+	r.Protocol = "1.1"
+	if st.protocol() == accesslog.H2 || st.protocol() == accesslog.GRPC {
+		r.Protocol = "2"
+	}
+	if c := st.cell; c != nil {
+		r.Cell, r.Version = c.name, c.version
+	}
+	if st.ep != nil {
+		r.Endpoint = st.ep.addr
+	}
+	if st.acc.cause != causeNone {
+		r.Error = causeNames[st.acc.cause]
+	}
+	x.Publish(r)
 }
