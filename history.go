@@ -157,7 +157,7 @@ type HistoryDoc struct {
 }
 
 // percentileNote says how a point's p50/p99 are computed (history.CellReading).
-const percentileNote = "p50/p99 of the SLO engine's current histogram slice (slo.interval) at the end of each second: the requests from the slice's start to that second"
+const percentileNote = "p50/p99 of the SLO engine's histogram slices covering the second just ended and the slice now running (slo.interval slices): about slo.interval + 1 s of requests, not that second's alone"
 
 // History is the node's history since a time.
 func (n *Node) History(since time.Time) (*HistoryDoc, error) {

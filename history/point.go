@@ -12,8 +12,8 @@ type Point struct {
 	// ErrorRatio is Errors / Requests (0 without requests).
 	ErrorRatio float64 `json:"error_ratio"`
 	// P50 and P99 are total latencies in milliseconds over the SLO engine's
-	// current histogram slice at the end of the second (Sampler says why),
-	// 0 without requests.
+	// histogram slices that cover the second (CellReading says why), 0
+	// without requests.
 	P50 float64 `json:"p50_ms"`
 	P99 float64 `json:"p99_ms"`
 	// Weight is the cell's routing weight at the end of the second.
