@@ -4,7 +4,7 @@ BIN     ?= bin/cellgate
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 FUZZTIME ?= 5s
 
-.PHONY: build test test-short fuzz evidence slosim bench demo vet clean
+.PHONY: build test test-short fuzz evidence slosim bench pgo demo vet clean
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/cellgate
@@ -43,6 +43,13 @@ slosim:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -cpu 1,2 ./balancer ./proxy/... ./slo
+
+# pgo refreshes cmd/cellgate/default.pgo, the CPU profile go build applies
+# to cellgate (-pgo=auto): a cellgate built without it serves one cell under
+# 20 s of closed-loop load and its profile is kept (bench/README.md, "PGO").
+# Run it after changes to the request path and commit the result.
+pgo:
+	$(GO) run ./internal/pgoprofile -o cmd/cellgate/default.pgo
 
 demo: build
 	./$(BIN) demo $(DEMO_FLAGS)

@@ -70,9 +70,9 @@ func nextField(raw []byte) (name, value, line, rest []byte) {
 	} else {
 		line, rest = raw[:end+1], raw[end+1:]
 	}
-	body := bytes.TrimRight(line, "\r\n")
+	body := trimCRLF(line)
 	if i := bytes.IndexByte(body, ':'); i > 0 {
-		name, value = body[:i], bytes.Trim(body[i+1:], " \t")
+		name, value = body[:i], trimOWS(body[i+1:])
 	}
 	return name, value, line, rest
 }
