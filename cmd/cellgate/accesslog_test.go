@@ -47,7 +47,7 @@ func TestSIGUSR1ReopensAccessLog(t *testing.T) {
 	dir := t.TempDir()
 	logFile := filepath.Join(dir, "access.log")
 	cfg := filepath.Join(dir, "c.toml")
-	head := "[access_log]\npath = \"" + logFile + "\"\n"
+	head := "[admin]\naddr = \"127.0.0.1:0\"\n[access_log]\npath = \"" + logFile + "\"\n"
 	os.WriteFile(cfg, []byte(serveConfig(head, filepath.Join(dir, "j.db"), cell.Addr())), 0o644)
 	p := startServe(t, bin, cfg)
 	get := func(path string) {
