@@ -12,9 +12,10 @@
 #   - the reaction table of issue 16 (canary requests served and time to
 #     revert, per fault and canary rate, 50 seeds a row) and the
 #     fleet-wide burst after a step that must not be blamed on the canary.
-# The per-run timeout only catches a hang: on two free cores the whole
-# script takes about 4 minutes, on the shared 2-core box at load average 25
-# the 1000 single-node rollouts alone took 13.
+# The per-run timeout only catches a hang: the script needs about 420 s of
+# CPU (0.2 s per single-node rollout, 1 s per fleet one, 20 s for the
+# table and the burst test), but on the shared 2-core box at load average
+# 25 the 1000 single-node rollouts alone took 13 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=$(mktemp)
