@@ -23,6 +23,10 @@ type Config struct {
 	// AccessLog and Tracing are observe.go's.
 	AccessLog AccessLog `toml:"access_log"`
 	Tracing   Tracing   `toml:"tracing"`
+	// FlagList are the [[flag]] feature flags (configs/flags.go).
+	FlagList []Flag `toml:"flag"`
+	// FlagSettings is [flags]: what every flag shares.
+	FlagSettings Flags `toml:"flags"`
 
 	// Plans are rollout plans named in the config, in the same shape as the
 	// JSON posted to /v1/rollouts. They are kept undecoded here (the rollout

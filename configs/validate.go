@@ -23,6 +23,7 @@ func (c *Config) validate(loc lines) []Problem {
 	c.validateGossip(v)
 	c.validateDiscovery(v)
 	c.validateObserve(v)
+	c.validateFlags(v)
 	return v.probs
 }
 
