@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/cellgate/cellgate/flags"
 )
 
 // reqState is the per-request working set, pooled so the request path does
@@ -67,6 +69,14 @@ type reqState struct {
 	gotHead   bool // the response head arrived (roundTrip's lost rule)
 	eof       bool
 
+	// flagSet is the flag snapshot the request was assigned from (nil: no
+	// flags), choices its variants, flagsVal the X-Cellgate-Flags value and
+	// exposed the flags the response marked in X-Cellgate-Exposed.
+	flagSet  *flags.Set
+	choices  flags.Choices
+	flagsVal []byte
+	exposed  uint64
+
 	// failedOver is set when the request left its own (down) cell for its
 	// failover cell; it fails over at most once (cellhealth.go).
 	failedOver bool
@@ -104,6 +114,7 @@ func (st *reqState) release() {
 	st.pinCookie, st.failedOver, st.gotHead, st.upstreamCancelled = false, false, false, false
 	st.ctx, st.acc = nil, accessInfo{}
 	st.trace.addParent, st.trace.addReqID, st.trace.export = false, false, false
+	st.flagSet, st.flagsVal, st.exposed = nil, st.flagsVal[:0], 0
 	p.states.Put(st)
 }
 
@@ -169,6 +180,7 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 	}
 	st.cell = snap.cells[idx]
 	st.cell.served.Add(1)
+	p.assignFlags(st, keyHash)
 
 	// A WebSocket handshake, routed like any request, leaves here for its
 	// own dedicated upstream connection and a tunnel (tunnelshake.go).
@@ -189,7 +201,7 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 	// another endpoint, only if nothing was sent (a refused dial), or the
 	// request is idempotent, bodiless so far, and the upstream closed or
 	// reset the connection before any response byte (roundTrip's lost).
-	in := headInfo{peer: peer, trusted: st.set.keys.isTrusted(peer), tls: ctx.IsTLS(), chunked: st.bodyLen == -1}
+	in := headInfo{peer: peer, trusted: st.set.keys.isTrusted(peer), tls: ctx.IsTLS(), chunked: st.bodyLen == -1, flags: st.flagsVal}
 	if t := &st.set.opts.Tracing; t.Generate {
 		in.trace = st.startTrace(&ctx.Request.Header, t)
 	}
@@ -209,6 +221,7 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 	// Label the response.
 	st.status = ctx.Response.StatusCode()
 	st.scrub.prepareResponse(&ctx.Response.Header, st.upFraming&headHTTP10 != 0)
+	st.noteExposed()
 	p.label(ctx, st, snap.sessions, cookie)
 	p.appendOwnFields(ctx, st, cookie)
 	switch {
@@ -373,13 +386,18 @@ func (st *reqState) finish(status int, proxyErr bool) {
 		st.ep.outstanding.Add(-1)
 	}
 	var end time.Time
-	if c := st.cell; c != nil && c.rec != nil {
+	if c := st.cell; c != nil && (c.rec != nil || st.flagSet != nil) {
 		end = time.Now()
 		var ttfb time.Duration
 		if !st.ttfb.IsZero() {
 			ttfb = st.ttfb.Sub(st.start)
 		}
-		c.rec.Record(status, proxyErr, end.Sub(st.start), ttfb)
+		if c.rec != nil {
+			c.rec.Record(status, proxyErr, end.Sub(st.start), ttfb)
+		}
+		if st.flagSet != nil { // each variant's cohort (proxy/flags.go)
+			st.flagSet.Record(&st.choices, st.exposed, status, proxyErr, end.Sub(st.start), ttfb)
+		}
 	}
 	if al := st.p.hooks.AccessLog; al.On() {
 		if end.IsZero() {

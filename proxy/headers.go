@@ -46,6 +46,8 @@ type scrub struct {
 	xff  span   // incoming X-Forwarded-For from a trusted peer, joined
 	fwd  span   // incoming Forwarded from a trusted peer, joined
 	via  span   // incoming Via, joined
+	// exposed is the upstream's X-Cellgate-Exposed, joined (proxy/flags.go).
+	exposed span
 }
 
 // span is buf[start:end].
@@ -53,7 +55,7 @@ type span struct{ start, end int }
 
 func (s *scrub) reset() {
 	s.buf, s.toks, s.dels = s.buf[:0], s.toks[:0], s.dels[:0]
-	s.xff, s.fwd, s.via = span{}, span{}, span{}
+	s.xff, s.fwd, s.via, s.exposed = span{}, span{}, span{}, span{}
 }
 
 func (s *scrub) bytes(sp span) []byte { return s.buf[sp.start:sp.end] }
@@ -138,6 +140,11 @@ func (s *scrub) collectResponse(h *fasthttp.ResponseHeader) {
 
 // visit is the first walk's step for one header.
 func (s *scrub) visit(k, v []byte) {
+	if equalFold(k, hdrExposed) { // cellgate's own: read, never passed on
+		s.exposed = s.join(s.exposed, v)
+		s.dels = append(s.dels, s.add(k))
+		return
+	}
 	if namedIn(k, hopByHop) {
 		if equalFold(k, hdrConnection) {
 			s.noteConnectionTokens(v)

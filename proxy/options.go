@@ -23,6 +23,7 @@ import (
 
 	"github.com/cellgate/cellgate/accesslog"
 	"github.com/cellgate/cellgate/balancer"
+	"github.com/cellgate/cellgate/flags"
 	"github.com/cellgate/cellgate/spans"
 )
 
@@ -273,6 +274,9 @@ type Hooks struct {
 	// Options.MaxConns (see FDBudget); 0 means unknown, no clamp. Nil:
 	// RLIMIT_NOFILE.
 	NoFileLimit func() uint64
+	// Flags assigns feature-flag variants (proxy/flags.go). Nil: no flags;
+	// requests carry no X-Cellgate-Flags (a client's copy is still removed).
+	Flags *flags.Engine
 }
 
 // validate reports every problem in o at once.

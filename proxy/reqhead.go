@@ -40,7 +40,7 @@ var (
 
 // forwardedOwned are request fields whose client copies never pass as
 // sent: cellgate writes its own (appending to the trusted ones).
-var forwardedOwned = [][]byte{hdrXFF, hdrXFProto, hdrXFHost, hdrVia, hdrForwarded, hdrExpect}
+var forwardedOwned = [][]byte{hdrXFF, hdrXFProto, hdrXFHost, hdrVia, hdrForwarded, hdrExpect, hdrFlags}
 
 // headInfo is what the upstream head needs beyond the client's bytes.
 type headInfo struct {
@@ -57,6 +57,8 @@ type headInfo struct {
 	// trace is a trace started here (trace.go); nil: the client's trace
 	// context passes as it came.
 	trace *traceHead
+	// flags is the X-Cellgate-Flags value (proxy/flags.go); empty: none.
+	flags []byte
 }
 
 // nextField splits the first "name: value\r\n" line off raw. line is the
@@ -166,6 +168,7 @@ func (s *scrub) appendForwarding(dst []byte, h *fasthttp.RequestHeader, in *head
 	} else {
 		dst = append(dst, "1.0 cellgate\r\n"...)
 	}
+	dst = appendFlagsField(dst, in.flags)
 	if in.tunnel {
 		dst = append(dst, "Upgrade: websocket\r\nConnection: Upgrade\r\n"...)
 	}

@@ -1,0 +1,58 @@
+package proxy
+
+import (
+	"github.com/cellgate/cellgate/flags"
+)
+
+// Feature flags on the request path (issue 17): each proxied request gets
+// its variants from the same key hash as its cell (flags.Set.Assign), the
+// upstream learns them in X-Cellgate-Flags, and the request is recorded in
+// each variant's cohort when it finishes. A client's X-Cellgate-Flags is
+// never forwarded (forwardedOwned), and the upstream's X-Cellgate-Exposed is
+// read for flags with exposure = "marked", then stripped (scrub.visit).
+
+var (
+	hdrFlags   = []byte("X-Cellgate-Flags")
+	hdrExposed = []byte("X-Cellgate-Exposed")
+)
+
+// assignFlags assigns the request's variants and writes the header value
+// into st.flagsVal; nothing when no flag is configured.
+func (p *Proxy) assignFlags(st *reqState, keyHash uint64) {
+	e := p.hooks.Flags
+	if e == nil {
+		return
+	}
+	fs := e.Load()
+	if fs.Len() == 0 {
+		return
+	}
+	st.flagSet = fs
+	fs.Assign(keyHash, &st.choices)
+	st.flagsVal = fs.AppendHeader(st.flagsVal[:0], &st.choices)
+}
+
+// noteExposed reads which flags the response marked as exposed, for flags
+// that count only those (the header itself was stripped by the scrub).
+func (st *reqState) noteExposed() {
+	if st.flagSet != nil && st.flagSet.HasMarked() {
+		st.exposed = st.flagSet.Exposed(st.scrub.bytes(st.scrub.exposed))
+	}
+}
+
+// FlagVariants returns the variants a request was assigned (the
+// X-Cellgate-Flags value sent upstream), for the access log. The slice is
+// valid until the request's state is released.
+func (st *reqState) FlagVariants() []byte { return st.flagsVal }
+
+// Flags is the flag engine the proxy assigns from (nil: flags off).
+func (p *Proxy) Flags() *flags.Engine { return p.hooks.Flags }
+
+// appendFlagsField appends "X-Cellgate-Flags: value\r\n" when v is not empty.
+func appendFlagsField(dst, v []byte) []byte {
+	if len(v) == 0 {
+		return dst
+	}
+	return appendField(dst, hdrFlags, v)
+}
+
