@@ -51,6 +51,7 @@ func (n *Node) bindAdmin(cfg *configs.Config, ln net.Listener) (*adminServer, er
 		MapError:   mapError,
 		Logger:     n.log.With("component", "admin"),
 		History:    n.historyAnswer,
+		OFREP:      n.ofrep(),
 	})
 	if err != nil {
 		ln.Close()

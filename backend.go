@@ -129,7 +129,7 @@ func (b backend) currentRollout() *admin.RolloutStatus {
 }
 
 func (b backend) SetWeight(_ context.Context, cell string, w float64, actor, reason string) (any, error) {
-	if _, ok := b.n.proxy.Weights()[cell]; !ok {
+	if _, ok := b.n.liveWeights()[cell]; !ok {
 		return nil, admin.NotFound("no cell %q", cell)
 	}
 	if err := b.n.SetWeight(cell, w, actor, reason); err != nil {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/cellgate/cellgate/configs"
+	"github.com/cellgate/cellgate/flags"
 	"github.com/cellgate/cellgate/rollout"
 	"github.com/cellgate/cellgate/slo"
 )
@@ -46,10 +47,18 @@ func (n *Node) openControl(cfg *configs.Config, wait time.Duration) (*rollout.Co
 // saying whether they undo a rollout (then pins to the cells that lose
 // share go at once). An error makes the controller re-send on its next tick.
 func (n *Node) applyWeights(w map[string]float64, revert bool) error {
-	if revert {
-		return n.proxy.RevertWeights(w)
+	cells, variants := splitFlagWeights(w)
+	var ferr error
+	if len(variants) > 0 {
+		ferr = n.flags.SetWeights(variants)
 	}
-	return n.proxy.SetWeights(w)
+	if len(cells) == 0 {
+		return ferr
+	}
+	if revert {
+		return errors.Join(n.proxy.RevertWeights(cells), ferr)
+	}
+	return errors.Join(n.proxy.SetWeights(cells), ferr)
 }
 
 // judge adapts the SLO engine's verdict for the controller.
@@ -65,7 +74,10 @@ func (n *Node) judge(p *rollout.Plan, since, now time.Time) rollout.Verdict {
 	// a blue/green switch) has nothing to compare with: the canary is then
 	// judged on its own SLOs (burn rates, fail ratio, signals).
 	baseline := p.Baseline
-	live := n.proxy.Weights()
+	if p.Strategy == rollout.StrategyFlag {
+		baseline = n.flagControl(p)
+	}
+	live := n.liveWeights()
 	total := 0.0
 	for _, c := range baseline {
 		total += live[c]
@@ -115,6 +127,9 @@ func auditRetention(cfg *configs.Config) rollout.Retention {
 // not failed over for ever.
 func (n *Node) targetDown(p *rollout.Plan) (rollout.Verdict, bool) {
 	for _, t := range p.Targets {
+		if _, _, variant := flags.SplitCellName(t); variant {
+			continue // a flag's cohort spans every cell
+		}
 		if !n.proxy.CellUp(t) {
 			return rollout.Verdict{
 				State:  rollout.StateFailing,

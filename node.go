@@ -16,6 +16,7 @@ import (
 
 	"github.com/cellgate/cellgate/accesslog"
 	"github.com/cellgate/cellgate/configs"
+	"github.com/cellgate/cellgate/flags"
 	"github.com/cellgate/cellgate/gossip"
 	"github.com/cellgate/cellgate/history"
 	"github.com/cellgate/cellgate/proxy"
@@ -60,6 +61,7 @@ type Node struct {
 	disc  *discoverer // dns:/srv: endpoints; runs beside the data plane
 	cells cellWatch   // journals cell health, tells the proxy rollout targets
 	slo   *slo.Registry
+	flags *flags.Engine // feature flags: variants by key, weights from the controller (nodeflags.go)
 	reg   *prometheus.Registry
 	alog  *accesslog.Log  // the access log (off without access_log.path); closed after the data plane stops
 	hist  historian       // per-second history of the cells (history.go)
@@ -125,6 +127,10 @@ func New(cfg *configs.Config, opts Options) (*Node, error) {
 	if seed == 0 {
 		seed = defaultSeed
 	}
+	n.flags = flags.NewEngine(seed, func(name string) flags.Recorder { return n.slo.Cell(name) })
+	if err := n.flags.SetDefs(flagDefs(cfg), nil); err != nil {
+		return nil, err
+	}
 	n.disc, n.cells.n = &discoverer{n: n}, n
 	n.hist.n, n.hist.store = n, history.NewStore()
 	n.disc.configure(cfg)
@@ -140,6 +146,8 @@ func New(cfg *configs.Config, opts Options) (*Node, error) {
 		Logger:    n.log.With("component", "proxy"),
 		AccessLog: n.alog,
 		Spans:     n.spans,
+		Flags:     n.flags,
+		OFREP:     n.ofrep(),
 	})
 	if err != nil {
 		n.closeObservers()

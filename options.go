@@ -39,6 +39,7 @@ func proxyOptions(c *configs.Config) (proxy.Options, error) {
 	o.ResponseHeaders = c.Routing.ResponseHeaders
 	o.SetCookie = c.Routing.SetCookie
 	o.CookieName = c.Routing.CookieName
+	o.OFREPPrefix = c.FlagSettings.OFREPPrefix
 	o.StickyKey = nil
 	for _, s := range c.Routing.StickyKey {
 		src, err := balancer.ParseSource(s)
@@ -127,6 +128,7 @@ func configWeights(c *configs.Config) map[string]float64 {
 	for _, cell := range c.Cells {
 		w[cell.Name] = cell.Weight
 	}
+	addFlagWeights(w, c)
 	return w
 }
 

@@ -117,6 +117,13 @@ var hotKeys = map[string]string{
 	"tracing.generate":       "the next request",
 	"tracing.sample":         "the next request",
 
+	"flag.name":          "one flag snapshot swap; a rollout of a removed flag is aborted",
+	"flag.variants":      "one flag snapshot swap (variants no rollout holds take the new weights)",
+	"flag.control":       "one flag snapshot swap; plans started from now on",
+	"flag.type":          "one flag snapshot swap (OFREP values)",
+	"flag.exposure":      "one flag snapshot swap: the next requests",
+	"flags.ofrep_prefix": "the next request on the data-plane listener",
+
 	"state.audit_retention.age":    "the next retention pass (within a minute)",
 	"state.audit_retention.events": "the next retention pass (within a minute)",
 }
@@ -286,6 +293,11 @@ func (n *Node) checkSLO(old, cfg *configs.Config, sc slo.Config) error {
 func (n *Node) commit(cfg *configs.Config, p *prepared) error {
 	if err := n.Controller().SyncCells(configWeights(cfg), "config-reload"); err != nil {
 		return fmt.Errorf("controller did not take the new cell set: %w", err)
+	}
+	// The controller has just applied changed configured variant weights
+	// to the engine; new flags take theirs from the config.
+	if err := n.flags.SetDefs(flagDefs(cfg), n.flags.Load().Weights()); err != nil {
+		return fmt.Errorf("flags: %w", err)
 	}
 	n.disc.configure(cfg)
 	p.cells = n.disc.expand(p.cells)

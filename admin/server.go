@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,6 +51,11 @@ type Options struct {
 	// journalled history, as one JSON document.
 	// Nil: the route answers 404.
 	History func(ctx context.Context, q HistoryQuery) (any, error)
+	// OFREP serves the OpenFeature Remote Evaluation Protocol under
+	// /ofrep/ (flags.OFREP): evaluations are reads for SDKs acting for
+	// users, so they need no token and are outside the cross-origin guard.
+	// Nil: /ofrep/ is not routed.
+	OFREP http.Handler
 }
 
 // Server is the admin HTTP server. It is safe for concurrent use.
@@ -182,5 +188,15 @@ func (s *Server) routes() http.Handler {
 		writeError(w, &Error{Status: http.StatusForbidden, Code: CodeCrossOrigin,
 			Msg: "cross-origin request refused: use the admin API from the same origin or a non-browser client"})
 	}))
-	return cop.Handler(&jsonMux{mux: mux})
+	guarded := cop.Handler(&jsonMux{mux: mux})
+	if s.opts.OFREP == nil {
+		return guarded
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/ofrep/") {
+			s.opts.OFREP.ServeHTTP(w, r)
+			return
+		}
+		guarded.ServeHTTP(w, r)
+	})
 }

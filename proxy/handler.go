@@ -163,6 +163,11 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 		st.acc.key = st.keyBuf
 	}
 
+	if set.opts.OFREPPrefix != "" && p.isOFREP(ctx, set.opts.OFREPPrefix) {
+		p.serveOFREP(ctx, st, key, cookie)
+		return
+	}
+
 	// Cell: with pins on, a keyed session may be held on the cell that
 	// served it while a promotion moves its key (pins.go).
 	var idx int

@@ -129,6 +129,11 @@ type Options struct {
 	SetCookie bool
 	// CookieName is the cookie SetCookie sets. Empty with SetCookie: an error.
 	CookieName string
+	// OFREPPrefix serves OpenFeature Remote Evaluation on the client
+	// listener under it (flags.ofrep_prefix: "/_cellgate" →
+	// "/_cellgate/ofrep/v1/evaluate/flags"), answered by Hooks.OFREP.
+	// Empty: not served; such paths are proxied like any other.
+	OFREPPrefix string
 	// TrustedProxies are the peers whose X-Forwarded-For is believed for the
 	// "ip" sticky source; from any other peer the peer address is the key.
 	// Empty: X-Forwarded-For is never believed.
@@ -277,6 +282,8 @@ type Hooks struct {
 	// Flags assigns feature-flag variants (proxy/flags.go). Nil: no flags;
 	// requests carry no X-Cellgate-Flags (a client's copy is still removed).
 	Flags *flags.Engine
+	// OFREP answers evaluations under Options.OFREPPrefix. Nil: not served.
+	OFREP *flags.OFREP
 }
 
 // validate reports every problem in o at once.

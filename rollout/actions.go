@@ -22,6 +22,7 @@ func (c *Controller) Start(p Plan, actor string) (string, error) {
 	if c.closed {
 		return "", ErrClosed
 	}
+	p.resolveFlag(c.weights)
 	if err := p.Validate(c.weights); err != nil {
 		return "", fmt.Errorf("start plan %s: %w", p.Name, err)
 	}

@@ -23,6 +23,12 @@ const (
 	// (baseline); each pair's traffic is split steps[i] % green, so a small
 	// first step bakes a slice and the last step switches whole.
 	StrategyBlueGreen = "bluegreen"
+	// StrategyFlag releases a feature-flag variant (rollout/flag.go): its
+	// target is the variant's pseudo-cell, its baseline the flag's other
+	// variants, and steps[i] % of the flag's traffic goes to the variant
+	// with the others keeping their relative weights — which, under
+	// rendezvous hashing, is raising the variant's weight alone.
+	StrategyFlag = "flag"
 )
 
 // Revert targets a plan may name in revert_to.
@@ -49,6 +55,10 @@ type Plan struct {
 	Name string `json:"name"`
 	// Strategy is canary (default), rolling or bluegreen.
 	Strategy string `json:"strategy"`
+	// Flag and Variant name what a "flag" plan releases; Targets and
+	// Baseline are then derived (FlagCell) and must be left out.
+	Flag    string `json:"flag,omitempty"`
+	Variant string `json:"variant,omitempty"`
 	// Targets are the cells receiving the new version.
 	Targets []string `json:"targets"`
 	// Baseline are the cells the targets are compared with and take traffic from.

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strings"
 )
 
 // nameRE keeps plan names safe in URLs, ids and journal keys.
@@ -43,12 +44,28 @@ func (v *validator) addf(format string, args ...any) {
 func (v *validator) strategy(p *Plan) {
 	switch p.Strategy {
 	case StrategyCanary:
+	case StrategyFlag:
+		if p.Flag == "" || p.Variant == "" {
+			v.addf("strategy flag needs \"flag\" and \"variant\"")
+			break
+		}
+		if len(p.Targets) != 1 || p.Targets[0] != FlagCell(p.Flag, p.Variant) {
+			v.addf("a flag plan's targets are derived from flag and variant: leave them out")
+		}
+		for _, b := range p.Baseline {
+			if !strings.HasPrefix(b, p.Flag+"=") {
+				v.addf("a flag plan's baseline is derived (the flag's other variants): %q is not one", b)
+			}
+		}
 	case StrategyRolling, StrategyBlueGreen:
 		if len(p.Targets) != len(p.Baseline) {
 			v.addf("strategy %s pairs targets with baseline cells: %d targets but %d baseline", p.Strategy, len(p.Targets), len(p.Baseline))
 		}
 	default:
-		v.addf("strategy %q must be canary, rolling or bluegreen", p.Strategy)
+		v.addf("strategy %q must be canary, rolling, bluegreen or flag", p.Strategy)
+	}
+	if p.Strategy != StrategyFlag && (p.Flag != "" || p.Variant != "") {
+		v.addf("\"flag\" and \"variant\" belong to strategy flag, not %s", p.Strategy)
 	}
 	switch p.RevertTo {
 	case "", RevertLastHealthy, RevertStart:

@@ -4,6 +4,7 @@
 package democell
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -22,8 +23,9 @@ type Server struct {
 
 	ln       net.Listener // a *trackingListener
 	srv      *fasthttp.Server
-	errPPM   atomic.Int64 // share of requests answered 500, in parts per million
-	delay    atomic.Int64 // added latency, ns
+	errPPM   atomic.Int64                 // share of requests answered 500, in parts per million
+	delay    atomic.Int64                 // added latency, ns
+	variant  atomic.Pointer[variantFault] // a flag variant's own fault; nil: none
 	requests atomic.Int64
 	failed   atomic.Int64
 	done     chan struct{}
@@ -69,6 +71,25 @@ func (s *Server) SetErrorRatio(r float64) { s.errPPM.Store(int64(r * 1e6)) }
 // SetDelay adds d to every response.
 func (s *Server) SetDelay(d time.Duration) { s.delay.Store(int64(d)) }
 
+// variantFault fails requests that carry one flag variant.
+type variantFault struct {
+	member []byte // "flag=variant" as it appears in X-Cellgate-Flags
+	ppm    int64
+	expose []byte // X-Cellgate-Exposed to answer on those requests; nil: none
+}
+
+// SetVariantFault makes that share (0–1) of the requests whose
+// X-Cellgate-Flags names member ("flag=variant") answer 500, as a release
+// whose new code path is broken on every cell would. expose, when not
+// empty, is sent as X-Cellgate-Exposed on the requests that carry member.
+func (s *Server) SetVariantFault(member string, ratio float64, expose string) {
+	f := &variantFault{member: []byte(member), ppm: int64(ratio * 1e6)}
+	if expose != "" {
+		f.expose = []byte(expose)
+	}
+	s.variant.Store(f)
+}
+
 // Requests is how many requests this endpoint received; Failed how many it
 // answered 500 on purpose.
 func (s *Server) Requests() int64 { return s.requests.Load() }
@@ -97,6 +118,21 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	}
 	ctx.Response.Header.Set("X-Demo-Cell", s.Name)
 	ctx.Response.Header.Set("X-Demo-Version", s.Version)
+	flags := ctx.Request.Header.Peek("X-Cellgate-Flags")
+	if len(flags) > 0 {
+		ctx.Response.Header.SetBytesV("X-Demo-Flags", flags) // what the upstream saw, for tests and the demo
+	}
+	if f := s.variant.Load(); f != nil && hasMember(flags, f.member) {
+		if f.expose != nil {
+			ctx.Response.Header.SetBytesV("X-Cellgate-Exposed", f.expose)
+		}
+		if f.ppm > 0 && rand.Int64N(1_000_000) < f.ppm {
+			s.failed.Add(1)
+			ctx.SetStatusCode(fasthttp.StatusInternalServerError)
+			ctx.SetBodyString("injected variant fault\n")
+			return
+		}
+	}
 	if ppm := s.errPPM.Load(); ppm > 0 && rand.Int64N(1_000_000) < ppm {
 		s.failed.Add(1)
 		ctx.SetStatusCode(fasthttp.StatusInternalServerError)
@@ -147,4 +183,22 @@ func (c *trackedConn) Close() error {
 	delete(c.l.conns, c.Conn)
 	c.l.mu.Unlock()
 	return c.Conn.Close()
+}
+
+// hasMember reports whether the dictionary v has the member m
+// ("flag=variant") exactly.
+func hasMember(v, m []byte) bool {
+	for len(v) > 0 {
+		i := bytes.IndexByte(v, ',')
+		item := v
+		if i >= 0 {
+			item, v = v[:i], v[i+1:]
+		} else {
+			v = nil
+		}
+		if bytes.Equal(bytes.TrimSpace(item), m) {
+			return true
+		}
+	}
+	return false
 }
