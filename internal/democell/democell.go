@@ -71,23 +71,35 @@ func (s *Server) SetErrorRatio(r float64) { s.errPPM.Store(int64(r * 1e6)) }
 // SetDelay adds d to every response.
 func (s *Server) SetDelay(d time.Duration) { s.delay.Store(int64(d)) }
 
-// variantFault fails requests that carry one flag variant.
-type variantFault struct {
-	member []byte // "flag=variant" as it appears in X-Cellgate-Flags
-	ppm    int64
-	expose []byte // X-Cellgate-Exposed to answer on those requests; nil: none
+// FlagFault is a release whose new code path is broken on every cell:
+// requests that carry flag Flag's variant Variant (in X-Cellgate-Flags)
+// and touch the flagged code fail with 500 at Ratio. With Expose in (0, 1)
+// only that share of requests touch the flagged code — whatever their
+// variant — and those responses say so in X-Cellgate-Exposed (issue 17's
+// exposure = "marked"); with Expose 0 every request touches it and none
+// is marked.
+type FlagFault struct {
+	Flag, Variant string
+	Ratio         float64
+	Expose        float64
 }
 
-// SetVariantFault makes that share (0–1) of the requests whose
-// X-Cellgate-Flags names member ("flag=variant") answer 500, as a release
-// whose new code path is broken on every cell would. expose, when not
-// empty, is sent as X-Cellgate-Exposed on the requests that carry member.
-func (s *Server) SetVariantFault(member string, ratio float64, expose string) {
-	f := &variantFault{member: []byte(member), ppm: int64(ratio * 1e6)}
-	if expose != "" {
-		f.expose = []byte(expose)
+// variantFault is a FlagFault ready for the request path.
+type variantFault struct {
+	flag      []byte // "flag=" prefix of the dictionary member
+	member    []byte // "flag=variant"
+	ppm       int64
+	exposePPM int64
+}
+
+// SetFlagFault installs f (a zero FlagFault removes it).
+func (s *Server) SetFlagFault(f FlagFault) {
+	if f.Flag == "" {
+		s.variant.Store(nil)
+		return
 	}
-	s.variant.Store(f)
+	s.variant.Store(&variantFault{flag: []byte(f.Flag + "="), member: []byte(f.Flag + "=" + f.Variant),
+		ppm: int64(f.Ratio * 1e6), exposePPM: int64(f.Expose * 1e6)})
 }
 
 // Requests is how many requests this endpoint received; Failed how many it
@@ -122,22 +134,20 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	if len(flags) > 0 {
 		ctx.Response.Header.SetBytesV("X-Demo-Flags", flags) // what the upstream saw, for tests and the demo
 	}
-	if f := s.variant.Load(); f != nil && hasMember(flags, f.member) {
-		if f.expose != nil {
-			ctx.Response.Header.SetBytesV("X-Cellgate-Exposed", f.expose)
+	if f := s.variant.Load(); f != nil && hasMember(flags, f.flag, nil) {
+		touched := true
+		if f.exposePPM > 0 {
+			touched = rand.Int64N(1_000_000) < f.exposePPM
+			if touched {
+				ctx.Response.Header.SetBytesV("X-Cellgate-Exposed", f.flag[:len(f.flag)-1])
+			}
 		}
-		if f.ppm > 0 && rand.Int64N(1_000_000) < f.ppm {
+		if touched && hasMember(flags, nil, f.member) && f.ppm > 0 && rand.Int64N(1_000_000) < f.ppm {
 			s.failed.Add(1)
 			ctx.SetStatusCode(fasthttp.StatusInternalServerError)
 			ctx.SetBodyString("injected variant fault\n")
 			return
 		}
-	}
-	if ppm := s.errPPM.Load(); ppm > 0 && rand.Int64N(1_000_000) < ppm {
-		s.failed.Add(1)
-		ctx.SetStatusCode(fasthttp.StatusInternalServerError)
-		ctx.SetBodyString("injected fault\n")
-		return
 	}
 	ctx.SetContentType("application/json")
 	ctx.SetBody(body)
@@ -185,9 +195,9 @@ func (c *trackedConn) Close() error {
 	return c.Conn.Close()
 }
 
-// hasMember reports whether the dictionary v has the member m
-// ("flag=variant") exactly.
-func hasMember(v, m []byte) bool {
+// hasMember reports whether the dictionary v has a member starting with
+// prefix (when not nil) or equal to m.
+func hasMember(v, prefix, m []byte) bool {
 	for len(v) > 0 {
 		i := bytes.IndexByte(v, ',')
 		item := v
@@ -196,7 +206,8 @@ func hasMember(v, m []byte) bool {
 		} else {
 			v = nil
 		}
-		if bytes.Equal(bytes.TrimSpace(item), m) {
+		item = bytes.TrimSpace(item)
+		if (prefix != nil && bytes.HasPrefix(item, prefix)) || (m != nil && bytes.Equal(item, m)) {
 			return true
 		}
 	}
