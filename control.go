@@ -50,7 +50,7 @@ func (n *Node) applyWeights(w map[string]float64, revert bool) error {
 	cells, variants := splitFlagWeights(w)
 	var ferr error
 	if len(variants) > 0 {
-		ferr = n.flags.SetWeights(variants)
+		ferr = n.flags.SetWeights(variants, revert)
 	}
 	if len(cells) == 0 {
 		return ferr

@@ -62,6 +62,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 				n.log.Warn("spans not all exported at shutdown", "err", err)
 			}
 		}
+		n.flags.Close() // pin sweepers; assignment goes on without pins
 		if err := n.stopAdmin(ctx); err != nil {
 			errs = append(errs, err)
 		}

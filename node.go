@@ -128,13 +128,16 @@ func New(cfg *configs.Config, opts Options) (*Node, error) {
 		seed = defaultSeed
 	}
 	n.flags = flags.NewEngine(seed, func(name string) flags.Recorder { return n.slo.Cell(name) })
+	n.flags.SetPins(flagPinConfig(cfg))
 	if err := n.flags.SetDefs(flagDefs(cfg), nil); err != nil {
+		n.flags.Close()
 		return nil, err
 	}
 	n.disc, n.cells.n = &discoverer{n: n}, n
 	n.hist.n, n.hist.store = n, history.NewStore()
 	n.disc.configure(cfg)
 	if n.alog, err = n.newAccessLog(cfg); err != nil {
+		n.flags.Close()
 		return nil, err
 	}
 	if n.spans, err = n.newSpans(cfg); err != nil {
@@ -151,11 +154,13 @@ func New(cfg *configs.Config, opts Options) (*Node, error) {
 	})
 	if err != nil {
 		n.closeObservers()
+		n.flags.Close()
 		return nil, err
 	}
 	ctrl, err := n.openControl(cfg, opts.JournalWait)
 	if err != nil {
 		n.closeObservers()
+		n.flags.Close()
 		return nil, err
 	}
 	n.ctrl.Store(ctrl)

@@ -1,6 +1,7 @@
 package cellgate
 
 import (
+	"github.com/cellgate/cellgate/balancer"
 	"maps"
 
 	"github.com/cellgate/cellgate/configs"
@@ -87,4 +88,14 @@ func (n *Node) ofrep() *flags.OFREP {
 	return &flags.OFREP{Engine: n.flags, Rollout: func(flag string) (string, float64, bool) {
 		return n.Controller().FlagRollout(flag)
 	}}
+}
+
+// flagPinConfig sizes each flag's session pin table: a sixteenth of
+// routing.pin_memory (at least the balancer's minimum), the same idle.
+// Zero MaxBytes (pins off for cells) turns them off for flags too.
+func flagPinConfig(c *configs.Config) balancer.PinConfig {
+	if c.Routing.PinMemory <= 0 {
+		return balancer.PinConfig{}
+	}
+	return balancer.PinConfig{MaxBytes: max(c.Routing.PinMemory/16, balancer.MinPinMemory), Idle: c.Routing.PinIdle.Duration}
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cespare/xxhash/v2"
 
@@ -174,7 +175,7 @@ func etagMatch(header, etag string) bool {
 func (o *OFREP) evaluate(s *Set, i int, h uint64) evaluation {
 	d := s.Def(i)
 	ev := evaluation{Key: d.Name, Reason: ReasonSplit, Metadata: map[string]any{}}
-	v := s.Pick(i, h)
+	v := s.Route(i, h, time.Now().UnixNano())
 	if v < 0 {
 		ev.Variant = d.Control
 		ev.Reason = ReasonStatic

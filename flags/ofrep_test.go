@@ -38,7 +38,7 @@ func TestOFREPAgreesWithHeader(t *testing.T) {
 	var c Choices
 	for k := range 10_000 {
 		key := fmt.Sprint("user-", k)
-		s.Assign(balancer.HashKey(testSeed, []byte(key)), &c)
+		s.Assign(balancer.HashKey(testSeed, []byte(key)), 0, true, &c)
 		header := string(s.AppendHeader(nil, &c))
 		status, _, out := o.EvaluateAll(ctxBody(key), nil, nil)
 		var all struct{ Flags []evaluation }
@@ -118,7 +118,7 @@ func TestOFREPAnswers(t *testing.T) {
 	if resp, _ := post("/ofrep/v1/evaluate/flags", string(ctxBody("user-1")), "If-None-Match", etag); resp.StatusCode != 304 {
 		t.Errorf("bulk with If-None-Match of its ETag: %d, want 304", resp.StatusCode)
 	}
-	if err := o.Engine.SetWeights(map[string]float64{"done=on": 0, "done=off": 1}); err != nil {
+	if err := o.Engine.SetWeights(map[string]float64{"done=on": 0, "done=off": 1}, false); err != nil {
 		t.Fatal(err)
 	}
 	if resp, _ := post("/ofrep/v1/evaluate/flags", string(ctxBody("user-1")), "If-None-Match", etag); resp.StatusCode != 200 {

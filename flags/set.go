@@ -53,6 +53,7 @@ type flag struct {
 	def   Def
 	salt  uint64
 	table *balancer.Table // variants as cells, seeded with the salt
+	view  *balancer.PinView // session pins for this table; nil: pins off
 	pairs [][]byte        // "name=variant", the header's dictionary members
 	recs  []Recorder      // per variant; nil entries record nothing
 }
@@ -75,6 +76,13 @@ func SplitCellName(name string) (flag, variant string, ok bool) {
 // NewSet builds a snapshot of defs with the key hash seed (routing.seed);
 // rec, when not nil, gives each variant's recorder by its CellName.
 func NewSet(seed uint64, defs []Def, rec func(cellName string) Recorder) (*Set, error) {
+	return newSet(seed, defs, rec, nil, nil, false)
+}
+
+// newSet is NewSet with session pins: pins (by flag name, nil: off) gives
+// each flag's pin table, prev the snapshot replaced, whose views the new
+// ones follow (revert: the change undoes a rollout).
+func newSet(seed uint64, defs []Def, rec func(cellName string) Recorder, pins map[string]*balancer.Pins, prev *Set, revert bool) (*Set, error) {
 	if len(defs) > MaxFlags {
 		return nil, fmt.Errorf("flags: %d flags, at most %d", len(defs), MaxFlags)
 	}
@@ -95,6 +103,15 @@ func NewSet(seed uint64, defs []Def, rec func(cellName string) Recorder) (*Set, 
 			}
 		}
 		f.table = balancer.NewTable(f.salt, cells)
+		if p := pins[d.Name]; p != nil {
+			var pv *balancer.PinView
+			if prev != nil {
+				if j := prev.Index(d.Name); j >= 0 {
+					pv = prev.flags[j].view
+				}
+			}
+			f.view = p.Swap(pv, f.table, revert)
+		}
 		s.flags[i] = f
 		s.marked = s.marked || d.Marked
 	}
@@ -122,18 +139,40 @@ func (s *Set) Index(name string) int {
 func (s *Set) HasMarked() bool { return s.marked }
 
 // Pick returns flag i's variant index for a key hash (the cell table's
-// Hash of the sticky key), or -1 when every variant's weight is 0.
+// Hash of the sticky key) by the weights alone, or -1 when every variant's
+// weight is 0. Route is Pick with session pins.
 func (s *Set) Pick(i int, keyHash uint64) int {
 	f := &s.flags[i]
 	return f.table.Pick(balancer.Salted(keyHash, f.salt))
 }
 
-// Assign writes every flag's variant for keyHash into c. It does not
-// allocate.
-func (s *Set) Assign(keyHash uint64, c *Choices) {
+// Route is flag i's variant for a keyed visit at now (ns since the Unix
+// epoch, time.Now's clock): with pins on, an active session keeps the
+// variant it had while a promotion moves its key, and loses it on a revert
+// (balancer.Pins); it records the visit. Without pins it is Pick.
+func (s *Set) Route(i int, keyHash uint64, now int64) int {
+	f := &s.flags[i]
+	h := balancer.Salted(keyHash, f.salt)
+	if f.view != nil {
+		return f.view.Route(h, now, balancer.NoClaim).Cell
+	}
+	return f.table.Pick(h)
+}
+
+// Assign writes every flag's variant for a keyed visit at now into c
+// (Route for each flag). A keyless request (a random key hash) should pass
+// keyed = false: it is never pinned and leaves no trace in the pin table.
+// It does not allocate.
+func (s *Set) Assign(keyHash uint64, now int64, keyed bool, c *Choices) {
 	for i := range s.flags {
 		f := &s.flags[i]
-		v := f.table.Pick(balancer.Salted(keyHash, f.salt))
+		h := balancer.Salted(keyHash, f.salt)
+		var v int
+		if keyed && f.view != nil {
+			v = f.view.Route(h, now, balancer.NoClaim).Cell
+		} else {
+			v = f.table.Pick(h)
+		}
 		if v < 0 {
 			v = noVariant
 		}
@@ -189,7 +228,7 @@ func (s *Set) Weights() map[string]float64 {
 
 // withWeights returns a new Set with the weights in w (by CellName)
 // applied, and the names in w it has no variant for.
-func (s *Set) withWeights(w map[string]float64, rec func(string) Recorder) (*Set, []string, error) {
+func (s *Set) withWeights(w map[string]float64, rec func(string) Recorder, pins map[string]*balancer.Pins, revert bool) (*Set, []string, error) {
 	defs := make([]Def, len(s.flags))
 	known := map[string]bool{}
 	for i := range s.flags {
@@ -213,6 +252,6 @@ func (s *Set) withWeights(w map[string]float64, rec func(string) Recorder) (*Set
 			unknown = append(unknown, name)
 		}
 	}
-	next, err := NewSet(s.seed, defs, rec)
+	next, err := newSet(s.seed, defs, rec, pins, s, revert)
 	return next, unknown, err
 }

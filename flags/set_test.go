@@ -92,7 +92,7 @@ func TestMonotoneAndExactRevert(t *testing.T) {
 		// Share pct of the flag for "oneclick": its weight w solves
 		// w / (100 + w) = pct / 100 while the others keep theirs.
 		w := 100 * pct / (100 - pct)
-		if err := e.SetWeights(map[string]float64{"checkout=oneclick": w}); err != nil {
+		if err := e.SetWeights(map[string]float64{"checkout=oneclick": w}, false); err != nil {
 			t.Fatal(err)
 		}
 		moved := 0
@@ -108,7 +108,7 @@ func TestMonotoneAndExactRevert(t *testing.T) {
 		}
 		t.Logf("at %v %%: %d keys moved into oneclick", pct, moved)
 	}
-	if err := e.SetWeights(map[string]float64{"checkout=oneclick": 0}); err != nil {
+	if err := e.SetWeights(map[string]float64{"checkout=oneclick": 0}, false); err != nil {
 		t.Fatal(err)
 	}
 	for i, h := range keys {
@@ -183,7 +183,7 @@ func TestHeader(t *testing.T) {
 		Def{Name: "dead", Variants: []string{"a", "b"}, Weights: []float64{0, 0}, Control: "a"},
 		Def{Name: "checkout", Variants: []string{"classic", "express"}, Weights: []float64{1, 0}, Control: "classic"})
 	var c Choices
-	s.Assign(42, &c)
+	s.Assign(42, 0, true, &c)
 	if got := string(s.AppendHeader(nil, &c)); got != "new-ranker=on, checkout=classic" {
 		t.Errorf("header %q", got)
 	}
@@ -194,7 +194,7 @@ func TestAssignAllocs(t *testing.T) {
 	var c Choices
 	buf := make([]byte, 0, 512)
 	if n := testing.AllocsPerRun(1000, func() {
-		s.Assign(12345, &c)
+		s.Assign(12345, 0, true, &c)
 		buf = s.AppendHeader(buf[:0], &c)
 	}); n != 0 {
 		t.Errorf("Assign+AppendHeader allocate %v times per request", n)
@@ -224,7 +224,7 @@ func BenchmarkAssign(b *testing.B) {
 			keys := keyHashes(1024)
 			b.ReportAllocs()
 			for i := 0; b.Loop(); i++ {
-				s.Assign(keys[i&1023], &c)
+				s.Assign(keys[i&1023], 0, true, &c)
 				buf = s.AppendHeader(buf[:0], &c)
 			}
 		})

@@ -18,7 +18,7 @@ var (
 
 // assignFlags assigns the request's variants and writes the header value
 // into st.flagsVal; nothing when no flag is configured.
-func (p *Proxy) assignFlags(st *reqState, keyHash uint64) {
+func (p *Proxy) assignFlags(st *reqState, keyHash uint64, keyed bool) {
 	e := p.hooks.Flags
 	if e == nil {
 		return
@@ -28,7 +28,7 @@ func (p *Proxy) assignFlags(st *reqState, keyHash uint64) {
 		return
 	}
 	st.flagSet = fs
-	fs.Assign(keyHash, &st.choices)
+	fs.Assign(keyHash, st.start.UnixNano(), keyed, &st.choices)
 	st.flagsVal = fs.AppendHeader(st.flagsVal[:0], &st.choices)
 }
 

@@ -185,7 +185,7 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 	}
 	st.cell = snap.cells[idx]
 	st.cell.served.Add(1)
-	p.assignFlags(st, keyHash)
+	p.assignFlags(st, keyHash, key != nil || cookie)
 
 	// A WebSocket handshake, routed like any request, leaves here for its
 	// own dedicated upstream connection and a tunnel (tunnelshake.go).
