@@ -52,10 +52,10 @@ type Set struct {
 type flag struct {
 	def   Def
 	salt  uint64
-	table *balancer.Table // variants as cells, seeded with the salt
+	table *balancer.Table   // variants as cells, seeded with the salt
 	view  *balancer.PinView // session pins for this table; nil: pins off
-	pairs [][]byte        // "name=variant", the header's dictionary members
-	recs  []Recorder      // per variant; nil entries record nothing
+	pairs [][]byte          // "name=variant", the header's dictionary members
+	recs  []Recorder        // per variant; nil entries record nothing
 }
 
 // CellName is the name the rollout controller, the journal, the judge and

@@ -55,4 +55,3 @@ func appendFlagsField(dst, v []byte) []byte {
 	}
 	return appendField(dst, hdrFlags, v)
 }
-
