@@ -116,9 +116,10 @@ func TestFlagRevertsOnVariantFault(t *testing.T) {
 				t.Fatal(err)
 			}
 			var atFault rollout.RolloutView
-			waitFor(t, "step 2 (25%)", 60*time.Second, func() bool {
+			waitFor(t, "step 2 (25%) with traffic on the variant", 60*time.Second, func() bool {
 				atFault, _ = c.node.Controller().Rollout(id)
-				return atFault.Step >= 1 || atFault.Status.Terminal()
+				onVariant := c.node.Flags().Load().Weights()["new-ranker=on"] > 0
+				return (atFault.Step >= 2 && onVariant) || atFault.Status.Terminal() // Step is 1-based
 			})
 			if atFault.Status != rollout.StatusProgressing || c.node.Flags().Load().Weights()["new-ranker=on"] == 0 {
 				t.Fatalf("before the fault: status %s; want a progressing rollout with traffic on the variant; decisions:\n%s", atFault.Status, decisions(atFault))

@@ -149,6 +149,12 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 			return
 		}
 	}
+	if ppm := s.errPPM.Load(); ppm > 0 && rand.Int64N(1_000_000) < ppm {
+		s.failed.Add(1)
+		ctx.SetStatusCode(fasthttp.StatusInternalServerError)
+		ctx.SetBodyString("injected fault\n")
+		return
+	}
 	ctx.SetContentType("application/json")
 	ctx.SetBody(body)
 }
