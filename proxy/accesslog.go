@@ -70,6 +70,7 @@ func (st *reqState) logAccess(al *accesslog.Log, status int, end time.Time) {
 	}
 	e.StickyKey = append(e.StickyKey, st.acc.key...)
 	st.appendTraceIDs(e)
+	e.Flags = append(e.Flags, st.FlagVariants()...)
 	al.Publish(e)
 }
 

@@ -1,7 +1,11 @@
 package proxy
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -9,6 +13,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/cellgate/cellgate/accesslog"
 	"github.com/cellgate/cellgate/balancer"
 	"github.com/cellgate/cellgate/flags"
 )
@@ -160,5 +165,31 @@ func BenchmarkProxyGETFlags(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestAccessLogCarriesFlags: the access log line names the request's
+// variants exactly as the upstream received them.
+func TestAccessLogCarriesFlags(t *testing.T) {
+	up := okUpstream(t, nil)
+	path := filepath.Join(t.TempDir(), "access.log")
+	al, err := accesslog.New(accesslog.Config{Path: path, Sample: 1, Secret: []byte("s")}, 64, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { al.Close() })
+	e := flags.NewEngine(42, nil)
+	if err := e.SetDefs([]flags.Def{{Name: "new-ranker", Variants: []string{"off", "on"}, Weights: []float64{0, 1}, Control: "off", Boolean: true}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	opts := testOptions()
+	opts.StickyKey = []balancer.Source{{Kind: balancer.SourceHeader, Name: "X-User-ID"}}
+	_, addr := startProxy(t, opts, []CellSpec{{Name: "a", Weight: 1, Endpoints: []string{up}}}, Hooks{AccessLog: al, Flags: e})
+	get(t, newClient(addr), "/f", "X-User-ID", "u1")
+	waitFor(t, "1 line", func() bool { return al.Written() == 1 })
+	raw, _ := os.ReadFile(path)
+	var line struct{ Flags string }
+	if err := json.Unmarshal(bytes.TrimSpace(raw), &line); err != nil || line.Flags != "new-ranker=on" {
+		t.Errorf("access log line %s: flags %q, want new-ranker=on", raw, line.Flags)
 	}
 }
