@@ -1,6 +1,10 @@
 package proxy
 
 import (
+	"net/netip"
+
+	"github.com/valyala/fasthttp"
+
 	"github.com/cellgate/cellgate/flags"
 )
 
@@ -12,8 +16,9 @@ import (
 // read for flags with exposure = "marked", then stripped (scrub.visit).
 
 var (
-	hdrFlags   = []byte("X-Cellgate-Flags")
-	hdrExposed = []byte("X-Cellgate-Exposed")
+	hdrFlags    = []byte("X-Cellgate-Flags")
+	hdrExposed  = []byte("X-Cellgate-Exposed")
+	hdrOverride = []byte("X-Cellgate-Override")
 )
 
 // assignFlags assigns the request's variants and writes the header value
@@ -29,6 +34,9 @@ func (p *Proxy) assignFlags(st *reqState, keyHash uint64, keyed bool) {
 	}
 	st.flagSet = fs
 	fs.Assign(keyHash, st.start.UnixNano(), keyed, &st.choices)
+	if st.overridden {
+		st.override.Apply(&st.choices)
+	}
 	st.flagsVal = fs.AppendHeader(st.flagsVal[:0], &st.choices)
 }
 
@@ -55,3 +63,28 @@ func appendFlagsField(dst, v []byte) []byte {
 	}
 	return appendField(dst, hdrFlags, v)
 }
+
+// readOverride reads X-Cellgate-Override when the peer is a trusted proxy
+// (routing.trusted_proxies) into st.override; anything from anyone else,
+// and anything that names no known cell or variant, is ignored (the field
+// never reaches the upstream either way: forwardedOwned). It reports
+// whether an override applies.
+func (p *Proxy) readOverride(ctx *fasthttp.RequestCtx, st *reqState, peer netip.Addr) bool {
+	if len(st.set.opts.TrustedProxies) == 0 || !st.set.keys.isTrusted(peer) {
+		return false
+	}
+	v := peekFold(&ctx.Request.Header, "X-Cellgate-Override", hdrOverride)
+	if v == nil {
+		return false
+	}
+	var fs *flags.Set
+	if p.hooks.Flags != nil {
+		fs = p.hooks.Flags.Load()
+	}
+	st.overridden = fs.ParseOverride(v, &st.override)
+	return st.overridden
+}
+
+// Overrides is how many requests a trusted X-Cellgate-Override steered;
+// they are recorded for no cell and no variant.
+func (p *Proxy) Overrides() uint64 { return p.overrides.Load() }

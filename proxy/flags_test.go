@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -191,5 +192,53 @@ func TestAccessLogCarriesFlags(t *testing.T) {
 	var line struct{ Flags string }
 	if err := json.Unmarshal(bytes.TrimSpace(raw), &line); err != nil || line.Flags != "new-ranker=on" {
 		t.Errorf("access log line %s: flags %q, want new-ranker=on", raw, line.Flags)
+	}
+}
+
+// TestOverrideFromTrustedProxyOnly: a trusted proxy's X-Cellgate-Override
+// steers the request to the named cell and variant, is never forwarded,
+// and the request is counted apart, in no cell's or variant's cohort; the
+// same field from anyone else changes nothing.
+func TestOverrideFromTrustedProxyOnly(t *testing.T) {
+	for _, trusted := range []bool{true, false} {
+		r := startRecorder(t, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		rec := &cohortRecorder{n: map[string]int{}}
+		e := flags.NewEngine(42, rec.get)
+		if err := e.SetDefs([]flags.Def{{Name: "new-ranker", Variants: []string{"off", "on"}, Weights: []float64{1, 0}, Control: "off", Boolean: true}}, nil); err != nil {
+			t.Fatal(err)
+		}
+		opts := testOptions()
+		opts.StickyKey = []balancer.Source{{Kind: balancer.SourceHeader, Name: "X-User-ID"}}
+		opts.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+		if trusted {
+			opts.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+		}
+		counters := NewCounters()
+		p, addr := startProxy(t, opts, []CellSpec{
+			{Name: "a", Weight: 1, Endpoints: []string{r.addr}},
+			{Name: "canary", Weight: 0, Endpoints: []string{r.addr}},
+		}, Hooks{Flags: e, Recorder: counters.Recorder})
+		resp := rawExchange(t, addr, "GET / HTTP/1.1\r\nHost: h\r\nX-User-ID: u1\r\nx-cellgate-override: cell=canary, new-ranker=on\r\nConnection: close\r\n\r\n", nil)
+		head, _ := headOf(r.next(t))
+		if hasFieldName(head, "X-Cellgate-Override") {
+			t.Errorf("trusted %v: the override reached the upstream:\n%s", trusted, head)
+		}
+		wantCell, wantFlags, wantOverrides := "a", "new-ranker=off", uint64(0)
+		if trusted {
+			wantCell, wantFlags, wantOverrides = "canary", "new-ranker=on", 1
+		}
+		if !strings.Contains(resp, "X-Cellgate-Cell: "+wantCell+"\r\n") || !hasField(head, "X-Cellgate-Flags: "+wantFlags) {
+			t.Errorf("trusted %v: want cell %s and %s; response:\n%s\nupstream head:\n%s", trusted, wantCell, wantFlags, resp, head)
+		}
+		if p.Overrides() != wantOverrides {
+			t.Errorf("trusted %v: %d overridden requests counted, want %d", trusted, p.Overrides(), wantOverrides)
+		}
+		if trusted {
+			if n := rec.count("new-ranker=on") + rec.count("new-ranker=off"); n != 0 {
+				t.Errorf("an overridden request was recorded in %d cohorts", n)
+			}
+		} else {
+			waitFor(t, "the request recorded", func() bool { return rec.count("new-ranker=off") == 1 })
+		}
 	}
 }

@@ -76,6 +76,10 @@ type reqState struct {
 	choices  flags.Choices
 	flagsVal []byte
 	exposed  uint64
+	// overridden is set when a trusted proxy's X-Cellgate-Override
+	// applies (override says what); the request is then not recorded.
+	overridden bool
+	override   flags.Override
 
 	// failedOver is set when the request left its own (down) cell for its
 	// failover cell; it fails over at most once (cellhealth.go).
@@ -114,7 +118,7 @@ func (st *reqState) release() {
 	st.pinCookie, st.failedOver, st.gotHead, st.upstreamCancelled = false, false, false, false
 	st.ctx, st.acc = nil, accessInfo{}
 	st.trace.addParent, st.trace.addReqID, st.trace.export = false, false, false
-	st.flagSet, st.flagsVal, st.exposed = nil, st.flagsVal[:0], 0
+	st.flagSet, st.flagsVal, st.exposed, st.overridden = nil, st.flagsVal[:0], 0, false
 	p.states.Put(st)
 }
 
@@ -179,6 +183,11 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 	if idx < 0 {
 		p.fail(ctx, st, causeNoCell)
 		return
+	}
+	if p.readOverride(ctx, st, peer) && st.override.Cell != nil { // trusted proxies only (proxy/flags.go)
+		if i := snap.table.IndexBytes(st.override.Cell); i >= 0 {
+			idx = i
+		}
 	}
 	if snap.cells[idx].state.down.Load() { // rare: one atomic load otherwise
 		idx = p.routeAround(st, snap, keyHash, idx)
@@ -391,7 +400,9 @@ func (st *reqState) finish(status int, proxyErr bool) {
 		st.ep.outstanding.Add(-1)
 	}
 	var end time.Time
-	if c := st.cell; c != nil && (c.rec != nil || st.flagSet != nil) {
+	if st.overridden {
+		st.p.overrides.Add(1) // counted apart: not a random sample
+	} else if c := st.cell; c != nil && (c.rec != nil || st.flagSet != nil) {
 		end = time.Now()
 		var ttfb time.Duration
 		if !st.ttfb.IsZero() {

@@ -32,6 +32,9 @@ var (
 	descInflightFailed = prometheus.NewDesc("cellgate_failover_inflight_failed_total",
 		"Requests in flight when the cell died that could not be retried (non-idempotent, already sent).",
 		[]string{"cell"}, nil)
+	descOverrides = prometheus.NewDesc("cellgate_override_requests_total",
+		"Requests steered to a cell or flag variant by a trusted X-Cellgate-Override; no cell's or variant's SLIs count them.",
+		nil, nil)
 	descFailoverPanic = prometheus.NewDesc("cellgate_failover_panic_total",
 		"Requests kept on their down cell because more than routing.failover_panic of the weight was down.",
 		[]string{"cell"}, nil)
@@ -53,12 +56,14 @@ func (p *Proxy) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descInflightFailed
 	ch <- descFailoverPanic
 	ch <- descGRPC
+	ch <- descOverrides
 }
 
 // Collect implements prometheus.Collector from the current snapshot, so
 // the series follow reloads without registration changes.
 func (p *Proxy) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descAcceptErrors, prometheus.CounterValue, float64(p.AcceptErrors()))
+	ch <- prometheus.MustNewConstMetric(descOverrides, prometheus.CounterValue, float64(p.Overrides()))
 	ch <- prometheus.MustNewConstMetric(descMaxConns, prometheus.GaugeValue, float64(p.budget.MaxConns))
 	p.tunnels.collect(ch, p.snap.Load().cells)
 	p.collectGRPC(ch)

@@ -31,8 +31,11 @@ type Proxy struct {
 	health health
 	rand   func() uint64
 	conns  connTracker
-	accept acceptState
-	budget FDBudget
+	// overrides counts requests steered by a trusted X-Cellgate-Override
+	// (proxy/flags.go), which no recorder sees.
+	overrides atomic.Uint64
+	accept    acceptState
+	budget    FDBudget
 
 	// tunnels owns the open WebSocket tunnels (tunnelset.go).
 	tunnels *tunnelSet

@@ -40,7 +40,7 @@ var (
 
 // forwardedOwned are request fields whose client copies never pass as
 // sent: cellgate writes its own (appending to the trusted ones).
-var forwardedOwned = [][]byte{hdrXFF, hdrXFProto, hdrXFHost, hdrVia, hdrForwarded, hdrExpect, hdrFlags}
+var forwardedOwned = [][]byte{hdrXFF, hdrXFProto, hdrXFHost, hdrVia, hdrForwarded, hdrExpect, hdrFlags, hdrOverride}
 
 // headInfo is what the upstream head needs beyond the client's bytes.
 type headInfo struct {
