@@ -19,7 +19,7 @@ import (
 //     its clients); status code and reason phrase pass as sent;
 //   - hop-by-hop fields go (RFC 9110 §7.6.1), with every field named in
 //     Connection; X-Cellgate-Cell and X-Cellgate-Version go when cellgate
-//     writes its own;
+//     writes its own; X-Cellgate-Exposed always goes (proxy/flags.go);
 //   - framing is cellgate's (see appendFinal): the upstream's
 //     Content-Length or "Transfer-Encoding: chunked" line stays where it
 //     was when cellgate frames the body the same way, and otherwise gives
@@ -90,6 +90,7 @@ func (r *respHead) build(raw []byte, s *scrub, dropOwn bool) {
 				r.te = r.appendLine(name, lines, folded)
 			}
 		case namedIn(name, hopByHop), s.isConnToken(name):
+		case equalFold(name, hdrExposed): // read for flags (scrub.visit), never passed on
 		case dropOwn && (equalFold(name, hdrCell) || equalFold(name, hdrVersion)):
 		case equalFold(name, hdrContentLengthB):
 			r.cl = r.appendLine(name, lines, folded)
