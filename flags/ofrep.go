@@ -112,6 +112,13 @@ func TargetingKey(body []byte) (key []byte, code, details string) {
 // body. fallback is the key to use when the context has no targetingKey
 // (nil: one is required).
 func (o *OFREP) Evaluate(key string, body, fallback []byte) (int, []byte) {
+	return o.EvaluateOverridden(key, body, fallback, nil)
+}
+
+// EvaluateOverridden is Evaluate for a request that carries a trusted
+// X-Cellgate-Override (nil: none): an overridden flag answers its forced
+// variant with reason TARGETING_MATCH, as the request path serves it.
+func (o *OFREP) EvaluateOverridden(key string, body, fallback []byte, ov *Override) (int, []byte) {
 	tk, code, details := TargetingKey(body)
 	if code == "" && tk == nil {
 		tk = fallback
@@ -127,12 +134,17 @@ func (o *OFREP) Evaluate(key string, body, fallback []byte) (int, []byte) {
 	if i < 0 {
 		return http.StatusNotFound, mustJSON(evalError{Key: key, ErrorCode: ErrFlagNotFound, ErrorDetails: fmt.Sprintf("no flag %q", key)})
 	}
-	return http.StatusOK, mustJSON(o.evaluate(s, i, balancer.HashKey(o.Engine.seed, tk)))
+	return http.StatusOK, mustJSON(o.evaluate(s, i, balancer.HashKey(o.Engine.seed, tk), ov))
 }
 
 // EvaluateAll answers the bulk POST …/ofrep/v1/evaluate/flags: status,
 // ETag and body. An If-None-Match equal to the ETag gets 304 and no body.
 func (o *OFREP) EvaluateAll(body, ifNoneMatch, fallback []byte) (int, string, []byte) {
+	return o.EvaluateAllOverridden(body, ifNoneMatch, fallback, nil)
+}
+
+// EvaluateAllOverridden is EvaluateAll with a trusted override (nil: none).
+func (o *OFREP) EvaluateAllOverridden(body, ifNoneMatch, fallback []byte, ov *Override) (int, string, []byte) {
 	tk, code, details := TargetingKey(body)
 	if code == "" && tk == nil {
 		tk = fallback
@@ -149,7 +161,7 @@ func (o *OFREP) EvaluateAll(body, ifNoneMatch, fallback []byte) (int, string, []
 		Flags []evaluation `json:"flags"`
 	}{Flags: make([]evaluation, s.Len())}
 	for i := range s.Len() {
-		all.Flags[i] = o.evaluate(s, i, h)
+		all.Flags[i] = o.evaluate(s, i, h, ov)
 	}
 	out := mustJSON(all)
 	etag := `"` + strconv.FormatUint(xxhash.Sum64(out), 16) + `"`
@@ -172,9 +184,14 @@ func etagMatch(header, etag string) bool {
 }
 
 // evaluate is flag i's answer for key hash h.
-func (o *OFREP) evaluate(s *Set, i int, h uint64) evaluation {
+func (o *OFREP) evaluate(s *Set, i int, h uint64, ov *Override) evaluation {
 	d := s.Def(i)
 	ev := evaluation{Key: d.Name, Reason: ReasonSplit, Metadata: map[string]any{}}
+	if ov != nil && ov.Mask&(1<<uint(i)) != 0 && int(ov.Choices[i]) < len(d.Variants) {
+		ev.Variant, ev.Reason = d.Variants[ov.Choices[i]], ReasonTargetingMatch
+		ev.Metadata["override"] = "X-Cellgate-Override"
+		return o.finish(ev, d)
+	}
 	v := s.Route(i, h, time.Now().UnixNano())
 	if v < 0 {
 		ev.Variant = d.Control
@@ -187,6 +204,12 @@ func (o *OFREP) evaluate(s *Set, i int, h uint64) evaluation {
 			ev.Metadata["static"] = "one variant holds all the weight"
 		}
 	}
+	return o.finish(ev, d)
+}
+
+// finish sets the evaluation's value from its variant and adds the
+// rollout metadata.
+func (o *OFREP) finish(ev evaluation, d Def) evaluation {
 	ev.Value = ev.Variant
 	if d.Boolean {
 		ev.Value = ev.Variant == "on"

@@ -28,7 +28,10 @@ func (p *Proxy) assignFlags(st *reqState, keyHash uint64, keyed bool) {
 	if e == nil {
 		return
 	}
-	fs := e.Load()
+	fs := st.flagSet // the snapshot an override was read against, if any
+	if fs == nil {
+		fs = e.Load()
+	}
 	if fs.Len() == 0 {
 		return
 	}
@@ -82,6 +85,9 @@ func (p *Proxy) readOverride(ctx *fasthttp.RequestCtx, st *reqState, peer netip.
 		fs = p.hooks.Flags.Load()
 	}
 	st.overridden = fs.ParseOverride(v, &st.override)
+	if st.overridden {
+		st.flagSet = fs // assignFlags applies the override to this snapshot
+	}
 	return st.overridden
 }
 

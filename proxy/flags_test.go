@@ -242,3 +242,35 @@ func TestOverrideFromTrustedProxyOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestOFREPOverrideIsTargetingMatch: on the data plane, an evaluation that
+// carries a trusted proxy's X-Cellgate-Override answers the forced variant
+// with reason TARGETING_MATCH; without it, the split's variant.
+func TestOFREPOverrideIsTargetingMatch(t *testing.T) {
+	e := flags.NewEngine(42, nil)
+	if err := e.SetDefs([]flags.Def{{Name: "new-ranker", Variants: []string{"off", "on"}, Weights: []float64{1, 0}, Control: "off", Boolean: true}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	opts := testOptions()
+	opts.StickyKey = []balancer.Source{{Kind: balancer.SourceHeader, Name: "X-User-ID"}}
+	opts.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	opts.OFREPPrefix = "/_cg"
+	_, addr := startProxy(t, opts, []CellSpec{{Name: "a", Weight: 1, Endpoints: []string{okUpstream(t, nil)}}}, Hooks{Flags: e, OFREP: &flags.OFREP{Engine: e}})
+	c := newClient(addr)
+	for _, tc := range []struct {
+		hdr                   []string
+		variant, reason, want string
+	}{
+		{[]string{"X-User-ID", "u1"}, "off", "STATIC", "false"},
+		{[]string{"X-User-ID", "u1", "X-Cellgate-Override", "new-ranker=on"}, "on", "TARGETING_MATCH", "true"},
+	} {
+		resp := do(t, c, "POST", "/_cg/ofrep/v1/evaluate/flags/new-ranker", []byte(`{"context":{}}`), tc.hdr...)
+		var ev struct {
+			Variant, Reason string
+			Value           any
+		}
+		if err := json.Unmarshal(resp.Body(), &ev); err != nil || resp.StatusCode() != 200 || ev.Variant != tc.variant || ev.Reason != tc.reason || fmt.Sprint(ev.Value) != tc.want {
+			t.Errorf("%v: %d %s", tc.hdr, resp.StatusCode(), resp.Body())
+		}
+	}
+}

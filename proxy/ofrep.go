@@ -4,6 +4,8 @@ import (
 	"bytes"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/cellgate/cellgate/flags"
 )
 
 // OFREP on the data plane: browsers reach only the edge, so evaluations
@@ -46,17 +48,21 @@ func (p *Proxy) serveOFREP(ctx *fasthttp.RequestCtx, st *reqState, key []byte, c
 		return
 	}
 	rest := ctx.Path()[len(st.set.opts.OFREPPrefix)+len(ofrepPath):]
+	var ov *flags.Override
+	if p.readOverride(ctx, st, peerAddr(ctx)) {
+		ov = &st.override // TARGETING_MATCH, as the request path would serve it
+	}
 	body := ctx.Request.Body()
 	var status int
 	var out []byte
 	if len(rest) == 0 {
 		var etag string
-		status, etag, out = p.hooks.OFREP.EvaluateAll(body, peekFold(&ctx.Request.Header, "If-None-Match", hdrIfNoneMatch), key)
+		status, etag, out = p.hooks.OFREP.EvaluateAllOverridden(body, peekFold(&ctx.Request.Header, "If-None-Match", hdrIfNoneMatch), key, ov)
 		if etag != "" {
 			ctx.Response.Header.Set("ETag", etag)
 		}
 	} else {
-		status, out = p.hooks.OFREP.Evaluate(string(rest[1:]), body, key)
+		status, out = p.hooks.OFREP.EvaluateOverridden(string(rest[1:]), body, key, ov)
 	}
 	ctx.SetStatusCode(status)
 	if out != nil {
