@@ -142,6 +142,7 @@ func New(cfg *configs.Config, opts Options) (*Node, error) {
 	}
 	if n.spans, err = n.newSpans(cfg); err != nil {
 		n.alog.Close()
+		n.flags.Close()
 		return nil, err
 	}
 	n.proxy, err = proxy.New(popts, seed, n.specs(cfg, nil), proxy.Hooks{
