@@ -72,6 +72,7 @@ func (b backend) Cells(context.Context) ([]admin.CellStatus, error) {
 
 			PinnedSessions: pins[c.Name],
 			Up:             c.Up, Failovers: c.Failovers, InflightFailed: c.InflightFailed,
+			Protocols: c.Protocols,
 		}
 		for _, e := range c.Endpoints {
 			cs.Endpoints = append(cs.Endpoints, admin.EndpointStatus{Addr: e.Addr, Up: e.Up, Outstanding: e.Outstanding})

@@ -89,6 +89,10 @@ type CellStatus struct {
 	// retried (non-idempotent, already sent). Both since the node started.
 	Failovers      uint64 `json:"failovers"`
 	InflightFailed uint64 `json:"inflight_failed"`
+	// Protocols breaks the cell's requests since the node started down by
+	// protocol: "h1", "h2" (HTTP/2 other than gRPC) and "grpc" (calls of
+	// any outcome; cellgate_grpc_requests_total has them by grpc-status).
+	Protocols map[string]uint64 `json:"protocols,omitempty"`
 }
 
 // EndpointStatus is one upstream endpoint of a cell.

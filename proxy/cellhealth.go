@@ -43,6 +43,8 @@ type cellStats struct {
 	deaths atomic.Uint64
 	// grpc counts the cell's gRPC calls by grpc-status (grpcmetrics.go).
 	grpc grpcCounts
+	// h2 counts the cell's HTTP/2 requests that are not gRPC calls.
+	h2 atomic.Uint64
 }
 
 // refresh recomputes whether c is down at now and returns it.

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
 )
 
 // grpcNoStatus is the grpcCounts slot of calls that ended without a
@@ -64,4 +65,31 @@ func (p *Proxy) GRPCCounts(cell string) map[string]uint64 {
 		}
 	}
 	return out
+}
+
+// isH2Stream reports whether a request came over HTTP/2 (h2serve.go).
+func isH2Stream(ctx *fasthttp.RequestCtx) bool {
+	switch ctx.Conn().(type) {
+	case *h2StreamConn, *h2StreamTLSConn:
+		return true
+	}
+	return false
+}
+
+// protocolCounts breaks a cell's requests since the node started down by
+// protocol: "h1", "h2" (HTTP/2, not gRPC) and "grpc" (calls of any
+// outcome).
+func (c *cell) protocolCounts() map[string]uint64 {
+	var grpc uint64
+	for i := range c.stats.grpc {
+		grpc += c.stats.grpc[i].Load()
+	}
+	h2 := c.stats.h2.Load()
+	h1 := c.served.Load()
+	if h1 >= h2+grpc {
+		h1 -= h2 + grpc
+	} else {
+		h1 = 0 // counted at different moments; never negative
+	}
+	return map[string]uint64{"h1": h1, "h2": h2, "grpc": grpc}
 }

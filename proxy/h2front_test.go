@@ -33,7 +33,7 @@ func TestH2OverTLS(t *testing.T) {
 	up, last := headUpstream(t)
 	cert, pool := testCert(t)
 	opts := testOptions()
-	_, addr := startEdge(t, opts, []CellSpec{{Name: "a", Version: "v1", Endpoints: []string{up}, Weight: 1}}, Hooks{}, &cert)
+	p, addr := startEdge(t, opts, []CellSpec{{Name: "a", Version: "v1", Endpoints: []string{up}, Weight: 1}}, Hooks{}, &cert)
 	req, _ := http.NewRequest("GET", "https://"+addr+"/p?q=1", nil)
 	req.Header.Set("Cookie", "a=1; b=2") // Go's HTTP/2 client sends each piece as its own field
 	resp, err := h2TLSClient(pool).Do(req)
@@ -64,6 +64,9 @@ func TestH2OverTLS(t *testing.T) {
 	resp.Body.Close()
 	if resp.ProtoMajor != 1 || string(body) != "hello" || resp.Header.Get("X-Cellgate-Cell") != "a" {
 		t.Fatalf("HTTP/1.1 over TLS: %s %q %v", resp.Proto, body, resp.Header)
+	}
+	if got := p.Status()[0].Protocols; got["h1"] != 1 || got["h2"] != 1 || got["grpc"] != 0 {
+		t.Errorf("requests by protocol %v, want one h1 and one h2", got)
 	}
 }
 

@@ -39,7 +39,7 @@ func TestGRPCEndToEnd(t *testing.T) {
 			if tc.tls {
 				edgeCert, clientTLS = &cert, &tls.Config{RootCAs: pool}
 			}
-			_, addr := startEdge(t, opts, []CellSpec{{Name: "g", Version: "v1", Endpoints: []string{up}, Weight: 1, Protocol: tc.proto, TLS: tc.upTLS}}, Hooks{}, edgeCert)
+			p, addr := startEdge(t, opts, []CellSpec{{Name: "g", Version: "v1", Endpoints: []string{up}, Weight: 1, Protocol: tc.proto, TLS: tc.upTLS}}, Hooks{}, edgeCert)
 			cc := dialGRPC(t, addr, clientTLS)
 			ctx := testCtx(t)
 
@@ -115,6 +115,10 @@ func TestGRPCEndToEnd(t *testing.T) {
 			_ = bs.CloseSend()
 			if err := bs.RecvMsg(new(wrapperspb.StringValue)); !errors.Is(err, io.EOF) {
 				t.Fatalf("bidi end: %v", err)
+			}
+			waitFor(t, "five calls counted", func() bool { return p.Status()[0].Protocols["grpc"] == 5 })
+			if got := p.Status()[0].Protocols; got["h1"] != 0 || got["h2"] != 0 {
+				t.Errorf("requests by protocol %v, want gRPC only", got)
 			}
 		})
 	}

@@ -195,6 +195,9 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 	st.cell = snap.cells[idx]
 	st.cell.served.Add(1)
 	p.assignFlags(st, keyHash, key != nil || cookie)
+	if isH2Stream(ctx) && !isGRPC(&ctx.Request.Header) {
+		st.cell.stats.h2.Add(1) // h1 is served less h2 and gRPC (protocolCounts)
+	}
 
 	// A WebSocket handshake, routed like any request, leaves here for its
 	// own dedicated upstream connection and a tunnel (tunnelshake.go).

@@ -247,6 +247,9 @@ type CellStatus struct {
 	InflightFailed uint64           `json:"inflight_failed"`
 	Panics         uint64           `json:"panics"`
 	Endpoints      []EndpointStatus `json:"endpoints"`
+	// Protocols counts the cell's requests since the node started by
+	// protocol: "h1", "h2" (HTTP/2 other than gRPC) and "grpc".
+	Protocols map[string]uint64 `json:"protocols"`
 }
 
 // EndpointStatus is one endpoint's health and load.
@@ -269,7 +272,7 @@ func (p *Proxy) Status() []CellStatus {
 		cs := CellStatus{Name: c.name, Version: c.version, Weight: s.table.Cell(i).Weight,
 			Share: shares[c.name], Pins: pins[c.name], Up: !c.downAt(now),
 			Failovers: c.stats.failovers.Load(), InflightFailed: c.stats.inflightFailed.Load(),
-			Panics: c.stats.panics.Load()}
+			Panics: c.stats.panics.Load(), Protocols: c.protocolCounts()}
 		for _, e := range c.endpoints {
 			es := EndpointStatus{Addr: e.addr, Outstanding: e.outstanding.Load(), CheckDown: e.checkDown.Load()}
 			until := e.ejectedUntil.Load()
