@@ -48,6 +48,7 @@ func (b backend) Status(ctx context.Context) (*admin.StatusDoc, error) {
 	}
 	doc.Cells = cells
 	doc.Rollout = b.currentRollout()
+	doc.HealthViews = n.healthViewsStatus()
 	for _, s := range n.disc.watcher().Status() {
 		doc.Discovery = append(doc.Discovery, admin.DiscoveryStatus{Target: s.Target, Endpoints: s.Endpoints,
 			Resolved: s.Resolved, Error: s.Error, Since: s.Since, Expired: s.Expired, Failures: s.Failures})

@@ -41,6 +41,11 @@ type fleet struct {
 	// peak is the most members seen alive at once (written by the
 	// gossip events goroutine only).
 	peak atomic.Int64
+
+	// views are the peers' health views (healthviews.go); healthSeq
+	// numbers this node's own.
+	views     healthViews
+	healthSeq atomic.Uint64
 }
 
 // fleetState is what push/pull exchanges: the controller's documents
@@ -73,6 +78,7 @@ func (n *Node) startFleet(cfg *configs.Config) (*fleet, error) {
 		MergeState:      f.mergeState,
 		Document:        f.document,
 		SLI:             f.sli,
+		Health:          f.health,
 		Members:         f.members,
 		StateGeneration: f.generation,
 	})
@@ -92,6 +98,7 @@ func (f *fleet) members(alive []string) {
 	n := max(f.peak.Load(), int64(len(alive)))
 	f.peak.Store(n)
 	f.n.slo.SetFleetSize(int(n))
+	f.views.keep(alive)
 	f.log.Info("members", "alive", strings.Join(alive, ","), "judge_fleet_size", n)
 }
 
@@ -136,7 +143,8 @@ func (f *fleet) stop(leave time.Duration) error {
 	return nil
 }
 
-// run sends this node's SLI deltas every tick until ctx ends.
+// run sends this node's SLI deltas and health view every tick until ctx
+// ends.
 func (f *fleet) run(ctx context.Context, tick time.Duration) {
 	defer close(f.runDone)
 	t := time.NewTicker(tick)
@@ -147,6 +155,7 @@ func (f *fleet) run(ctx context.Context, tick time.Duration) {
 			return
 		case <-t.C:
 			f.sendSLI()
+			f.sendHealth()
 		}
 	}
 }

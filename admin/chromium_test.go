@@ -90,6 +90,11 @@ func TestStatusPageInChromium(t *testing.T) {
 		strings.Contains(dom, `data-up="false">stable-a`) {
 		t.Error("the cells' up/down state is not shown")
 	}
+	// Where another node's view differs, the cell names the nodes that see
+	// it down (from /v1/status health_views).
+	if !regexp.MustCompile(`data-cell="stable-a"><td data-field="name" data-up="true">stable-a<span[^>]*data-field="down-on"[^>]*> down on node-2</span>`).MatchString(dom) {
+		t.Error("stable-a, down in node-2's view only, does not say so")
+	}
 	if regexp.MustCompile(`<button[^>]*data-action="abort"[^>]*disabled`).MatchString(dom) {
 		t.Error("abort button disabled on a progressing rollout")
 	}

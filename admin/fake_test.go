@@ -88,6 +88,15 @@ func (f *fakeBackend) Status(ctx context.Context) (*StatusDoc, error) {
 		Node:    NodeStatus{Name: "node-1", Version: "test", Started: f.now, Ready: !f.notReady, ConfigGeneration: 1, Decider: true},
 		Members: []MemberStatus{{Name: "node-1", Addr: "127.0.0.1:7946", State: "alive", Decider: true}},
 		Cells:   append([]CellStatus(nil), f.cells...),
+		// node-2 sees stable-a down (its own evidence); node-1 sees canary-1
+		// down, as its cells say.
+		HealthViews: []NodeHealthView{
+			{Node: "node-1", Self: true, At: f.now, Cells: []CellHealthView{{Name: "stable-a", Up: true, Endpoints: 1, InRotation: 1},
+				{Name: "canary-1", Endpoints: 1, Out: []EndpointOut{{Addr: "10.0.0.2:8080", Why: "check"}}}}},
+			{Node: "node-2", At: f.now, Received: f.now, Cells: []CellHealthView{{Name: "stable-a", Endpoints: 1,
+				Out: []EndpointOut{{Addr: "10.0.0.1:8080", Why: "ejected"}}}, {Name: "canary-1", Endpoints: 1,
+				Out: []EndpointOut{{Addr: "10.0.0.2:8080", Why: "check"}}}}},
+		},
 	}
 	if n := len(f.order); n > 0 {
 		r := *f.rollouts[f.order[n-1]]

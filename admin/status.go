@@ -19,6 +19,47 @@ type StatusDoc struct {
 	// Discovery lists the `dns:`/`srv:` endpoint targets with their
 	// current sets and lookup health; empty when none is configured.
 	Discovery []DiscoveryStatus `json:"discovery"`
+	// HealthViews are each node's own view of its cells' health: this
+	// node's first (Self), then every alive peer's as it last gossiped it,
+	// by name. Each node routes on its own evidence; these show where the
+	// fleet's views differ. Only this node's when gossip is off.
+	HealthViews []NodeHealthView `json:"health_views"`
+}
+
+// NodeHealthView is one node's view of its cells' health. It is bounded:
+// at most 64 cells and 4 out-of-rotation endpoints per cell are listed,
+// the rest counted in MoreCells and MoreOut.
+type NodeHealthView struct {
+	Node string `json:"node"`
+	Self bool   `json:"self,omitempty"`
+	// At is when the node took the view (its own clock); Received when
+	// this node got it (zero for its own).
+	At        time.Time        `json:"at"`
+	Received  time.Time        `json:"received,omitzero"`
+	Cells     []CellHealthView `json:"cells"`
+	MoreCells int              `json:"more_cells,omitempty"`
+}
+
+// CellHealthView is one cell in a node's health view.
+type CellHealthView struct {
+	Name string `json:"name"`
+	// Up is false while the node has none of the cell's endpoints in
+	// rotation (it fails the cell's users over).
+	Up bool `json:"up"`
+	// Endpoints is how many the cell has there, InRotation how many of
+	// them the node routes to.
+	Endpoints  int `json:"endpoints"`
+	InRotation int `json:"in_rotation"`
+	// Out lists endpoints out of rotation and why: "check" (failing its
+	// active check) or "ejected" (passive evidence).
+	Out     []EndpointOut `json:"out,omitempty"`
+	MoreOut int           `json:"more_out,omitempty"`
+}
+
+// EndpointOut is an endpoint out of rotation in a node's health view.
+type EndpointOut struct {
+	Addr string `json:"addr"`
+	Why  string `json:"why"`
 }
 
 // DiscoveryStatus is one discovery target as this node resolves it.

@@ -58,6 +58,18 @@ func (c *Cluster) SendSLI(payload []byte) {
 	c.fanOut(encodeMessage(message{Type: msgSLI, From: c.self, Payload: payload}), msgSLI)
 }
 
+// SendHealth sends this node's health view (its cells and the endpoints
+// it has in rotation, encoded by the caller) to every other alive member
+// over TCP, like SendSLI: each node decides from its own evidence, and the
+// fleet shares each node's view for status. The caller bounds the payload;
+// receivers keep the newest view per sender. It returns at once.
+func (c *Cluster) SendHealth(payload []byte) {
+	if c.refused() {
+		return
+	}
+	c.fanOut(encodeMessage(message{Type: msgHealth, From: c.self, Payload: payload}), msgHealth)
+}
+
 // fanOut sends frame to every other alive member over TCP, concurrently.
 // Sends to one member may overtake each other; the merge rule (for
 // documents) and per-tick sequence (for SLIs) make order irrelevant.
@@ -108,6 +120,10 @@ func (c *Cluster) deliver(frame []byte) {
 	case msgSLI:
 		if c.hooks.SLI != nil {
 			c.hooks.SLI(m.From, m.Payload)
+		}
+	case msgHealth:
+		if c.hooks.Health != nil {
+			c.hooks.Health(m.From, m.Payload)
 		}
 	case msgLeave:
 		c.handleLeaveIntent(m.From)

@@ -177,6 +177,40 @@ func TestSLIPayloadsReachEveryNode(t *testing.T) {
 	}
 }
 
+// TestHealthViewsReachEveryNode: each node's health view reaches every
+// other node as its own message type (not as an SLI payload or a
+// document), and a newer view from a node reaches them too.
+func TestHealthViewsReachEveryNode(t *testing.T) {
+	nodes := startCluster(t, 3, nodeOpts{})
+	view := func(name string, seq int) []byte { return fmt.Appendf(nil, "%s view %d", name, seq) }
+	for seq := range 2 {
+		for _, n := range nodes {
+			n.SendHealth(view(n.Name(), seq))
+		}
+		waitFor(t, 10*time.Second, "every node's newest view on every other node", func() bool {
+			for _, n := range nodes {
+				for _, o := range nodes {
+					n.mu.Lock()
+					got := n.health[o.Name()]
+					n.mu.Unlock()
+					if o != n && !bytes.Equal(got, view(o.Name(), seq)) {
+						return false
+					}
+				}
+			}
+			return true
+		})
+	}
+	for _, n := range nodes {
+		n.mu.Lock()
+		slis := len(n.slis)
+		n.mu.Unlock()
+		if slis != 0 {
+			t.Fatalf("%s took health views for SLI payloads (%d)", n.Name(), slis)
+		}
+	}
+}
+
 func TestDeciderFailover(t *testing.T) {
 	nodes := startCluster(t, 5, nodeOpts{})
 	for _, n := range nodes {

@@ -74,11 +74,12 @@ type testNode struct {
 	arrived map[string]time.Time // key@gen → first arrival
 	merges  int
 	slis    map[string][]byte
+	health  map[string][]byte // newest health view per sender
 	members []string
 }
 
 func newTestNode() *testNode {
-	return &testNode{docs: map[string]testDoc{}, arrived: map[string]time.Time{}, slis: map[string][]byte{}, logs: &logCapture{}}
+	return &testNode{docs: map[string]testDoc{}, arrived: map[string]time.Time{}, slis: map[string][]byte{}, health: map[string][]byte{}, logs: &logCapture{}}
 }
 
 // mergeLocked applies the higher-generation-wins rule.
@@ -131,6 +132,11 @@ func (n *testNode) hooks() Hooks {
 			n.mu.Lock()
 			defer n.mu.Unlock()
 			n.slis[from] = append([]byte(nil), payload...)
+		},
+		Health: func(from string, payload []byte) {
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			n.health[from] = append([]byte(nil), payload...)
 		},
 		Members: func(alive []string) {
 			n.mu.Lock()

@@ -12,7 +12,7 @@ package gossip
 //
 // Rules for every hook: it must be safe to call from several goroutines,
 // must not call Leave or Shutdown, and must not keep a byte slice it is
-// given after it returns (copy it). Document, SLI and Members run on one
+// given after it returns (copy it). Document, SLI, Health and Members run on one
 // delivery goroutine, in arrival order, so a slow hook delays the others but
 // never memberlist's packet loop; State and MergeState run on memberlist's
 // push/pull goroutine and must return quickly.
@@ -45,6 +45,11 @@ type Hooks struct {
 
 	// SLI receives a peer's per-tick SLI payload (from SendSLI). Nil: dropped.
 	SLI func(from string, payload []byte)
+
+	// Health receives a peer's health view (from SendHealth): what that
+	// node sees of its cells' endpoints. Views are per node, not merged;
+	// the hook keeps the newest per sender. Nil: dropped.
+	Health func(from string, payload []byte)
 
 	// Members is told of every membership change (join, leave, failure)
 	// with the current alive members, sorted. Nil: not told.

@@ -23,6 +23,13 @@ const (
 	// left from one that failed (Node.State is not filled in), and only the
 	// latter must keep counting in the last known membership.
 	msgLeave msgType = 4
+	// msgHealth is one node's view of its cells' health (which endpoints
+	// it has in rotation), always by SendReliable. It is not replicated
+	// state: each node decides from its own evidence and speaks only for
+	// itself; peers keep the newest view per sender for status.
+	msgHealth msgType = 5
+	// msgLast is the highest type this version knows.
+	msgLast = msgHealth
 )
 
 // wireVersion is the first byte of every frame, so a future format can be
@@ -72,7 +79,7 @@ func decodeMessage(b []byte) (message, error) {
 		return m, fmt.Errorf("%w: wire version %d, want %d", ErrMalformed, b[0], wireVersion)
 	}
 	m.Type = msgType(b[1])
-	if m.Type < msgDocument || m.Type > msgLeave {
+	if m.Type < msgDocument || m.Type > msgLast {
 		return m, fmt.Errorf("%w: unknown type %d", ErrMalformed, b[1])
 	}
 	rest := b[2:]

@@ -16,6 +16,7 @@ func TestMessageRoundTrip(t *testing.T) {
 		{"document", message{Type: msgDocument, Key: "ranker-v2", From: "n1", Payload: []byte("gen 4")}},
 		{"empty payload", message{Type: msgLeave, From: "n3"}},
 		{"sli kilobytes", message{Type: msgSLI, From: "node-a", Payload: bytes.Repeat([]byte{0xfe}, 8<<10)}},
+		{"health view", message{Type: msgHealth, From: "n2", Payload: []byte(`{"seq":1}`)}},
 		{"max key", message{Type: msgState, Key: strings.Repeat("k", maxNameLen), From: "n"}},
 	}
 	for _, tc := range cases {

@@ -27,15 +27,15 @@ const (
 
 var dropNames = [...]string{dropDecode: "decode", dropInboxFull: "inbox_full", dropSend: "send_error"}
 
-var typeNames = map[msgType]string{msgDocument: "document", msgSLI: "sli", msgState: "state", msgLeave: "leave"}
+var typeNames = map[msgType]string{msgDocument: "document", msgSLI: "sli", msgState: "state", msgLeave: "leave", msgHealth: "health"}
 
 // msgTypes lists every type in label order.
-var msgTypes = []msgType{msgDocument, msgSLI, msgState, msgLeave}
+var msgTypes = []msgType{msgDocument, msgSLI, msgState, msgLeave, msgHealth}
 
 // stats are this node's counters: plain atomics, read by the collector.
 type stats struct {
-	sentN     [msgLeave + 1][len(pathNames)]atomic.Uint64
-	receivedN [msgLeave + 1]atomic.Uint64
+	sentN     [msgLast + 1][len(pathNames)]atomic.Uint64
+	receivedN [msgLast + 1]atomic.Uint64
 	droppedN  [len(dropNames)]atomic.Uint64
 	relayedN  atomic.Uint64
 	joins     atomic.Uint64
