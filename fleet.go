@@ -42,9 +42,10 @@ type fleet struct {
 	// gossip events goroutine only).
 	peak atomic.Int64
 
-	// views are the peers' health views (healthviews.go); healthSeq
-	// numbers this node's own.
+	// views are the peers' health views (healthviews.go); epoch (set
+	// once, in startFleet) and healthSeq order this node's own.
 	views     healthViews
+	epoch     int64
 	healthSeq atomic.Uint64
 }
 
@@ -59,7 +60,7 @@ const docRolloutPrefix = "rollout/"
 
 // startFleet joins the cluster named in cfg.Gossip.
 func (n *Node) startFleet(cfg *configs.Config) (*fleet, error) {
-	f := &fleet{n: n, log: n.log.With("component", "gossip"), sent: map[string]time.Time{}}
+	f := &fleet{n: n, log: n.log.With("component", "gossip"), sent: map[string]time.Time{}, epoch: time.Now().UnixNano()}
 	gc := gossip.DefaultConfig()
 	gc.NodeName, gc.Bind, gc.Advertise, gc.Join = n.name, cfg.Gossip.Bind, cfg.Gossip.Advertise, cfg.Gossip.Join
 	gc.Logger = f.log

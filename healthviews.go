@@ -31,8 +31,8 @@ const (
 	maxHealthViewBytes = 48 << 10
 )
 
-// healthView is one node's view as it travels. Epoch (the sender's start,
-// Unix ns) and Seq order views from one sender: TCP sends of successive
+// healthView is one node's view as it travels. Epoch (when the sender
+// joined the fleet, Unix ns) and Seq order views from one sender: TCP sends of successive
 // ticks may overtake each other, and a restarted sender starts Seq again.
 type healthView struct {
 	Epoch     int64                  `json:"epoch"`
@@ -163,7 +163,7 @@ func (h *healthViews) list() []admin.NodeHealthView {
 // ownHealthView is this node's view now, bounded like every view.
 func (n *Node) ownHealthView() healthView {
 	cells := n.proxy.Status()
-	v := healthView{Epoch: n.started.UnixNano(), At: n.now(), Cells: viewOf(cells)}
+	v := healthView{At: n.now(), Cells: viewOf(cells)}
 	v.MoreCells = max(len(cells)-maxViewCells, 0)
 	return v
 }
@@ -182,7 +182,7 @@ func (n *Node) healthViewsStatus() []admin.NodeHealthView {
 // sendHealth shares this node's view with every peer (each tick).
 func (f *fleet) sendHealth() {
 	v := f.n.ownHealthView()
-	v.Seq = f.healthSeq.Add(1)
+	v.Epoch, v.Seq = f.epoch, f.healthSeq.Add(1)
 	b, err := json.Marshal(v)
 	if err != nil {
 		f.log.Warn("encode health view", "err", err)
