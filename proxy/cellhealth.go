@@ -182,8 +182,10 @@ func (p *Proxy) CellUp(name string) bool {
 
 // forwardFailover is forward plus what a dying cell needs for the request
 // in flight. When an attempt failed with no response byte and the cell
-// lost an endpoint to connection evidence meanwhile (deaths moved), the
-// request is not simply failed:
+// lost an endpoint meanwhile — to connection evidence (deaths moved), or
+// the endpoint it failed on has failed its active check (a hung endpoint
+// times requests out; only the check says it is gone) — the request is
+// not simply failed:
 //   - one that may have reached the upstream and is not idempotent fails
 //     (502) and is counted: nobody can know whether it was executed; so
 //     does one whose body had begun to stream (bodies are not buffered,
@@ -202,7 +204,7 @@ func (st *reqState) forwardFailover(ctx *fasthttp.RequestCtx, snap *snapshot, ke
 		if c == causeNone || c == causeBusy || st.gotHead || round == maxFailoverRounds-1 {
 			return c
 		}
-		if c != causeNoEndpoint && st.cell.stats.deaths.Load() == deaths {
+		if c != causeNoEndpoint && st.cell.stats.deaths.Load() == deaths && !st.failedEp.checkFailed() {
 			return c // an ordinary failure: the cell is not dying
 		}
 		if sent := c == causeReset || c == causeTimeout; (sent && !idempotent(ctx.Method())) || st.bodyRead > 0 {
@@ -226,6 +228,10 @@ func (st *reqState) forwardFailover(ctx *fasthttp.RequestCtx, snap *snapshot, ke
 		st.cell.served.Add(1)
 	}
 }
+
+// checkFailed reports whether e (nil: no attempt failed) is held out of
+// rotation by its active check.
+func (e *endpoint) checkFailed() bool { return e != nil && e.checkDown.Load() }
 
 // maxFailoverRounds bounds forward calls per request: its own cell, the
 // rest of that cell after an endpoint died, and the failover cell.

@@ -39,6 +39,8 @@ type endpoint struct {
 	// check is the endpoint's running active check (nil: passive only);
 	// guarded by Proxy.mu.
 	check *checker
+	// probing is set while a readmission probe runs (readmit.go).
+	probing atomic.Bool
 }
 
 // newEndpoint builds an endpoint with its pool configured from opts; dial

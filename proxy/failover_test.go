@@ -348,6 +348,7 @@ func TestFailoverBypassesPins(t *testing.T) {
 			pinned = append(pinned, k)
 		}
 	}
+	p.snap.Load().sessions.pins.Wait() // ristretto applies Sets asynchronously: count them all
 	pinsBefore := p.Pins()
 	if len(pinned) == 0 || pinsBefore["stable"] == 0 {
 		t.Fatalf("no session pinned to stable (%d, %v); the test needs some", len(pinned), pinsBefore)
@@ -405,5 +406,126 @@ func TestFailoverPickAllocs(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Fatalf("%v allocations per failover pick", allocs)
+	}
+}
+
+// TestCheckFailedEndpointRetriedInCell: a request held by an endpoint
+// that then fails its active check (a hung upstream: the request times
+// out, no connection error says it is gone) is retried on the rest of
+// its cell when that is safe — a GET is answered by the other endpoint —
+// and a POST, which may have been executed, fails and is counted.
+func TestCheckFailedEndpointRetriedInCell(t *testing.T) {
+	arrived := make(chan struct{}, 4)
+	hold := make(chan struct{})
+	t.Cleanup(func() { close(hold) })
+	var sick atomic.Bool
+	hung := newKillable(t, func(ctx *fasthttp.RequestCtx) {
+		if string(ctx.Path()) == "/healthz" {
+			if sick.Load() {
+				ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+			}
+			return
+		}
+		arrived <- struct{}{}
+		<-hold
+	})
+	other := newKillable(t, cellNamed("other"))
+	opts := testOptions()
+	opts.UpstreamReadTimeout = 3 * time.Second // the held request's end; the check fails it well before
+	hc := &HealthCheck{Path: "/healthz", Interval: 50 * time.Millisecond, Timeout: 50 * time.Millisecond, Unhealthy: 1, Healthy: 1}
+	p, addr := startProxy(t, opts, []CellSpec{{Name: "a", Weight: 1, Endpoints: []string{hung.addr, other.addr}, Health: hc}}, Hooks{})
+	checkDown := func(want bool) func() bool {
+		return func() bool { return p.Status()[0].Endpoints[0].CheckDown == want }
+	}
+	c := newClient(addr)
+	for _, tc := range []struct {
+		method string
+		status int
+		body   string
+	}{{"GET", 200, "other"}, {"POST", 504, ""}} {
+		// Send until one request is held by the hung endpoint (endpoint
+		// choice is random); those the other endpoint answers are fine.
+		var res chan *fasthttp.Response
+		var body []byte // a GET's retry needs no body byte read; a POST's must fail anyway
+		if tc.method == "POST" {
+			body = []byte("x")
+		}
+		for held := false; !held; {
+			res = make(chan *fasthttp.Response, 1)
+			go func() { res <- do(t, c, tc.method, "/", body) }()
+			select {
+			case <-arrived:
+				held = true
+			case r := <-res:
+				if r.StatusCode() != 200 {
+					t.Fatalf("%s before the check failed: %d", tc.method, r.StatusCode())
+				}
+			}
+		}
+		sick.Store(true)
+		waitFor(t, "the hung endpoint out by its check", checkDown(true))
+		r := <-res
+		if r.StatusCode() != tc.status || (tc.body != "" && string(r.Body()) != tc.body) {
+			t.Fatalf("%s held by an endpoint that failed its check: %d %q, want %d %q", tc.method, r.StatusCode(), r.Body(), tc.status, tc.body)
+		}
+		sick.Store(false)
+		waitFor(t, "the endpoint back by its check", checkDown(false))
+	}
+	if st := p.Status()[0]; st.InflightFailed != 1 {
+		t.Fatalf("inflight_failed = %d, want 1 (the POST)", st.InflightFailed)
+	}
+}
+
+// TestDeadEndpointReadmittedWhenBack: a cell whose only endpoint died is
+// up again soon after the endpoint is back, though its ejection (an hour
+// here, on a clock that never moves) has not run out: the node dials the
+// dead endpoint itself and readmits it on the first connect that
+// succeeds, so its users return without waiting for the backoff.
+func TestDeadEndpointReadmittedWhenBack(t *testing.T) {
+	p, addr, ups, _ := failoverProxy(t, []float64{100, 100, 100}, nil)
+	c := newClient(addr)
+	home, _ := served(t, c, "GET", 60)
+	ups[1].kill()
+	served(t, c, "GET", 60) // b's users find it dead
+	if p.Status()[1].Up {
+		t.Fatal("b up with its only endpoint dead")
+	}
+	ups[1].revive()
+	start := time.Now()
+	waitFor(t, "b readmitted", func() bool { return p.Status()[1].Up })
+	t.Logf("b readmitted %v after its endpoint was back (probe every %v)", time.Since(start).Round(time.Millisecond), p.probeEvery())
+	after, failed := served(t, c, "GET", 60)
+	for u := range after {
+		if after[u] != home[u] {
+			t.Errorf("user %d on %q after b was readmitted, want %q", u, after[u], home[u])
+		}
+	}
+	if failed != 0 {
+		t.Fatalf("%d GETs failed after b was readmitted", failed)
+	}
+}
+
+// TestPassingCheckReadmitsEjected: an endpoint ejected by passive evidence
+// between active checks (the outage was too short for `unhealthy` failed
+// checks in a row) is readmitted by the next passing check, not after the
+// ejection's backoff (an hour here).
+func TestPassingCheckReadmitsEjected(t *testing.T) {
+	up := newKillable(t, cellNamed("a"))
+	opts := testOptions()
+	opts.EjectAfter, opts.EjectBackoff, opts.EjectBackoffMax = 1, time.Hour, time.Hour
+	hc := &HealthCheck{Interval: 50 * time.Millisecond, Timeout: 50 * time.Millisecond, Unhealthy: 1 << 20, Healthy: 1}
+	p, addr := startProxy(t, opts, []CellSpec{{Name: "a", Weight: 1, Endpoints: []string{up.addr}, Health: hc}}, Hooks{})
+	c := newClient(addr)
+	up.kill()
+	if r := get(t, c, "/"); r.StatusCode() != 502 || p.Status()[0].Up {
+		t.Fatalf("request to the dead endpoint: %d, cell up=%v; want 502 and the endpoint ejected", r.StatusCode(), p.Status()[0].Up)
+	}
+	if p.Status()[0].Endpoints[0].CheckDown {
+		t.Fatal("the check took the endpoint out; this test needs passive evidence alone")
+	}
+	up.revive()
+	waitFor(t, "the endpoint readmitted by a passing check", func() bool { return p.Status()[0].Up })
+	if r := get(t, c, "/"); r.StatusCode() != 200 {
+		t.Fatalf("after readmission: %d", r.StatusCode())
 	}
 }

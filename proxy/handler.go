@@ -96,6 +96,9 @@ type reqState struct {
 	acc  accessInfo
 	// trace is what [tracing] generate adds to this request (trace.go).
 	trace traceHead
+	// failedEp is the endpoint of the last failed attempt: if its active
+	// check has failed meanwhile, the cell lost it (cellhealth.go).
+	failedEp *endpoint
 }
 
 // maxKeptHead is the largest head buffer a pooled reqState keeps.
@@ -119,6 +122,7 @@ func (st *reqState) release() {
 	st.ctx, st.acc = nil, accessInfo{}
 	st.trace.addParent, st.trace.addReqID, st.trace.export = false, false, false
 	st.flagSet, st.flagsVal, st.exposed, st.overridden = nil, st.flagsVal[:0], 0, false
+	st.failedEp = nil
 	p.states.Put(st)
 }
 
@@ -309,6 +313,7 @@ func (p *Proxy) label(ctx *fasthttp.RequestCtx, st *reqState, ss *sessions, cook
 func (st *reqState) forward(ctx *fasthttp.RequestCtx) cause {
 	p := st.p
 	var tried *endpoint
+	st.failedEp = nil
 	for attempt := 0; ; attempt++ {
 		st.acc.retried = attempt > 0
 		ep := st.cell.pickEndpoint(p.rand(), tried, p.health.nowNano)
@@ -339,7 +344,7 @@ func (st *reqState) forward(ctx *fasthttp.RequestCtx) cause {
 		if c != causeBusy {
 			p.noteFailure(st.cell, ep, c, !st.gotHead)
 		}
-		st.lastCause = c
+		st.lastCause, st.failedEp = c, ep
 		if attempt > 0 || (sent && !(lost && idempotent(ctx.Method()))) {
 			return c
 		}
@@ -370,6 +375,7 @@ func (p *Proxy) noteFailure(c *cell, ep *endpoint, why cause, headless bool) {
 		// would otherwise fail the first requests after it comes back.
 		ep.closeIdle()
 		c.stats.deaths.Add(1)
+		p.startReadmit(ep)
 	}
 	p.log.Warn("endpoint ejected", "cell", c.name, "endpoint", ep.addr, "ejections", ep.ejections.Load())
 	if c.refresh(p.health.nowNano()) {

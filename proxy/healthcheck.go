@@ -116,6 +116,13 @@ func (p *Proxy) checkLoop(ctx context.Context, e *endpoint, hc HealthCheck) {
 			p.health.success(e) // passing checks also end a passive ejection
 			p.log.Info("endpoint passed its health check", "endpoint", e.addr)
 			p.refreshAll()
+		case err == nil && !e.checkDown.Load() && e.ejectedUntil.Load() != 0:
+			// Passive evidence took it out between checks; a passing
+			// check readmits it at once rather than after the ejection's
+			// backoff (Envoy: successful_active_health_check_uneject_host).
+			p.health.success(e)
+			p.log.Info("endpoint readmitted by its health check", "endpoint", e.addr)
+			p.refreshAll()
 		}
 		select {
 		case <-ctx.Done():

@@ -49,7 +49,10 @@ type Proxy struct {
 	endpoints map[string]*endpoint    // "cell\x00addr" → endpoint of the current snapshot
 	recorders map[string]CellRecorder // cell name → recorder (nil: none)
 	stats     map[string]*cellStats   // cell name → failover counters
-	checkWG   sync.WaitGroup          // running active health checks
+	checkWG   sync.WaitGroup          // running active health checks and readmission probes
+	// stopProbes ends readmission probes (readmit.go) at Shutdown.
+	stopProbes context.Context
+	endProbes  context.CancelFunc
 
 	// noFailover names the cells that receive no failover traffic (the
 	// targets of running rollouts); nil: none.
@@ -105,6 +108,7 @@ func New(opts Options, seed uint64, cells []CellSpec, hooks Hooks) (*Proxy, erro
 	p.health.set(&opts)
 	p.set.Store(newSettings(opts))
 	p.states.New = func() any { return &reqState{p: p} }
+	p.stopProbes, p.endProbes = context.WithCancel(context.Background())
 	p.tunnels = newTunnelSet(p.log, opts.TunnelIdleTimeout, opts.TunnelDrain)
 	p.tunnels.start()
 	p.mu.Lock()
@@ -266,6 +270,7 @@ wait:
 		s.pins.Close() // stops the pin cache's goroutines
 	}
 	p.mu.Unlock()
+	p.endProbes()
 	p.checkWG.Wait()
 	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
