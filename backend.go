@@ -50,8 +50,15 @@ func (b backend) Status(ctx context.Context) (*admin.StatusDoc, error) {
 	doc.Rollout = b.currentRollout()
 	doc.HealthViews = n.healthViewsStatus()
 	for _, s := range n.disc.watcher().Status() {
-		doc.Discovery = append(doc.Discovery, admin.DiscoveryStatus{Target: s.Target, Endpoints: s.Endpoints,
-			Resolved: s.Resolved, Error: s.Error, Since: s.Since, Expired: s.Expired, Failures: s.Failures})
+		ds := admin.DiscoveryStatus{Target: s.Target, Endpoints: s.Endpoints,
+			Resolved: s.Resolved, Error: s.Error, Since: s.Since, Expired: s.Expired, Failures: s.Failures}
+		for addr, w := range s.Weights {
+			if ds.SRV == nil {
+				ds.SRV = map[string]admin.SRVWeight{}
+			}
+			ds.SRV[addr] = admin.SRVWeight{Priority: w.Priority, Weight: w.Weight}
+		}
+		doc.Discovery = append(doc.Discovery, ds)
 	}
 	return doc, nil
 }

@@ -124,7 +124,8 @@ func (d *discoverer) watcher() *discovery.Watcher {
 }
 
 // expand replaces each discovery endpoint of specs with its current
-// addresses; a cell with one marks itself Discovered, so it may be empty.
+// addresses, with their SRV priorities and weights; a cell with one marks
+// itself Discovered, so it may be empty.
 func (d *discoverer) expand(specs []proxy.CellSpec) []proxy.CellSpec {
 	w := d.watcher()
 	for i := range specs {
@@ -133,6 +134,14 @@ func (d *discoverer) expand(specs []proxy.CellSpec) []proxy.CellSpec {
 			if _, ok, _ := discovery.Parse(ep); ok {
 				specs[i].Discovered = true
 				eps = append(eps, w.Addrs(ep)...)
+				for addr, wt := range w.Weights(ep) { // srv: priority and weight
+					if specs[i].Weights == nil {
+						specs[i].Weights = map[string]proxy.EndpointWeight{}
+					}
+					if _, dup := specs[i].Weights[addr]; !dup {
+						specs[i].Weights[addr] = proxy.EndpointWeight{Priority: int(wt.Priority), Weight: wt.Weight}
+					}
+				}
 				continue
 			}
 			eps = append(eps, ep)

@@ -75,6 +75,16 @@ type DiscoveryStatus struct {
 	// Expired is set when the set was dropped after discovery.grace.
 	Expired  bool   `json:"expired,omitempty"`
 	Failures uint64 `json:"failures"`
+	// SRV maps each endpoint of an srv: target to its SRV priority and
+	// weight (RFC 2782): the lowest priority with an endpoint in rotation
+	// takes the cell's traffic, split by weight.
+	SRV map[string]SRVWeight `json:"srv,omitempty"`
+}
+
+// SRVWeight is an SRV-discovered endpoint's priority and weight.
+type SRVWeight struct {
+	Priority uint16  `json:"priority"`
+	Weight   float64 `json:"weight"`
 }
 
 // NodeStatus describes the node answering.

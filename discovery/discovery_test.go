@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -186,5 +187,73 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestSRVWeights: each address takes its record's priority and weight; a
+// target with several addresses splits its weight; an address named twice
+// keeps the lowest priority and adds that priority's weights.
+func TestSRVWeights(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   []srvTarget
+		want map[string]Weight
+	}{
+		{"one each", []srvTarget{{1, 10, []string{"a:1"}}, {2, 30, []string{"b:1"}}},
+			map[string]Weight{"a:1": {1, 10}, "b:1": {2, 30}}},
+		{"split over addresses", []srvTarget{{0, 30, []string{"a:1", "b:1", "c:1"}}},
+			map[string]Weight{"a:1": {0, 10}, "b:1": {0, 10}, "c:1": {0, 10}}},
+		{"lowest priority wins", []srvTarget{{5, 10, []string{"a:1"}}, {1, 2, []string{"a:1"}}, {9, 7, []string{"a:1"}}},
+			map[string]Weight{"a:1": {1, 2}}},
+		{"same priority adds", []srvTarget{{1, 10, []string{"a:1"}}, {1, 5, []string{"a:1"}}},
+			map[string]Weight{"a:1": {1, 15}}},
+		{"no addresses", []srvTarget{{1, 10, nil}}, map[string]Weight{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := srvWeights(tc.in); !maps.Equal(got, tc.want) {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestServerResolvesSRVPriorityAndWeight: a configured resolver reports
+// each SRV target's priority and weight with its addresses, and so does
+// the watcher — a change of weight alone is a change.
+func TestServerResolvesSRVPriorityAndWeight(t *testing.T) {
+	dsrv := dnstest.Start(t)
+	dsrv.Set(t, "_http._tcp.w.test", "_http._tcp.w.test. 5 IN SRV 10 60 9001 n1.test.",
+		"_http._tcp.w.test. 5 IN SRV 10 20 9002 n2.test.", "_http._tcp.w.test. 5 IN SRV 20 0 9003 n3.test.")
+	dsrv.Set(t, "n1.test", "n1.test. 60 IN A 127.0.0.4")
+	dsrv.Set(t, "n2.test", "n2.test. 60 IN A 127.0.0.5", "n2.test. 60 IN A 127.0.0.6")
+	dsrv.Set(t, "n3.test", "n3.test. 60 IN A 127.0.0.7")
+	tg := mustParse(t, "srv:_http._tcp.w.test")
+	r := Server{Addr: dsrv.Addr, Timeout: time.Second}
+	a, err := r.Resolve(context.Background(), tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]Weight{"127.0.0.4:9001": {10, 60}, "127.0.0.5:9002": {10, 10}, "127.0.0.6:9002": {10, 10}, "127.0.0.7:9003": {20, 0}}
+	if !maps.Equal(a.Weights, want) || len(a.Addrs) != 4 {
+		t.Fatalf("srv weights %v (addrs %v), want %v", a.Weights, a.Addrs, want)
+	}
+	changed := make(chan struct{}, 8)
+	w := New(Config{Interval: 20 * time.Millisecond}, r, Hooks{Changed: func() { changed <- struct{}{} }})
+	w.SetTargets(context.Background(), []Target{tg})
+	if got := w.Weights(tg.Raw); !maps.Equal(got, want) {
+		t.Fatalf("watcher weights %v, want %v", got, want)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go w.Run(ctx)
+	dsrv.Set(t, "_http._tcp.w.test", "_http._tcp.w.test. 5 IN SRV 10 60 9001 n1.test.",
+		"_http._tcp.w.test. 5 IN SRV 10 20 9002 n2.test.", "_http._tcp.w.test. 5 IN SRV 5 0 9003 n3.test.")
+	waitFor(t, "the priority change announced", func() bool {
+		return w.Weights(tg.Raw)["127.0.0.7:9003"] == Weight{5, 0}
+	})
+	select {
+	case <-changed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a priority change was not announced")
 	}
 }

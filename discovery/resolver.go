@@ -17,7 +17,10 @@ import (
 // unique) and how long the answer may be used (0: unknown).
 type Answer struct {
 	Addrs []string
-	TTL   time.Duration
+	// Weights are the SRV priority and weight of each address of an
+	// `srv:` answer (srv.go); nil for `dns:`, whose addresses are equals.
+	Weights map[string]Weight
+	TTL     time.Duration
 }
 
 // Resolver resolves targets. Implementations must be safe for concurrent
@@ -52,16 +55,20 @@ func (s System) Resolve(ctx context.Context, t Target) (Answer, error) {
 		return Answer{}, fmt.Errorf("resolve %s: %w", t.Raw, err)
 	}
 	var out []string
+	var ts []srvTarget
 	for _, s := range srvs {
 		ips, err := r.LookupIPAddr(ctx, s.Target)
 		if err != nil {
 			return Answer{}, fmt.Errorf("resolve %s: target %s: %w", t.Raw, s.Target, err)
 		}
+		st := srvTarget{priority: s.Priority, weight: s.Weight}
 		for _, ip := range ips {
-			out = append(out, net.JoinHostPort(ip.IP.String(), strconv.Itoa(int(s.Port))))
+			st.addrs = append(st.addrs, net.JoinHostPort(ip.IP.String(), strconv.Itoa(int(s.Port))))
 		}
+		out = append(out, st.addrs...)
+		ts = append(ts, st)
 	}
-	return Answer{Addrs: tidy(out)}, nil
+	return Answer{Addrs: tidy(out), Weights: srvWeights(ts)}, nil
 }
 
 // Server resolves by asking one DNS server directly (discovery.resolver),
@@ -86,6 +93,7 @@ func (s Server) Resolve(ctx context.Context, t Target) (Answer, error) {
 		return Answer{}, fmt.Errorf("resolve %s: %w", t.Raw, err)
 	}
 	ans := Answer{TTL: minTTL(r.Answer)}
+	var ts []srvTarget
 	for _, rr := range r.Answer {
 		srv, ok := rr.(*dns.SRV)
 		if !ok {
@@ -97,8 +105,10 @@ func (s Server) Resolve(ctx context.Context, t Target) (Answer, error) {
 		}
 		ans.Addrs = append(ans.Addrs, a.Addrs...)
 		ans.TTL = shorter(ans.TTL, a.TTL)
+		ts = append(ts, srvTarget{priority: srv.Priority, weight: srv.Weight, addrs: a.Addrs})
 	}
 	ans.Addrs = tidy(ans.Addrs)
+	ans.Weights = srvWeights(ts)
 	return ans, nil
 }
 

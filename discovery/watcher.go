@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -51,12 +52,13 @@ type Watcher struct {
 // state is one target's last resolution.
 type state struct {
 	t        Target
-	addrs    []string  // last good set (nil before the first success)
-	good     time.Time // when it was last confirmed
-	next     time.Time // when to resolve again
-	err      error     // last lookup's failure (nil after a success)
-	errSince time.Time // first failure of the current streak
-	expired  bool      // the set was dropped after Grace
+	addrs    []string          // last good set (nil before the first success)
+	weights  map[string]Weight // its SRV priorities and weights (nil: dns:)
+	good     time.Time         // when it was last confirmed
+	next     time.Time         // when to resolve again
+	err      error             // last lookup's failure (nil after a success)
+	errSince time.Time         // first failure of the current streak
+	expired  bool              // the set was dropped after Grace
 	lookups  uint64
 	failures uint64
 }
@@ -71,6 +73,8 @@ type Status struct {
 	Expired   bool      `json:"expired,omitempty"` // set dropped after grace
 	Lookups   uint64    `json:"lookups"`
 	Failures  uint64    `json:"failures"`
+	// Weights are the SRV priority and weight of each endpoint (srv: only).
+	Weights map[string]Weight `json:"weights,omitempty"`
 }
 
 // New returns a watcher with no targets.
@@ -131,6 +135,17 @@ func (w *Watcher) Addrs(raw string) []string {
 	return nil
 }
 
+// Weights returns the SRV priority and weight of each of the target's
+// current endpoints (nil: a dns: target, or none known).
+func (w *Watcher) Weights(raw string) map[string]Weight {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if s := w.targets[raw]; s != nil {
+		return maps.Clone(s.weights)
+	}
+	return nil
+}
+
 // Status lists every target, sorted by name.
 func (w *Watcher) Status() []Status {
 	w.mu.Lock()
@@ -138,7 +153,7 @@ func (w *Watcher) Status() []Status {
 	out := make([]Status, 0, len(w.targets))
 	for _, s := range w.targets {
 		st := Status{Target: s.t.Raw, Endpoints: slices.Clone(s.addrs), Resolved: s.good,
-			Since: s.errSince, Expired: s.expired, Lookups: s.lookups, Failures: s.failures}
+			Since: s.errSince, Expired: s.expired, Lookups: s.lookups, Failures: s.failures, Weights: maps.Clone(s.weights)}
 		if s.err != nil {
 			st.Error = s.err.Error()
 		}
@@ -226,7 +241,7 @@ func (w *Watcher) resolve(ctx context.Context, s *state) bool {
 		s.next = now.Add(w.refresh(0))
 		if w.cfg.Grace > 0 && s.addrs != nil && now.Sub(s.good) >= w.cfg.Grace {
 			w.log.Error("discovery: lookups failing past grace; dropping the last good set", "target", s.t.Raw, "err", err, "since", s.errSince)
-			s.addrs, s.expired = nil, true
+			s.addrs, s.weights, s.expired = nil, nil, true
 			return true
 		}
 		w.log.Warn("discovery: lookup failed; keeping the last good set", "target", s.t.Raw, "err", err, "endpoints", len(s.addrs))
@@ -234,11 +249,11 @@ func (w *Watcher) resolve(ctx context.Context, s *state) bool {
 	}
 	s.err, s.errSince, s.expired, s.good = nil, time.Time{}, false, now
 	s.next = now.Add(w.refresh(ans.TTL))
-	if slices.Equal(s.addrs, ans.Addrs) && s.addrs != nil {
+	if slices.Equal(s.addrs, ans.Addrs) && s.addrs != nil && equalWeights(s.weights, ans.Weights) {
 		return false
 	}
-	w.log.Info("discovery: endpoint set changed", "target", s.t.Raw, "endpoints", ans.Addrs)
-	s.addrs = ans.Addrs
+	w.log.Info("discovery: endpoint set changed", "target", s.t.Raw, "endpoints", ans.Addrs, "weights", ans.Weights)
+	s.addrs, s.weights = ans.Addrs, ans.Weights
 	if s.addrs == nil {
 		s.addrs = []string{} // resolved to nothing: known and empty
 	}

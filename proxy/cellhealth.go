@@ -195,7 +195,13 @@ func (p *Proxy) CellUp(name string) bool {
 //     endpoints in rotation, and once to the key's failover cell when the
 //     cell is down.
 //
-// A failure without such evidence (a timeout, a 5xx) is answered as is.
+// A request that could not connect (refused, connect timeout: nothing was
+// sent) needs no evidence to be repeated: with passive ejection off
+// nothing marks the endpoints dead until active checks fail, so it tries
+// the rest of the cell once more and then its failover cell, once. Its
+// cell stays up: this is the request's retry, not a routing change.
+// Any other failure without evidence (a timeout, a reset, a 5xx) is
+// answered as is.
 func (st *reqState) forwardFailover(ctx *fasthttp.RequestCtx, snap *snapshot, keyHash uint64, idx int) cause {
 	p := st.p
 	for round := 0; ; round++ {
@@ -204,7 +210,9 @@ func (st *reqState) forwardFailover(ctx *fasthttp.RequestCtx, snap *snapshot, ke
 		if c == causeNone || c == causeBusy || st.gotHead || round == maxFailoverRounds-1 {
 			return c
 		}
-		if c != causeNoEndpoint && st.cell.stats.deaths.Load() == deaths && !st.failedEp.checkFailed() {
+		dying := c == causeNoEndpoint || st.cell.stats.deaths.Load() != deaths || st.failedEp.checkFailed()
+		unsent := c == causeRefused || c == causeConnectTimeout
+		if !dying && !unsent {
 			return c // an ordinary failure: the cell is not dying
 		}
 		if sent := c == causeReset || c == causeTimeout; (sent && !idempotent(ctx.Method())) || st.bodyRead > 0 {
@@ -212,7 +220,7 @@ func (st *reqState) forwardFailover(ctx *fasthttp.RequestCtx, snap *snapshot, ke
 			return c
 		}
 		now := p.health.nowNano()
-		if !st.cell.refresh(now) {
+		if !st.cell.refresh(now) && (dying || round == 0) {
 			continue // the rest of the cell first
 		}
 		if st.failedOver {

@@ -529,3 +529,38 @@ func TestPassingCheckReadmitsEjected(t *testing.T) {
 		t.Fatalf("after readmission: %d", r.StatusCode())
 	}
 }
+
+// TestUnreachableCellWithoutEvidence: with passive ejection off (active
+// checks only, and none failed yet), a request whose every connect to its
+// cell is refused — nothing was sent, so repeating it is safe whatever its
+// method — is served by its failover cell, once; the cell stays up (this
+// is the request's retry, not a routing change).
+func TestUnreachableCellWithoutEvidence(t *testing.T) {
+	opts := testOptions() // EjectAfter 0: no passive ejection
+	opts.StickyKey = []balancer.Source{{Kind: balancer.SourceHeader, Name: "X-User-ID"}}
+	p, addr := startProxy(t, opts, []CellSpec{
+		{Name: "a", Weight: 1, Endpoints: []string{newKillable(t, cellNamed("a")).addr}},
+		{Name: "b", Weight: 1, Endpoints: []string{deadAddr(t), deadAddr(t), deadAddr(t)}},
+	}, Hooks{})
+	tab := p.snap.Load().table
+	c := newClient(addr)
+	served := 0
+	for u := range 40 {
+		k := fmt.Sprint("user-", u)
+		if tab.PickKey([]byte(k)) != 1 {
+			continue
+		}
+		for _, m := range []string{"GET", "POST"} {
+			r := do(t, c, m, "/", []byte("x"), "X-User-ID", k)
+			if r.StatusCode() != 200 || string(r.Body()) != "a" {
+				t.Fatalf("%s for b's user %s with b unreachable: %d %q, want 200 from a", m, k, r.StatusCode(), r.Body())
+			}
+			served++
+		}
+	}
+	st := p.Status()[1]
+	t.Logf("%d requests of b's users served by a; b up=%v, failovers %d", served, st.Up, st.Failovers)
+	if served == 0 || !st.Up || st.Failovers != uint64(served) {
+		t.Fatalf("served %d, b up=%v failovers=%d: want b up and every request counted", served, st.Up, st.Failovers)
+	}
+}

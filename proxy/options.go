@@ -235,6 +235,10 @@ type CellSpec struct {
 	Protocol string
 	// TLS reaches the endpoints over TLS (HTTP/1.1 or h2). Nil: plain TCP.
 	TLS *UpstreamTLS
+	// Weights gives endpoints a priority and weight (from SRV records,
+	// tiers.go), by address. Nil: all equal. An endpoint it does not name
+	// has priority 0 and weight 1.
+	Weights map[string]EndpointWeight
 }
 
 // CellRecorder receives the outcome of every finished request of one cell.

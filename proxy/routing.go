@@ -37,12 +37,19 @@ type cell struct {
 	stats     *cellStats     // failover counters; survive reloads
 	state     *cellState     // down or up on this node (cellhealth.go)
 	proto     string         // ProtoHTTP1, ProtoH2C or ProtoH2 (h2upstream.go)
+	// tiers group endpoints by SRV priority with their weights (tiers.go);
+	// nil when all have the defaults, the plain path.
+	tiers []tier
 }
 
 // pickEndpoint chooses an endpoint by power of two choices on outstanding
 // requests among endpoints in rotation, skipping exclude (the endpoint a
-// retry must avoid). It returns nil when none is available.
+// retry must avoid); by priority and weight when the cell has tiers
+// (tiers.go). It returns nil when none is available.
 func (c *cell) pickEndpoint(r uint64, exclude *endpoint, now func() int64) *endpoint {
+	if c.tiers != nil {
+		return c.pickTiered(r, exclude, now)
+	}
 	eps := c.endpoints
 	n := uint64(len(eps))
 	if n == 0 { // a discovered cell that resolves to nothing
@@ -120,6 +127,7 @@ func (p *Proxy) buildSnapshotLocked(specs []CellSpec) *snapshot {
 			p.setCheckLocked(e, sp.Health)
 			c.endpoints = append(c.endpoints, e)
 		}
+		c.tiers = buildTiers(c.endpoints, sp.Weights)
 		c.refresh(p.health.nowNano())
 		s.cells[i] = c
 		bc[i] = balancer.Cell{Name: sp.Name, Weight: sp.Weight}
