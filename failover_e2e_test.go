@@ -80,6 +80,12 @@ const failoverSeed = 7
 
 func startFailoverFleet(t *testing.T, extra string, health string) *failoverFleet {
 	t.Helper()
+	return startFailoverFleetN(t, 2, extra, health)
+}
+
+// startFailoverFleetN is startFailoverFleet with perCell endpoints a cell.
+func startFailoverFleetN(t *testing.T, perCell int, extra string, health string) *failoverFleet {
+	t.Helper()
 	f := &failoverFleet{eps: map[string][]*democell.Server{}, names: []string{"a", "b", "c"}}
 	var b strings.Builder
 	fmt.Fprintf(&b, "node_name = \"failover-1\"\n[listen]\naddr = \"127.0.0.1:0\"\ndrain_timeout = \"5s\"\n[admin]\naddr = \"127.0.0.1:0\"\n[state]\npath = %q\n", t.TempDir()+"/j.db")
@@ -87,7 +93,7 @@ func startFailoverFleet(t *testing.T, extra string, health string) *failoverFlee
 	var cells []balancer.Cell
 	for _, name := range f.names {
 		var addrs []string
-		for range 2 {
+		for range perCell {
 			s, err := democell.Start(name, "v1")
 			if err != nil {
 				t.Fatal(err)
