@@ -60,6 +60,18 @@ func (k *keyedLoad) halt() {
 	}
 }
 
+// waitAllServed waits until each of users keys has had a response.
+func (k *keyedLoad) waitAllServed(t *testing.T, users int) {
+	t.Helper()
+	waitFor(t, "every user served once", 60*time.Second, func() bool {
+		seen := map[string]bool{}
+		for _, s := range k.snapshot() {
+			seen[s.key] = true
+		}
+		return len(seen) == users
+	})
+}
+
 func (k *keyedLoad) snapshot() []served {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -192,13 +204,7 @@ func runOutage(t *testing.T, f *failoverFleet, users int) failoverReport {
 			return len(seen) == len(bUsers)
 		}
 	}
-	waitFor(t, "every user served once", 60*time.Second, func() bool {
-		seen := map[string]bool{}
-		for _, s := range ld.snapshot() {
-			seen[s.key] = true
-		}
-		return len(seen) == users
-	})
+	ld.waitAllServed(t, users)
 
 	tKill := time.Now()
 	f.kill("b")

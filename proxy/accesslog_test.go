@@ -50,6 +50,9 @@ func startLogged(t *testing.T, cfg accesslog.Config, buffer int, cells []CellSpe
 	t.Cleanup(func() { al.Close() }) // runs after the proxy's shutdown (LIFO)
 	opts := testOptions()
 	opts.StickyKey = []balancer.Source{{Kind: balancer.SourceHeader, Name: "X-User-ID"}}
+	// No failover: a dead cell's requests are answered by the proxy itself
+	// (an unreachable cell's requests would go to their failover cell).
+	opts.FailoverPanic = 0
 	_, addr := startProxy(t, opts, cells, Hooks{AccessLog: al})
 	return al, addr
 }
