@@ -39,8 +39,10 @@ type endpoint struct {
 	// check is the endpoint's running active check (nil: passive only);
 	// guarded by Proxy.mu.
 	check *checker
-	// probing is set while a readmission probe runs (readmit.go).
+	// probing is set while a readmission probe runs (readmit.go); dead
+	// while connection evidence holds the endpoint out, until a success.
 	probing atomic.Bool
+	dead    atomic.Bool
 }
 
 // newEndpoint builds an endpoint with its pool configured from opts; dial
@@ -127,6 +129,9 @@ func (h *health) success(e *endpoint) {
 	if e.ejectedUntil.Load() != 0 {
 		e.ejectedUntil.Store(0)
 	}
+	if e.dead.Load() {
+		e.dead.Store(false)
+	}
 }
 
 // failure records a 5xx (or a failure after the request may have been
@@ -155,6 +160,7 @@ func (h *health) connFailure(e *endpoint) bool {
 	}
 	e.fails.Store(0)
 	h.eject(e)
+	e.dead.Store(true)
 	return true
 }
 

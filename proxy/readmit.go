@@ -44,7 +44,14 @@ func (p *Proxy) startReadmit(e *endpoint) {
 // removed by a reload, or the proxy shuts down.
 func (p *Proxy) readmitLoop(e *endpoint) {
 	defer p.checkWG.Done()
-	defer e.probing.Store(false)
+	defer func() {
+		e.probing.Store(false)
+		// A death recorded while this loop was deciding to end found
+		// probing set and started nothing: probe it now.
+		if e.dead.Load() && !e.removed.Load() && p.stopProbes.Err() == nil {
+			p.startReadmit(e)
+		}
+	}()
 	t := time.NewTimer(p.probeEvery())
 	defer t.Stop()
 	for {
@@ -53,7 +60,7 @@ func (p *Proxy) readmitLoop(e *endpoint) {
 			return
 		case <-t.C:
 		}
-		if e.removed.Load() || e.ejectedUntil.Load() == 0 {
+		if e.removed.Load() || !e.dead.Load() {
 			return
 		}
 		if c, err := e.client.Dial(e.addr); err == nil {
