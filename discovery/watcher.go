@@ -20,8 +20,9 @@ type Config struct {
 	// no endpoint is down, so its users fail over. Zero: kept until a
 	// lookup succeeds again — a DNS outage never empties a cell.
 	Grace time.Duration
-	// Timeout bounds one resolution of one target. Zero: Interval, at most
-	// 5 s.
+	// Timeout bounds one resolution of one target. Zero: Interval, but at
+	// least 1 s (an SRV answer takes several queries, and a loaded host
+	// must not turn a short interval into failed lookups) and at most 5 s.
 	Timeout time.Duration
 }
 
@@ -85,7 +86,7 @@ func New(cfg Config, res Resolver, hooks Hooks) *Watcher {
 		w.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if w.cfg.Timeout <= 0 {
-		w.cfg.Timeout = min(cfg.Interval, 5*time.Second)
+		w.cfg.Timeout = min(max(cfg.Interval, time.Second), 5*time.Second)
 	}
 	return w
 }
