@@ -60,7 +60,7 @@ endpoints = [%q]
 name = "edge"
 weight = 100
 endpoints = [%q]
-health = { interval = "200ms", timeout = "200ms", unhealthy = 2, healthy = 1 }
+health = { interval = "500ms", timeout = "500ms", unhealthy = 2, healthy = 1 }
 `, name, filepath.Join(t.TempDir(), "j.db"), joinLine, stable.Addr(), e.Addr()))
 		if join == "" {
 			join = nodes[i].node.GossipAddr()

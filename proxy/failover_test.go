@@ -431,8 +431,10 @@ func TestCheckFailedEndpointRetriedInCell(t *testing.T) {
 	})
 	other := newKillable(t, cellNamed("other"))
 	opts := testOptions()
-	opts.UpstreamReadTimeout = 3 * time.Second // the held request's end; the check fails it well before
-	hc := &HealthCheck{Path: "/healthz", Interval: 50 * time.Millisecond, Timeout: 50 * time.Millisecond, Unhealthy: 1, Healthy: 1}
+	opts.UpstreamReadTimeout = 5 * time.Second // the held request's end; the check fails it well before
+	// The sick endpoint fails its checks fast (503s); the generous probe
+	// timeout keeps a loaded machine from failing the healthy one's.
+	hc := &HealthCheck{Path: "/healthz", Interval: 50 * time.Millisecond, Timeout: 2 * time.Second, Unhealthy: 2, Healthy: 1}
 	p, addr := startProxy(t, opts, []CellSpec{{Name: "a", Weight: 1, Endpoints: []string{hung.addr, other.addr}, Health: hc}}, Hooks{})
 	checkDown := func(want bool) func() bool {
 		return func() bool { return p.Status()[0].Endpoints[0].CheckDown == want }
@@ -513,7 +515,7 @@ func TestPassingCheckReadmitsEjected(t *testing.T) {
 	up := newKillable(t, cellNamed("a"))
 	opts := testOptions()
 	opts.EjectAfter, opts.EjectBackoff, opts.EjectBackoffMax = 1, time.Hour, time.Hour
-	hc := &HealthCheck{Interval: 50 * time.Millisecond, Timeout: 50 * time.Millisecond, Unhealthy: 1 << 20, Healthy: 1}
+	hc := &HealthCheck{Interval: 50 * time.Millisecond, Timeout: time.Second, Unhealthy: 1 << 20, Healthy: 1}
 	p, addr := startProxy(t, opts, []CellSpec{{Name: "a", Weight: 1, Endpoints: []string{up.addr}, Health: hc}}, Hooks{})
 	c := newClient(addr)
 	up.kill()
