@@ -80,6 +80,9 @@ type reqState struct {
 	// applies (override says what); the request is then not recorded.
 	overridden bool
 	override   flags.Override
+	// metricProto is the request's protocol label for the metrics: "" for
+	// HTTP/1.1, ProtocolH2 or ProtocolGRPC (protocol.go).
+	metricProto string
 
 	// failedOver is set when the request left its own (down) cell for its
 	// failover cell; it fails over at most once (cellhealth.go).
@@ -123,6 +126,7 @@ func (st *reqState) release() {
 	st.trace.addParent, st.trace.addReqID, st.trace.export = false, false, false
 	st.flagSet, st.flagsVal, st.exposed, st.overridden = nil, st.flagsVal[:0], 0, false
 	st.failedEp = nil
+	st.metricProto = ""
 	p.states.Put(st)
 }
 
@@ -199,8 +203,13 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 	st.cell = snap.cells[idx]
 	st.cell.served.Add(1)
 	p.assignFlags(st, keyHash, key != nil || cookie)
-	if isH2Stream(ctx) && !isGRPC(&ctx.Request.Header) {
-		st.cell.stats.h2.Add(1) // h1 is served less h2 and gRPC (protocolCounts)
+	if isH2Stream(ctx) {
+		if isGRPC(&ctx.Request.Header) {
+			st.metricProto = ProtocolGRPC
+		} else {
+			st.metricProto = ProtocolH2
+			st.cell.stats.h2.Add(1) // h1 is served less h2 and gRPC (protocolCounts)
+		}
 	}
 
 	// A WebSocket handshake, routed like any request, leaves here for its
@@ -418,7 +427,7 @@ func (st *reqState) finish(status int, proxyErr bool) {
 			ttfb = st.ttfb.Sub(st.start)
 		}
 		if c.rec != nil {
-			c.rec.Record(status, proxyErr, end.Sub(st.start), ttfb)
+			st.record(c.rec, status, proxyErr, end.Sub(st.start), ttfb)
 		}
 		if st.flagSet != nil { // each variant's cohort (proxy/flags.go)
 			st.flagSet.Record(&st.choices, st.exposed, status, proxyErr, end.Sub(st.start), ttfb)

@@ -24,11 +24,15 @@ type Cell struct {
 	// first interval that came before it (sinceStep).
 	fine *countRing
 
-	// codes counts every request by the status the client got (lifetime),
-	// for cellgate_requests_total{cell,code}, sharded like the count ring;
+	// codes counts every HTTP/1.1 request by the status the client got
+	// (lifetime), for cellgate_requests_total{cell,code,protocol="h1"},
+	// sharded like the count ring;
 	// proxyErrs counts those the proxy failed itself (rare, unsharded).
 	codes     [countShards]codeCounts
 	proxyErrs atomic.Uint64
+	// protos counts HTTP/2 and gRPC requests apart (protocol.go): codes
+	// holds only the HTTP/1.1 ones, the histograms hold all.
+	protos [len(otherProtocols)]protoStats
 
 	// alarm says whether Record signals the controller (alarm.go):
 	// alarmOff, alarmErrorsOnly, or a latency in nanoseconds above which a
@@ -48,7 +52,7 @@ func (c *Cell) Name() string { return c.name }
 // clock; a caller that knows the end time (start.Add(total)) saves that
 // with RecordAt.
 func (c *Cell) Record(status int, proxyErr bool, total, ttfb time.Duration) {
-	c.recordNs(c.reg.nowNs(), status, proxyErr, total, ttfb)
+	c.recordNs(c.reg.nowNs(), nil, status, proxyErr, total, ttfb)
 }
 
 // codeCounts is one shard of the per-status counters.
@@ -58,10 +62,12 @@ type codeCounts [maxCode]atomic.Uint64
 // already hold the request's end time (it saves a clock read) and for
 // simulations.
 func (c *Cell) RecordAt(at time.Time, status int, proxyErr bool, total, ttfb time.Duration) {
-	c.recordNs(at.UnixNano(), status, proxyErr, total, ttfb)
+	c.recordNs(at.UnixNano(), nil, status, proxyErr, total, ttfb)
 }
 
-func (c *Cell) recordNs(ns int64, status int, proxyErr bool, total, ttfb time.Duration) {
+// recordNs records one request; ps is its protocol's own counts, nil for
+// HTTP/1.1.
+func (c *Cell) recordNs(ns int64, ps *protoStats, status int, proxyErr bool, total, ttfb time.Duration) {
 	th := c.reg.th.Load()
 	sh := shardHint()
 	a := uint64(1) << 32
@@ -81,11 +87,17 @@ func (c *Cell) recordNs(ns int64, status int, proxyErr bool, total, ttfb time.Du
 	if !proxyErr {
 		ti = histIndex(durUs(ttfb))
 	}
-	c.hists.add(ns, histIndex(durUs(total)), ti)
+	hi := histIndex(durUs(total))
+	c.hists.add(ns, hi, ti)
 	if uint(status) >= maxCode || status < 100 {
 		status = 0
 	}
-	c.codes[sh%countShards][status].Add(1)
+	if ps == nil {
+		c.codes[sh%countShards][status].Add(1)
+	} else {
+		ps.codes[status].Add(1)
+		ps.observe(hi) // after hists.add: a scrape reads ps first (collector.go)
+	}
 	if proxyErr {
 		c.proxyErrs.Add(1)
 	}
@@ -127,17 +139,18 @@ func (c *Cell) Totals() Totals {
 	return t
 }
 
-// eachCode calls f for every status code seen so far (lifetime count > 0).
-func (c *Cell) eachCode(f func(code int, n uint64)) {
-	for code := range maxCode {
-		if n := c.code(code); n != 0 {
-			f(code, n)
-		}
+// code returns the lifetime count of one status code, all protocols.
+func (c *Cell) code(code int) uint64 {
+	n := c.h1Code(code)
+	for i := range c.protos {
+		n += c.protos[i].codes[code].Load()
 	}
+	return n
 }
 
-// code returns the lifetime count of one status code over all shards.
-func (c *Cell) code(code int) uint64 {
+// h1Code returns the lifetime HTTP/1.1 count of one status code over all
+// shards.
+func (c *Cell) h1Code(code int) uint64 {
 	var n uint64
 	for i := range c.codes {
 		n += c.codes[i][code].Load()
