@@ -305,22 +305,28 @@ func TestCellFailoverUnderLoad(t *testing.T) {
 }
 
 // TestCellFailoverActiveChecksOnly: with passive ejection off, b's users
-// fail over once b's active TCP checks fail `unhealthy` times in a row.
-// Requests to b between the kill and that moment fail (there is no
-// evidence yet); the time is printed against interval × unhealthy. The
-// probe timeout is generous so a loaded test machine (the race detector on
-// two cores) does not fail probes of live endpoints.
+// fail over once b's active TCP checks fail `unhealthy` times in a row
+// (the time is printed against interval × unhealthy). Until then there is
+// no evidence, yet no GET fails: one that could not connect goes to its
+// failover cell, and one lost on a pooled connection the kill reset
+// before any response byte is retried once there too. The only failed
+// POSTs are those the node counted in flight. The probe timeout is
+// generous so a loaded test machine (the race detector on two cores) does
+// not fail probes of live endpoints.
 func TestCellFailoverActiveChecksOnly(t *testing.T) {
 	f := startFailoverFleet(t, "[upstream]\neject_after = 0",
 		`health = { interval = "200ms", timeout = "200ms", unhealthy = 3, healthy = 1 }`)
 	r := runOutage(t, f, 300)
 	t.Logf("active only (interval 200ms × unhealthy 3 = 600ms): first user on its failover cell after %v, last failed request %s",
 		r.detect.Round(time.Millisecond), lastFail(r))
-	t.Logf("active only: failed GET %d, failed POST %d; other users moved %d; b's users on a wrong cell %d; %d of %d returned",
-		r.failedGET, r.failedPOST, r.others, r.wrongB, r.returned, r.usersB)
-	if r.others != 0 || r.othersFailed != 0 || r.wrongB != 0 || r.movedB == 0 || r.returned != r.usersB {
-		t.Errorf("other users moved %d, b's users on a wrong cell %d, failed over %d, returned %d/%d",
-			r.others, r.wrongB, r.movedB, r.returned, r.usersB)
+	t.Logf("active only: failed GET %d, failed POST %d (node counted %d in flight), failovers %d; other users moved %d; b's users on a wrong cell %d; %d of %d returned",
+		r.failedGET, r.failedPOST, r.inflightFailed, r.failover, r.others, r.wrongB, r.returned, r.usersB)
+	if r.failedGET != 0 || r.others != 0 || r.othersFailed != 0 || r.wrongB != 0 || r.movedB == 0 || r.returned != r.usersB {
+		t.Errorf("failed GET %d, other users moved %d (failed %d), b's users on a wrong cell %d, failed over %d, returned %d/%d: want 0, 0 (0), 0, > 0, all",
+			r.failedGET, r.others, r.othersFailed, r.wrongB, r.movedB, r.returned, r.usersB)
+	}
+	if uint64(r.failedPOST) != r.inflightFailed {
+		t.Errorf("%d POSTs failed but the node counted %d in flight when b died", r.failedPOST, r.inflightFailed)
 	}
 }
 

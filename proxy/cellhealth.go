@@ -30,9 +30,10 @@ type cellStats struct {
 	// failovers counts requests whose own cell was down, served by a
 	// failover cell instead.
 	failovers atomic.Uint64
-	// inflightFailed counts requests in flight when their cell died that
-	// could not be retried (not idempotent and bytes had been sent, or a
-	// body had begun to stream).
+	// inflightFailed counts requests in flight when their cell died, or
+	// dropped unanswered by an endpoint (closed or reset before any
+	// response byte), that could not be retried (not idempotent and bytes
+	// had been sent, or a body had begun to stream).
 	inflightFailed atomic.Uint64
 	// panics counts requests kept on their down cell because more than
 	// routing.failover_panic of the weight was down.
@@ -198,29 +199,43 @@ func (p *Proxy) CellUp(name string) bool {
 // A request that could not connect (refused, connect timeout: nothing was
 // sent) needs no evidence to be repeated: with passive ejection off
 // nothing marks the endpoints dead until active checks fail, so it tries
-// the rest of the cell once more and then its failover cell, once. Its
-// cell stays up: this is the request's retry, not a routing change.
-// Any other failure without evidence (a timeout, a reset, a 5xx) is
-// answered as is.
+// the rest of the cell once more and then its failover cell, once. Nor
+// does a lost one (the connection closed or reset before any response
+// byte, no body byte read: roundTrip's lost) that is idempotent: forward
+// has already retried it once on another endpoint of the cell in rotation
+// if there was one (the ordinary retry rule); when that is lost too — the
+// whole cell died under it — or there was none, it goes once to the key's
+// failover cell.
+// A request dropped so that is not idempotent, or whose body streamed,
+// fails (502) and is counted in flight. Either way its cell stays up and
+// no endpoint is ejected: this is the request's retry, not a routing
+// change (health is the checks' and passive ejection's to decide).
+// Any other failure without evidence (a timeout, a 5xx, a response cut
+// after its first byte) is answered as is.
 func (st *reqState) forwardFailover(ctx *fasthttp.RequestCtx, snap *snapshot, keyHash uint64, idx int) cause {
 	p := st.p
 	for round := 0; ; round++ {
 		deaths := st.cell.stats.deaths.Load()
 		c := st.forward(ctx)
-		if c == causeNone || c == causeBusy || st.gotHead || round == maxFailoverRounds-1 {
-			return c
+		if c == causeNone || c == causeBusy || st.respByte || round == maxFailoverRounds-1 {
+			return c // answered, or part of an answer arrived: never repeated
 		}
 		dying := c == causeNoEndpoint || st.cell.stats.deaths.Load() != deaths || st.failedEp.checkFailed()
 		unsent := c == causeRefused || c == causeConnectTimeout
-		if !dying && !unsent {
+		dropped := c == causeReset // with no response byte (above)
+		if !dying && !unsent && !dropped {
 			return c // an ordinary failure: the cell is not dying
 		}
 		if sent := c == causeReset || c == causeTimeout; (sent && !idempotent(ctx.Method())) || st.bodyRead > 0 {
 			st.cell.stats.inflightFailed.Add(1) // the body streamed: it cannot be sent again
 			return c
 		}
+		lostOnly := !dying && !unsent // no evidence: the request's one retry elsewhere
+		if lostOnly && !st.lost {
+			return c // not a connection loss (some other error, no byte answered)
+		}
 		now := p.health.nowNano()
-		if !st.cell.refresh(now) && (dying || round == 0) {
+		if !lostOnly && !st.cell.refresh(now) && (dying || round == 0) {
 			continue // the rest of the cell first
 		}
 		if st.failedOver {

@@ -83,6 +83,7 @@ func (u *upstreamConn) done(reusable bool) {
 // from a failure after the request was written, which the retry rule needs.
 func (st *reqState) roundTrip(ctx *fasthttp.RequestCtx, ep *endpoint) (sent, lost bool, err error) {
 	hc, opts := ep.client, &st.set.opts
+	st.respByte = false
 	cc, err := hc.AcquireConn(0, false)
 	if err != nil {
 		return false, false, err
@@ -110,7 +111,7 @@ func (st *reqState) roundTrip(ctx *fasthttp.RequestCtx, ep *endpoint) (sent, los
 	st.gotHead = false
 	if err = st.readResponse(ctx); err != nil {
 		u.done(false)
-		return true, st.bodyRead == 0 && !st.gotHead && connLost(err), err
+		return true, st.bodyRead == 0 && !st.respByte && connLost(err), err
 	}
 	return true, false, nil
 }
@@ -142,8 +143,10 @@ func (st *reqState) readResponse(ctx *fasthttp.RequestCtx) error {
 	for {
 		framing, raw, err := peekHead(br)
 		if err != nil {
+			st.respByte = st.respByte || br.Buffered() > 0 // part of a head, then the error
 			return err
 		}
+		st.respByte = true
 		st.upFraming = framing
 		st.upHead.build(raw, &st.scrub, st.set.opts.ResponseHeaders)
 		if err := readHeadInto(&resp.Header, br, raw); err != nil {

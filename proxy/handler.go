@@ -67,7 +67,16 @@ type reqState struct {
 	reusable  bool
 	upClose   bool
 	gotHead   bool // the response head arrived (roundTrip's lost rule)
-	eof       bool
+	// respByte is set once any byte of a response (an interim one, part
+	// of a head) arrived: the request may have been answered, so it is
+	// never repeated.
+	respByte bool
+	// lost is set when the last failed attempt lost the request: the
+	// connection was closed or reset before any response byte and no body
+	// byte was read (roundTrip's lost): cellhealth.go's retry of a lost
+	// idempotent request on the failover cell.
+	lost bool
+	eof  bool
 
 	// flagSet is the flag snapshot the request was assigned from (nil: no
 	// flags), choices its variants, flagsVal the X-Cellgate-Flags value and
@@ -122,6 +131,7 @@ func (st *reqState) release() {
 		st.head = nil // one huge head must not pin its buffer in the pool
 	}
 	st.pinCookie, st.failedOver, st.gotHead, st.upstreamCancelled = false, false, false, false
+	st.respByte, st.lost = false, false
 	st.ctx, st.acc = nil, accessInfo{}
 	st.trace.addParent, st.trace.addReqID, st.trace.export = false, false, false
 	st.flagSet, st.flagsVal, st.exposed, st.overridden = nil, st.flagsVal[:0], 0, false
@@ -322,7 +332,7 @@ func (p *Proxy) label(ctx *fasthttp.RequestCtx, st *reqState, ss *sessions, cook
 func (st *reqState) forward(ctx *fasthttp.RequestCtx) cause {
 	p := st.p
 	var tried *endpoint
-	st.failedEp = nil
+	st.failedEp, st.lost = nil, false
 	for attempt := 0; ; attempt++ {
 		st.acc.retried = attempt > 0
 		ep := st.cell.pickEndpoint(p.rand(), tried, p.health.nowNano)
@@ -353,7 +363,7 @@ func (st *reqState) forward(ctx *fasthttp.RequestCtx) cause {
 		if c != causeBusy {
 			p.noteFailure(st.cell, ep, c, !st.gotHead)
 		}
-		st.lastCause, st.failedEp = c, ep
+		st.lastCause, st.failedEp, st.lost = c, ep, lost
 		if attempt > 0 || (sent && !(lost && idempotent(ctx.Method()))) {
 			return c
 		}

@@ -30,7 +30,7 @@ var (
 		"Requests of the cell's users served by their failover cell because the cell was down.",
 		[]string{"cell"}, nil)
 	descInflightFailed = prometheus.NewDesc("cellgate_failover_inflight_failed_total",
-		"Requests in flight when the cell died that could not be retried (non-idempotent, already sent).",
+		"Requests in flight when the cell died, or dropped unanswered by an endpoint, that could not be retried (non-idempotent, already sent).",
 		[]string{"cell"}, nil)
 	descOverrides = prometheus.NewDesc("cellgate_override_requests_total",
 		"Requests steered to a cell or flag variant by a trusted X-Cellgate-Override; no cell's or variant's SLIs count them.",
