@@ -69,6 +69,7 @@ func TestLostRequestRetriedWithoutEvidence(t *testing.T) {
 	for _, tc := range []struct {
 		name, method, prefix string
 		bGood                bool // b has a healthy endpoint besides the dropper
+		noBody               bool
 		status               int
 		cell, body           string
 		inflight             uint64
@@ -77,6 +78,7 @@ func TestLostRequestRetriedWithoutEvidence(t *testing.T) {
 		{name: "GET, failover cell", method: "GET", status: 200, cell: "a", body: "a"},
 		{name: "DELETE, failover cell", method: "DELETE", status: 200, cell: "a", body: "a"},
 		{name: "POST with body", method: "POST", status: 502, cell: "b", inflight: 1},
+		{name: "POST without body", method: "POST", noBody: true, status: 502, cell: "b", inflight: 1},
 		// Idempotent, but its body streamed (bodies are not buffered): it
 		// cannot be sent again.
 		{name: "PUT with body", method: "PUT", status: 502, cell: "b", inflight: 1},
@@ -97,7 +99,7 @@ func TestLostRequestRetriedWithoutEvidence(t *testing.T) {
 			tab := p.snap.Load().table
 			c := newClient(addr)
 			var body []byte
-			if tc.method == "POST" || tc.method == "PUT" {
+			if (tc.method == "POST" || tc.method == "PUT") && !tc.noBody {
 				body = []byte("payload")
 			}
 			// Until the dropper has lost three requests (bounded: with two
