@@ -121,6 +121,9 @@ func TestLostRequestRetriedWithoutEvidence(t *testing.T) {
 					t.Fatalf("%s for b's user %s, dropped by b: %d %q from %q, want %d %q from %q",
 						tc.method, k, r.StatusCode(), r.Body(), got, tc.status, tc.body, tc.cell)
 				}
+				if !p.CellUp("b") {
+					t.Fatalf("b marked down after %s for %s was dropped: health is the checks' to decide", tc.method, k)
+				}
 			}
 			if d.hits.Load() < 3 {
 				t.Fatalf("the dropper saw %d requests, want 3", d.hits.Load())
