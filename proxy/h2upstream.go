@@ -349,10 +349,16 @@ func trimSpace(b []byte) []byte {
 }
 
 // roundTripH2 picks an endpoint and sends req, retrying once on another
-// endpoint when the first could not be dialled (nothing was sent).
+// endpoint when the upstream cannot have processed it: the dial failed,
+// the stream was refused, or a GOAWAY left it out (h2retry.go).
 func (st *reqState) roundTripH2(req *http.Request) (*http.Response, cause) {
 	p := st.p
 	var tried *endpoint
+	var body *replayBody
+	if req.Body != nil {
+		body = &replayBody{src: req.Body}
+		req.Body = body
+	}
 	for attempt := 0; ; attempt++ {
 		ep := st.cell.pickEndpoint(p.rand(), tried, p.health.nowNano)
 		if ep == nil {
@@ -379,14 +385,20 @@ func (st *reqState) roundTripH2(req *http.Request) (*http.Response, cause) {
 		ep.outstanding.Add(-1)
 		var se http2.StreamError
 		st.upstreamCancelled = errors.As(err, &se) && se.Code == http2.ErrCodeCancel
-		sent := !isDialError(err)
-		c := classify(err, sent)
+		c := classify(err, !isDialError(err))
 		if req.Context().Err() == nil {
 			p.noteFailure(st.cell, ep, c, true)
 		}
 		st.lastCause = c
-		if attempt > 0 || sent || req.Context().Err() != nil {
+		if attempt > 0 || !unprocessed(err) || req.Context().Err() != nil {
 			return nil, c
+		}
+		if body != nil {
+			next, ok := body.replay()
+			if !ok {
+				return nil, c
+			}
+			body, req.Body = next, next
 		}
 		tried = ep
 	}

@@ -1,0 +1,130 @@
+package proxy
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+
+	"golang.org/x/net/http2"
+)
+
+// startRefuser serves HTTP/2 with prior knowledge and refuses every stream
+// it is offered with RST_STREAM REFUSED_STREAM (RFC 9113 §8.7: not
+// processed), counting them. It speaks through x/net's Framer.
+func startRefuser(t *testing.T) (addr string, refused *atomic.Int64) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	refused = new(atomic.Int64)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+			go func() {
+				defer c.Close()
+				preface := make([]byte, len(http2.ClientPreface))
+				if _, err := io.ReadFull(c, preface); err != nil || string(preface) != http2.ClientPreface {
+					return
+				}
+				fr := http2.NewFramer(c, c)
+				if fr.WriteSettings() != nil {
+					return
+				}
+				for {
+					f, err := fr.ReadFrame()
+					if err != nil {
+						return
+					}
+					switch f := f.(type) {
+					case *http2.SettingsFrame:
+						if !f.IsAck() && fr.WriteSettingsAck() != nil {
+							return
+						}
+					case *http2.PingFrame:
+						if !f.IsAck() && fr.WritePing(true, f.Data) != nil {
+							return
+						}
+					case *http2.HeadersFrame:
+						refused.Add(1)
+						if fr.WriteRSTStream(f.StreamID, http2.ErrCodeRefusedStream) != nil {
+							return
+						}
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String(), refused
+}
+
+// TestH2RetryRefusedStream: a cell of two h2c endpoints, one refusing every
+// stream. Requests with a body that land on the refuser are retried once
+// on the other endpoint, body and all, and every one succeeds.
+func TestH2RetryRefusedStream(t *testing.T) {
+	refuser, refused := startRefuser(t)
+	var served atomic.Int64
+	good := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		served.Add(1)
+		b, _ := io.ReadAll(r.Body)
+		w.Header().Set("X-Proto", r.Proto)
+		_, _ = w.Write(b)
+	}))
+	good.Config.Protocols = new(http.Protocols)
+	good.Config.Protocols.SetUnencryptedHTTP2(true)
+	good.Start()
+	t.Cleanup(good.Close)
+	_, addr := startEdge(t, testOptions(), []CellSpec{{Name: "h", Version: "v1", Weight: 1, Protocol: ProtoH2C,
+		Endpoints: []string{refuser, good.Listener.Addr().String()}}}, Hooks{}, nil)
+
+	const n = 40 // each lands on the refuser with probability ½ (no ejection in testOptions)
+	for i := range n {
+		body := fmt.Sprintf("payload-%d", i)
+		r := rawRequest(t, addr, fmt.Sprintf("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n%s", len(body), body))
+		if r.StatusCode() != 200 || string(r.Body()) != body || string(r.Header.Peek("X-Proto")) != "HTTP/2.0" {
+			t.Fatalf("request %d: %d %q (proto %q, error %q), want 200 %q", i, r.StatusCode(), r.Body(), r.Header.Peek("X-Proto"), r.Header.Peek("X-Cellgate-Error"), body)
+		}
+	}
+	if refused.Load() == 0 {
+		t.Fatalf("the refuser was never offered a stream in %d requests: nothing was retried", n)
+	}
+	if served.Load() != n {
+		t.Errorf("the good endpoint served %d requests, want %d", served.Load(), n)
+	}
+	t.Logf("%d requests: %d refused streams retried on the other endpoint", n, refused.Load())
+}
+
+// TestGRPCRetryRefusedStream: gRPC unary calls (grpc-go client and server)
+// through a cell whose other endpoint refuses every stream all succeed:
+// the refused ones are retried on the gRPC server.
+func TestGRPCRetryRefusedStream(t *testing.T) {
+	refuser, refused := startRefuser(t)
+	svc := newEchoService()
+	up := startGRPC(t, svc, nil)
+	opts := testOptions()
+	opts.H2C = true
+	_, addr := startEdge(t, opts, []CellSpec{{Name: "g", Version: "v1", Weight: 1, Protocol: ProtoH2C,
+		Endpoints: []string{refuser, up}}}, Hooks{}, nil)
+	cc := dialGRPC(t, addr, nil)
+	const n = 40
+	for i := range n {
+		msg := fmt.Sprintf("call-%d", i)
+		got, _, _, err := unary(testCtx(t), cc, msg)
+		if err != nil || got != "echo:"+msg {
+			t.Fatalf("call %d: %q, %v; want %q", i, got, err, "echo:"+msg)
+		}
+	}
+	if refused.Load() == 0 {
+		t.Fatalf("the refuser was never offered a stream in %d calls: nothing was retried", n)
+	}
+	t.Logf("%d calls: %d refused streams retried", n, refused.Load())
+}
