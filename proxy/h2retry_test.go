@@ -13,9 +13,11 @@ import (
 )
 
 // startRefuser serves HTTP/2 with prior knowledge and refuses every stream
-// it is offered with RST_STREAM REFUSED_STREAM (RFC 9113 §8.7: not
-// processed), counting them. It speaks through x/net's Framer.
-func startRefuser(t *testing.T) (addr string, refused *atomic.Int64) {
+// it is offered, counting them: with RST_STREAM REFUSED_STREAM, or when
+// goaway is set with a GOAWAY whose last stream ID leaves the stream out
+// (RFC 9113 §8.7: not processed either way). It speaks through x/net's
+// Framer.
+func startRefuser(t *testing.T, goaway bool) (addr string, refused *atomic.Int64) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -56,6 +58,10 @@ func startRefuser(t *testing.T) (addr string, refused *atomic.Int64) {
 						}
 					case *http2.HeadersFrame:
 						refused.Add(1)
+						if goaway {
+							_ = fr.WriteGoAway(0, http2.ErrCodeNo, nil) // no stream processed
+							return
+						}
 						if fr.WriteRSTStream(f.StreamID, http2.ErrCodeRefusedStream) != nil {
 							return
 						}
@@ -68,10 +74,16 @@ func startRefuser(t *testing.T) (addr string, refused *atomic.Int64) {
 }
 
 // TestH2RetryRefusedStream: a cell of two h2c endpoints, one refusing every
-// stream. Requests with a body that land on the refuser are retried once
+// stream (by REFUSED_STREAM, or by GOAWAY). Requests with a body that land on the refuser are retried once
 // on the other endpoint, body and all, and every one succeeds.
 func TestH2RetryRefusedStream(t *testing.T) {
-	refuser, refused := startRefuser(t)
+	for _, goaway := range []bool{false, true} {
+		t.Run(map[bool]string{false: "REFUSED_STREAM", true: "GOAWAY"}[goaway], func(t *testing.T) { testH2RetryRefused(t, goaway) })
+	}
+}
+
+func testH2RetryRefused(t *testing.T, goaway bool) {
+	refuser, refused := startRefuser(t, goaway)
 	var served atomic.Int64
 	good := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		served.Add(1)
@@ -107,7 +119,7 @@ func TestH2RetryRefusedStream(t *testing.T) {
 // through a cell whose other endpoint refuses every stream all succeed:
 // the refused ones are retried on the gRPC server.
 func TestGRPCRetryRefusedStream(t *testing.T) {
-	refuser, refused := startRefuser(t)
+	refuser, refused := startRefuser(t, false)
 	svc := newEchoService()
 	up := startGRPC(t, svc, nil)
 	opts := testOptions()
