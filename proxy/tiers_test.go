@@ -79,7 +79,7 @@ func TestEndpointPriorityAndWeight(t *testing.T) {
 	opts.EjectAfter, opts.EjectBackoff, opts.EjectBackoffMax = 3, 50*time.Millisecond, time.Hour
 	p, addr := startProxy(t, opts, []CellSpec{{Name: "a", Weight: 1,
 		Endpoints: []string{ups[0].addr, ups[1].addr, ups[2].addr, ups[3].addr},
-		Weights: map[string]EndpointWeight{ups[0].addr: {10, 10}, ups[1].addr: {10, 30}, ups[2].addr: {20, 1}, ups[3].addr: {20, 1}},
+		Weights:   map[string]EndpointWeight{ups[0].addr: {10, 10}, ups[1].addr: {10, 30}, ups[2].addr: {20, 1}, ups[3].addr: {20, 1}},
 	}}, Hooks{})
 	c := newClient(addr)
 	send := func(k int) (failed int) {

@@ -55,7 +55,7 @@ func run(out string, dur time.Duration, conns int) error {
 	}
 	body := make([]byte, 128)
 	up := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { ctx.SetBody(body) }}
-	go up.Serve(upLn) //nolint:errcheck
+	go up.Serve(upLn)   //nolint:errcheck
 	defer up.Shutdown() //nolint:errcheck
 
 	addr, err := freeAddr()
