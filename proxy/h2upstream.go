@@ -144,6 +144,22 @@ func (p *Proxy) newEndpointFor(sp *CellSpec, addr string) *endpoint {
 	return e
 }
 
+// keepProtocol gives a renewed endpoint n (renewPoolsLocked) what old
+// speaks: TLS to an HTTP/1.1 endpoint, or an HTTP/2 transport of the same
+// protocol and TLS settings built with the current options. Without it an
+// HTTP/2 endpoint would be left with no transport.
+func (p *Proxy) keepProtocol(n, old *endpoint) {
+	n.client.IsTLS, n.client.TLSConfig = old.client.IsTLS, old.client.TLSConfig
+	if old.h2 == nil {
+		return
+	}
+	proto := ProtoH2
+	if old.h2.AllowHTTP {
+		proto = ProtoH2C
+	}
+	n.h2 = p.newH2Transport(proto, old.h2.TLSClientConfig)
+}
+
 // newH2Transport is an HTTP/2 client for one endpoint.
 func (p *Proxy) newH2Transport(proto string, tc *tls.Config) *http2.Transport {
 	o := p.options()

@@ -133,6 +133,7 @@ func (p *Proxy) renewPoolsLocked() {
 	renewed := make(map[*endpoint]*endpoint, len(p.endpoints))
 	for key, e := range p.endpoints {
 		n := newEndpoint(e.addr, p.options(), p.dialPooled)
+		p.keepProtocol(n, e)
 		n.fails.Store(e.fails.Load())
 		n.ejections.Store(e.ejections.Load())
 		n.ejectedUntil.Store(e.ejectedUntil.Load())
