@@ -18,6 +18,9 @@ type endpoint struct {
 	// h2 carries the requests of an HTTP/2 cell (h2upstream.go); nil for
 	// HTTP/1.1 cells.
 	h2 *http2.Transport
+	// h2Open counts h2's open connections against MaxConnsPerEndpoint
+	// (h2conns.go).
+	h2Open atomic.Int64
 
 	// outstanding counts requests between endpoint choice and the end of
 	// the response body; power of two choices compares it.

@@ -68,7 +68,7 @@ var (
 // connect failure (refused or connect timeout).
 func classify(err error, sent bool) cause {
 	switch {
-	case errors.Is(err, fasthttp.ErrNoFreeConns):
+	case errors.Is(err, fasthttp.ErrNoFreeConns), errors.Is(err, errH2ConnLimit):
 		return causeBusy
 	case isTimeout(err):
 		if !sent {

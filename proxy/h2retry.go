@@ -30,7 +30,7 @@ var errBodyDetached = errors.New("request body moved to a retry")
 // Request.Body was written") that keeps only their text, hence the text
 // checks (pinned by TestH2RetryRefusedStream).
 func unprocessed(err error) bool {
-	if isDialError(err) {
+	if isDialError(err) || errors.Is(err, errH2ConnLimit) {
 		return true
 	}
 	var se http2.StreamError

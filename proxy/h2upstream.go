@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -139,7 +140,7 @@ func (p *Proxy) newEndpointFor(sp *CellSpec, addr string) *endpoint {
 		}
 	}
 	if h2 {
-		e.h2 = p.newH2Transport(sp.Protocol, tc)
+		e.h2 = p.newH2Transport(sp.Protocol, tc, &e.h2Open)
 	}
 	return e
 }
@@ -157,11 +158,12 @@ func (p *Proxy) keepProtocol(n, old *endpoint) {
 	if old.h2.AllowHTTP {
 		proto = ProtoH2C
 	}
-	n.h2 = p.newH2Transport(proto, old.h2.TLSClientConfig)
+	n.h2 = p.newH2Transport(proto, old.h2.TLSClientConfig, &n.h2Open)
 }
 
-// newH2Transport is an HTTP/2 client for one endpoint.
-func (p *Proxy) newH2Transport(proto string, tc *tls.Config) *http2.Transport {
+// newH2Transport is an HTTP/2 client for one endpoint; open counts its
+// connections against the cap (h2conns.go).
+func (p *Proxy) newH2Transport(proto string, tc *tls.Config, open *atomic.Int64) *http2.Transport {
 	o := p.options()
 	t := &http2.Transport{
 		ReadIdleTimeout:  h2PingAfter, // a dead connection is found by PING, not by the next request
@@ -172,7 +174,7 @@ func (p *Proxy) newH2Transport(proto string, tc *tls.Config) *http2.Transport {
 	if proto == ProtoH2C {
 		t.AllowHTTP = true
 		t.DialTLSContext = func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-			return p.dialContext(ctx, addr)
+			return p.dialCounted(ctx, addr, open)
 		}
 		return t
 	}
@@ -181,7 +183,7 @@ func (p *Proxy) newH2Transport(proto string, tc *tls.Config) *http2.Transport {
 	}
 	t.TLSClientConfig = tc
 	t.DialTLSContext = func(ctx context.Context, network, addr string, cfg *tls.Config) (net.Conn, error) {
-		raw, err := p.dialContext(ctx, addr)
+		raw, err := p.dialCounted(ctx, addr, open)
 		if err != nil {
 			return nil, err
 		}
@@ -402,7 +404,7 @@ func (st *reqState) roundTripH2(req *http.Request) (*http.Response, cause) {
 		var se http2.StreamError
 		st.upstreamCancelled = errors.As(err, &se) && se.Code == http2.ErrCodeCancel
 		c := classify(err, !isDialError(err))
-		if req.Context().Err() == nil {
+		if req.Context().Err() == nil && c != causeBusy {
 			p.noteFailure(st.cell, ep, c, true)
 		}
 		st.lastCause = c
