@@ -67,16 +67,17 @@ func appendFlagsField(dst, v []byte) []byte {
 	return appendField(dst, hdrFlags, v)
 }
 
-// readOverride reads X-Cellgate-Override when the peer is a trusted proxy
-// (routing.trusted_proxies) into st.override; anything from anyone else,
-// and anything that names no known cell or variant, is ignored (the field
-// never reaches the upstream either way: forwardedOwned). It reports
-// whether an override applies.
+// readOverride reads an override into st.override: X-Cellgate-Override
+// when the peer is a trusted proxy (routing.trusted_proxies), else a valid
+// cellgate_override cookie bound to the request's sticky key (st.acc.key;
+// flags.OverrideCookie, signed with routing.pin_secret_file's key).
+// Anything from anyone else, anything forged, expired or bound to another
+// key, and anything that names no known cell or variant, is ignored (the
+// header never reaches the upstream either way: forwardedOwned; the cookie
+// is forwarded as it came, like the pin cookie). It reports whether an
+// override applies.
 func (p *Proxy) readOverride(ctx *fasthttp.RequestCtx, st *reqState, peer netip.Addr) bool {
-	if len(st.set.opts.TrustedProxies) == 0 || !st.set.keys.isTrusted(peer) {
-		return false
-	}
-	v := peekFold(&ctx.Request.Header, "X-Cellgate-Override", hdrOverride)
+	v := p.overrideValue(ctx, st, peer)
 	if v == nil {
 		return false
 	}
@@ -91,6 +92,35 @@ func (p *Proxy) readOverride(ctx *fasthttp.RequestCtx, st *reqState, peer netip.
 	return st.overridden
 }
 
-// Overrides is how many requests a trusted X-Cellgate-Override steered;
+// overrideValue returns the override dictionary the request may use: a
+// trusted proxy's header, else a verified cookie's (decoded into
+// st.overrideBuf, which st.override then aliases), else nil.
+func (p *Proxy) overrideValue(ctx *fasthttp.RequestCtx, st *reqState, peer netip.Addr) []byte {
+	if len(st.set.opts.TrustedProxies) > 0 && st.set.keys.isTrusted(peer) {
+		if v := peekFold(&ctx.Request.Header, "X-Cellgate-Override", hdrOverride); v != nil {
+			return v
+		}
+	}
+	if p.overrideCookie == nil || len(st.acc.key) == 0 {
+		return nil
+	}
+	c := ctx.Request.Header.Cookie(flags.OverrideCookieName)
+	if len(c) == 0 {
+		return nil
+	}
+	now := ctx.Time().Unix()
+	if p.hooks.Now != nil {
+		now = p.hooks.Now().Unix()
+	}
+	dict, buf, ok := p.overrideCookie.Parse(c, st.acc.key, now, st.overrideBuf)
+	st.overrideBuf = buf
+	if !ok {
+		return nil
+	}
+	return dict
+}
+
+// Overrides is how many requests an override (trusted header or signed
+// cookie) steered;
 // they are recorded for no cell and no variant.
 func (p *Proxy) Overrides() uint64 { return p.overrides.Load() }

@@ -22,6 +22,9 @@ type reqState struct {
 	scrub  scrub
 	keyBuf []byte
 	pinBuf []byte // pin cookie scratch
+	// overrideBuf holds a verified override cookie's dictionary, which
+	// override aliases.
+	overrideBuf []byte
 
 	// pinCookie asks for a pin cookie on the response: the session is
 	// pinned, to st.cell since pinAssigned, and was seen at pinNow (ns).
@@ -202,7 +205,7 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 		p.fail(ctx, st, causeNoCell)
 		return
 	}
-	if p.readOverride(ctx, st, peer) && st.override.Cell != nil { // trusted proxies only (proxy/flags.go)
+	if p.readOverride(ctx, st, peer) && st.override.Cell != nil { // trusted proxies or a signed cookie (proxy/flags.go)
 		if i := snap.table.IndexBytes(st.override.Cell); i >= 0 {
 			idx = i
 		}

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/cellgate/cellgate/flags"
 )
 
 // Proxy is one cellgate data plane: a fasthttp server and the cells it
@@ -34,8 +36,11 @@ type Proxy struct {
 	// overrides counts requests steered by a trusted X-Cellgate-Override
 	// (proxy/flags.go), which no recorder sees.
 	overrides atomic.Uint64
-	accept    acceptState
-	budget    FDBudget
+	// overrideCookie verifies cellgate_override cookies; nil without a
+	// pin secret. The secret cannot change without a restart (reload.go).
+	overrideCookie *flags.OverrideCookie
+	accept         acceptState
+	budget         FDBudget
 
 	// tunnels owns the open WebSocket tunnels (tunnelset.go).
 	tunnels *tunnelSet
@@ -94,6 +99,7 @@ func New(opts Options, seed uint64, cells []CellSpec, hooks Hooks) (*Proxy, erro
 		recorders: map[string]CellRecorder{},
 		stats:     map[string]*cellStats{},
 	}
+	p.overrideCookie = flags.NewOverrideCookie(opts.PinSecret)
 	if p.log == nil {
 		p.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
