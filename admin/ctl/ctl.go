@@ -49,6 +49,10 @@ commands:
   report ID -o FILE.html|FILE.json
                                   a rollout's report: plan, release, steps
                                   with verdicts, charts, audit, outcome
+  override mint -secret-file F -key K [-ttl D] 'cell=NAME, FLAG=VARIANT'
+                                  print a Set-Cookie value for a signed
+                                  override cookie (F: the node's
+                                  routing.pin_secret_file; no server call)
 
 The token for mutations comes from -token-file or $CELLGATE_TOKEN.
 Exit codes: 0 ok, 1 the server answered an error, 2 usage error,
@@ -178,6 +182,8 @@ func (c *cmd) dispatch(ctx context.Context, name string, args []string) error {
 		return c.signal(ctx, args)
 	case "report":
 		return c.report(ctx, args)
+	case "override":
+		return c.overrideCmd(args)
 	}
 	return usagef("unknown command %q", name)
 }
