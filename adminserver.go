@@ -162,8 +162,13 @@ const answerWait = time.Second
 // something (its first answer) or closed.
 type answerListener struct {
 	net.Listener
-	mu      sync.Mutex // guards pending
+	mu      sync.Mutex // guards pending and accepting
 	pending map[*answerConn]struct{}
+	// accepting counts Accept calls under way: a connection the socket
+	// has handed over but Accept has not yet put in pending must be
+	// waited for too, or stop could find nothing pending and shut the
+	// server down under it (its request then got EOF during a handover).
+	accepting int
 }
 
 func newAnswerListener(ln net.Listener) *answerListener {
@@ -171,14 +176,18 @@ func newAnswerListener(ln net.Listener) *answerListener {
 }
 
 func (l *answerListener) Accept() (net.Conn, error) {
+	l.mu.Lock()
+	l.accepting++
+	l.mu.Unlock()
 	c, err := l.Listener.Accept()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.accepting--
 	if err != nil {
 		return nil, err
 	}
 	ac := &answerConn{Conn: c, l: l}
-	l.mu.Lock()
 	l.pending[ac] = struct{}{}
-	l.mu.Unlock()
 	return ac, nil
 }
 
@@ -189,12 +198,13 @@ func (l *answerListener) answered(c *answerConn) {
 }
 
 // waitAnswered polls until no accepted connection waits for its first
-// answer, ctx ends or max passes.
+// answer and no Accept is under way, ctx ends or max passes. Called after
+// the listener is closed, so an Accept still blocked returns at once.
 func (l *answerListener) waitAnswered(ctx context.Context, max time.Duration) {
 	deadline := time.Now().Add(max)
 	for {
 		l.mu.Lock()
-		n := len(l.pending)
+		n := len(l.pending) + l.accepting
 		l.mu.Unlock()
 		if n == 0 || time.Now().After(deadline) || ctx.Err() != nil {
 			return
