@@ -77,7 +77,7 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&c.Method, "method", c.Method, "HTTP method")
 	fs.Var(headers, "H", "request header \"Name: value\" (repeatable)")
 	fs.IntVar(&c.Keys, "keys", 0, "distinct keys sent in -key-header; 0 = no key header")
-	fs.StringVar(&c.KeyDist, "key-dist", c.KeyDist, "key distribution: uniform or zipf")
+	fs.StringVar(&c.KeyDist, "key-dist", c.KeyDist, "key distribution: uniform, zipf or seq (each key in turn)")
 	fs.Float64Var(&c.ZipfS, "zipf-s", c.ZipfS, "zipf exponent (> 1)")
 	fs.StringVar(&c.KeyHeader, "key-header", c.KeyHeader, "request header carrying the key")
 	fs.StringVar(&c.KeyPrefix, "key-prefix", c.KeyPrefix, "prefix of key values")

@@ -12,6 +12,11 @@ import (
 const (
 	DistUniform = "uniform"
 	DistZipf    = "zipf"
+	// DistSeq visits the keys in turn: connection w of C sends keys w,
+	// w+C, w+2C … (mod Keys), so about Keys requests visit every key once,
+	// which random draws need Keys·ln(Keys) for. bench/scaling.sh uses it
+	// to make a million session pins in one pass.
+	DistSeq = "seq"
 )
 
 // Config describes one load run against one target. The zero value is not
@@ -56,8 +61,8 @@ type Config struct {
 	// key header.
 	Keys int
 
-	// KeyDist is DistUniform or DistZipf ("" means uniform). Zipf sends a
-	// few hot keys most of the time, as real user populations do.
+	// KeyDist is DistUniform, DistZipf or DistSeq ("" means uniform). Zipf
+	// sends a few hot keys most of the time, as real user populations do.
 	KeyDist string
 
 	// ZipfS is the Zipf exponent s (> 1); zero means 1.1.
@@ -125,13 +130,13 @@ func (c *Config) Validate() error {
 		add("keys %d: must not be negative", c.Keys)
 	}
 	switch c.KeyDist {
-	case "", DistUniform:
+	case "", DistUniform, DistSeq:
 	case DistZipf:
 		if c.ZipfS != 0 && c.ZipfS <= 1 {
 			add("zipf exponent %v: must be > 1", c.ZipfS)
 		}
 	default:
-		add("key distribution %q: want %s or %s", c.KeyDist, DistUniform, DistZipf)
+		add("key distribution %q: want %s, %s or %s", c.KeyDist, DistUniform, DistZipf, DistSeq)
 	}
 	if c.Keys > 0 && strings.TrimSpace(c.KeyHeader) == "" {
 		add("key header: must be set when keys > 0")

@@ -10,7 +10,10 @@ import (
 type keyChooser struct {
 	n      uint64
 	rng    *rand.Rand
-	zipf   *rand.Zipf // nil for uniform
+	zipf   *rand.Zipf // nil for uniform and seq
+	seq    bool       // DistSeq: next is i, then i+stride, … (mod n)
+	i      uint64     // DistSeq: the next key's number
+	stride uint64     // DistSeq: the number of connections
 	buf    []byte
 	prefix int
 }
@@ -32,7 +35,12 @@ func newKeyChooser(cfg *Config, worker int) *keyChooser {
 		prefix: len(cfg.KeyPrefix),
 	}
 	k.buf = append(make([]byte, 0, len(cfg.KeyPrefix)+20), cfg.KeyPrefix...)
-	if cfg.KeyDist == DistZipf {
+	switch cfg.KeyDist {
+	case DistSeq:
+		k.seq = true
+		k.stride = uint64(max(cfg.Connections, 1))
+		k.i = uint64(worker) % k.n
+	case DistZipf:
 		s := cfg.ZipfS
 		if s == 0 {
 			s = 1.1
@@ -45,7 +53,10 @@ func newKeyChooser(cfg *Config, worker int) *keyChooser {
 // next returns the next key. The slice is valid until the following call.
 func (k *keyChooser) next() []byte {
 	var i uint64
-	if k.zipf != nil {
+	if k.seq {
+		i = k.i
+		k.i = (k.i + k.stride) % k.n
+	} else if k.zipf != nil {
 		i = k.zipf.Uint64()
 	} else {
 		i = k.rng.Uint64N(k.n)

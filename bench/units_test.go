@@ -40,6 +40,36 @@ func TestKeyChooser(t *testing.T) {
 			t.Errorf("top key drawn %d of 10000 times, want a hot key", hot)
 		}
 	})
+	t.Run("seq visits every key once per Keys requests", func(t *testing.T) {
+		// 4 connections over 1000 keys: the workers' stripes together
+		// cover the key space exactly once in 1000 requests.
+		sc := cfg
+		sc.KeyDist, sc.Connections = DistSeq, 4
+		seen := map[string]int{}
+		for w := range sc.Connections {
+			k := newKeyChooser(&sc, w)
+			for range sc.Keys / sc.Connections {
+				seen[string(k.next())]++
+			}
+		}
+		if len(seen) != sc.Keys {
+			t.Fatalf("%d distinct keys in %d requests, want %d", len(seen), sc.Keys, sc.Keys)
+		}
+		for key, n := range seen {
+			if n != 1 {
+				t.Fatalf("key %s sent %d times", key, n)
+			}
+		}
+		// Past the end it wraps round to the worker's first key.
+		k := newKeyChooser(&sc, 1)
+		first := string(k.next())
+		for range sc.Keys/sc.Connections - 1 {
+			k.next()
+		}
+		if again := string(k.next()); again != first {
+			t.Errorf("after a full stripe got %s, want %s again", again, first)
+		}
+	})
 	t.Run("no keys", func(t *testing.T) {
 		c := DefaultConfig()
 		if newKeyChooser(&c, 0) != nil {
@@ -146,9 +176,11 @@ func TestRecordDoesNotAllocate(t *testing.T) {
 	if n := testing.AllocsPerRun(1000, func() { s.record(x) }); n != 0 {
 		t.Errorf("record allocates %v times per call", n)
 	}
-	k := newKeyChooser(&Config{Keys: 1000, KeyDist: DistZipf, KeyPrefix: "user-"}, 0)
-	if n := testing.AllocsPerRun(1000, func() { k.next() }); n != 0 {
-		t.Errorf("key choice allocates %v times per call", n)
+	for _, dist := range []string{DistZipf, DistSeq} {
+		k := newKeyChooser(&Config{Keys: 1000, KeyDist: dist, KeyPrefix: "user-", Connections: 3}, 0)
+		if n := testing.AllocsPerRun(1000, func() { k.next() }); n != 0 {
+			t.Errorf("%s key choice allocates %v times per call", dist, n)
+		}
 	}
 }
 
