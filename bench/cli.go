@@ -22,6 +22,7 @@ const (
 
 const usageText = `usage: cellgate bench [flags] URL
        cellgate bench -compare [flags] URL_A URL_B [URL…]
+       cellgate bench plot -in FILE.csv -x COL -y COL[,COL…] -o FILE.svg  (-h for its flags)
 
 Open loop at a fixed rate (-rate N), latencies measured from each request's
 intended send time; or closed loop (-rate 0) over -c connections.
@@ -155,6 +156,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 
 // MainContext is Main with the caller's context instead of signal handling.
 func MainContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "plot" {
+		return plotMain(args[1:], stdout, stderr)
+	}
 	o, err := parseArgs(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK

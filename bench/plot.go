@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"strings"
+	"unicode/utf8"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 )
@@ -45,14 +46,42 @@ func WritePlotSVG(w io.Writer, title string, series []Series) error {
 	xOf := func(nines float64) float64 { return plotLeft + innerW*nines/plotNines }
 	yOf := func(ms float64) float64 { return plotTop + innerH*(1-ms/ymax) }
 
-	fmt.Fprintf(bw, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n", plotW, plotH, plotW, plotH)
-	fmt.Fprintf(bw, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
-	fmt.Fprintf(bw, `<text x="%d" y="28" font-size="16" text-anchor="middle">%s</text>`+"\n", plotW/2, html.EscapeString(title))
+	plotHeader(bw, title)
 	plotAxes(bw, xOf, yOf, ymax)
 	for i, s := range series {
 		plotCurve(bw, s, plotColors[i%len(plotColors)], xOf, yOf)
-		plotLegend(bw, i, s, plotColors[i%len(plotColors)])
+		plotLegend(bw, i, s.Name, plotColors[i%len(plotColors)], s.Dashed)
 	}
+	return plotFooter(bw)
+}
+
+// plotHeader opens the SVG document: white background and the title.
+func plotHeader(w io.Writer, title string) {
+	fmt.Fprintf(w, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n", plotW, plotH, plotW, plotH)
+	fmt.Fprintf(w, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
+	fmt.Fprintf(w, `<text x="%d" y="28" font-size="16" text-anchor="middle">%s</text>`+"\n", plotW/2, svgEscape(title))
+}
+
+// svgEscape makes s safe as SVG character data: markup characters escaped,
+// and characters XML 1.0 does not allow (most control characters, invalid
+// UTF-8) replaced by U+FFFD, since titles and names come from the command
+// line and from table headers.
+func svgEscape(s string) string {
+	s = strings.Map(func(r rune) rune {
+		switch {
+		case r == '\t' || r == '\n' || r == '\r',
+			r >= 0x20 && r <= 0xD7FF && r != utf8.RuneError,
+			r >= 0xE000 && r <= 0xFFFD,
+			r >= 0x10000 && r <= 0x10FFFF:
+			return r
+		}
+		return utf8.RuneError
+	}, s)
+	return html.EscapeString(s)
+}
+
+// plotFooter closes the document and flushes it.
+func plotFooter(bw *bufio.Writer) error {
 	fmt.Fprintf(bw, "</svg>\n")
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("write plot: %w", err)
@@ -131,15 +160,17 @@ func plotCurve(w io.Writer, s Series, color string, xOf, yOf func(float64) float
 	fmt.Fprintf(w, `<polyline fill="none" stroke="%s" stroke-width="%d"%s points="%s"/>`+"\n", color, plotStrokeWidth, dash, strings.TrimSpace(pts.String()))
 }
 
-func plotLegend(w io.Writer, i int, s Series, color string) {
+// plotLegend draws the legend entry of the i-th curve in the top left
+// corner of the plot area.
+func plotLegend(w io.Writer, i int, name, color string, dashed bool) {
 	x := float64(plotLeft + 16)
 	y := float64(plotTop + 16 + i*plotLegendLineHeight)
 	dash := ""
-	if s.Dashed {
+	if dashed {
 		dash = ` stroke-dasharray="6 4"`
 	}
 	fmt.Fprintf(w, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="%d"%s/>`+"\n", x, y-4, x+plotLegendSwatchLength, y-4, color, plotStrokeWidth, dash)
-	fmt.Fprintf(w, `<text x="%.1f" y="%.1f">%s</text>`+"\n", x+plotLegendSwatchLength+6, y, html.EscapeString(s.Name))
+	fmt.Fprintf(w, `<text x="%.1f" y="%.1f">%s</text>`+"\n", x+plotLegendSwatchLength+6, y, svgEscape(name))
 }
 
 func trimFloat(v float64) string {
