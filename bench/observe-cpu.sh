@@ -13,7 +13,9 @@
 # Knobs (environment): DURATION=10s CONNS=64 WARMUP=2s REPS=3 THREADS=1
 #   BIN=path of a built cellgate (default: go build into the run folder)
 #   BASELINE_DIR=/work/shared/bench (holds upstream/)
-#   VARIANTS="off log0.01 log1 tracing" (also: flags8, eight [[flag]]s)
+#   VARIANTS="off log0.01 log1 tracing" (also: flags8, eight [[flag]]s;
+#   log0.01+flags8, both: issue 20's "access log at sample = 0.01 and 8
+#   flags configured" goal)
 set -u
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 DURATION="${DURATION:-10s}"; CONNS="${CONNS:-64}"; WARMUP="${WARMUP:-2s}"
@@ -86,6 +88,7 @@ variant_tables() {
     log1) printf '[access_log]\npath = "%s"\nsample = 1\n' "$RUN/access-$1.log" ;;
     tracing) printf '[tracing]\ngenerate = true\n' ;;
     flags8) for i in 1 2 3 4 5 6 7 8; do printf '[[flag]]\nname = "flag-%d"\ntype = "boolean"\nvariants = { on = 10, off = 90 }\n' "$i"; done ;;
+    log0.01+flags8) printf '[access_log]\npath = "%s"\nsample = 0.01\n' "$RUN/access-$1.log"; variant_tables flags8 ;;
     *) log "unknown variant $1"; return 1 ;;
     esac
 }
