@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/cellgate/cellgate/internal/rawio"
 	"github.com/valyala/fasthttp"
 )
 
@@ -51,16 +52,16 @@ type h1Conn struct {
 	keyed    bool   // head ends in "Key-Header: "
 	buf      []byte // the request being sent
 	conn     net.Conn
-	src      *h1Source
-	br       *bufio.Reader // reads src
+	src      rawio.WriteWait // write-and-wait under br (internal/rawio)
+	br       *bufio.Reader   // reads src
 	resp     h1Response
 	started  bool // the last exchange received a response byte
 }
 
 // newH1Conn prepares the request bytes for cfg's target.
 func newH1Conn(t target, cfg *Config, dial fasthttp.DialFunc) *h1Conn {
-	c := &h1Conn{dial: dial, addr: t.addr, src: newH1Source()}
-	c.br = bufio.NewReaderSize(c.src, 16<<10) // room for proxies that add many headers
+	c := &h1Conn{dial: dial, addr: t.addr}
+	c.br = bufio.NewReaderSize(&c.src, 16<<10) // room for proxies that add many headers
 	method := cfg.Method
 	if method == "" {
 		method = "GET"
@@ -127,8 +128,8 @@ func (c *h1Conn) exchange(key []byte, idle bool) error {
 			return err
 		}
 		c.conn = conn
-		c.src.reset(conn)
-		c.br.Reset(c.src)
+		c.src.Reset(conn)
+		c.br.Reset(&c.src)
 	}
 	req := c.head
 	if c.keyed {
@@ -143,7 +144,7 @@ func (c *h1Conn) exchange(key []byte, idle bool) error {
 		// would wake the combined send-and-wait, so read the ordinary way.
 		_, err = c.conn.Write(req)
 	} else {
-		err = c.src.sendWithRead(req)
+		err = c.src.SendWithRead(req)
 	}
 	if err != nil {
 		c.closeConn()
@@ -178,6 +179,6 @@ func (c *h1Conn) closeConn() {
 	if c.conn != nil {
 		_ = c.conn.Close()
 		c.conn = nil
-		c.src.reset(nil)
+		c.src.Reset(nil)
 	}
 }

@@ -89,7 +89,7 @@ func TestUpConnWriteAndWait(t *testing.T) {
 		if err != nil || string(body) != strconv.Itoa(len(head)) {
 			t.Fatalf("request %d: body %q (%v), want the head's size %d", i, body, err, len(head))
 		}
-		if u.pending != nil {
+		if u.ww.Pending() {
 			t.Fatalf("request %d: head still pending after the response", i)
 		}
 	}
