@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cellgate/cellgate/flags"
 	"github.com/cellgate/cellgate/history"
 	"github.com/cellgate/cellgate/rollout"
 )
@@ -112,9 +113,11 @@ func (h *historian) journal(running map[string]bool) {
 	}
 }
 
-// readCells reads every cell of the routing table: lifetime counts from
-// its SLO recorder, the percentiles of the SLO engine's current slice, the
-// weight from the routing table.
+// readCells reads every cell of the routing table and every configured
+// flag variant's cohort (group: its flag): lifetime counts from its SLO
+// recorder, the percentiles of the SLO engine's current slice, the weight
+// from the routing table or the flag engine. Once a second, off the
+// request path: the recorders the requests already feed are only read.
 func (n *Node) readCells() []history.CellReading {
 	weights := n.proxy.Weights()
 	names := make([]string, 0, len(weights))
@@ -128,24 +131,37 @@ func (n *Node) readCells() []history.CellReading {
 	window := time.Second + n.slo.Config().Interval
 	out := make([]history.CellReading, 0, len(names))
 	for _, name := range names {
-		t := n.slo.Cell(name).Totals()
-		st := n.slo.Snapshot([]string{name}, window)
-		out = append(out, history.CellReading{
-			Name:     name,
-			Requests: t.Status2xx + t.Status3xx + t.Status4xx + t.Status5xx + t.Other,
-			Errors:   t.Status5xx,
-			P50:      ms(st.P50),
-			P99:      ms(st.P99),
-			Weight:   weights[name],
-		})
+		out = append(out, n.readSeries(name, "", weights[name], window))
+	}
+	fs := n.flags.Load()
+	for i := range fs.Len() {
+		d := fs.Def(i)
+		for j, v := range d.Variants {
+			out = append(out, n.readSeries(flags.CellName(d.Name, v), d.Name, d.Weights[j], window))
+		}
 	}
 	return out
 }
 
+// readSeries reads one cell's or cohort's SLO recorder.
+func (n *Node) readSeries(name, group string, weight float64, window time.Duration) history.CellReading {
+	t := n.slo.Cell(name).Totals()
+	st := n.slo.Snapshot([]string{name}, window)
+	return history.CellReading{
+		Name:     name,
+		Group:    group,
+		Requests: t.Status2xx + t.Status3xx + t.Status4xx + t.Status5xx + t.Other,
+		Errors:   t.Status5xx,
+		P50:      ms(st.P50),
+		P99:      ms(st.P99),
+		Weight:   weight,
+	}
+}
+
 // HistoryDoc is GET /v1/history: this node's view (each node samples the
 // requests it served itself; the decider's merged SLIs are not
-// re-sampled), one point per cell per second, and the journal's events
-// since the same time as the decision markers.
+// re-sampled), one point per cell and per flag variant cohort per second,
+// and the journal's events since the same time as the decision markers.
 type HistoryDoc struct {
 	Node string `json:"node"`
 	// View is "node": the points are this node's own traffic.
@@ -153,7 +169,48 @@ type HistoryDoc struct {
 	Since       time.Time                  `json:"since"`
 	Percentiles string                     `json:"percentiles"`
 	Cells       map[string][]history.Point `json:"cells"`
-	Decisions   []rollout.Event            `json:"decisions"`
+	// Cohorts are the flag variants' cohorts by "flag=variant", apart
+	// from Cells: the same requests seen by variant, so their shares are
+	// parts of the flag's traffic, not of the cells'.
+	Cohorts   map[string]CohortSeries `json:"cohorts"`
+	Decisions []rollout.Event         `json:"decisions"`
+}
+
+// CohortSeries is one flag variant's cohort over time: the requests that
+// got the variant (with exposure = "marked", those the upstream marked).
+// In its points, weight is the variant's weight, weight_share its
+// configured or rolled-out part of the flag's traffic and share the part
+// of the flag's recorded requests the cohort had.
+type CohortSeries struct {
+	// Kind is "flag": what the series is a cohort of (cells are not
+	// series of this kind; room for other cohorts later).
+	Kind    string `json:"kind"`
+	Flag    string `json:"flag"`
+	Variant string `json:"variant"`
+	// Control marks the flag's control variant (what a rollout of another
+	// variant is judged against), as the flag is configured now.
+	Control bool            `json:"control"`
+	Points  []history.Point `json:"points"`
+}
+
+// CohortKindFlag is CohortSeries.Kind for a flag variant's cohort.
+const CohortKindFlag = "flag"
+
+// cohortSeries wraps a variant's points (name is its flags.CellName), or
+// reports false for a cell's name.
+func cohortSeries(name string, pts []history.Point, fs *flags.Set) (CohortSeries, bool) {
+	flag, variant, ok := flags.SplitCellName(name)
+	if !ok {
+		return CohortSeries{}, false
+	}
+	c := CohortSeries{Kind: CohortKindFlag, Flag: flag, Variant: variant, Points: pts}
+	if c.Points == nil {
+		c.Points = []history.Point{}
+	}
+	if i := fs.Index(flag); i >= 0 {
+		c.Control = fs.Def(i).Control == variant
+	}
+	return c, true
 }
 
 // percentileNote says how a point's p50/p99 are computed (history.CellReading).
@@ -162,7 +219,15 @@ const percentileNote = "p50/p99 of the SLO engine's histogram slices covering th
 // History is the node's history since a time.
 func (n *Node) History(since time.Time) (*HistoryDoc, error) {
 	doc := &HistoryDoc{Node: n.name, View: "node", Since: since, Percentiles: percentileNote,
-		Cells: n.hist.store.Since(since.Unix()), Decisions: []rollout.Event{}}
+		Cells: map[string][]history.Point{}, Cohorts: map[string]CohortSeries{}, Decisions: []rollout.Event{}}
+	fs := n.flags.Load()
+	for name, pts := range n.hist.store.Since(since.Unix()) {
+		if c, ok := cohortSeries(name, pts, fs); ok {
+			doc.Cohorts[name] = c
+		} else {
+			doc.Cells[name] = pts
+		}
+	}
 	evs, err := n.Controller().AuditTail(10000)
 	if err != nil {
 		return nil, err

@@ -3,11 +3,15 @@ package cellgate_test
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/cellgate/cellgate"
+	"github.com/cellgate/cellgate/history"
+	"github.com/cellgate/cellgate/internal/democell"
 	"github.com/cellgate/cellgate/rollout"
 )
 
@@ -155,4 +159,101 @@ func TestRolloutHistoryOutlivesRestart(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// cohortHead is flagHead with new-ranker split 30/70 between on and off
+// and a latency threshold that a loaded CI machine cannot trip.
+func cohortHead(tick string) string {
+	head := strings.Replace(flagHead(tick, "all"), `variants = { on = 0, off = 100 }`, `variants = { on = 30, off = 70 }`, 1)
+	return strings.Replace(head, `latency_threshold = "300ms"`, `latency_threshold = "10s"`, 1)
+}
+
+// sumPoints adds up the requests and errors of points.
+func sumPoints(pts []history.Point) (requests, errors uint64) {
+	for _, p := range pts {
+		requests, errors = requests+p.Requests, errors+p.Errors
+	}
+	return requests, errors
+}
+
+// TestHistoryFlagCohorts: with new-ranker split 30/70 and every upstream
+// failing half the requests that carry new-ranker=on, /v1/history holds
+// each variant's cohort as its own series beside the cells — marked as a
+// flag cohort, the "on" cohort holding every error and the "off" cohort
+// none, each second's served shares adding up within the flag, the
+// weights' shares 0.3 and 0.7 — and the cohorts' requests add up to the
+// cells' (each request is in one variant's cohort and one cell).
+func TestHistoryFlagCohorts(t *testing.T) {
+	c := startCluster(t, cohortHead("200ms"), flagCells()...)
+	setFlagFault(c, democell.FlagFault{Flag: "new-ranker", Variant: "on", Ratio: 0.5})
+	began := time.Now().Add(-time.Second)
+	const on, off = "new-ranker=on", "new-ranker=off"
+	// Every series' first sample (its baseline) is taken before any load,
+	// so the cells' and the cohorts' sums cover the same requests.
+	waitFor(t, "a first sample of every cell and cohort", 30*time.Second, func() bool {
+		doc := getHistory(t, c, began)
+		return len(doc.Cells["stable-a"]) > 0 && len(doc.Cells["stable-b"]) > 0 &&
+			len(doc.Cohorts[on].Points) > 0 && len(doc.Cohorts[off].Points) > 0
+	})
+	l := startLoad(t, c.url(), 300, 500)
+	waitFor(t, "200 requests in each cohort", 60*time.Second, func() bool {
+		doc := getHistory(t, c, began)
+		a, _ := sumPoints(doc.Cohorts[on].Points)
+		b, _ := sumPoints(doc.Cohorts[off].Points)
+		return a >= 200 && b >= 200
+	})
+	l.stop()
+	var doc cellgate.HistoryDoc
+	var cellReqs, cellErrs uint64
+	waitFor(t, "the cohorts' requests adding up to the cells' once the load stopped", 30*time.Second, func() bool {
+		doc = getHistory(t, c, began)
+		cellReqs, cellErrs = 0, 0
+		for _, pts := range doc.Cells {
+			r, e := sumPoints(pts)
+			cellReqs, cellErrs = cellReqs+r, cellErrs+e
+		}
+		a, _ := sumPoints(doc.Cohorts[on].Points)
+		b, _ := sumPoints(doc.Cohorts[off].Points)
+		return a+b == cellReqs
+	})
+	for name := range doc.Cells {
+		if strings.Contains(name, "=") {
+			t.Errorf("cohort %s among the cells", name)
+		}
+	}
+	for name, want := range map[string]cellgate.CohortSeries{
+		on:  {Kind: cellgate.CohortKindFlag, Flag: "new-ranker", Variant: "on"},
+		off: {Kind: cellgate.CohortKindFlag, Flag: "new-ranker", Variant: "off", Control: true},
+	} {
+		got := doc.Cohorts[name]
+		if got.Kind != want.Kind || got.Flag != want.Flag || got.Variant != want.Variant || got.Control != want.Control {
+			t.Errorf("cohort %s: kind %q flag %q variant %q control %v, want %+v", name, got.Kind, got.Flag, got.Variant, got.Control, want)
+		}
+	}
+	onReqs, onErrs := sumPoints(doc.Cohorts[on].Points)
+	offReqs, offErrs := sumPoints(doc.Cohorts[off].Points)
+	t.Logf("cells %d requests, %d errors; on %d/%d, off %d/%d", cellReqs, cellErrs, onReqs, onErrs, offReqs, offErrs)
+	if offErrs != 0 || onErrs != cellErrs {
+		t.Errorf("errors: on %d, off %d, cells %d; want all of the cells' on the on cohort", onErrs, offErrs, cellErrs)
+	}
+	if r := float64(onErrs) / float64(onReqs); r < 0.3 || r > 0.7 {
+		t.Errorf("on cohort's error ratio %.3f over %d requests, want about 0.5", r, onReqs)
+	}
+	shares := map[int64]float64{}
+	for name, weightShare := range map[string]float64{on: 0.3, off: 0.7} {
+		for _, p := range doc.Cohorts[name].Points {
+			shares[p.T] += p.Share
+			if math.Abs(p.WeightShare-weightShare) > 1e-9 {
+				t.Errorf("%s at %d: weight share %v, want %v", name, p.T, p.WeightShare, weightShare)
+			}
+			if p.Requests > 0 && math.Abs(p.ErrorRatio-float64(p.Errors)/float64(p.Requests)) > 1e-9 {
+				t.Errorf("%s at %d: error ratio %v with %d of %d", name, p.T, p.ErrorRatio, p.Errors, p.Requests)
+			}
+		}
+	}
+	for sec, sum := range shares {
+		if sum != 0 && math.Abs(sum-1) > 1e-3 {
+			t.Errorf("second %d: the cohorts' shares add up to %v", sec, sum)
+		}
+	}
 }

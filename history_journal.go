@@ -12,9 +12,9 @@ import (
 )
 
 // RolloutHistory is a rollout's traffic history as the journal keeps it
-// (GET /v1/history?rollout=ID): every cell of its plan from its start,
-// downsampled so a rollout of any length stays within maxRolloutPoints
-// points per cell.
+// (GET /v1/history?rollout=ID): every cell of its plan from its start —
+// for a flag rollout, every variant's cohort of the flag — downsampled so
+// a rollout of any length stays within maxRolloutPoints points per series.
 type RolloutHistory struct {
 	Rollout string `json:"rollout"`
 	Node    string `json:"node"` // whose traffic: each node keeps its own view
@@ -23,6 +23,10 @@ type RolloutHistory struct {
 	From  int64                      `json:"from"`
 	To    int64                      `json:"to"`
 	Cells map[string][]history.Point `json:"cells"`
+	// Cohorts are a flag rollout's variant cohorts (its plan's targets and
+	// baseline are "flag=variant" names), as in HistoryDoc; absent for a
+	// rollout of cells.
+	Cohorts map[string]CohortSeries `json:"cohorts,omitempty"`
 }
 
 // maxRolloutPoints bounds a rollout's stored points per cell: ~30 KB of
@@ -64,16 +68,28 @@ func (n *Node) persistHistory(id string, now time.Time) error {
 	}
 	h := RolloutHistory{Rollout: id, Node: n.name, From: v.Created.Unix(), To: to, Cells: map[string][]history.Point{}}
 	h.Step = stepFor(h.To - h.From)
-	cells := append(append([]string(nil), v.Plan.Targets...), v.Plan.Baseline...)
-	for _, cell := range cells {
-		live := n.hist.store.Range(cell, h.From, h.To+1)
+	fs := n.flags.Load()
+	for _, name := range slices.Concat(v.Plan.Targets, v.Plan.Baseline) {
+		live := n.hist.store.Range(name, h.From, h.To+1)
+		stored := old.Cells[name]
+		if c, ok := old.Cohorts[name]; ok {
+			stored = c.Points
+		}
 		var pts []history.Point
-		for _, p := range old.Cells[cell] {
+		for _, p := range stored {
 			if len(live) == 0 || p.T+old.Step <= live[0].T {
 				pts = append(pts, p) // only what memory no longer holds
 			}
 		}
-		h.Cells[cell] = history.Downsample(append(pts, live...), h.Step)
+		pts = history.Downsample(append(pts, live...), h.Step)
+		if c, ok := cohortSeries(name, pts, fs); ok {
+			if h.Cohorts == nil {
+				h.Cohorts = map[string]CohortSeries{}
+			}
+			h.Cohorts[name] = c
+		} else {
+			h.Cells[name] = pts
+		}
 	}
 	b, err := json.Marshal(h)
 	if err != nil {

@@ -16,19 +16,27 @@ type Point struct {
 	// without requests.
 	P50 float64 `json:"p50_ms"`
 	P99 float64 `json:"p99_ms"`
-	// Weight is the cell's routing weight at the end of the second.
+	// Weight is the cell's routing weight at the end of the second (a
+	// flag variant's: its weight among the flag's variants).
 	Weight float64 `json:"weight"`
 	// Share is the cell's part of all requests this node served in the
 	// second, 0 to 1 (it differs from weight / total weight while session
-	// pins hold and while a cell is down).
+	// pins hold and while a cell is down); a variant's cohort's part of the
+	// requests its flag recorded (CellReading.Group).
 	Share float64 `json:"share"`
+	// WeightShare is Weight / the sum of its group's weights, 0 to 1: the
+	// share of traffic the weights give the cell — for a flag variant its
+	// configured or rolled-out percentage / 100. Added after the first
+	// release of this document, so absent (0) from older journalled points.
+	WeightShare float64 `json:"weight_share"`
 }
 
 // Downsample folds points (oldest first, one cell) into buckets of step
 // seconds aligned to multiples of step: requests and errors are summed, the
 // error ratio recomputed from them, p50 and share averaged weighted by
 // requests (plain mean when a bucket had none), p99 is the bucket's
-// highest (a tail is never averaged away), weight the bucket's last.
+// highest (a tail is never averaged away), weight and weight share the
+// bucket's last.
 func Downsample(points []Point, step int64) []Point {
 	if step <= 1 {
 		return append([]Point(nil), points...)
@@ -66,6 +74,7 @@ func (b *bucket) add(p Point) {
 	b.p.Errors += p.Errors
 	b.p.P99 = max(b.p.P99, p.P99)
 	b.p.Weight = p.Weight
+	b.p.WeightShare = p.WeightShare
 	b.p50Sum += p.P50
 	b.shareSum += p.Share
 	b.p50Wsum += p.P50 * float64(p.Requests)

@@ -15,6 +15,11 @@ type CellReading struct {
 	// plus two intervals of requests — not of the second alone.
 	P50, P99 float64
 	Weight   float64
+	// Group is the traffic the reading's shares are parts of: "" for the
+	// routing cells (each request is served by one), a flag's name for its
+	// variants' cohorts (each request of the flag is in one variant's).
+	// Share and WeightShare are computed among readings of one group.
+	Group string
 }
 
 // Sampler turns a node's per-second readings into points. It is not safe
@@ -26,9 +31,9 @@ type Sampler struct {
 }
 
 // Sample adds one point per cell for second t: the requests and errors
-// since the previous Sample (none for a cell's first), the share of the
-// second's requests each cell served, and the reading's percentiles and
-// weight. A second already sampled (a ticker that fired late and then on
+// since the previous Sample (none for a cell's first), the share of its
+// group's requests in the second each cell served, its weight's share of
+// its group's weights, and the reading's percentiles and weight. A second already sampled (a ticker that fired late and then on
 // time reads the same wall-clock second twice) or one before it is
 // skipped: its requests stay in the lifetime counts and fall into the next
 // second's point, so each cell's seconds are distinct and increasing.
@@ -41,13 +46,20 @@ func (s *Sampler) Sample(t int64, cells []CellReading) {
 	}
 	s.last = t
 	deltas := make([][2]uint64, len(cells))
-	var total uint64
+	type sums struct {
+		requests uint64
+		weight   float64
+	}
+	groups := map[string]sums{}
 	for i, c := range cells {
 		if p, ok := s.prev[c.Name]; ok && c.Requests >= p[0] && c.Errors >= p[1] {
 			deltas[i] = [2]uint64{c.Requests - p[0], c.Errors - p[1]}
 		}
 		s.prev[c.Name] = [2]uint64{c.Requests, c.Errors}
-		total += deltas[i][0]
+		g := groups[c.Group]
+		g.requests += deltas[i][0]
+		g.weight += c.Weight
+		groups[c.Group] = g
 	}
 	for i, c := range cells {
 		p := Point{T: t, Requests: deltas[i][0], Errors: deltas[i][1], Weight: c.Weight}
@@ -55,8 +67,12 @@ func (s *Sampler) Sample(t int64, cells []CellReading) {
 			p.ErrorRatio = float64(p.Errors) / float64(p.Requests)
 			p.P50, p.P99 = c.P50, c.P99
 		}
-		if total > 0 {
-			p.Share = float64(p.Requests) / float64(total)
+		g := groups[c.Group]
+		if g.requests > 0 {
+			p.Share = float64(p.Requests) / float64(g.requests)
+		}
+		if g.weight > 0 {
+			p.WeightShare = c.Weight / g.weight
 		}
 		s.Store.Add(c.Name, p)
 	}

@@ -20,7 +20,7 @@ import (
 // answered it (plan, release, status, steps, every decision with its
 // verdict: the rollout's audit entries); History is GET
 // /v1/history?rollout=ID (the journalled per-cell history behind the
-// charts).
+// charts; for a flag rollout, per variant cohort).
 type Report struct {
 	Generated time.Time       `json:"generated"`
 	Admin     string          `json:"admin"`
@@ -40,6 +40,8 @@ type reportView struct {
 		Strategy string    `json:"strategy"`
 		Targets  []string  `json:"targets"`
 		Baseline []string  `json:"baseline"`
+		Flag     string    `json:"flag"`
+		Variant  string    `json:"variant"`
 		Steps    []float64 `json:"steps"`
 		Bake     string    `json:"bake"`
 		Release  struct {
@@ -127,12 +129,13 @@ func (r Report) HTML() ([]byte, error) {
 		return nil, fmt.Errorf("report: rollout: %w", err)
 	}
 	var hist struct {
-		Cells map[string]json.RawMessage `json:"cells"`
-		Step  int64                      `json:"step_s"`
-		Node  string                     `json:"node"`
+		Cells   map[string]json.RawMessage `json:"cells"`
+		Cohorts map[string]json.RawMessage `json:"cohorts"`
+		Step    int64                      `json:"step_s"`
+		Node    string                     `json:"node"`
 	}
 	_ = json.Unmarshal(r.History, &hist)
-	charts, err := json.Marshal(map[string]any{"cells": hist.Cells, "decisions": v.Decisions})
+	charts, err := json.Marshal(map[string]any{"cells": hist.Cells, "cohorts": hist.Cohorts, "decisions": v.Decisions})
 	if err != nil {
 		return nil, err
 	}
@@ -192,6 +195,7 @@ th{color:#6b7385;font-weight:500}.muted{color:#6b7385}h2{font-size:1.1em;margin-
 <h2>Plan and release</h2>
 <table>
 <tr><th>plan</th><td>{{.V.Plan.Name}} ({{.V.Plan.Strategy}})</td></tr>
+{{if .V.Plan.Flag}}<tr><th>flag</th><td id="flag" data-flag="{{.V.Plan.Flag}}">{{.V.Plan.Flag}}, variant {{.V.Plan.Variant}} (charts: each variant's cohort)</td></tr>{{end}}
 <tr><th>targets</th><td>{{range .V.Plan.Targets}}{{.}} {{end}}</td></tr>
 <tr><th>baseline</th><td>{{range .V.Plan.Baseline}}{{.}} {{end}}</td></tr>
 <tr><th>steps</th><td>{{range .V.Plan.Steps}}{{.}} % {{end}} (bake {{.V.Plan.Bake}})</td></tr>
@@ -203,7 +207,7 @@ th{color:#6b7385;font-weight:500}.muted{color:#6b7385}h2{font-size:1.1em;margin-
 {{with $s.Decided}}<td>{{.Verdict.State}} ({{.Verdict.Rule}})</td><td>{{.Verdict.Canary.Requests}} / {{pct .Verdict.Canary.ErrorRatio}} / {{ms .Verdict.Canary.P99}}</td><td>{{.Verdict.Baseline.Requests}} / {{pct .Verdict.Baseline.ErrorRatio}} / {{ms .Verdict.Baseline.P99}}</td><td>{{.Action}}: {{.Reason}}</td>{{else}}<td colspan="4" class="muted">no judged decision</td>{{end}}</tr>
 {{end}}</table>
 <h2>Charts <span class="muted">({{if .Step}}{{.Step}} s per point{{end}})</span></h2>
-<div id="charts" data-points="0" data-markers=""></div>
+<div id="charts" data-points="0" data-cohort-points="0" data-markers=""></div>
 <h2>Audit entries</h2>
 <table id="audit"><tr><th>#</th><th>time</th><th>actor</th><th>action</th><th>status</th><th>step</th><th>weights after</th><th>reason</th></tr>
 {{range .V.Decisions}}<tr><td>{{.Seq}}</td><td>{{ts .Time}}</td><td>{{.Actor}}</td><td>{{.Action}}</td><td>{{.Status}}</td><td>{{.Step}}{{if .StepPercent}} ({{.StepPercent}} %){{end}}</td><td>{{range $k, $w := .After}}{{$k}}={{$w}} {{end}}</td><td>{{.Reason}}</td></tr>

@@ -1,10 +1,13 @@
 "use strict";
 // charts.js draws a cellgate history document — {cells: {name: [points]},
-// decisions: [audit events]} as GET /v1/history and the rollout report
-// give it — as three uPlot charts: each cell's weight and served share,
-// its error ratio, its p99, with the rollout's decisions (start, steps,
-// approval, revert, promotion, abort) as vertical markers. Used by the
-// status page (served at /ui/charts.js) and inlined into the report.
+// cohorts: {"flag=variant": {kind, flag, variant, points}}, decisions:
+// [audit events]} as GET /v1/history and the rollout report give it — as
+// three uPlot charts for the cells (each cell's weight and served share,
+// its error ratio, its p99) and the same three per flag for its variants'
+// cohorts (rolled-out and served share within the flag's traffic), with
+// the rollouts' decisions (start, steps, approval, revert, promotion,
+// abort) as vertical markers. Used by the status page (served at
+// /ui/charts.js) and inlined into the report.
 (function () {
   const MARKS = { start: "start", step: "step", approve: "approve", rollback: "revert",
     abort: "abort", promoted: "promoted", promote_now: "promote" };
@@ -34,25 +37,29 @@
     }] } };
   }
 
-  // columns aligns every cell's points on the union of their seconds.
-  function columns(doc, names, fields) {
-    const xs = [...new Set(names.flatMap((n) => doc.cells[n].map((p) => p.t)))].sort((a, b) => a - b);
+  // columns aligns the named series' points (series: name → points) on
+  // the union of their seconds; a weight is read as a part of the total
+  // weight of the series drawn together.
+  function columns(series, names, fields) {
+    series = Object.fromEntries(names.map((n) => [n, series[n] || []]));
+    const xs = [...new Set(names.flatMap((n) => series[n].map((p) => p.t)))].sort((a, b) => a - b);
     const at = new Map(xs.map((t, i) => [t, i]));
     const total = new Array(xs.length).fill(0);
-    for (const n of names) for (const p of doc.cells[n]) total[at.get(p.t)] += p.weight;
+    for (const n of names) for (const p of series[n]) total[at.get(p.t)] += p.weight;
     const data = [xs];
     for (const f of fields) for (const n of names) {
       const col = new Array(xs.length).fill(null);
-      for (const p of doc.cells[n]) col[at.get(p.t)] = f(p, total[at.get(p.t)]);
+      for (const p of series[n]) col[at.get(p.t)] = f(p, total[at.get(p.t)]);
       data.push(col);
     }
     return data;
   }
 
-  function chart(root, title, names, fields, labels, data, unit, marks, width) {
+  function chart(root, title, names, fields, labels, data, unit, marks, width, flag) {
     const box = document.createElement("div");
     box.className = "chart";
     box.dataset.chart = title;
+    if (flag !== undefined) box.dataset.flag = flag;
     root.appendChild(box);
     const series = [{}];
     fields.forEach((_, fi) => names.forEach((n, ni) => series.push({
@@ -64,23 +71,46 @@
       axes: [{}, { values: (u, vs) => vs.map((v) => v + " " + unit) }] }, data, box);
   }
 
-  // draw replaces root's charts with doc's; root.dataset says what was
-  // drawn (cells, points, marker actions) for tests and people alike.
+  // three draws the weight and served share, error ratio and p99 charts
+  // of the named series; prefix names the group in the titles.
+  function three(root, series, names, prefix, marks, width, flag) {
+    const pct = (v) => 100 * v;
+    const weight = (p, tw) => tw > 0 ? pct(p.weight / tw) : 0;
+    chart(root, prefix + "weight (solid) and served share (dashed)", names,
+      [weight, (p) => pct(p.share)], [" weight", " served"],
+      columns(series, names, [weight, (p) => pct(p.share)]), "%", marks, width, flag);
+    chart(root, prefix + "error ratio", names, [(p) => pct(p.error_ratio)], [""],
+      columns(series, names, [(p) => p.requests > 0 ? pct(p.error_ratio) : null]), "%", marks, width, flag);
+    chart(root, prefix + "p99 latency", names, [(p) => p.p99_ms], [""],
+      columns(series, names, [(p) => p.requests > 0 ? p.p99_ms : null]), "ms", marks, width, flag);
+  }
+
+  // draw replaces root's charts with doc's: the cells' (drawn even when
+  // there are none, unless flag cohorts are all there is) and one set per
+  // flag of its cohorts. root.dataset says what was drawn (cells, cohorts,
+  // points, marker actions) for tests and people alike.
   function draw(root, doc, width) {
     root.querySelectorAll(".chart").forEach((c) => c.remove());
-    const names = Object.keys((doc && doc.cells) || {}).sort();
+    const cells = (doc && doc.cells) || {};
+    const names = Object.keys(cells).sort();
+    const cohorts = (doc && doc.cohorts) || {};
+    const cohortNames = Object.keys(cohorts).sort();
     const marks = markers(doc && doc.decisions);
     width = width || Math.max(320, root.clientWidth - 20);
-    const pct = (v) => 100 * v;
-    chart(root, "weight (solid) and served share (dashed)", names,
-      [(p, tw) => tw > 0 ? pct(p.weight / tw) : 0, (p) => pct(p.share)], [" weight", " served"],
-      columns(doc, names, [(p, tw) => tw > 0 ? pct(p.weight / tw) : 0, (p) => pct(p.share)]), "%", marks, width);
-    chart(root, "error ratio", names, [(p) => pct(p.error_ratio)], [""],
-      columns(doc, names, [(p) => p.requests > 0 ? pct(p.error_ratio) : null]), "%", marks, width);
-    chart(root, "p99 latency", names, [(p) => p.p99_ms], [""],
-      columns(doc, names, [(p) => p.requests > 0 ? p.p99_ms : null]), "ms", marks, width);
+    if (names.length > 0 || cohortNames.length === 0) three(root, cells, names, "", marks, width);
+    const byFlag = new Map();
+    for (const n of cohortNames) {
+      const c = cohorts[n], f = c.flag || n.split("=")[0];
+      if (!byFlag.has(f)) byFlag.set(f, {});
+      byFlag.get(f)[n] = c.points || [];
+    }
+    for (const [f, series] of byFlag) {
+      three(root, series, Object.keys(series).sort(), "flag " + f + ": variant cohorts' ", marks, width, f);
+    }
     root.dataset.cells = names.join(",");
-    root.dataset.points = String(names.reduce((s, n) => s + doc.cells[n].length, 0));
+    root.dataset.cohorts = cohortNames.join(",");
+    root.dataset.points = String(names.reduce((s, n) => s + (cells[n] || []).length, 0));
+    root.dataset.cohortPoints = String(cohortNames.reduce((s, n) => s + (cohorts[n].points || []).length, 0));
     root.dataset.markers = [...new Set(marks.map((m) => m.action))].join(",");
   }
 
