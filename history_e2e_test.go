@@ -1,15 +1,19 @@
 package cellgate_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cellgate/cellgate"
+	"github.com/cellgate/cellgate/admin/ctl"
 	"github.com/cellgate/cellgate/history"
 	"github.com/cellgate/cellgate/internal/democell"
 	"github.com/cellgate/cellgate/rollout"
@@ -114,10 +118,9 @@ func getRolloutHistory(t *testing.T, c *cluster, id string) cellgate.RolloutHist
 	return h
 }
 
-// canaryServedBefore reports whether the history has a point before t in
-// which the canary served requests.
-func canaryServedBefore(h cellgate.RolloutHistory, t int64) bool {
-	for _, p := range h.Cells["canary-1"] {
+// servedBefore reports whether pts have a point before t with requests.
+func servedBefore(pts []history.Point, t int64) bool {
+	for _, p := range pts {
 		if p.T < t && p.Requests > 0 {
 			return true
 		}
@@ -125,40 +128,103 @@ func canaryServedBefore(h cellgate.RolloutHistory, t int64) bool {
 	return false
 }
 
+// servedAfter reports whether pts have a point after t with requests.
+func servedAfter(pts []history.Point, t int64) bool {
+	for _, p := range pts {
+		if p.T > t && p.Requests > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// writeReport writes rollout id's report with `ctl report -o FILE` into
+// dir and returns its path.
+func writeReport(t *testing.T, c *cluster, id, dir, file string) string {
+	t.Helper()
+	path := filepath.Join(dir, file)
+	var out, errOut bytes.Buffer
+	if code := ctl.Main([]string{"-admin", "http://" + c.node.AdminAddr(), "report", id, "-o", path}, &out, &errOut); code != 0 {
+		t.Fatalf("ctl report -o %s: exit %d: %s%s", file, code, out.String(), errOut.String())
+	}
+	return path
+}
+
+// reportDoc is what a test reads of ctl report's JSON.
+type reportDoc struct {
+	Rollout rollout.RolloutView     `json:"rollout"`
+	History cellgate.RolloutHistory `json:"history"`
+}
+
+// readReport writes rollout id's report as JSON with ctl and parses it.
+func readReport(t *testing.T, c *cluster, id string) reportDoc {
+	t.Helper()
+	raw, err := os.ReadFile(writeReport(t, c, id, t.TempDir(), "report.json"))
+	var rep reportDoc
+	if err == nil {
+		err = json.Unmarshal(raw, &rep)
+	}
+	if err != nil {
+		t.Fatalf("report.json: %v", err)
+	}
+	return rep
+}
+
 // TestRolloutHistoryOutlivesRestart: a running rollout's history is
 // journalled; after the node restarts (its in-memory hour gone) the
-// rollout's history still holds the seconds before the restart, and the
-// seconds after are added to it.
+// rollout's history — and its report — still holds the seconds before
+// the restart, and the seconds after are added to it. For a canary that
+// is its cells' series; for a flag rollout its variants' cohorts.
 func TestRolloutHistoryOutlivesRestart(t *testing.T) {
-	c := startCluster(t, fmt.Sprintf(healthyHead, "200ms"), canaryCells()...)
-	l := startLoad(t, c.url(), 300, 500)
-	id, err := c.node.Controller().Start(canaryPlan(time.Minute), "test") // holds its 1 % step
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "a second in which the canary served", 30*time.Second, func() bool {
-		return canaryServedBefore(getRolloutHistory(t, c, id), time.Now().Unix()+1)
-	})
-	l.stop()
-	stopped := time.Now().Unix()
-	cfg := c.cfg
-	c.stop() // journals the running rollout's history
-	c.start(cfg)
-	h := getRolloutHistory(t, c, id)
-	if !canaryServedBefore(h, stopped+1) || h.Step < 1 || h.Node == "" {
-		t.Fatalf("after a restart the rollout's history lost its seconds before %d: %+v", stopped, h)
-	}
-	l2 := startLoad(t, c.url(), 300, 500)
-	defer l2.stop()
-	waitFor(t, "seconds after the restart added", 30*time.Second, func() bool {
-		h = getRolloutHistory(t, c, id)
-		for _, p := range h.Cells["stable-a"] {
-			if p.T > stopped && p.Requests > 0 {
-				return canaryServedBefore(h, stopped+1)
+	for _, tc := range []struct {
+		name  string
+		head  string
+		cells []cellDef
+		plan  rollout.Plan
+		// series is the released cell's or variant's points.
+		series func(h cellgate.RolloutHistory) []history.Point
+	}{
+		{"canary", fmt.Sprintf(healthyHead, "200ms"), canaryCells(), canaryPlan(time.Minute), // holds its 1 % step
+			func(h cellgate.RolloutHistory) []history.Point { return h.Cells["canary-1"] }},
+		{"flag", strings.Replace(flagHead("200ms", "all"), `latency_threshold = "300ms"`, `latency_threshold = "10s"`, 1),
+			flagCells(), flagPlan(time.Minute, 50, 100), // holds its 50 % step
+			func(h cellgate.RolloutHistory) []history.Point {
+				if c := h.Cohorts["new-ranker=on"]; c.Kind == cellgate.CohortKindFlag && c.Flag == "new-ranker" && c.Variant == "on" {
+					return c.Points
+				}
+				return nil
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := startCluster(t, tc.head, tc.cells...)
+			l := startLoad(t, c.url(), 300, 500)
+			id, err := c.node.Controller().Start(tc.plan, "test")
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-		return false
-	})
+			waitFor(t, "a second in which the released cell or variant served", 30*time.Second, func() bool {
+				return servedBefore(tc.series(getRolloutHistory(t, c, id)), time.Now().Unix()+1)
+			})
+			l.stop()
+			stopped := time.Now().Unix()
+			cfg := c.cfg
+			c.stop() // journals the running rollout's history
+			c.start(cfg)
+			h := getRolloutHistory(t, c, id)
+			if !servedBefore(tc.series(h), stopped+1) || h.Step < 1 || h.Node == "" {
+				t.Fatalf("after a restart the rollout's history lost its seconds before %d: %+v", stopped, h)
+			}
+			if rep := readReport(t, c, id); !servedBefore(tc.series(rep.History), stopped+1) || rep.Rollout.ID != id {
+				t.Fatalf("after a restart the report of %s lacks the seconds before %d: %+v", id, stopped, rep.History)
+			}
+			l2 := startLoad(t, c.url(), 300, 500)
+			defer l2.stop()
+			waitFor(t, "seconds after the restart added", 30*time.Second, func() bool {
+				h = getRolloutHistory(t, c, id)
+				return servedAfter(tc.series(h), stopped) && servedBefore(tc.series(h), stopped+1)
+			})
+		})
+	}
 }
 
 // cohortHead is flagHead with new-ranker split 30/70 between on and off
