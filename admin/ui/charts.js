@@ -67,7 +67,11 @@
       dash: fi > 0 ? [5, 4] : undefined, spanGaps: false,
       value: (u, v) => v == null ? "—" : v.toFixed(unit === "ms" ? 1 : 2) + " " + unit,
     })));
-    return new uPlot({ title, width, height: 200, series, plugins: [markerPlugin(marks)],
+    // The x axis reaches the last marker past the data too: a rollout's
+    // report ends with its last decision, inside the last point's second.
+    const lastMark = Math.max(...marks.map((m) => m.t));
+    const x = { range: (u, min, max) => [min, min != null && lastMark > max ? lastMark : max] };
+    return new uPlot({ title, width, height: 200, series, scales: { x }, plugins: [markerPlugin(marks)],
       axes: [{}, { values: (u, vs) => vs.map((v) => v + " " + unit) }] }, data, box);
   }
 
