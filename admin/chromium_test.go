@@ -3,6 +3,7 @@ package admin
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"regexp"
@@ -61,6 +62,16 @@ func attr(t *testing.T, dom, id, name string) string {
 	return m[1]
 }
 
+// chartHistory is a GET /v1/history document with two cells, a flag's
+// two variant cohorts and two decisions.
+const chartHistory = `{"node": "node-1", "view": "node", "cells": {
+ "stable-a": [{"t": 1700000000, "requests": 90, "weight": 95, "share": 0.9, "p99_ms": 20}, {"t": 1700000001, "requests": 80, "weight": 95, "share": 0.8, "p99_ms": 22}],
+ "canary-1": [{"t": 1700000000, "requests": 10, "weight": 5, "share": 0.1, "p99_ms": 30}, {"t": 1700000001, "requests": 20, "errors": 10, "error_ratio": 0.5, "weight": 5, "share": 0.2, "p99_ms": 90}]},
+ "cohorts": {
+ "new-ranker=on": {"kind": "flag", "flag": "new-ranker", "variant": "on", "points": [{"t": 1700000000, "requests": 25, "weight": 25, "weight_share": 0.25, "share": 0.25}, {"t": 1700000001, "requests": 30, "errors": 3, "error_ratio": 0.1, "weight": 25, "weight_share": 0.25, "share": 0.3}]},
+ "new-ranker=off": {"kind": "flag", "flag": "new-ranker", "variant": "off", "control": true, "points": [{"t": 1700000000, "requests": 75, "weight": 75, "weight_share": 0.75, "share": 0.75}, {"t": 1700000001, "requests": 70, "weight": 75, "weight_share": 0.75, "share": 0.7}]}},
+ "decisions": [{"time": "2023-11-14T22:13:20Z", "action": "start"}, {"time": "2023-11-14T22:13:21Z", "action": "rollback"}]}`
+
 func TestStatusPageInChromium(t *testing.T) {
 	if _, err := os.Stat(chromiumBin); err != nil {
 		t.Skipf("no %s: the headless status page test needs Debian's chromium", chromiumBin)
@@ -68,7 +79,8 @@ func TestStatusPageInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a browser")
 	}
-	h := newHarness(t, Options{Tokens: mustTokens(t, "ci:"+testToken), UIAutotest: true, ListenAddr: "127.0.0.1:9901"})
+	h := newHarness(t, Options{Tokens: mustTokens(t, "ci:"+testToken), UIAutotest: true, ListenAddr: "127.0.0.1:9901",
+		History: func(context.Context, HistoryQuery) (any, error) { return json.RawMessage(chartHistory), nil }})
 	h.fb.mu.Lock()
 	h.fb.addRolloutLocked("r-1", "progressing")
 	h.fb.mu.Unlock()
@@ -83,6 +95,23 @@ func TestStatusPageInChromium(t *testing.T) {
 		if !strings.Contains(dom, want) {
 			t.Errorf("DOM lacks %s", want)
 		}
+	}
+	// The charts: the cells' three, then new-ranker's variant cohorts'
+	// three, with the decisions marked.
+	if got := attr(t, dom, "charts", "data-cells"); got != "canary-1,stable-a" {
+		t.Errorf("charts drew cells %q", got)
+	}
+	if got := attr(t, dom, "charts", "data-cohorts"); got != "new-ranker=off,new-ranker=on" {
+		t.Errorf("charts drew cohorts %q", got)
+	}
+	if got := attr(t, dom, "charts", "data-cohort-points"); got != "4" {
+		t.Errorf("cohort charts drawn from %q points, want 4", got)
+	}
+	if got := attr(t, dom, "charts", "data-markers"); got != "start,rollback" {
+		t.Errorf("chart markers %q, want start,rollback", got)
+	}
+	if n := strings.Count(dom, `data-flag="new-ranker"><div class="uplot`); n != 3 {
+		t.Errorf("%d uPlot charts of new-ranker's cohorts, want 3", n)
 	}
 	// A down cell says so, with how many requests failed over; an up one
 	// does not.
