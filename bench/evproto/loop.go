@@ -48,6 +48,7 @@ type pair struct {
 	remaining  int64 // response body bytes still to forward
 	closeAfter bool  // the upstream said Connection: close
 	paused     bool  // client reads are off while a request is in flight
+	connecting bool  // the upstream connect is under way; p.req waits for it
 
 	req  []byte // the request head sent upstream (reused)
 	resp []byte // upstream bytes read, head not yet complete
@@ -176,6 +177,7 @@ func (l *loop) closeUpstream(p *pair) {
 		unix.Close(p.ufd)
 		p.ufd = -1
 	}
+	p.connecting = false
 }
 
 func (l *loop) closeAll() {
@@ -298,13 +300,17 @@ func (l *loop) send(p *pair, head []byte) error {
 	b = append(b, p.peer...)
 	b = append(b, "\r\n\r\n"...)
 	p.req = b
-	if p.ufd < 0 {
-		if err := l.dial(p); err != nil {
-			return err
-		}
-	}
 	p.busy, p.head, p.remaining, p.closeAfter = true, false, 0, false
 	p.resp = p.resp[:0]
+	if p.ufd < 0 {
+		return l.dial(p) // the head goes out once connected (connected)
+	}
+	return l.writeHead(p)
+}
+
+// writeHead writes the request head in p.req to the upstream.
+func (l *loop) writeHead(p *pair) error {
+	b := p.req
 	for off := 0; off < len(b); {
 		n, err := l.write(p.ufd, b[off:])
 		if err == unix.EINTR {
@@ -323,21 +329,46 @@ func (l *loop) dial(p *pair) error {
 	if err != nil {
 		return err
 	}
-	// Loopback connects complete at once; a production core would connect
-	// non-blocking and wait for writability.
-	if err := unix.Connect(fd, l.upstream); err != nil {
-		unix.Close(fd)
-		return err
-	}
+	// Non-blocking: a connect that waits (a full accept queue upstream
+	// retransmits its SYN after a second) must not stall the loop.
 	unix.SetNonblock(fd, true)
 	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	p.ufd = fd
 	l.set(fd, p)
-	return l.ctl(unix.EPOLL_CTL_ADD, fd, evIn)
+	err = unix.Connect(fd, l.upstream)
+	switch err {
+	case nil:
+		if err := l.ctl(unix.EPOLL_CTL_ADD, fd, evIn); err != nil {
+			return err
+		}
+		return l.writeHead(p)
+	case unix.EINPROGRESS:
+		p.connecting = true
+		return l.ctl(unix.EPOLL_CTL_ADD, fd, unix.EPOLLOUT)
+	}
+	return err
+}
+
+// connected finishes a non-blocking connect and sends the waiting head.
+func (l *loop) connected(p *pair) {
+	p.connecting = false
+	if e, err := unix.GetsockoptInt(p.ufd, unix.SOL_SOCKET, unix.SO_ERROR); err != nil || e != 0 {
+		l.write(p.cfd, resp502)
+		l.close(p)
+		return
+	}
+	if l.ctl(unix.EPOLL_CTL_MOD, p.ufd, evIn) != nil || l.writeHead(p) != nil {
+		l.write(p.cfd, resp502)
+		l.close(p)
+	}
 }
 
 // upstreamEvent reads response bytes and forwards them to the client.
 func (l *loop) upstreamEvent(p *pair, ev uint32) {
+	if p.connecting {
+		l.connected(p)
+		return
+	}
 	if len(p.out) > 0 {
 		// The client has not taken the last bytes yet; stop reading
 		// upstream until it has (flush turns this back on).
