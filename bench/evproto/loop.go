@@ -30,7 +30,8 @@ type loop struct {
 	cell     []byte // value of the response header naming the cell
 	fd       []*pair
 	events   [256]unix.EpollEvent
-	mode     int // how system calls are made (sys.go)
+	mode     int  // how system calls are made (sys.go)
+	unlocked bool // Run does not lock its thread (-lock=false)
 }
 
 // pair is a client connection and its upstream connection.
@@ -102,8 +103,10 @@ func (l *loop) Stop() {
 // Run serves until Stop. It locks its goroutine to its thread: the loop is
 // the only thing this process runs.
 func (l *loop) Run() error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	if !l.unlocked {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+	}
 	for {
 		n, err := l.wait()
 		if err != nil {

@@ -27,15 +27,16 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:18090", "address to serve")
 	upstream := flag.String("upstream", "127.0.0.1:19000", "IPv4 upstream address")
 	mode := flag.Int("raw", 0, "system call mode: 0 runtime, 1 raw non-blocking calls, 2 raw epoll_wait too (sys.go)")
+	lock := flag.Bool("lock", true, "lock the loop goroutine to its thread")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile here until SIGTERM")
 	flag.Parse()
-	if err := run(*listen, *upstream, *cpuprofile, *mode); err != nil {
+	if err := run(*listen, *upstream, *cpuprofile, *mode, !*lock); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 }
 
-func run(listen, upstream, cpuprofile string, mode int) error {
+func run(listen, upstream, cpuprofile string, mode int, unlocked bool) error {
 	ln, err := net.Listen("tcp4", listen)
 	if err != nil {
 		return fmt.Errorf("evproto: listen: %w", err)
@@ -45,7 +46,7 @@ func run(listen, upstream, cpuprofile string, mode int) error {
 	if err != nil {
 		return err
 	}
-	l.mode = mode
+	l.mode, l.unlocked = mode, unlocked
 	if cpuprofile != "" {
 		f, err := os.Create(cpuprofile)
 		if err != nil {
