@@ -36,6 +36,11 @@
 # Knobs (environment): DURATION=4 WARMUP=2 (seconds) REPS=1 THREADS=1
 #   CELLS="1 16 128" CONNS="64 1000 9600" PINS="0 10000 1000000"
 #   SWEEPS="cells conns pins" PIN_MEMORY=536870912 KEYS_SMALL=11136
+#   UPSTREAM_CONNS=10000 (upstream.max_conns_per_endpoint: the default 1024
+#   answers 503 upstream-busy to requests beyond 1024 in flight, which at
+#   9600 closed-loop connections is most of them)
+#   KEYS_CONTROL=1 (0: no "keys" row)
+#   PLOT_ONLY=FILE.csv: no sweep, only draw FILE's charts into OUT (needs BIN)
 #   PIN_REPS=1 (reps of the pin sweep, at most REPS: its million-key
 #   passes take ~1.5 min each)
 #   OUT=folder for scaling.csv and the SVGs (default: the run folder)
@@ -52,6 +57,7 @@ DURATION="${DURATION:-4}"; WARMUP="${WARMUP:-2}"; REPS="${REPS:-1}"; THREADS="${
 CELLS="${CELLS:-1 16 128}"; CONNS="${CONNS:-64 1000 9600}"; PINS="${PINS:-0 10000 1000000}"
 SWEEPS="${SWEEPS:-cells conns pins}"; PIN_REPS="${PIN_REPS:-1}"
 PIN_MEMORY="${PIN_MEMORY:-536870912}"; KEYS_SMALL="${KEYS_SMALL:-11136}"
+UPSTREAM_CONNS="${UPSTREAM_CONNS:-10000}"; KEYS_CONTROL="${KEYS_CONTROL:-1}"
 BASELINE_DIR="${BASELINE_DIR:-/work/shared/bench}"
 RUN="$(mktemp -d -t cellgate-scaling.XXXXXX)"
 OUT="${OUT:-$RUN}"
@@ -104,6 +110,8 @@ addr = "127.0.0.1:$port"
 addr = "127.0.0.1:$((port + 1000))"
 [state]
 path = "$RUN/$port.db"
+[upstream]
+max_conns_per_endpoint = $UPSTREAM_CONNS
 EOT
     if [ "$pins" = 1 ]; then
         printf '[routing]\npin_memory = %s\n' "$PIN_MEMORY"
@@ -177,43 +185,49 @@ point() {
     echo "$row" >>"$CSV"; echo "$row"
 }
 
-BIN="${BIN:-}"
-if [ -z "$BIN" ]; then
-    BIN="$RUN/cellgate"
-    log "building cellgate"; (cd "$HERE/.." && go build -o "$BIN" ./cmd/cellgate) || exit 1
-fi
-log "building upstream"; (cd "$BASELINE_DIR/upstream" && go build -o "$RUN/upstream" .) || exit 1
-"$RUN/upstream" -addr "$UPSTREAM" >"$RUN/upstream.log" 2>&1 &
-ALL_PIDS+=("$!")
-sleep 0.3
+if [ -n "${PLOT_ONLY:-}" ]; then
+    [ -n "${BIN:-}" ] || { log "PLOT_ONLY needs BIN"; exit 2; }
+    mkdir -p "$OUT"; CSV="$PLOT_ONLY"
+else
+    BIN="${BIN:-}"
+    if [ -z "$BIN" ]; then
+        BIN="$RUN/cellgate"
+        log "building cellgate"; (cd "$HERE/.." && go build -o "$BIN" ./cmd/cellgate) || exit 1
+    fi
+    log "building upstream"; (cd "$BASELINE_DIR/upstream" && go build -o "$RUN/upstream" .) || exit 1
+    "$RUN/upstream" -addr "$UPSTREAM" >"$RUN/upstream.log" 2>&1 &
+    ALL_PIDS+=("$!")
+    sleep 0.3
 
-mkdir -p "$OUT"
-CSV="$OUT/scaling.csv"
-echo "sweep,rep,cells,conns,pins_target,keys,pins,requests,errors,rps,us_per_req,p99_ms,rss_base_kb,rss_idle_kb,rss_load_kb,hwm_kb,load1" >"$CSV"
-log "host: $(nproc) cpus, load $(cut -d' ' -f1-3 /proc/loadavg); commit $(cd "$HERE" && git rev-parse --short HEAD 2>/dev/null); GOMAXPROCS=$THREADS; ${WARMUP}s warm-up + ${DURATION}s per point"
-head -1 "$CSV"
-maxkeys=0
-for rep in $(seq 1 "$REPS"); do
-    for sweep in $SWEEPS; do
-        case $sweep in
-        cells) for n in $CELLS; do point cells "$rep" "$n" 64 0 0 0; done ;;
-        conns) for c in $CONNS; do point conns "$rep" 1 "$c" 0 0 0; done ;;
-        pins)
-            [ "$rep" -le "$PIN_REPS" ] || continue
-            for p in $PINS; do
-                # K = P / 0.9, a multiple of 64 so the 64 stripes of
-                # -key-dist seq are all of one length.
-                k=$(( (p * 10 / 9 + 63) / 64 * 64 )); [ "$p" = 0 ] && k=$KEYS_SMALL
-                [ "$k" -gt "$maxkeys" ] && maxkeys=$k
-                if [ "$p" = 0 ]; then point pins "$rep" 2 64 0 "$k" 0; else point pins "$rep" 2 64 "$p" "$k" 1; fi
-            done
-            [ "$maxkeys" -gt "$KEYS_SMALL" ] && point keys "$rep" 2 64 0 "$maxkeys" 0
-            ;;
-        *) log "unknown sweep $sweep"; exit 2 ;;
-        esac
+    mkdir -p "$OUT"
+    CSV="$OUT/scaling.csv"
+    echo "sweep,rep,cells,conns,pins_target,keys,pins,requests,errors,rps,us_per_req,p99_ms,rss_base_kb,rss_idle_kb,rss_load_kb,hwm_kb,load1" >"$CSV"
+    log "host: $(nproc) cpus, load $(cut -d' ' -f1-3 /proc/loadavg); commit $(cd "$HERE" && git rev-parse --short HEAD 2>/dev/null); GOMAXPROCS=$THREADS; ${WARMUP}s warm-up + ${DURATION}s per point"
+    head -1 "$CSV"
+    maxkeys=0
+    for rep in $(seq 1 "$REPS"); do
+        for sweep in $SWEEPS; do
+            case $sweep in
+            cells) for n in $CELLS; do point cells "$rep" "$n" 64 0 0 0; done ;;
+            conns) for c in $CONNS; do point conns "$rep" 1 "$c" 0 0 0; done ;;
+            pins)
+                [ "$rep" -le "$PIN_REPS" ] || continue
+                for p in $PINS; do
+                    # K = P / 0.9, a multiple of 64 so the 64 stripes of
+                    # -key-dist seq are all of one length.
+                    k=$(( (p * 10 / 9 + 63) / 64 * 64 )); [ "$p" = 0 ] && k=$KEYS_SMALL
+                    [ "$k" -gt "$maxkeys" ] && maxkeys=$k
+                    if [ "$p" = 0 ]; then point pins "$rep" 2 64 0 "$k" 0; else point pins "$rep" 2 64 "$p" "$k" 1; fi
+                done
+                [ "$KEYS_CONTROL" = 1 ] && [ "$maxkeys" -gt "$KEYS_SMALL" ] && point keys "$rep" 2 64 0 "$maxkeys" 0
+                ;;
+            *) log "unknown sweep $sweep"; exit 2 ;;
+            esac
+        done
     done
-done
-log "load $(cut -d' ' -f1-3 /proc/loadavg) at the end"
+    log "load $(cut -d' ' -f1-3 /proc/loadavg) at the end"
+
+fi
 
 # plot NAME SWEEP X Y XLABEL YLABEL [flags]: one chart per metric.
 plot() {
@@ -222,8 +236,8 @@ plot() {
 }
 has() { grep -q "^$1," "$CSV"; }
 if has cells; then
-    plot scaling-cells-rps cells cells rps "cells" "requests/s" -names "req/s (GOMAXPROCS=$THREADS)"
-    plot scaling-cells-cpu cells cells us_per_req "cells" "CPU µs per request" -names "µs CPU/request"
+    plot scaling-cells-rps cells cells rps "cells" "requests/s" -logx -names "req/s (GOMAXPROCS=$THREADS)"
+    plot scaling-cells-cpu cells cells us_per_req "cells" "CPU µs per request" -logx -names "µs CPU/request"
 fi
 if has conns; then
     plot scaling-conns-rps conns conns rps "client connections" "requests/s" -logx -names "req/s (GOMAXPROCS=$THREADS)"
@@ -232,7 +246,7 @@ if has conns; then
         -yscale 0.0009765625 -names "before any client,connections open and idle,after closed-loop load"
 fi
 if has pins; then
-    plot scaling-pins-rps pins pins rps "active session pins" "requests/s" -logx -names "req/s (GOMAXPROCS=$THREADS)"
-    plot scaling-pins-cpu pins pins us_per_req "active session pins" "CPU µs per request" -logx -names "µs CPU/request"
+    plot scaling-pins-rps pins pins_target rps "active session pins" "requests/s" -logx -names "req/s (GOMAXPROCS=$THREADS)"
+    plot scaling-pins-cpu pins pins_target us_per_req "active session pins" "CPU µs per request" -logx -names "µs CPU/request"
 fi
 log "wrote $CSV and $OUT/scaling-*.svg"

@@ -52,7 +52,7 @@ func WriteXYSVG(w io.Writer, c XYChart) error {
 	xyAxes(bw, c, xs, yOf, ymax)
 	for i, s := range c.Series {
 		color := plotColors[i%len(plotColors)]
-		xyLine(bw, s, color, xs, yOf)
+		xyLine(bw, s, i, color, xs, yOf)
 		plotLegend(bw, i, s.Name, color, false)
 	}
 	return plotFooter(bw)
@@ -168,7 +168,7 @@ func xyAxes(w io.Writer, c XYChart, xs xScale, yOf func(float64) float64, ymax f
 	fmt.Fprintf(w, `<text class="ylabel" x="20" y="%.1f" text-anchor="middle" transform="rotate(-90 20 %.1f)">%s</text>`+"\n", (y0+y1)/2, (y0+y1)/2, svgEscape(c.YLabel))
 }
 
-func xyLine(w io.Writer, s XYSeries, color string, xs xScale, yOf func(float64) float64) {
+func xyLine(w io.Writer, s XYSeries, index int, color string, xs xScale, yOf func(float64) float64) {
 	pts := slices.Clone(s.Points)
 	slices.SortStableFunc(pts, func(a, b XYPoint) int { return cmp.Compare(a.X, b.X) })
 	var b strings.Builder
@@ -176,10 +176,16 @@ func xyLine(w io.Writer, s XYSeries, color string, xs xScale, yOf func(float64) 
 		fmt.Fprintf(&b, "%.1f,%.1f ", xs.pos(p.X), yOf(p.Y))
 	}
 	fmt.Fprintf(w, `<polyline fill="none" stroke="%s" stroke-width="%d" points="%s"/>`+"\n", color, plotStrokeWidth, strings.TrimSpace(b.String()))
+	// Odd series label below their points, so that close lines' values
+	// do not print over each other.
+	dy := -8.0
+	if index%2 == 1 {
+		dy = 16
+	}
 	for _, p := range pts {
 		x, y := xs.pos(p.X), yOf(p.Y)
 		fmt.Fprintf(w, `<circle cx="%.1f" cy="%.1f" r="%g" fill="%s"/>`+"\n", x, y, xyMarkerRadius, color)
-		fmt.Fprintf(w, `<text class="value" x="%.1f" y="%.1f" text-anchor="middle" font-size="11" fill="%s">%s</text>`+"\n", x, y-8, color, siLabel(p.Y))
+		fmt.Fprintf(w, `<text class="value" x="%.1f" y="%.1f" text-anchor="middle" font-size="11" fill="%s">%s</text>`+"\n", x, y+dy, color, siLabel(p.Y))
 	}
 }
 
