@@ -138,3 +138,35 @@ func TestLoopFrontDoorRefuses(t *testing.T) {
 		t.Errorf("upstream saw %d requests", hits.Load())
 	}
 }
+
+// TestLoopPipelined sends two requests in one write: both are answered,
+// in order, on the one connection (the second waits in the loop's buffer
+// while the first is upstream).
+func TestLoopPipelined(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.URL.Path)
+	}))
+	defer up.Close()
+	for mode := modeRuntime; mode <= modeRawWait; mode++ {
+		addr := startLoop(t, up.Listener.Addr().String(), mode)
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		io.WriteString(c, "GET /first HTTP/1.1\r\nHost: a\r\n\r\nGET /second HTTP/1.1\r\nHost: a\r\n\r\n")
+		br := bufio.NewReader(c)
+		for _, want := range []string{"/first", "/second"} {
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("mode %d, %s: %v", mode, want, err)
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil || string(body) != want {
+				t.Errorf("mode %d: body %q (%v), want %q", mode, body, err, want)
+			}
+		}
+		c.Close()
+	}
+}
