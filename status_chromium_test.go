@@ -190,6 +190,9 @@ func checkReport(t *testing.T, c *cluster, id string, want reportWant) {
 	}
 	if cohort {
 		checkCohortCharts(t, "report", dom, tag)
+		if !strings.Contains(dom, `id="flag" data-flag="new-ranker"`) || !strings.Contains(dom, "variant cohort requests") {
+			t.Errorf("the flag rollout's report does not name its flag and cohorts")
+		}
 	} else if m := regexp.MustCompile(`data-cells="([^"]*)"`).FindStringSubmatch(tag); m == nil || !strings.Contains(","+m[1]+",", ","+want.series+",") {
 		t.Errorf("report charts: %q, want %s drawn", tag, want.series)
 	}

@@ -202,7 +202,7 @@ th{color:#6b7385;font-weight:500}.muted{color:#6b7385}h2{font-size:1.1em;margin-
 <tr><th>release</th><td>{{.V.Plan.Release.Version}} {{.V.Plan.Release.Notes}}</td></tr>
 </table>
 <h2>Steps</h2>
-<table id="steps"><tr><th>step</th><th>entered</th><th>verdict</th><th>canary requests / errors / p99</th><th>baseline requests / errors / p99</th><th>decision</th></tr>
+<table id="steps"><tr><th>step</th><th>entered</th><th>verdict</th><th>{{if .V.Plan.Flag}}variant cohort{{else}}canary{{end}} requests / errors / p99</th><th>{{if .V.Plan.Flag}}control cohort{{else}}baseline{{end}} requests / errors / p99</th><th>decision</th></tr>
 {{range $i, $s := .Steps}}<tr data-step="{{$s.Percent}}"><td>{{$s.Percent}} %</td><td>{{if $s.Entered}}{{ts $s.Entered.Time}}{{else}}not reached{{end}}</td>
 {{with $s.Decided}}<td>{{.Verdict.State}} ({{.Verdict.Rule}})</td><td>{{.Verdict.Canary.Requests}} / {{pct .Verdict.Canary.ErrorRatio}} / {{ms .Verdict.Canary.P99}}</td><td>{{.Verdict.Baseline.Requests}} / {{pct .Verdict.Baseline.ErrorRatio}} / {{ms .Verdict.Baseline.P99}}</td><td>{{.Action}}: {{.Reason}}</td>{{else}}<td colspan="4" class="muted">no judged decision</td>{{end}}</tr>
 {{end}}</table>
