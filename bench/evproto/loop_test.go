@@ -4,7 +4,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -50,7 +49,9 @@ func startLoop(t *testing.T, upstream string, mode int) string {
 // TestLoopProxiesKeepAlive sends keep-alive GETs and a HEAD through the
 // loop with net/http's client, in each system call mode: bodies arrive
 // whole, the cell header is added, hop-by-hop fields do not reach the
-// upstream, X-Forwarded-For does, and one client connection is reused.
+// upstream, X-Forwarded-For does. (Connection reuse is TestLoopPipelined's:
+// net/http may dial a second connection while the first is on its way back
+// to the idle pool.)
 func TestLoopProxiesKeepAlive(t *testing.T) {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Seen-Conn", r.Header.Get("Connection")+"|"+r.Header.Get("Keep-Alive"))
@@ -61,11 +62,7 @@ func TestLoopProxiesKeepAlive(t *testing.T) {
 	for mode := modeRuntime; mode <= modeRawWait; mode++ {
 		t.Run(fmt.Sprint("mode", mode), func(t *testing.T) {
 			addr := startLoop(t, up.Listener.Addr().String(), mode)
-			conns := 0
-			tr := &http.Transport{DialContext: func(ctx context.Context, network, a string) (net.Conn, error) {
-				conns++
-				return (&net.Dialer{}).DialContext(ctx, network, a)
-			}}
+			tr := &http.Transport{}
 			defer tr.CloseIdleConnections()
 			c := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 			for i := 0; i < 5; i++ {
@@ -104,9 +101,6 @@ func TestLoopProxiesKeepAlive(t *testing.T) {
 			if _, err := c.Get("http://" + addr + "/after-head"); err != nil {
 				t.Fatalf("GET after HEAD: %v", err)
 			}
-			if conns != 1 {
-				t.Errorf("%d client connections, want 1 (keep-alive)", conns)
-			}
 		})
 	}
 }
@@ -141,7 +135,8 @@ func TestLoopFrontDoorRefuses(t *testing.T) {
 
 // TestLoopPipelined sends two requests in one write: both are answered,
 // in order, on the one connection (the second waits in the loop's buffer
-// while the first is upstream).
+// while the first is upstream); a third sent after them is answered on the
+// same connection too (keep-alive).
 func TestLoopPipelined(t *testing.T) {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, r.URL.Path)
@@ -156,7 +151,10 @@ func TestLoopPipelined(t *testing.T) {
 		c.SetDeadline(time.Now().Add(30 * time.Second))
 		io.WriteString(c, "GET /first HTTP/1.1\r\nHost: a\r\n\r\nGET /second HTTP/1.1\r\nHost: a\r\n\r\n")
 		br := bufio.NewReader(c)
-		for _, want := range []string{"/first", "/second"} {
+		for _, want := range []string{"/first", "/second", "/third"} {
+			if want == "/third" {
+				io.WriteString(c, "GET /third HTTP/1.1\r\nHost: a\r\n\r\n")
+			}
 			resp, err := http.ReadResponse(br, nil)
 			if err != nil {
 				t.Fatalf("mode %d, %s: %v", mode, want, err)
