@@ -4,15 +4,16 @@ BIN     ?= bin/cellgate
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 FUZZTIME ?= 5s
 
-.PHONY: build test test-short fuzz evidence slosim bench pgo demo vet clean
+.PHONY: build test test-short fuzz evidence slosim slosim-fleet bench pgo demo vet clean
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/cellgate
 
 # test is deterministic: vet, the whole suite under the race detector (every
 # fuzz target's seed corpus and saved crashers in testdata/fuzz run as
-# regression tests), the full SLO false-revert simulation without the race
-# detector (it is too slow under it), the demo, the rollout scenario and the
+# regression tests), the full single-node SLO false-revert simulation and 50
+# five-node fleet rollouts without the race detector (it is too slow under
+# it; make slosim-fleet runs the 200 fleet rollouts of slo/README.md), the demo, the rollout scenario and the
 # bench comparison (wall-clock schedules and ratios, also without it), and
 # the evidence counts.
 # Time-boxed fuzzing, which explores new inputs, is its own step: make fuzz.
@@ -43,6 +44,13 @@ evidence:
 
 slosim:
 	./scripts/slosim.sh
+
+# slosim-fleet runs FLEETN (default 200) healthy five-node fleet rollouts,
+# the false-revert figure in slo/README.md (about 1 s of CPU a rollout, so
+# make test runs 50 of them).
+FLEETN ?= 200
+slosim-fleet:
+	$(GO) test -count=1 -timeout 60m -v -run '^TestSimHealthyFleet$$' ./slo -args -slo.fleetn $(FLEETN)
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -cpu 1,2 ./balancer ./proxy/... ./slo
