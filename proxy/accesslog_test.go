@@ -150,7 +150,7 @@ func TestAccessLogErrorsAlwaysLogged(t *testing.T) {
 		{Name: "a", Version: "v1", Weight: 1, Endpoints: []string{up}},
 		{Name: "b", Version: "v1", Weight: 1, Endpoints: []string{dead}},
 	})
-	c := newClient(addr)
+	c := newClient(t, addr)
 	var failed int
 	for i := range 40 {
 		if get(t, c, "/x", "X-User-ID", "u"+string(rune('a'+i%26))+string(rune('a'+i/26))).StatusCode() != 200 {
@@ -202,7 +202,7 @@ func TestAccessLogStuckDestination(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := newClient(addr)
+			c := newClient(t, addr)
 			for i := range requests / 4 {
 				if get(t, c, "/p", "X-User-ID", string(rune('a'+w))+string(rune('a'+i%26))).StatusCode() == 200 {
 					mu.Lock()

@@ -126,7 +126,7 @@ func TestServedAllocs(t *testing.T) {
 				{Name: "a", Version: "v1", Weight: 1, Endpoints: []string{up}},
 				{Name: "b", Version: "v1", Weight: 1, Endpoints: []string{up}},
 			}, Hooks{Recorder: counters.Recorder})
-			c := newClient(addr)
+			c := newClient(t, addr)
 			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 			defer fasthttp.ReleaseRequest(req)
 			defer fasthttp.ReleaseResponse(resp)

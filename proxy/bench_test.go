@@ -50,7 +50,7 @@ func benchProxyGET(b *testing.B, al *accesslog.Log, tr Tracing) {
 				{Name: "a", Version: "v1", Weight: 1, Endpoints: []string{up}},
 				{Name: "b", Version: "v1", Weight: 1, Endpoints: []string{up}},
 			}, Hooks{Recorder: counters.Recorder, AccessLog: al})
-			c := newClient(addr)
+			c := newClient(b, addr)
 			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 			req.SetRequestURI("http://" + addr + "/bench?x=1")
 			req.Header.Set("X-User-ID", "user-1234")

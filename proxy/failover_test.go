@@ -134,7 +134,7 @@ func served(t *testing.T, c *fasthttp.HostClient, method string, users int) (cel
 func TestCellFailoverAndReturn(t *testing.T) {
 	const users = 300
 	p, addr, ups, clk := failoverProxy(t, []float64{100, 100, 100}, nil)
-	c := newClient(addr)
+	c := newClient(t, addr)
 	home, failed := served(t, c, "GET", users)
 	if failed != 0 {
 		t.Fatalf("%d failures with every cell up", failed)
@@ -194,7 +194,7 @@ func TestFailoverPanicThreshold(t *testing.T) {
 	}{{50, false}, {100, true}} {
 		t.Run(fmt.Sprint("panic=", tc.panicPct), func(t *testing.T) {
 			p, addr, ups, _ := failoverProxy(t, []float64{1, 1, 1}, func(o *Options) { o.FailoverPanic = tc.panicPct })
-			c := newClient(addr)
+			c := newClient(t, addr)
 			home, _ := served(t, c, "GET", 90)
 			ups[0].kill()
 			ups[1].kill()
@@ -245,7 +245,7 @@ func TestInflightRequestsWhenCellDies(t *testing.T) {
 			user = k
 		}
 	}
-	c := newClient(addr)
+	c := newClient(t, addr)
 	for _, tc := range []struct {
 		method string
 		status int
@@ -281,7 +281,7 @@ func TestInflightRequestsWhenCellDies(t *testing.T) {
 func TestFailoverSkipsRolloutTargets(t *testing.T) {
 	p, addr, ups, _ := failoverProxy(t, []float64{1, 1, 1}, func(o *Options) { o.FailoverPanic = 100 })
 	p.SetFailoverExcluded([]string{"c"})
-	c := newClient(addr)
+	c := newClient(t, addr)
 	home, _ := served(t, c, "GET", 120)
 	ups[1].kill()
 	during, failed := served(t, c, "GET", 120)
@@ -306,7 +306,7 @@ func TestMaxEjectionPercent(t *testing.T) {
 	opts := testOptions()
 	opts.EjectAfter, opts.EjectBackoff = 1, time.Hour
 	p, addr := startProxy(t, opts, []CellSpec{{Name: "a", Weight: 1, Endpoints: eps}}, Hooks{})
-	c := newClient(addr)
+	c := newClient(t, addr)
 	for range 40 {
 		get(t, c, "/")
 	}
@@ -334,7 +334,7 @@ func TestFailoverBypassesPins(t *testing.T) {
 		{Name: "stable", Weight: 95, Endpoints: []string{stable.addr}},
 		{Name: "canary", Weight: 5, Endpoints: []string{okUpstream(t, nil)}},
 	}, Hooks{Now: clk.Now})
-	c := newClient(addr)
+	c := newClient(t, addr)
 	const n = 300
 	for i := range n {
 		cellOf(t, c, fmt.Sprintf("user-%d", i))
@@ -439,7 +439,7 @@ func TestCheckFailedEndpointRetriedInCell(t *testing.T) {
 	checkDown := func(want bool) func() bool {
 		return func() bool { return p.Status()[0].Endpoints[0].CheckDown == want }
 	}
-	c := newClient(addr)
+	c := newClient(t, addr)
 	for _, tc := range []struct {
 		method string
 		status int
@@ -485,7 +485,7 @@ func TestCheckFailedEndpointRetriedInCell(t *testing.T) {
 // succeeds, so its users return without waiting for the backoff.
 func TestDeadEndpointReadmittedWhenBack(t *testing.T) {
 	p, addr, ups, _ := failoverProxy(t, []float64{100, 100, 100}, nil)
-	c := newClient(addr)
+	c := newClient(t, addr)
 	home, _ := served(t, c, "GET", 60)
 	ups[1].kill()
 	served(t, c, "GET", 60) // b's users find it dead
@@ -517,7 +517,7 @@ func TestPassingCheckReadmitsEjected(t *testing.T) {
 	opts.EjectAfter, opts.EjectBackoff, opts.EjectBackoffMax = 1, time.Hour, time.Hour
 	hc := &HealthCheck{Interval: 50 * time.Millisecond, Timeout: time.Second, Unhealthy: 1 << 20, Healthy: 1}
 	p, addr := startProxy(t, opts, []CellSpec{{Name: "a", Weight: 1, Endpoints: []string{up.addr}, Health: hc}}, Hooks{})
-	c := newClient(addr)
+	c := newClient(t, addr)
 	up.kill()
 	if r := get(t, c, "/"); r.StatusCode() != 502 || p.Status()[0].Up {
 		t.Fatalf("request to the dead endpoint: %d, cell up=%v; want 502 and the endpoint ejected", r.StatusCode(), p.Status()[0].Up)
@@ -545,7 +545,7 @@ func TestUnreachableCellWithoutEvidence(t *testing.T) {
 		{Name: "b", Weight: 1, Endpoints: []string{deadAddr(t), deadAddr(t), deadAddr(t)}},
 	}, Hooks{})
 	tab := p.snap.Load().table
-	c := newClient(addr)
+	c := newClient(t, addr)
 	served := 0
 	for u := range 40 {
 		k := fmt.Sprint("user-", u)

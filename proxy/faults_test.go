@@ -163,7 +163,7 @@ func TestContentLengthAndChunked(t *testing.T) {
 		var closed atomic.Int64
 		up := scriptedUpstream(t, "HTTP/1.1 200 OK\r\n"+order+"\r\n5\r\nhello\r\n0\r\n\r\n", &closed)
 		_, addr := startProxy(t, testOptions(), []CellSpec{{Name: "a", Weight: 1, Endpoints: []string{up}}}, Hooks{})
-		c := newClient(addr)
+		c := newClient(t, addr)
 		for i := range 20 {
 			r := get(t, c, "/")
 			if r.StatusCode() != 200 || string(r.Body()) != "hello" {
@@ -220,7 +220,7 @@ func TestStalledReaderFreesUpstream(t *testing.T) {
 		t.Fatalf("%d of 4 stalled clients answered 503 with 2 upstream connections allowed", busy)
 	}
 	// A reading client gets through once the holders are cut.
-	c := newClient(addr)
+	c := newClient(t, addr)
 	var last *fasthttp.Response
 	waitFor(t, "a reading client to get its answer", func() bool {
 		last = get(t, c, "/big")
@@ -290,7 +290,7 @@ func TestStaleRetryNeverResendsABody(t *testing.T) {
 			var live atomic.Int64
 			cells := []CellSpec{{Name: "a", Weight: 1, Endpoints: []string{closeAfterAnswer(t, tc.reset), okUpstream(t, &live)}}}
 			_, addr := startProxy(t, testOptions(), cells, Hooks{Rand: func() uint64 { return 0 }})
-			c := newClient(addr)
+			c := newClient(t, addr)
 			if r := do(t, c, tc.method, "/", tc.body); r.StatusCode() != 200 {
 				t.Fatalf("first request: %d", r.StatusCode())
 			}

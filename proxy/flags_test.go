@@ -115,7 +115,7 @@ func TestExposureMarked(t *testing.T) {
 	_, addr, rec := flagProxy(t, up,
 		flags.Def{Name: "search", Variants: []string{"a", "b"}, Weights: []float64{1, 0}, Control: "a", Marked: true},
 		flags.Def{Name: "all", Variants: []string{"x", "y"}, Weights: []float64{0, 1}, Control: "x"})
-	c := newClient(addr)
+	c := newClient(t, addr)
 	mark.Store("m1", true)
 	mark.Store("m2", true)
 	for _, u := range []string{"m1", "u1", "m2", "u2", "u3"} {
@@ -152,7 +152,7 @@ func BenchmarkProxyGETFlags(b *testing.B) {
 				{Name: "a", Version: "v1", Weight: 1, Endpoints: []string{up}},
 				{Name: "b", Version: "v1", Weight: 1, Endpoints: []string{up}},
 			}, Hooks{Recorder: counters.Recorder, Flags: e})
-			c := newClient(addr)
+			c := newClient(b, addr)
 			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 			req.SetRequestURI("http://" + addr + "/bench?x=1")
 			req.Header.Set("X-User-ID", "user-1234")
@@ -186,7 +186,7 @@ func TestAccessLogCarriesFlags(t *testing.T) {
 	opts := testOptions()
 	opts.StickyKey = []balancer.Source{{Kind: balancer.SourceHeader, Name: "X-User-ID"}}
 	_, addr := startProxy(t, opts, []CellSpec{{Name: "a", Weight: 1, Endpoints: []string{up}}}, Hooks{AccessLog: al, Flags: e})
-	get(t, newClient(addr), "/f", "X-User-ID", "u1")
+	get(t, newClient(t, addr), "/f", "X-User-ID", "u1")
 	waitFor(t, "1 line", func() bool { return al.Written() == 1 })
 	raw, _ := os.ReadFile(path)
 	var line struct{ Flags string }
@@ -256,7 +256,7 @@ func TestOFREPOverrideIsTargetingMatch(t *testing.T) {
 	opts.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 	opts.OFREPPrefix = "/_cg"
 	_, addr := startProxy(t, opts, []CellSpec{{Name: "a", Weight: 1, Endpoints: []string{okUpstream(t, nil)}}}, Hooks{Flags: e, OFREP: &flags.OFREP{Engine: e}})
-	c := newClient(addr)
+	c := newClient(t, addr)
 	for _, tc := range []struct {
 		hdr                   []string
 		variant, reason, want string

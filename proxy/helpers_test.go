@@ -81,11 +81,18 @@ func startProxy(t testing.TB, opts Options, cells []CellSpec, hooks Hooks) (*Pro
 }
 
 // newClient returns a client for the proxy that keeps header names as sent.
-func newClient(addr string) *fasthttp.HostClient {
-	return &fasthttp.HostClient{
+// Its idle connections are closed when the test ends, before the proxy's
+// shutdown (cleanups run last-registered first, and a test makes its client
+// after its proxy): a drain keeps idle keep-alive connections open for its
+// grace (drainIdleGrace, half of testOptions' DrainTimeout), which every
+// test would otherwise wait out.
+func newClient(t testing.TB, addr string) *fasthttp.HostClient {
+	c := &fasthttp.HostClient{
 		Addr: addr, DisableHeaderNamesNormalizing: true, ReadTimeout: 10 * time.Second,
 		MaxIdemponentCallAttempts: 1,
 	}
+	t.Cleanup(c.CloseIdleConnections)
+	return c
 }
 
 // get sends a GET with extra headers and returns the response (released by

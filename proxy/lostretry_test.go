@@ -97,7 +97,7 @@ func TestLostRequestRetriedWithoutEvidence(t *testing.T) {
 				{Name: "b", Weight: 1, Endpoints: bEps},
 			}, Hooks{})
 			tab := p.snap.Load().table
-			c := newClient(addr)
+			c := newClient(t, addr)
 			var body []byte
 			if (tc.method == "POST" || tc.method == "PUT") && !tc.noBody {
 				body = []byte("payload")

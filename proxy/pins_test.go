@@ -58,7 +58,7 @@ func cellOf(t *testing.T, c *fasthttp.HostClient, key string, hdrs ...string) st
 func TestPinsProxyPromotion(t *testing.T) {
 	clk := newTestClock()
 	p, addr := startProxy(t, pinOptions(), canaryCells(t), Hooks{Now: clk.Now})
-	c := newClient(addr)
+	c := newClient(t, addr)
 	const n = 300
 	before := make([]string, n)
 	for i := range n {
@@ -141,7 +141,7 @@ func TestPinsCookieAcrossNodes(t *testing.T) {
 	cells := canaryCells(t)
 	a, addrA := startProxy(t, opts, cells, Hooks{Now: clk.Now})
 	b, addrB := startProxy(t, opts, cells, Hooks{Now: clk.Now})
-	ca, cb := newClient(addrA), newClient(addrB)
+	ca, cb := newClient(t, addrA), newClient(t, addrB)
 
 	// Keys on stable now that a promotion to 50 % will move.
 	var keys []string
@@ -237,7 +237,7 @@ func BenchmarkProxyGETPins(b *testing.B) {
 		{Name: "b", Version: "v1", Weight: 1, Endpoints: []string{up}},
 	}, Hooks{})
 	p.SetWeights(map[string]float64{"b": 1.5}) // a promotion under way
-	c := newClient(addr)
+	c := newClient(b, addr)
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	req.SetRequestURI("http://" + addr + "/bench?x=1")
 	req.Header.Set("X-User-ID", "user-1234")

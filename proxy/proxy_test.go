@@ -24,7 +24,7 @@ func TestStickyDistribution(t *testing.T) {
 		{Name: "b", Version: "v2", Weight: 1, Endpoints: []string{okUpstream(t, nil)}},
 	}
 	_, addr := startProxy(t, opts, cells, Hooks{})
-	c := newClient(addr)
+	c := newClient(t, addr)
 	counts := map[string]int{}
 	for i := range 200 {
 		key := fmt.Sprintf("user-%d", i)
@@ -53,7 +53,7 @@ func TestSetCookieKeepsClientOnCell(t *testing.T) {
 		{Name: "b", Weight: 1, Endpoints: []string{okUpstream(t, nil)}},
 	}
 	_, addr := startProxy(t, opts, cells, Hooks{})
-	c := newClient(addr)
+	c := newClient(t, addr)
 	for range 20 {
 		r := get(t, c, "/")
 		ck := fasthttp.AcquireCookie()
@@ -233,7 +233,7 @@ func TestErrorCauses(t *testing.T) {
 			opts.EjectAfter, opts.EjectBackoff = tc.eject, time.Hour
 			counters := NewCounters()
 			_, addr := startProxy(t, opts, tc.cells, Hooks{Recorder: counters.Recorder})
-			c := newClient(addr)
+			c := newClient(t, addr)
 			if tc.eject > 0 {
 				get(t, c, "/") // the failure that ejects the only endpoint
 			}
@@ -267,7 +267,7 @@ func TestRetryRefusedConnect(t *testing.T) {
 	})
 	cells := []CellSpec{{Name: "a", Weight: 1, Endpoints: []string{deadAddr(t), live}}}
 	_, addr := startProxy(t, testOptions(), cells, Hooks{Rand: func() uint64 { return 0 }})
-	c := newClient(addr)
+	c := newClient(t, addr)
 
 	if r := do(t, c, "POST", "/", []byte("pay")); r.StatusCode() != 200 {
 		t.Fatalf("POST: %d %q, want a retried 200", r.StatusCode(), r.Header.Peek("X-Cellgate-Error"))
@@ -292,7 +292,7 @@ func TestNoRetryAfterSend(t *testing.T) {
 	live := okUpstream(t, &n)
 	cells := []CellSpec{{Name: "a", Weight: 1, Endpoints: []string{dropper, live}}}
 	_, addr := startProxy(t, testOptions(), cells, Hooks{Rand: func() uint64 { return 0 }})
-	r := do(t, newClient(addr), "POST", "/", []byte("pay"))
+	r := do(t, newClient(t, addr), "POST", "/", []byte("pay"))
 	if r.StatusCode() != 502 || n.Load() != 0 || dropped.Load() != 1 {
 		t.Fatalf("POST: %d %q, live saw %d, dropper %d; want 502, 0, 1", r.StatusCode(), r.Header.Peek("X-Cellgate-Error"), n.Load(), dropped.Load())
 	}
@@ -310,7 +310,7 @@ func TestRetryIdempotentAfterReset(t *testing.T) {
 	resetter := rawResetter(t, &resetGets, &resetPosts)
 	cells := []CellSpec{{Name: "a", Weight: 1, Endpoints: []string{resetter, live}}}
 	_, addr := startProxy(t, testOptions(), cells, Hooks{Rand: func() uint64 { return 0 }})
-	c := newClient(addr)
+	c := newClient(t, addr)
 	if r := get(t, c, "/"); r.StatusCode() != 200 || resetGets.Load() != 1 || n.Load() != 1 {
 		t.Fatalf("GET: %d %q, resetter saw %d, live %d; want 200, 1, 1", r.StatusCode(), r.Header.Peek("X-Cellgate-Error"), resetGets.Load(), n.Load())
 	}
@@ -388,7 +388,7 @@ func TestEjectionAndReadmission(t *testing.T) {
 	opts := testOptions()
 	opts.EjectAfter, opts.EjectBackoff = 2, 10*time.Second
 	p, addr := startProxy(t, opts, []CellSpec{{Name: "a", Weight: 1, Endpoints: []string{up}}}, Hooks{Now: now})
-	c := newClient(addr)
+	c := newClient(t, addr)
 
 	for i := range 2 {
 		if r := get(t, c, "/"); r.StatusCode() != 500 {
@@ -429,7 +429,7 @@ func TestShutdownDrainsInFlight(t *testing.T) {
 	})
 	p, addr := startProxy(t, testOptions(), []CellSpec{{Name: "a", Weight: 1, Endpoints: []string{up}}}, Hooks{})
 	res := make(chan *fasthttp.Response, 1)
-	go func() { res <- get(t, newClient(addr), "/slow") }()
+	go func() { res <- get(t, newClient(t, addr), "/slow") }()
 	<-arrived
 
 	shut := make(chan error, 1)
@@ -455,11 +455,11 @@ func TestRequestBodyLimit(t *testing.T) {
 	opts := testOptions()
 	opts.MaxRequestBody = 1024
 	_, addr := startProxy(t, opts, []CellSpec{{Name: "a", Weight: 1, Endpoints: []string{okUpstream(t, nil)}}}, Hooks{})
-	c := newClient(addr)
+	c := newClient(t, addr)
 	if r := do(t, c, "POST", "/", make([]byte, 2048)); r.StatusCode() != 413 {
 		t.Fatalf("oversized body: %d, want 413", r.StatusCode())
 	}
-	if r := do(t, newClient(addr), "POST", "/", make([]byte, 512)); r.StatusCode() != 200 {
+	if r := do(t, newClient(t, addr), "POST", "/", make([]byte, 512)); r.StatusCode() != 200 {
 		t.Fatalf("small body: %d", r.StatusCode())
 	}
 }
@@ -474,7 +474,7 @@ func TestMalformedRequestKeepsServing(t *testing.T) {
 		if r := rawRequest(t, addr, raw); r.StatusCode() != 400 {
 			t.Fatalf("%q: %d, want 400", raw, r.StatusCode())
 		}
-		if r := get(t, newClient(addr), "/"); r.StatusCode() != 200 {
+		if r := get(t, newClient(t, addr), "/"); r.StatusCode() != 200 {
 			t.Fatalf("after malformed request: %d", r.StatusCode())
 		}
 	}
@@ -495,7 +495,7 @@ func TestReloadUnderLoad(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := newClient(addr)
+			c := newClient(t, addr)
 			for {
 				select {
 				case <-stop:
@@ -590,7 +590,7 @@ func TestStalledStreamIsCutAndNotReused(t *testing.T) {
 	if !strings.Contains(string(all), "partial") || strings.HasSuffix(string(all), "0\r\n\r\n") {
 		t.Fatalf("stalled stream: %q", all)
 	}
-	if r := get(t, newClient(addr), "/next"); r.StatusCode() != 200 || string(r.Body()) != "fine" {
+	if r := get(t, newClient(t, addr), "/next"); r.StatusCode() != 200 || string(r.Body()) != "fine" {
 		t.Fatalf("after stalled stream: %d %q", r.StatusCode(), r.Body())
 	}
 }

@@ -82,7 +82,7 @@ func TestSpansExportedOverOTLP(t *testing.T) {
 	opts := testOptions()
 	opts.Tracing = Tracing{Generate: true, Sample: 1}
 	_, addr := startProxy(t, opts, []CellSpec{{Name: "a", Version: "v7", Weight: 1, Endpoints: []string{up}}}, Hooks{Spans: x})
-	c := newClient(addr)
+	c := newClient(t, addr)
 
 	get(t, c, "/started?q=1")
 	started, _ := tracectx.Parse([]byte(fieldValues(last(), "traceparent")[0]))

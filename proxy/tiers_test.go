@@ -81,7 +81,7 @@ func TestEndpointPriorityAndWeight(t *testing.T) {
 		Endpoints: []string{ups[0].addr, ups[1].addr, ups[2].addr, ups[3].addr},
 		Weights:   map[string]EndpointWeight{ups[0].addr: {10, 10}, ups[1].addr: {10, 30}, ups[2].addr: {20, 1}, ups[3].addr: {20, 1}},
 	}}, Hooks{})
-	c := newClient(addr)
+	c := newClient(t, addr)
 	send := func(k int) (failed int) {
 		for range k {
 			if get(t, c, "/").StatusCode() != 200 {

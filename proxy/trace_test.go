@@ -141,7 +141,7 @@ func TestTraceIDsInAccessLog(t *testing.T) {
 	opts := testOptions()
 	opts.Tracing = Tracing{Generate: true, Sample: 0}
 	_, addr := startProxy(t, opts, []CellSpec{{Name: "a", Version: "v1", Weight: 1, Endpoints: []string{up}}}, Hooks{AccessLog: al})
-	c := newClient(addr)
+	c := newClient(t, addr)
 	get(t, c, "/started")
 	head := last()
 	waitFor(t, "a line", func() bool { return al.Written() == 1 })
