@@ -102,7 +102,7 @@ func TestAccessLogPerRequest(t *testing.T) {
 		t.Helper()
 		req, _ := http.NewRequest(method, "http://"+addr+target, strings.NewReader(body))
 		req.Header.Set("X-User-ID", "alice@example.com")
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := httpClient(t).Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

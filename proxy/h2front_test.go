@@ -56,6 +56,7 @@ func TestH2OverTLS(t *testing.T) {
 	}
 	// HTTP/1.1 over the same TLS listener still works.
 	h1 := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConfig(pool, "http/1.1")}}
+	t.Cleanup(h1.CloseIdleConnections)
 	resp, err = h1.Get("https://" + addr + "/p")
 	if err != nil {
 		t.Fatal(err)

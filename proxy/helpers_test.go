@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"net"
+	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -91,6 +92,14 @@ func newClient(t testing.TB, addr string) *fasthttp.HostClient {
 		Addr: addr, DisableHeaderNamesNormalizing: true, ReadTimeout: 10 * time.Second,
 		MaxIdemponentCallAttempts: 1,
 	}
+	t.Cleanup(c.CloseIdleConnections)
+	return c
+}
+
+// httpClient is a net/http client whose idle connections are closed when
+// the test ends, before the proxy's shutdown (see newClient).
+func httpClient(t testing.TB) *http.Client {
+	c := &http.Client{Transport: &http.Transport{}}
 	t.Cleanup(c.CloseIdleConnections)
 	return c
 }

@@ -117,7 +117,7 @@ func TestTraceContext(t *testing.T) {
 			for k, v := range c.send {
 				req.Header[k] = []string{v}
 			}
-			resp, err := http.DefaultClient.Do(req)
+			resp, err := httpClient(t).Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
