@@ -15,6 +15,7 @@ import (
 	"github.com/cellgate/cellgate"
 	"github.com/cellgate/cellgate/configs"
 	"github.com/cellgate/cellgate/internal/democell"
+	"github.com/cellgate/cellgate/internal/testwait"
 )
 
 // acceptFailsListener fails every Accept with errBrokenAccept, as a listener
@@ -73,7 +74,7 @@ func TestAdminServeErrorIsReported(t *testing.T) {
 	if err := node.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the admin failure in the log", 5*time.Second, func() bool {
+	testwait.For(t, 5*time.Second, "the admin failure in the log", func() bool {
 		return strings.Contains(logs.String(), "admin server stopped")
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -5,6 +5,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/cellgate/cellgate/internal/testwait"
 )
 
 // gatedListener hands out one end of a pipe when gate is closed: an
@@ -34,19 +36,11 @@ func TestWaitAnsweredCoversAnAcceptUnderWay(t *testing.T) {
 		c, _ := l.Accept()
 		accepted <- c
 	}()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testwait.For(t, 30*time.Second, "Accept to begin", func() bool {
 		l.mu.Lock()
-		n := l.accepting
-		l.mu.Unlock()
-		if n == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("Accept never began")
-		}
-		time.Sleep(time.Millisecond)
-	}
+		defer l.mu.Unlock()
+		return l.accepting == 1
+	})
 	// Accept is under way (the socket may have handed it a connection):
 	// waitAnswered must not find nothing to wait for. Load only makes the
 	// wait longer, so the lower bound is safe on any machine.

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/cellgate/cellgate/internal/testwait"
 )
 
 // auditPage is GET /v1/audit with a query; it returns the events' seqs,
@@ -97,7 +99,7 @@ func TestAuditRetentionInNode(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "the retention pass after 1000 events", 10*time.Second, func() bool {
+	testwait.For(t, 10*time.Second, "the retention pass after 1000 events", func() bool {
 		evs, _ := c.node.Controller().Audit(0, 1)
 		return len(evs) == 1 && evs[0].Seq > 400
 	})

@@ -21,6 +21,7 @@ import (
 
 	"github.com/cellgate/cellgate"
 	"github.com/cellgate/cellgate/configs"
+	"github.com/cellgate/cellgate/internal/testwait"
 )
 
 // fdChildEnv names the config file of the node TestHelperFDNode runs.
@@ -140,7 +141,7 @@ endpoints = [%q]
 			}
 		}()
 	}
-	waitFor(t, "every held client's request at the upstream", 30*time.Second, func() bool { return inflight.Load() == int64(len(held)) })
+	testwait.For(t, 30*time.Second, "every held client's request at the upstream", func() bool { return inflight.Load() == int64(len(held)) })
 	if fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", cmd.Process.Pid)); err == nil {
 		t.Logf("child descriptors with %d clients held and their %d upstream requests in flight: %d of %d", len(held), len(held), len(fds), nofile)
 	}
@@ -159,7 +160,7 @@ endpoints = [%q]
 		c.close()
 	}
 	held = nil
-	waitFor(t, "a new client served after the flood", 10*time.Second, func() bool {
+	testwait.For(t, 10*time.Second, "a new client served after the flood", func() bool {
 		c, status, _, err := dialGet(addr, "/")
 		if err == nil {
 			c.close()
@@ -335,7 +336,7 @@ endpoints = ["127.0.0.1:1"]
 		t.Fatal(err)
 	}
 	c.start(cfg)
-	waitFor(t, "/readyz 503 after the data plane stopped", 10*time.Second, func() bool { return readyz(t, c.node.AdminAddr()) == 503 })
+	testwait.For(t, 10*time.Second, "/readyz 503 after the data plane stopped", func() bool { return readyz(t, c.node.AdminAddr()) == 503 })
 	if c.node.Ready() {
 		t.Error("Node.Ready true with a dead data plane")
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cellgate/cellgate/discovery/dnstest"
 	"github.com/cellgate/cellgate/internal/democell"
+	"github.com/cellgate/cellgate/internal/testwait"
 )
 
 // TestDiscoveryUnderLoad: cell b's endpoints come from DNS records on an
@@ -109,29 +110,29 @@ endpoints = [%q]
 		t.Fatalf("b's endpoints at start: %v, want [%s]", got, b1.Addr())
 	}
 	l := startLoad(t, c.url(), 400, 500)
-	waitFor(t, "load on b1", 60*time.Second, func() bool { return b1.Requests() > 50 })
+	testwait.For(t, 60*time.Second, "load on b1", func() bool { return b1.Requests() > 50 })
 
 	records(b1, b2)
-	waitFor(t, "b2 added and serving", 60*time.Second, func() bool { return b2.Requests() > 50 })
+	testwait.For(t, 60*time.Second, "b2 added and serving", func() bool { return b2.Requests() > 50 })
 	records(b2)
-	waitFor(t, "b1 removed", 60*time.Second, func() bool { return slices.Equal(endpoints(), []string{b2.Addr()}) })
+	testwait.For(t, 60*time.Second, "b1 removed", func() bool { return slices.Equal(endpoints(), []string{b2.Addr()}) })
 	// Removed, b1 drains: stop it the way a scaled-down pod stops, and no
 	// request may fail for it.
 	settled := b1.Requests()
 	b1.Close()
 	after := b2.Requests()
-	waitFor(t, "b2 serving b's users alone", 60*time.Second, func() bool { return b2.Requests() > after+100 })
+	testwait.For(t, 60*time.Second, "b2 serving b's users alone", func() bool { return b2.Requests() > after+100 })
 	mark := b2.Requests()
 
 	d.Stop()
-	waitFor(t, "the lookup failure reported", 60*time.Second, func() bool {
+	testwait.For(t, 60*time.Second, "the lookup failure reported", func() bool {
 		doc, err := backendStatus(c)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return len(doc.Discovery) == 1 && doc.Discovery[0].Error != "" && slices.Equal(doc.Discovery[0].Endpoints, []string{b2.Addr()})
 	})
-	waitFor(t, "b2 still serving with DNS down", 60*time.Second, func() bool { return b2.Requests() > mark+50 })
+	testwait.For(t, 60*time.Second, "b2 still serving with DNS down", func() bool { return b2.Requests() > mark+50 })
 	l.stop()
 	doc, _ := backendStatus(c)
 	t.Logf("%s: b1 → b1+b2 → b2 by DNS records under %d requests (%d failed); b1 served %d, b2 %d; DNS down: kept %v, reported %q",

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cellgate/cellgate/discovery/dnstest"
 	"github.com/cellgate/cellgate/internal/democell"
+	"github.com/cellgate/cellgate/internal/testwait"
 )
 
 // TestDiscoverySRVPriorityAndWeight: cell b is `srv:` on an in-test
@@ -61,7 +62,7 @@ endpoints = ["srv:_http._tcp.b.test"]
 		}
 		return n
 	}
-	waitFor(t, "600 requests on priority 10", 30*time.Second, func() bool { n := counts(); return n[0]+n[1] >= 600 })
+	testwait.For(t, 30*time.Second, "600 requests on priority 10", func() bool { n := counts(); return n[0]+n[1] >= 600 })
 	n := counts()
 	share := float64(n[1]) / float64(n[0]+n[1])
 	t.Logf("priority 10 (weights 1, 3): %d and %d requests, share of weight 3: %.3f; priority 20: %d", n[0], n[1], share, n[2])
@@ -77,9 +78,9 @@ endpoints = ["srv:_http._tcp.b.test"]
 	}
 
 	records([3]int{10, 10, 5})
-	waitFor(t, "the priority-5 target serving", 30*time.Second, func() bool { return ups[2].Requests() > 100 })
+	testwait.For(t, 30*time.Second, "the priority-5 target serving", func() bool { return ups[2].Requests() > 100 })
 	before := counts()
-	waitFor(t, "200 more requests on priority 5", 30*time.Second, func() bool { return ups[2].Requests() > before[2]+200 })
+	testwait.For(t, 30*time.Second, "200 more requests on priority 5", func() bool { return ups[2].Requests() > before[2]+200 })
 	after := counts()
 	t.Logf("after the record change: %d more on priority 10, %d on priority 5", after[0]+after[1]-before[0]-before[1], after[2]-before[2])
 	if after[0] != before[0] || after[1] != before[1] {
@@ -88,7 +89,7 @@ endpoints = ["srv:_http._tcp.b.test"]
 
 	ups[2].Kill()
 	mark := counts()
-	waitFor(t, "priority 10 serving again", 30*time.Second, func() bool { n := counts(); return n[0]+n[1] > mark[0]+mark[1]+200 })
+	testwait.For(t, 30*time.Second, "priority 10 serving again", func() bool { n := counts(); return n[0]+n[1] > mark[0]+mark[1]+200 })
 	l.stop()
 	t.Logf("priority 5 killed: priority 10 took over; %d of %d requests failed", l.failed.Load(), l.requests.Load())
 	if f := l.failed.Load(); f != 0 {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/cellgate/cellgate/internal/testwait"
 )
 
 // TestCellFailoverOnlyEndpointKilled4s is the black-box
@@ -33,7 +35,7 @@ func TestCellFailoverOnlyEndpointKilled4s(t *testing.T) {
 	<-time.After(outage) // the outage's length is the scenario, not a wait for a condition
 	tRevive := time.Now()
 	f.revive(t, "b")
-	waitFor(t, "b up again", 60*time.Second, func() bool { return f.cellUp("b") })
+	testwait.For(t, 60*time.Second, "b up again", func() bool { return f.cellUp("b") })
 	upAfter := time.Since(tRevive)
 	backOnB := func() bool {
 		seen := map[string]bool{}
@@ -44,7 +46,7 @@ func TestCellFailoverOnlyEndpointKilled4s(t *testing.T) {
 		}
 		return len(seen) == len(bUsers)
 	}
-	waitFor(t, "every one of b's users back on b", 60*time.Second, backOnB)
+	testwait.For(t, 60*time.Second, "every one of b's users back on b", backOnB)
 	ld.halt()
 
 	var failed, failedB, failedAfter, clientErrs, others, wrong, total int

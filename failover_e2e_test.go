@@ -11,6 +11,7 @@ import (
 	"github.com/cellgate/cellgate/balancer"
 	"github.com/cellgate/cellgate/bench"
 	"github.com/cellgate/cellgate/internal/democell"
+	"github.com/cellgate/cellgate/internal/testwait"
 	"github.com/cellgate/cellgate/rollout"
 )
 
@@ -63,7 +64,7 @@ func (k *keyedLoad) halt() {
 // waitAllServed waits until each of users keys has had a response.
 func (k *keyedLoad) waitAllServed(t *testing.T, users int) {
 	t.Helper()
-	waitFor(t, "every user served once", 60*time.Second, func() bool {
+	testwait.For(t, 60*time.Second, "every user served once", func() bool {
 		seen := map[string]bool{}
 		for _, s := range k.snapshot() {
 			seen[s.key] = true
@@ -208,7 +209,7 @@ func runOutage(t *testing.T, f *failoverFleet, users int) failoverReport {
 
 	tKill := time.Now()
 	f.kill("b")
-	waitFor(t, "b's users served by their failover cells", 60*time.Second,
+	testwait.For(t, 60*time.Second, "b's users served by their failover cells",
 		servedSince(tKill, func(k string) string { return f.failover(k, "b") }))
 	if f.cellUp("b") {
 		t.Fatal("cell b reported up with every endpoint dead")
@@ -218,7 +219,7 @@ func runOutage(t *testing.T, f *failoverFleet, users int) failoverReport {
 	// The node dials b's dead endpoints every eject_backoff (at most 1 s)
 	// and readmits them on the first connect that succeeds (active checks:
 	// the next passing check); 60 s only bounds a hang.
-	waitFor(t, "b's users back on b", 60*time.Second, servedSince(tRevive, func(string) string { return "b" }))
+	testwait.For(t, 60*time.Second, "b's users back on b", servedSince(tRevive, func(string) string { return "b" }))
 	ld.halt()
 
 	var r failoverReport
@@ -338,12 +339,12 @@ func TestCanaryDownIsRolledBack(t *testing.T) {
 	head := fmt.Sprintf(healthyHead, "200ms") + "[upstream]\neject_after = 5\neject_backoff = \"1s\"\n"
 	c := startCluster(t, head, canaryCells()...)
 	l := startLoad(t, c.url(), 400, 2000)
-	waitFor(t, "baseline traffic", 60*time.Second, func() bool { return l.requests.Load() > 200 })
+	testwait.For(t, 60*time.Second, "baseline traffic", func() bool { return l.requests.Load() > 200 })
 	id, err := c.node.Controller().Start(canaryPlan(2*time.Second), "test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "step 2 (5%)", 60*time.Second, func() bool {
+	testwait.For(t, 60*time.Second, "step 2 (5%)", func() bool {
 		v, _ := c.node.Controller().Rollout(id)
 		return v.Step >= 2 || v.Status.Terminal()
 	})
@@ -365,7 +366,7 @@ func TestCanaryDownIsRolledBack(t *testing.T) {
 	}
 	// The node journals what it saw within a cell-watch period (the
 	// rollback may come first).
-	waitFor(t, "a cell_down event in the audit log", 60*time.Second, func() bool {
+	testwait.For(t, 60*time.Second, "a cell_down event in the audit log", func() bool {
 		evs, err := c.node.Controller().Audit(0, 0)
 		if err != nil {
 			t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cellgate/cellgate/internal/democell"
+	"github.com/cellgate/cellgate/internal/testwait"
 	"github.com/cellgate/cellgate/rollout"
 )
 
@@ -55,7 +56,7 @@ func setFlagFault(c *cluster, f democell.FlagFault) {
 func TestFlagRolloutPromotes(t *testing.T) {
 	c := startCluster(t, strings.Replace(flagHead("200ms", "all"), `latency_threshold = "300ms"`, `latency_threshold = "10s"`, 1), flagCells()...)
 	l := startLoad(t, c.url(), 600, 2000)
-	waitFor(t, "baseline traffic", 10*time.Second, func() bool { return l.requests.Load() > 200 })
+	testwait.For(t, 10*time.Second, "baseline traffic", func() bool { return l.requests.Load() > 200 })
 	id, err := c.node.Controller().Start(flagPlan(500*time.Millisecond, 1, 5, 25, 50, 100), "test")
 	if err != nil {
 		t.Fatal(err)
@@ -110,13 +111,13 @@ func TestFlagRevertsOnVariantFault(t *testing.T) {
 			c := startCluster(t, flagHead("1s", tc.exposure), flagCells()...)
 			setFlagFault(c, democell.FlagFault{Flag: "new-ranker", Variant: "on", Expose: tc.expose})
 			l := startLoad(t, c.url(), 400, 2000)
-			waitFor(t, "baseline traffic", 10*time.Second, func() bool { return l.requests.Load() > 200 })
+			testwait.For(t, 10*time.Second, "baseline traffic", func() bool { return l.requests.Load() > 200 })
 			id, err := c.node.Controller().Start(flagPlan(time.Second, 10, 25, 50, 100), "test")
 			if err != nil {
 				t.Fatal(err)
 			}
 			var atFault rollout.RolloutView
-			waitFor(t, "step 2 (25%) with traffic on the variant", 60*time.Second, func() bool {
+			testwait.For(t, 60*time.Second, "step 2 (25%) with traffic on the variant", func() bool {
 				atFault, _ = c.node.Controller().Rollout(id)
 				onVariant := c.node.Flags().Load().Weights()["new-ranker=on"] > 0
 				return (atFault.Step >= 2 && onVariant) || atFault.Status.Terminal() // Step is 1-based
@@ -127,7 +128,7 @@ func TestFlagRevertsOnVariantFault(t *testing.T) {
 			lastSeq := atFault.Decisions[len(atFault.Decisions)-1].Seq
 			onset := time.Now()
 			setFlagFault(c, democell.FlagFault{Flag: "new-ranker", Variant: "on", Ratio: 0.3, Expose: tc.expose})
-			waitFor(t, "variant weight 0", 60*time.Second, func() bool {
+			testwait.For(t, 60*time.Second, "variant weight 0", func() bool {
 				return c.node.Flags().Load().Weights()["new-ranker=on"] == 0
 			})
 			revert := time.Since(onset)

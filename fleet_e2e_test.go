@@ -14,6 +14,7 @@ import (
 	"github.com/cellgate/cellgate/gossip"
 	"github.com/cellgate/cellgate/gossip/gossiptest"
 	"github.com/cellgate/cellgate/internal/democell"
+	"github.com/cellgate/cellgate/internal/testwait"
 	"github.com/cellgate/cellgate/rollout"
 )
 
@@ -148,7 +149,7 @@ func TestFleetWeightConvergesAndKeysAgree(t *testing.T) {
 		if err := src.node.SetWeight("canary-1", w, "test", "convergence round"); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "weight on every node", 60*time.Second, func() bool {
+		testwait.For(t, 60*time.Second, "weight on every node", func() bool {
 			for _, n := range nodes {
 				if n.node.Proxy().Weights()["canary-1"] != w {
 					return false
@@ -200,13 +201,13 @@ func TestFleetRevertsOnFaultSeenByTwoNodes(t *testing.T) {
 	}
 	// Progress waits are generous: on a busy 2-core machine under -race the
 	// ramp to 25% took two minutes. They bound a hang, not the speed.
-	waitFor(t, "step 3 on the decider", 3*time.Minute, func() bool {
+	testwait.For(t, 3*time.Minute, "step 3 on the decider", func() bool {
 		v, _ := nodes[0].node.Controller().Rollout(id)
 		return v.Step >= 3 || v.Status.Terminal()
 	})
 	bad.SetErrorRatio(0.5)
 	for _, n := range nodes {
-		waitFor(t, n.name+" rolled back", time.Minute, func() bool {
+		testwait.For(t, time.Minute, n.name+" rolled back", func() bool {
 			v, err := n.node.Controller().Rollout(id)
 			return err == nil && v.Status == rollout.StatusRolledBack && n.node.Proxy().Weights()["canary-1"] == 0
 		})
@@ -227,7 +228,7 @@ func TestFleetDeciderHandover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "step 2", 3*time.Minute, func() bool {
+	testwait.For(t, 3*time.Minute, "step 2", func() bool {
 		v, _ := nodes[1].node.Controller().Rollout(id)
 		return v.Step >= 2
 	})
@@ -277,7 +278,7 @@ func TestFleetPartition(t *testing.T) {
 	}, pn)
 	// Every node must see all three alive: HasMajority alone holds for a
 	// node that sees 2 of the 2 it knows.
-	waitFor(t, "3 members", 30*time.Second, func() bool {
+	testwait.For(t, 30*time.Second, "3 members", func() bool {
 		for _, n := range nodes {
 			if gossipMembers(t, n) != 3 {
 				return false
@@ -291,10 +292,10 @@ func TestFleetPartition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "step 2", 3*time.Minute, func() bool { v, _ := nodes[0].node.Controller().Rollout(id); return v.Step >= 2 })
+	testwait.For(t, 3*time.Minute, "step 2", func() bool { v, _ := nodes[0].node.Controller().Rollout(id); return v.Step >= 2 })
 
 	pn.Split([]string{"node-1"}, []string{"node-2", "node-3"})
-	waitFor(t, "node-1 to lose its majority", 30*time.Second, func() bool { return !nodes[0].node.HasMajority() })
+	testwait.For(t, 30*time.Second, "node-1 to lose its majority", func() bool { return !nodes[0].node.HasMajority() })
 	cut := time.Now()
 	// A tick that judged before the cut may commit its step after it; its
 	// decision carries the tick's start time, before the cut. What the
@@ -312,7 +313,7 @@ func TestFleetPartition(t *testing.T) {
 	// The majority side must move on: two steps past the minority, or
 	// promoted; a revert there (or any other end) is not a promotion.
 	var vm, v1 rollout.RolloutView
-	waitFor(t, "the majority side to promote", 2*time.Minute, func() bool {
+	testwait.For(t, 2*time.Minute, "the majority side to promote", func() bool {
 		v1 = mustRollout(t, nodes[0], id)
 		vm = mustRollout(t, nodes[1], id)
 		return vm.Step > v1.Step+1 || vm.Status.Terminal()
@@ -327,14 +328,14 @@ func TestFleetPartition(t *testing.T) {
 	}
 	// A fault seen only by node-1: it reverts on its own.
 	bad.SetErrorRatio(0.5)
-	waitFor(t, "node-1 to revert while partitioned", time.Minute, func() bool {
+	testwait.For(t, time.Minute, "node-1 to revert while partitioned", func() bool {
 		v, _ := nodes[0].node.Controller().Rollout(id)
 		return v.Status == rollout.StatusRolledBack
 	})
 	promotedAfterCut(mustRollout(t, nodes[0], id))
 	pn.Heal()
 	for _, n := range nodes {
-		waitFor(t, n.name+" to adopt the revert", time.Minute, func() bool {
+		testwait.For(t, time.Minute, n.name+" to adopt the revert", func() bool {
 			v, err := n.node.Controller().Rollout(id)
 			return err == nil && v.Status == rollout.StatusRolledBack && n.node.Proxy().Weights()["canary-1"] == 0
 		})
@@ -371,7 +372,7 @@ func mustRollout(t *testing.T, n *fleetNode, id string) rollout.RolloutView {
 // TestFleetMetrics: /metrics reports the cluster the node is in.
 func TestFleetMetrics(t *testing.T) {
 	nodes := startFleet(t, 2, sharedCanary(t))
-	waitFor(t, "2 members", 30*time.Second, func() bool { return nodes[1].node.HasMajority() })
+	testwait.For(t, 30*time.Second, "2 members", func() bool { return nodes[1].node.HasMajority() })
 	var body strings.Builder
 	gather, err := nodes[0].node.Registry().Gather()
 	if err != nil {
@@ -395,7 +396,7 @@ func TestFleetMetrics(t *testing.T) {
 func TestFleetSizesTheJudge(t *testing.T) {
 	nodes := startFleet(t, 3, sharedCanary(t))
 	for _, n := range nodes {
-		waitFor(t, n.name+" judging for a fleet of 3", 20*time.Second, func() bool {
+		testwait.For(t, 20*time.Second, n.name+" judging for a fleet of 3", func() bool {
 			return n.node.SLO().FleetSize() == 3
 		})
 	}

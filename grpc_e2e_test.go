@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/cellgate/cellgate/internal/grpcecho"
+	"github.com/cellgate/cellgate/internal/testwait"
 	"github.com/cellgate/cellgate/rollout"
 )
 
@@ -105,7 +106,7 @@ func (r *grpcRig) codes() string {
 func TestGRPCCanaryPromotesWithZeroFailures(t *testing.T) {
 	r := startGRPCRig(t, fmt.Sprintf(healthyHead, "200ms"))
 	r.load(t, 8, 300)
-	waitFor(t, "baseline calls", 20*time.Second, func() bool { return r.calls.Load() > 100 })
+	testwait.For(t, 20*time.Second, "baseline calls", func() bool { return r.calls.Load() > 100 })
 	id, err := r.c.node.Controller().Start(canaryPlan(500*time.Millisecond), "test")
 	if err != nil {
 		t.Fatal(err)
@@ -131,13 +132,13 @@ func TestGRPCCanaryPromotesWithZeroFailures(t *testing.T) {
 func TestGRPCCanaryRevertsOnUnavailable(t *testing.T) {
 	r := startGRPCRig(t, fmt.Sprintf(e2eHead, "1s"))
 	r.load(t, 8, 300)
-	waitFor(t, "baseline calls", 20*time.Second, func() bool { return r.calls.Load() > 100 })
+	testwait.For(t, 20*time.Second, "baseline calls", func() bool { return r.calls.Load() > 100 })
 	id, err := r.c.node.Controller().Start(canaryPlan(time.Second), "test")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var atFault rollout.RolloutView
-	waitFor(t, "step 3 (25%)", 60*time.Second, func() bool {
+	testwait.For(t, 60*time.Second, "step 3 (25%)", func() bool {
 		atFault, _ = r.c.node.Controller().Rollout(id)
 		return atFault.Step >= 2 || atFault.Status.Terminal()
 	})
@@ -147,7 +148,7 @@ func TestGRPCCanaryRevertsOnUnavailable(t *testing.T) {
 	lastSeq := atFault.Decisions[len(atFault.Decisions)-1].Seq
 	onset := time.Now()
 	r.cells["canary-1"].SetFault(codes.Unavailable, 0.3)
-	waitFor(t, "canary weight 0", 60*time.Second, func() bool { return r.c.node.Proxy().Weights()["canary-1"] == 0 })
+	testwait.For(t, 60*time.Second, "canary weight 0", func() bool { return r.c.node.Proxy().Weights()["canary-1"] == 0 })
 	revert := time.Since(onset)
 	v := waitTerminal(t, r.c, id, 60*time.Second)
 	r.stop()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cellgate/cellgate/admin"
 	"github.com/cellgate/cellgate/internal/democell"
+	"github.com/cellgate/cellgate/internal/testwait"
 )
 
 // TestHealthViewsSharedByGossip: three nodes over real memberlist on
@@ -96,7 +97,7 @@ health = { interval = "500ms", timeout = "500ms", unhealthy = 2, healthy = 1 }
 	agree := func(what string, up map[string]bool) {
 		t.Helper()
 		start := time.Now()
-		waitFor(t, what, 30*time.Second, func() bool {
+		testwait.For(t, 30*time.Second, what, func() bool {
 			for _, at := range nodes {
 				v := views(at)
 				if len(v) != len(names) {

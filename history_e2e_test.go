@@ -16,6 +16,7 @@ import (
 	"github.com/cellgate/cellgate/admin/ctl"
 	"github.com/cellgate/cellgate/history"
 	"github.com/cellgate/cellgate/internal/democell"
+	"github.com/cellgate/cellgate/internal/testwait"
 	"github.com/cellgate/cellgate/rollout"
 )
 
@@ -55,12 +56,12 @@ func TestHistoryPerSecond(t *testing.T) {
 		}
 		return false
 	}
-	waitFor(t, "a second in which the canary served", 30*time.Second, func() bool { return canaryServed(getHistory(t, c, began)) })
+	testwait.For(t, 30*time.Second, "a second in which the canary served", func() bool { return canaryServed(getHistory(t, c, began)) })
 	if err := c.node.Controller().Abort(id, "test", "history test"); err != nil {
 		t.Fatal(err)
 	}
 	var doc cellgate.HistoryDoc
-	waitFor(t, "the abort among the decisions", 30*time.Second, func() bool {
+	testwait.For(t, 30*time.Second, "the abort among the decisions", func() bool {
 		doc = getHistory(t, c, began)
 		for _, e := range doc.Decisions {
 			if e.Rollout == id && e.Action == rollout.ActionAbort {
@@ -202,7 +203,7 @@ func TestRolloutHistoryOutlivesRestart(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, "a second in which the released cell or variant served", 30*time.Second, func() bool {
+			testwait.For(t, 30*time.Second, "a second in which the released cell or variant served", func() bool {
 				return servedBefore(tc.series(getRolloutHistory(t, c, id)), time.Now().Unix()+1)
 			})
 			l.stop()
@@ -219,7 +220,7 @@ func TestRolloutHistoryOutlivesRestart(t *testing.T) {
 			}
 			l2 := startLoad(t, c.url(), 300, 500)
 			defer l2.stop()
-			waitFor(t, "seconds after the restart added", 30*time.Second, func() bool {
+			testwait.For(t, 30*time.Second, "seconds after the restart added", func() bool {
 				h = getRolloutHistory(t, c, id)
 				return servedAfter(tc.series(h), stopped) && servedBefore(tc.series(h), stopped+1)
 			})
@@ -256,13 +257,13 @@ func TestHistoryFlagCohorts(t *testing.T) {
 	const on, off = "new-ranker=on", "new-ranker=off"
 	// Every series' first sample (its baseline) is taken before any load,
 	// so the cells' and the cohorts' sums cover the same requests.
-	waitFor(t, "a first sample of every cell and cohort", 30*time.Second, func() bool {
+	testwait.For(t, 30*time.Second, "a first sample of every cell and cohort", func() bool {
 		doc := getHistory(t, c, began)
 		return len(doc.Cells["stable-a"]) > 0 && len(doc.Cells["stable-b"]) > 0 &&
 			len(doc.Cohorts[on].Points) > 0 && len(doc.Cohorts[off].Points) > 0
 	})
 	l := startLoad(t, c.url(), 300, 500)
-	waitFor(t, "200 requests in each cohort", 60*time.Second, func() bool {
+	testwait.For(t, 60*time.Second, "200 requests in each cohort", func() bool {
 		doc := getHistory(t, c, began)
 		a, _ := sumPoints(doc.Cohorts[on].Points)
 		b, _ := sumPoints(doc.Cohorts[off].Points)
@@ -271,7 +272,7 @@ func TestHistoryFlagCohorts(t *testing.T) {
 	l.stop()
 	var doc cellgate.HistoryDoc
 	var cellReqs, cellErrs uint64
-	waitFor(t, "the cohorts' requests adding up to the cells' once the load stopped", 30*time.Second, func() bool {
+	testwait.For(t, 30*time.Second, "the cohorts' requests adding up to the cells' once the load stopped", func() bool {
 		doc = getHistory(t, c, began)
 		cellReqs, cellErrs = 0, 0
 		for _, pts := range doc.Cells {

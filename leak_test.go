@@ -12,6 +12,7 @@ import (
 	"github.com/cellgate/cellgate"
 	"github.com/cellgate/cellgate/configs"
 	"github.com/cellgate/cellgate/internal/democell"
+	"github.com/cellgate/cellgate/internal/testwait"
 )
 
 // leakScope names the code whose goroutines a test must not leave
@@ -134,19 +135,19 @@ func TestHandoverReleaseStopsFleet(t *testing.T) {
 	t.Cleanup(func() { cell.Close() })
 	node := startGossipNode(t, "leak-2", cell.Addr())
 	const sender = "(*fleet).run"
-	waitFor(t, "one SLI sender after Start", 5*time.Second, func() bool { return countGoroutines(sender) == 1 })
+	testwait.For(t, 5*time.Second, "one SLI sender after Start", func() bool { return countGoroutines(sender) == 1 })
 	for attempt := 1; attempt <= 2; attempt++ {
 		if err := node.ReleaseControl(); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "no SLI sender after ReleaseControl", 5*time.Second, func() bool { return countGoroutines(sender) == 0 })
+		testwait.For(t, 5*time.Second, "no SLI sender after ReleaseControl", func() bool { return countGoroutines(sender) == 0 })
 		if n := countGoroutines("rollout.(*Controller).run"); n != 0 {
 			t.Fatalf("attempt %d: %d controller tickers after ReleaseControl", attempt, n)
 		}
 		if err := node.ReacquireControl(); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "exactly one SLI sender after ReacquireControl", 5*time.Second, func() bool { return countGoroutines(sender) == 1 })
+		testwait.For(t, 5*time.Second, "exactly one SLI sender after ReacquireControl", func() bool { return countGoroutines(sender) == 1 })
 	}
 	if err := node.SetWeight("stable-a", 3, "test", "after two failed handovers"); err != nil {
 		t.Fatalf("controller after two failed handovers: %v", err)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cellgate/cellgate/configs"
 	"github.com/cellgate/cellgate/internal/democell"
+	"github.com/cellgate/cellgate/internal/testwait"
 	"github.com/cellgate/cellgate/rollout"
 )
 
@@ -50,7 +51,7 @@ func TestReleasePatterns(t *testing.T) {
 				t.Fatal(err)
 			}
 			l := startLoad(t, c.url(), 600, 2000)
-			waitFor(t, "baseline traffic", 10*time.Second, func() bool { return l.requests.Load() > 200 })
+			testwait.For(t, 10*time.Second, "baseline traffic", func() bool { return l.requests.Load() > 200 })
 			id, err := c.node.Controller().Start(p, "test")
 			if err != nil {
 				t.Fatal(err)

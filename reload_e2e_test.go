@@ -14,6 +14,7 @@ import (
 	"github.com/cellgate/cellgate/admin/ctl"
 	"github.com/cellgate/cellgate/configs"
 	"github.com/cellgate/cellgate/internal/democell"
+	"github.com/cellgate/cellgate/internal/testwait"
 )
 
 // fileNode is a node started from a config file, so it can reload.
@@ -104,7 +105,7 @@ func TestReloadInvalidChangesNothing(t *testing.T) {
 func TestReloadUnderLoadLosesNothing(t *testing.T) {
 	f := startFileNode(t)
 	l := startLoad(t, f.url(), 500, 1000)
-	waitFor(t, "traffic", 10*time.Second, func() bool { return l.requests.Load() > 200 })
+	testwait.For(t, 10*time.Second, "traffic", func() bool { return l.requests.Load() > 200 })
 
 	// A slow request in flight on the endpoint about to be removed.
 	victim := f.eps["stable-b"][1]
@@ -129,7 +130,7 @@ func TestReloadUnderLoadLosesNothing(t *testing.T) {
 			}
 		}
 	}()
-	waitFor(t, "a request in flight on the victim", 10*time.Second, func() bool { return victim.Requests() > 0 })
+	testwait.For(t, 10*time.Second, "a request in flight on the victim", func() bool { return victim.Requests() > 0 })
 
 	extra, _ := democell.Start("stable-a", "v1")
 	t.Cleanup(func() { extra.Close() })
@@ -150,7 +151,7 @@ func TestReloadUnderLoadLosesNothing(t *testing.T) {
 	}
 	slow.Wait()
 	victim.SetDelay(0)
-	waitFor(t, "more traffic after the reloads", 10*time.Second, func() bool { return l.requests.Load() > 1500 })
+	testwait.For(t, 10*time.Second, "more traffic after the reloads", func() bool { return l.requests.Load() > 1500 })
 	resent := l.resent(t)
 	if n := l.failed.Load(); n != 0 {
 		t.Errorf("%d of %d requests failed across 6 reloads", n, l.requests.Load())

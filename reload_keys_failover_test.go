@@ -10,6 +10,7 @@ import (
 
 	"github.com/cellgate/cellgate/configs"
 	"github.com/cellgate/cellgate/discovery/dnstest"
+	"github.com/cellgate/cellgate/internal/testwait"
 )
 
 // The rows of TestReloadEveryKey for health, failover and discovery keys
@@ -49,7 +50,7 @@ var failoverKeyRows = []keyRow{
 		},
 		check: func(t *testing.T, e *keyEnv) {
 			e.b1.Kill() // no traffic reaches it: only the active check can tell
-			waitFor(t, "stable-b down by its health check", 10*time.Second, func() bool { return !cellUp(e, "stable-b") })
+			testwait.For(t, 10*time.Second, "stable-b down by its health check", func() bool { return !cellUp(e, "stable-b") })
 			if cells := e.spread(t, 32); len(cells) != 1 || !cells["stable-a"] {
 				t.Errorf("stable-b down, 32 users served by %v, want stable-a only", cells)
 			}
@@ -70,7 +71,7 @@ var failoverKeyRows = []keyRow{
 	discoveryRow("discovery.interval", func(c *configs.Discovery) { c.Interval = configs.D(20 * time.Millisecond) },
 		func(t *testing.T, e *keyEnv, d *dnstest.Server) {
 			d.Set(t, "_http._tcp.b.test", "_http._tcp.b.test. 3600 IN SRV 0 0 "+portOf(t, e.a2.Addr())+" b.test.")
-			waitFor(t, "stable-b's new SRV target within the 20ms interval (it was 1h)", 10*time.Second, func() bool {
+			testwait.For(t, 10*time.Second, "stable-b's new SRV target within the 20ms interval (it was 1h)", func() bool {
 				e.spread(t, 8)
 				return e.a2.Requests() > 0
 			})
@@ -79,7 +80,7 @@ var failoverKeyRows = []keyRow{
 		c.Interval, c.Grace = configs.D(20*time.Millisecond), configs.D(50*time.Millisecond)
 	}, func(t *testing.T, e *keyEnv, d *dnstest.Server) {
 		d.Stop()
-		waitFor(t, "the set dropped after the 50ms grace", 10*time.Second, func() bool {
+		testwait.For(t, 10*time.Second, "the set dropped after the 50ms grace", func() bool {
 			for _, s := range discoveryStatus(t, e) {
 				if s.Expired && s.Error != "" && len(s.Endpoints) == 0 {
 					return true

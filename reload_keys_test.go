@@ -22,6 +22,7 @@ import (
 	"github.com/cellgate/cellgate"
 	"github.com/cellgate/cellgate/configs"
 	"github.com/cellgate/cellgate/internal/democell"
+	"github.com/cellgate/cellgate/internal/testwait"
 	"github.com/cellgate/cellgate/internal/wsecho"
 	"github.com/cellgate/cellgate/proxy"
 	"github.com/cellgate/cellgate/slo"
@@ -664,7 +665,7 @@ func oneConnPerEndpoint(t *testing.T, e *keyEnv) {
 		defer wg.Done()
 		e.get(t, "first")
 	}()
-	waitFor(t, "the first request at the upstream", 5*time.Second, func() bool { return e.a1.Requests() > before })
+	testwait.For(t, 5*time.Second, "the first request at the upstream", func() bool { return e.a1.Requests() > before })
 	r := e.get(t, "second")
 	wg.Wait()
 	if got := fmt.Sprint(r.StatusCode, " ", r.Header.Get("X-Cellgate-Error")); got != "503 upstream-busy" {

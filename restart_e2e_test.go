@@ -9,6 +9,7 @@ import (
 
 	"github.com/cellgate/cellgate/configs"
 	"github.com/cellgate/cellgate/internal/democell"
+	"github.com/cellgate/cellgate/internal/testwait"
 	"github.com/cellgate/cellgate/rollout"
 )
 
@@ -82,7 +83,7 @@ func restartAndCheck(t *testing.T, nodes []*fleetNode, i int, id string, status 
 	cfg.Gossip.Bind = r.node.GossipAddr() // same name, same address
 	r.stop()
 	r.start(&cfg)
-	waitFor(t, "3 alive members on every node", 20*time.Second, func() bool {
+	testwait.For(t, 20*time.Second, "3 alive members on every node", func() bool {
 		for _, n := range nodes {
 			if len(n.node.Controller().Weights()) == 0 || n.node.GossipAddr() == "" || aliveMembers(n) != 3 {
 				return false
@@ -127,7 +128,7 @@ func eventList(evs []rollout.Event) string {
 
 func waitWeights(t *testing.T, nodes []*fleetNode, cell string, w float64) {
 	t.Helper()
-	waitFor(t, fmt.Sprintf("%s at %g on every node", cell, w), 10*time.Second, func() bool {
+	testwait.For(t, 10*time.Second, fmt.Sprintf("%s at %g on every node", cell, w), func() bool {
 		for _, n := range nodes {
 			if n.node.Proxy().Weights()[cell] != w {
 				return false
@@ -142,7 +143,7 @@ func waitWeights(t *testing.T, nodes []*fleetNode, cell string, w float64) {
 // balancer has its weights).
 func waitSame(t *testing.T, nodes []*fleetNode, id string) {
 	t.Helper()
-	waitFor(t, "node-1's rollout version and weights on every node", 10*time.Second, func() bool {
+	testwait.For(t, 10*time.Second, "node-1's rollout version and weights on every node", func() bool {
 		v1, err := nodes[0].node.Controller().Rollout(id)
 		if err != nil {
 			return false

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cellgate/cellgate/admin"
+	"github.com/cellgate/cellgate/internal/testwait"
 	"github.com/cellgate/cellgate/rollout"
 )
 
@@ -51,7 +52,7 @@ func canaryPlan(bake time.Duration) rollout.Plan {
 func waitTerminal(t *testing.T, c *cluster, id string, timeout time.Duration) rollout.RolloutView {
 	t.Helper()
 	var v rollout.RolloutView
-	waitFor(t, "rollout "+id+" to finish", timeout, func() bool {
+	testwait.For(t, timeout, "rollout "+id+" to finish", func() bool {
 		var err error
 		v, err = c.node.Controller().Rollout(id)
 		if err != nil {
@@ -68,7 +69,7 @@ func waitTerminal(t *testing.T, c *cluster, id string, timeout time.Duration) ro
 func TestCanaryPromotesWithZeroFailures(t *testing.T) {
 	c := startCluster(t, fmt.Sprintf(healthyHead, "200ms"), canaryCells()...)
 	l := startLoad(t, c.url(), 600, 2000)
-	waitFor(t, "baseline traffic", 10*time.Second, func() bool { return l.requests.Load() > 200 })
+	testwait.For(t, 10*time.Second, "baseline traffic", func() bool { return l.requests.Load() > 200 })
 	id, err := c.node.Controller().Start(canaryPlan(500*time.Millisecond), "test")
 	if err != nil {
 		t.Fatal(err)
@@ -117,7 +118,7 @@ func TestCanaryRevertsOnFault(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := startCluster(t, fmt.Sprintf(e2eHead, "1s"), canaryCells()...)
 			l := startLoad(t, c.url(), 400, 2000)
-			waitFor(t, "baseline traffic", 10*time.Second, func() bool { return l.requests.Load() > 200 })
+			testwait.For(t, 10*time.Second, "baseline traffic", func() bool { return l.requests.Load() > 200 })
 			plan := canaryPlan(time.Second)
 			id, err := c.node.Controller().Start(plan, "test")
 			if err != nil {
@@ -125,7 +126,7 @@ func TestCanaryRevertsOnFault(t *testing.T) {
 			}
 			// Inject the fault once the canary takes 25 % (step index 2).
 			var atFault rollout.RolloutView
-			waitFor(t, "step 3 (25%)", 40*time.Second, func() bool {
+			testwait.For(t, 40*time.Second, "step 3 (25%)", func() bool {
 				atFault, _ = c.node.Controller().Rollout(id)
 				return atFault.Step >= 2 || atFault.Status.Terminal()
 			})
@@ -137,7 +138,7 @@ func TestCanaryRevertsOnFault(t *testing.T) {
 			before := l.failed.Load()
 			onset := time.Now()
 			tc.fault(c)
-			waitFor(t, "canary weight 0", 60*time.Second, func() bool {
+			testwait.For(t, 60*time.Second, "canary weight 0", func() bool {
 				return c.node.Proxy().Weights()["canary-1"] == 0
 			})
 			revert := time.Since(onset)
@@ -261,7 +262,7 @@ func TestSignalGateRevertsThroughAdmin(t *testing.T) {
 		resp.Body.Close()
 	}
 	post(0.95)
-	waitFor(t, "step 1", 10*time.Second, func() bool { v, _ := c.node.Controller().Rollout(id); return v.Step >= 1 })
+	testwait.For(t, 10*time.Second, "step 1", func() bool { v, _ := c.node.Controller().Rollout(id); return v.Step >= 1 })
 	post(0.5)
 	v := waitTerminal(t, c, id, 20*time.Second)
 	if v.Status != rollout.StatusRolledBack {

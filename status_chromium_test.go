@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cellgate/cellgate/flags"
+	"github.com/cellgate/cellgate/internal/testwait"
 	"github.com/cellgate/cellgate/rollout"
 )
 
@@ -77,7 +78,7 @@ func TestRevertInChartsAndReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "3 seconds of the flag's variant cohort in the rollout's history", 60*time.Second, func() bool {
+	testwait.For(t, 60*time.Second, "3 seconds of the flag's variant cohort in the rollout's history", func() bool {
 		n := 0
 		for _, p := range getRolloutHistory(t, c, flagID).Cohorts["new-ranker=on"].Points {
 			if p.Requests > 0 {
@@ -93,13 +94,13 @@ func TestRevertInChartsAndReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the canary taking traffic", 60*time.Second, func() bool {
+	testwait.For(t, 60*time.Second, "the canary taking traffic", func() bool {
 		v, _ := c.node.Controller().Rollout(id)
 		return v.Status.Terminal() || (v.Step >= 1 && c.node.Proxy().Weights()["canary-1"] > 0)
 	})
 	c.cells["canary-1"].SetErrorRatio(0.5)
 	var v rollout.RolloutView
-	waitFor(t, "the revert", 60*time.Second, func() bool {
+	testwait.For(t, 60*time.Second, "the revert", func() bool {
 		v, _ = c.node.Controller().Rollout(id)
 		return v.Status.Terminal()
 	})

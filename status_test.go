@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cellgate/cellgate/admin"
+	"github.com/cellgate/cellgate/internal/testwait"
 )
 
 // TestStatusMemberAddrs: /v1/status lists each cluster member with the
@@ -41,7 +42,7 @@ endpoints = ["127.0.0.1:1"]
 	n2 := node("node-2", n1.node.GossipAddr())
 	want := map[string]string{"node-1": n1.node.GossipAddr(), "node-2": n2.node.GossipAddr()}
 	var got map[string]string
-	waitFor(t, "both members with their addresses on /v1/status", 10*time.Second, func() bool {
+	testwait.For(t, 10*time.Second, "both members with their addresses on /v1/status", func() bool {
 		got = map[string]string{}
 		resp, err := http.Get("http://" + n1.node.AdminAddr() + "/v1/status")
 		if err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/cellgate/cellgate/internal/testwait"
 	"github.com/cellgate/cellgate/internal/wsecho"
 	"github.com/cellgate/cellgate/rollout"
 )
@@ -180,7 +181,7 @@ func TestWebSocketRevertMovesTunnels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "canary at 50%", 10*time.Second, func() bool { return w.node.Proxy().Weights()["canary-1"] > 0 })
+	testwait.For(t, 10*time.Second, "canary at 50%", func() bool { return w.node.Proxy().Weights()["canary-1"] > 0 })
 	user := w.userOn(t, "canary-1")
 
 	c, cell := w.dial(t, user)
@@ -193,7 +194,7 @@ func TestWebSocketRevertMovesTunnels(t *testing.T) {
 		t.Fatalf("second handshake of %s went to %q: not sticky", user, cell)
 	}
 	again.Close()
-	waitFor(t, "one canary tunnel open", 10*time.Second, func() bool {
+	testwait.For(t, 10*time.Second, "one canary tunnel open", func() bool {
 		return w.scrape(t, `cellgate_tunnels{cell="canary-1"}`) == 1
 	})
 	if v := w.scrape(t, `cellgate_tunnels_total{cell="canary-1",code="101"}`); v != 2 {
@@ -216,7 +217,7 @@ func TestWebSocketRevertMovesTunnels(t *testing.T) {
 		t.Fatalf("reconnect of %s went to %q, want its baseline cell %q", user, cell, baseline[user])
 	}
 	echo(t, back, 10)
-	waitFor(t, "no canary tunnel open", 10*time.Second, func() bool {
+	testwait.For(t, 10*time.Second, "no canary tunnel open", func() bool {
 		return w.scrape(t, `cellgate_tunnels{cell="canary-1"}`) == 0
 	})
 	if v := w.scrape(t, fmt.Sprintf(`cellgate_tunnels{cell=%q}`, baseline[user])); v != 1 {

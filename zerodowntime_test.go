@@ -10,6 +10,7 @@ import (
 
 	"github.com/cellgate/cellgate/bench"
 	"github.com/cellgate/cellgate/internal/democell"
+	"github.com/cellgate/cellgate/internal/testwait"
 	"github.com/cellgate/cellgate/rollout"
 )
 
@@ -70,7 +71,7 @@ func zdLoad(t *testing.T, c *cluster, z *zdCheck) *load {
 	l.mu.Lock()
 	l.onResponse = z.observe
 	l.mu.Unlock()
-	waitFor(t, "traffic", 10*time.Second, func() bool { return l.requests.Load() > 100 })
+	testwait.For(t, 10*time.Second, "traffic", func() bool { return l.requests.Load() > 100 })
 	return l
 }
 
@@ -101,7 +102,7 @@ func TestZeroDowntime(t *testing.T) {
 			t.Fatal(err)
 		}
 		var v rollout.RolloutView
-		waitFor(t, "25 %", 30*time.Second, func() bool {
+		testwait.For(t, 30*time.Second, "25 %", func() bool {
 			v, _ = c.node.Controller().Rollout(id)
 			return v.Step >= 2 || v.Status.Terminal()
 		})
@@ -123,7 +124,7 @@ func TestZeroDowntime(t *testing.T) {
 				t.Fatal(err)
 			}
 			before := l.requests.Load()
-			waitFor(t, "traffic at the new weight", 10*time.Second, func() bool { return l.requests.Load() > before+100 })
+			testwait.For(t, 10*time.Second, "traffic at the new weight", func() bool { return l.requests.Load() > before+100 })
 		}
 		z.report(t, "six manual weight changes", l)
 	})
@@ -141,7 +142,7 @@ func TestZeroDowntime(t *testing.T) {
 		for round := range 3 {
 			before := l.requests.Load()
 			victim.Kill()
-			waitFor(t, "traffic while the endpoint is down", 10*time.Second, func() bool { return l.requests.Load() > before+300 })
+			testwait.For(t, 10*time.Second, "traffic while the endpoint is down", func() bool { return l.requests.Load() > before+300 })
 			var err error
 			victim, err = democell.StartAt("stable-a", "v1", addr)
 			if err != nil {
@@ -149,7 +150,7 @@ func TestZeroDowntime(t *testing.T) {
 			}
 			t.Cleanup(func() { victim.Close() })
 			before = l.requests.Load()
-			waitFor(t, "traffic after the restart", 10*time.Second, func() bool { return l.requests.Load() > before+300 })
+			testwait.For(t, 10*time.Second, "traffic after the restart", func() bool { return l.requests.Load() > before+300 })
 		}
 		z.report(t, "an endpoint killed and restarted 3 times", l)
 	})

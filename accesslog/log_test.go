@@ -13,19 +13,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// waitFor polls cond until it holds; the deadline only bounds a hang.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+	"github.com/cellgate/cellgate/internal/testwait"
+)
 
 func newLog(t *testing.T, cfg Config, buffer int) *Log {
 	t.Helper()
@@ -87,7 +77,7 @@ func TestLineFields(t *testing.T) {
 	e := l.Begin(false, 0)
 	fullEntry(e)
 	l.Publish(e)
-	waitFor(t, "one line written", func() bool { return l.Written() == 1 })
+	testwait.For(t, 20*time.Second, "one line written", func() bool { return l.Written() == 1 })
 
 	raw, _ := os.ReadFile(path)
 	if bytes.Contains(raw, []byte("user-1234")) {
@@ -129,7 +119,7 @@ func TestQueryKept(t *testing.T) {
 	e := l.Begin(false, 0)
 	e.Path = append(e.Path, "/s?q=1"...)
 	l.Publish(e)
-	waitFor(t, "one line written", func() bool { return l.Written() == 1 })
+	testwait.For(t, 20*time.Second, "one line written", func() bool { return l.Written() == 1 })
 	if p := readLines(t, path)[0]["path"]; p != "/s?q=1" {
 		t.Errorf("path %v, want the query kept", p)
 	}
@@ -241,17 +231,17 @@ func TestReopen(t *testing.T) {
 		l.Publish(e)
 	}
 	logPath("/one")
-	waitFor(t, "first line", func() bool { return l.Written() == 1 })
+	testwait.For(t, 20*time.Second, "first line", func() bool { return l.Written() == 1 })
 	if err := os.Rename(path, path+".1"); err != nil {
 		t.Fatal(err)
 	}
 	logPath("/two")
-	waitFor(t, "second line", func() bool { return l.Written() == 2 })
+	testwait.For(t, 20*time.Second, "second line", func() bool { return l.Written() == 2 })
 	if err := l.Reopen(); err != nil {
 		t.Fatal(err)
 	}
 	logPath("/three")
-	waitFor(t, "third line", func() bool { return l.Written() == 3 })
+	testwait.For(t, 20*time.Second, "third line", func() bool { return l.Written() == 3 })
 	paths := func(p string) string {
 		var s []string
 		for _, m := range readLines(t, p) {

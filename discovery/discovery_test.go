@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cellgate/cellgate/discovery/dnstest"
+	"github.com/cellgate/cellgate/internal/testwait"
 )
 
 func TestParse(t *testing.T) {
@@ -117,10 +118,10 @@ func TestWatcherFollowsRecordsAndKeepsLastGood(t *testing.T) {
 	defer func() { cancel(); <-done }()
 
 	dsrv.Set(t, "app.test", "app.test. 1 IN A 127.0.0.2", "app.test. 1 IN A 127.0.0.3")
-	waitFor(t, "the added address", func() bool { return len(w.Addrs(tg.Raw)) == 2 && changes.Load() >= 1 })
+	testwait.For(t, 10*time.Second, "the added address", func() bool { return len(w.Addrs(tg.Raw)) == 2 && changes.Load() >= 1 })
 
 	dsrv.Stop()
-	waitFor(t, "the failure to be reported", func() bool { return w.Status()[0].Error != "" })
+	testwait.For(t, 10*time.Second, "the failure to be reported", func() bool { return w.Status()[0].Error != "" })
 	if got := w.Addrs(tg.Raw); len(got) != 2 {
 		t.Fatalf("resolver down: set %v, want the last good two", got)
 	}
@@ -178,17 +179,6 @@ func TestRefreshBoundedByTTL(t *testing.T) {
 type resolverFunc func(context.Context, Target) (Answer, error)
 
 func (f resolverFunc) Resolve(ctx context.Context, t Target) (Answer, error) { return f(ctx, t) }
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 // TestSRVWeights: each address takes its record's priority and weight; a
 // target with several addresses splits its weight; an address named twice
@@ -248,7 +238,7 @@ func TestServerResolvesSRVPriorityAndWeight(t *testing.T) {
 	go w.Run(ctx)
 	dsrv.Set(t, "_http._tcp.w.test", "_http._tcp.w.test. 5 IN SRV 10 60 9001 n1.test.",
 		"_http._tcp.w.test. 5 IN SRV 10 20 9002 n2.test.", "_http._tcp.w.test. 5 IN SRV 5 0 9003 n3.test.")
-	waitFor(t, "the priority change announced", func() bool {
+	testwait.For(t, 10*time.Second, "the priority change announced", func() bool {
 		return w.Weights(tg.Raw)["127.0.0.7:9003"] == Weight{5, 0}
 	})
 	select {

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/cellgate/cellgate/gossip/gossiptest"
+	"github.com/cellgate/cellgate/internal/testwait"
 )
 
 // convergence publishes count documents from rotating nodes and returns, per
@@ -68,7 +69,7 @@ func TestFiveNodesConvergeOnPublish(t *testing.T) {
 	p50, p99 := percentile(lat, 0.5), percentile(lat, 0.99)
 	t.Logf("5 nodes, 20 publishes: convergence p50=%v p99=%v max=%v (goal <= 1s)", p50, p99, lat[len(lat)-1])
 	// The Members hook saw the full cluster too.
-	waitFor(t, 2*time.Second, "Members hook", func() bool {
+	testwait.For(t, 2*time.Second, "Members hook", func() bool {
 		nodes[4].mu.Lock()
 		defer nodes[4].mu.Unlock()
 		return len(nodes[4].members) == 5
@@ -102,7 +103,7 @@ func TestNewerDocumentSupersedesQueuedOne(t *testing.T) {
 	nodes := startCluster(t, 3, nodeOpts{})
 	nodes[0].publish("ranker", testDoc{gen: 1, body: "old"})
 	nodes[0].publish("ranker", testDoc{gen: 2, body: "new"})
-	waitFor(t, 5*time.Second, "newer version everywhere", func() bool {
+	testwait.For(t, 5*time.Second, "newer version everywhere", func() bool {
 		for _, n := range nodes {
 			if n.doc("ranker").body != "new" {
 				return false
@@ -116,7 +117,7 @@ func TestLateJoinerReceivesFullState(t *testing.T) {
 	nodes := startCluster(t, 3, nodeOpts{})
 	nodes[0].publish("a", testDoc{gen: 3, body: "a3"})
 	nodes[1].publish("b", testDoc{gen: 1, body: "b1"})
-	waitFor(t, 5*time.Second, "docs on n3", func() bool {
+	testwait.For(t, 5*time.Second, "docs on n3", func() bool {
 		return nodes[2].doc("a").gen == 3 && nodes[2].doc("b").gen == 1
 	})
 	late := startNode(t, "n4", nodeOpts{join: []string{nodes[2].Addr()}})
@@ -125,7 +126,7 @@ func TestLateJoinerReceivesFullState(t *testing.T) {
 	if err := late.WaitJoined(ctx); err != nil {
 		t.Fatalf("late joiner: %v", err)
 	}
-	waitFor(t, 5*time.Second, "late joiner to merge full state", func() bool {
+	testwait.For(t, 5*time.Second, "late joiner to merge full state", func() bool {
 		return late.doc("a") == testDoc{gen: 3, body: "a3"} && late.doc("b") == testDoc{gen: 1, body: "b1"}
 	})
 	late.mu.Lock()
@@ -140,7 +141,7 @@ func TestLargeDocumentGoesOverTCP(t *testing.T) {
 	nodes := startCluster(t, 3, nodeOpts{})
 	body := strings.Repeat("w", 6<<10)
 	nodes[1].publish("big", testDoc{gen: 1, body: body})
-	waitFor(t, 5*time.Second, "large doc everywhere", func() bool {
+	testwait.For(t, 5*time.Second, "large doc everywhere", func() bool {
 		return nodes[0].doc("big").body == body && nodes[2].doc("big").body == body
 	})
 	if got := nodes[1].stats.sentN[msgDocument][pathTCP].Load(); got < 2 {
@@ -157,7 +158,7 @@ func TestSLIPayloadsReachEveryNode(t *testing.T) {
 	for _, n := range nodes {
 		n.SendSLI(payload(n.Name()))
 	}
-	waitFor(t, 5*time.Second, "every SLI payload on every node", func() bool {
+	testwait.For(t, 5*time.Second, "every SLI payload on every node", func() bool {
 		for _, n := range nodes {
 			n.mu.Lock()
 			got := len(n.slis)
@@ -187,7 +188,7 @@ func TestHealthViewsReachEveryNode(t *testing.T) {
 		for _, n := range nodes {
 			n.SendHealth(view(n.Name(), seq))
 		}
-		waitFor(t, 10*time.Second, "every node's newest view on every other node", func() bool {
+		testwait.For(t, 10*time.Second, "every node's newest view on every other node", func() bool {
 			for _, n := range nodes {
 				for _, o := range nodes {
 					n.mu.Lock()
@@ -226,7 +227,7 @@ func TestDeciderFailover(t *testing.T) {
 	}
 	_ = nodes[0].Shutdown()
 	rest := nodes[1:]
-	waitFor(t, 30*time.Second, "n2 to become decider after n1 left", func() bool {
+	testwait.For(t, 30*time.Second, "n2 to become decider after n1 left", func() bool {
 		for _, n := range rest {
 			if n.Decider() != "n2" || len(n.KnownMembers()) != 4 {
 				return false
@@ -242,7 +243,7 @@ func TestDeciderFailover(t *testing.T) {
 	_ = nodes[1].Shutdown()
 	rest = nodes[2:]
 	start := time.Now()
-	waitFor(t, 30*time.Second, "n3 to become decider after n2 died", func() bool {
+	testwait.For(t, 30*time.Second, "n3 to become decider after n2 died", func() bool {
 		for _, n := range rest {
 			if n.Decider() != "n3" {
 				return false
@@ -263,12 +264,12 @@ func TestPartitionMinorityLosesMajorityAndStateConvergesAfterHeal(t *testing.T) 
 	nodes := startCluster(t, 5, nodeOpts{net: pn})
 	minority, majority := nodes[:2], nodes[2:]
 	nodes[0].publish("ranker", testDoc{gen: 1, body: "progressing"})
-	waitFor(t, 5*time.Second, "doc everywhere before the split", func() bool {
+	testwait.For(t, 5*time.Second, "doc everywhere before the split", func() bool {
 		return nodes[4].doc("ranker").gen == 1
 	})
 
 	pn.Split([]string{"n1", "n2"}, []string{"n3", "n4", "n5"})
-	waitFor(t, 10*time.Second, "each side to see only itself", func() bool {
+	testwait.For(t, 10*time.Second, "each side to see only itself", func() bool {
 		for _, n := range minority {
 			if len(n.Members()) != 2 || n.HasMajority() {
 				return false
@@ -289,7 +290,7 @@ func TestPartitionMinorityLosesMajorityAndStateConvergesAfterHeal(t *testing.T) 
 	minority[1].publish("ranker", testDoc{gen: 3, body: "rolled_back"})
 	majority[0].publish("ranker", testDoc{gen: 2, body: "promoted"})
 	majority[2].publish("other", testDoc{gen: 1, body: "o1"})
-	waitFor(t, 5*time.Second, "writes within each side", func() bool {
+	testwait.For(t, 5*time.Second, "writes within each side", func() bool {
 		return minority[0].doc("ranker").gen == 3 && majority[1].doc("ranker").gen == 2 && majority[0].doc("other").gen == 1
 	})
 	if minority[0].doc("other").gen != 0 {
@@ -298,7 +299,7 @@ func TestPartitionMinorityLosesMajorityAndStateConvergesAfterHeal(t *testing.T) 
 
 	pn.Heal()
 	waitConverged(t, nodes, 5, 10*time.Second)
-	waitFor(t, 10*time.Second, "state to converge after heal", func() bool {
+	testwait.For(t, 10*time.Second, "state to converge after heal", func() bool {
 		for _, n := range nodes {
 			if n.doc("ranker") != (testDoc{gen: 3, body: "rolled_back"}) || n.doc("other").gen != 1 {
 				return false
@@ -342,7 +343,7 @@ func TestWrongOrMissingKeyCannotJoinOrInject(t *testing.T) {
 				t.Fatal(err)
 			}
 			_ = bad.ml.SendReliable(target, frame) // the seed closes the stream
-			waitFor(t, 5*time.Second, "seed to reject the intruder's packets", func() bool {
+			testwait.For(t, 5*time.Second, "seed to reject the intruder's packets", func() bool {
 				return seed.logs.has(tc.wantLog) && seed.logs.has("failed to receive")
 			})
 			for _, n := range nodes {
@@ -411,7 +412,7 @@ func TestRestartUnderSameNameAtNewAddress(t *testing.T) {
 			old := nodes[2].Addr()
 			_ = nodes[2].Shutdown() // crash, no leave
 			if tc.awaitFailure {
-				waitFor(t, 8*time.Second, "n3 declared failed", func() bool {
+				testwait.For(t, 8*time.Second, "n3 declared failed", func() bool {
 					return len(nodes[0].Members()) == 2 && len(nodes[1].Members()) == 2
 				})
 			}

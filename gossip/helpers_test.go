@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cellgate/cellgate/gossip/gossiptest"
+	"github.com/cellgate/cellgate/internal/testwait"
 )
 
 // fastTiming shrinks failure detection and anti-entropy to fractions of a
@@ -31,18 +32,6 @@ func fastTiming(cfg Config) Config {
 	cfg.JoinBackoff = 50 * time.Millisecond
 	cfg.JoinBackoffMax = 500 * time.Millisecond
 	return cfg
-}
-
-// waitFor polls cond every 20 ms until it holds or d passes.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // testDoc is the test's document: a generation and a body. The test merge
@@ -263,7 +252,7 @@ func nodeName(i, size int) string {
 // waitConverged waits until every node sees want alive members.
 func waitConverged(t testing.TB, nodes []*testNode, want int, d time.Duration) {
 	t.Helper()
-	waitFor(t, d, fmt.Sprintf("%d nodes to see %d members", len(nodes), want), func() bool {
+	testwait.For(t, d, fmt.Sprintf("%d nodes to see %d members", len(nodes), want), func() bool {
 		for _, n := range nodes {
 			if len(n.Members()) != want {
 				return false

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cellgate/cellgate/internal/testwait"
 )
 
 // flakyListener fails Accept with err while fail says so, then passes
@@ -92,7 +94,7 @@ func TestAcceptRetriesTemporaryErrors(t *testing.T) {
 // backoff pause.
 func TestAcceptStuckIsNotServing(t *testing.T) {
 	p, fl, done := serveFlaky(t, -1, acceptErr(syscall.EMFILE))
-	waitFor(t, "Serving false while accept fails", func() bool { return !p.Serving() })
+	testwait.For(t, 10*time.Second, "Serving false while accept fails", func() bool { return !p.Serving() })
 	fl.fail.Store(0)
 	k := dialKeepAlive(t, fl.Addr().String())
 	if status, _, err := k.get(); err != nil || status != 200 {
@@ -103,7 +105,7 @@ func TestAcceptStuckIsNotServing(t *testing.T) {
 	}
 	fl.fail.Store(-1)
 	k.c.Close()
-	waitFor(t, "accept pausing again", func() bool { return p.AcceptErrors() > 2 })
+	testwait.For(t, 10*time.Second, "accept pausing again", func() bool { return p.AcceptErrors() > 2 })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := p.Shutdown(ctx); err != nil {

@@ -12,11 +12,13 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/cellgate/cellgate/accesslog"
 	"github.com/cellgate/cellgate/balancer"
+	"github.com/cellgate/cellgate/internal/testwait"
 )
 
 // accessLine is the part of an access log line these tests read.
@@ -116,7 +118,7 @@ func TestAccessLogPerRequest(t *testing.T) {
 	send("POST", "/ok", "abc", 200)
 	send("GET", "/stream", "", 200)
 	send("GET", "/broken", "", 503)
-	waitFor(t, "4 lines", func() bool { return al.Written() == 4 })
+	testwait.For(t, 10*time.Second, "4 lines", func() bool { return al.Written() == 4 })
 
 	raw, _ := os.ReadFile(path)
 	if bytes.Contains(raw, []byte("alice")) {
@@ -160,7 +162,7 @@ func TestAccessLogErrorsAlwaysLogged(t *testing.T) {
 	if failed == 0 {
 		t.Fatal("no request reached the dead cell")
 	}
-	waitFor(t, "the failures logged", func() bool { return al.Written() == uint64(failed) })
+	testwait.For(t, 10*time.Second, "the failures logged", func() bool { return al.Written() == uint64(failed) })
 	raw, _ := os.ReadFile(path)
 	sc := bufio.NewScanner(bytes.NewReader(raw))
 	for sc.Scan() {
@@ -247,7 +249,7 @@ func TestAccessLogGRPCAndH2(t *testing.T) {
 	}
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	waitFor(t, "2 lines", func() bool { return al.Written() == 2 })
+	testwait.For(t, 10*time.Second, "2 lines", func() bool { return al.Written() == 2 })
 	raw, _ := os.ReadFile(path)
 	var grpcLine, h2Line map[string]any
 	for _, line := range bytes.Split(bytes.TrimSpace(raw), []byte("\n")) {

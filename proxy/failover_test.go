@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cellgate/cellgate/balancer"
+	"github.com/cellgate/cellgate/internal/testwait"
 	"github.com/valyala/fasthttp"
 )
 
@@ -354,7 +355,7 @@ func TestFailoverBypassesPins(t *testing.T) {
 	// left to be made again would be made by the requests below that
 	// reach stable before it is known down (EjectAfter), and the count
 	// would grow (seen under -race: 50 → 53).
-	waitFor(t, "every pinned session's pin in the cache", func() bool {
+	testwait.For(t, 10*time.Second, "every pinned session's pin in the cache", func() bool {
 		p.snap.Load().sessions.pins.Wait()
 		if p.Pins()["stable"] == int64(len(pinned)) {
 			return true
@@ -482,13 +483,13 @@ func TestCheckFailedEndpointRetriedInCell(t *testing.T) {
 			}
 		}
 		sick.Store(true)
-		waitFor(t, "the hung endpoint out by its check", checkDown(true))
+		testwait.For(t, 10*time.Second, "the hung endpoint out by its check", checkDown(true))
 		r := <-res
 		if r.StatusCode() != tc.status || (tc.body != "" && string(r.Body()) != tc.body) {
 			t.Fatalf("%s held by an endpoint that failed its check: %d %q, want %d %q", tc.method, r.StatusCode(), r.Body(), tc.status, tc.body)
 		}
 		sick.Store(false)
-		waitFor(t, "the endpoint back by its check", checkDown(false))
+		testwait.For(t, 10*time.Second, "the endpoint back by its check", checkDown(false))
 	}
 	if st := p.Status()[0]; st.InflightFailed != 1 {
 		t.Fatalf("inflight_failed = %d, want 1 (the POST)", st.InflightFailed)
@@ -511,7 +512,7 @@ func TestDeadEndpointReadmittedWhenBack(t *testing.T) {
 	}
 	ups[1].revive()
 	start := time.Now()
-	waitFor(t, "b readmitted", func() bool { return p.Status()[1].Up })
+	testwait.For(t, 10*time.Second, "b readmitted", func() bool { return p.Status()[1].Up })
 	t.Logf("b readmitted %v after its endpoint was back (probe every %v)", time.Since(start).Round(time.Millisecond), p.probeEvery())
 	after, failed := served(t, c, "GET", 60)
 	for u := range after {
@@ -543,7 +544,7 @@ func TestPassingCheckReadmitsEjected(t *testing.T) {
 		t.Fatal("the check took the endpoint out; this test needs passive evidence alone")
 	}
 	up.revive()
-	waitFor(t, "the endpoint readmitted by a passing check", func() bool { return p.Status()[0].Up })
+	testwait.For(t, 10*time.Second, "the endpoint readmitted by a passing check", func() bool { return p.Status()[0].Up })
 	if r := get(t, c, "/"); r.StatusCode() != 200 {
 		t.Fatalf("after readmission: %d", r.StatusCode())
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cellgate/cellgate/internal/testwait"
 	"github.com/valyala/fasthttp"
 )
 
@@ -143,7 +144,7 @@ func TestTruncatedUpstreamBody(t *testing.T) {
 			if tc.complete(string(b), err) {
 				t.Errorf("client read %d bytes (err %v) that pass for a whole response", len(b), err)
 			}
-			waitFor(t, "the request to be recorded", func() bool { return len(rec.all()) == 1 })
+			testwait.For(t, 10*time.Second, "the request to be recorded", func() bool { return len(rec.all()) == 1 })
 			if got := rec.all()[0]; got != (outcome{502, true}) {
 				t.Errorf("recorded %+v, want a 502 proxy failure", got)
 			}
@@ -170,7 +171,7 @@ func TestContentLengthAndChunked(t *testing.T) {
 				t.Fatalf("%q, request %d: %d %q, want 200 \"hello\"", order, i, r.StatusCode(), r.Body())
 			}
 		}
-		waitFor(t, "every upstream connection closed by the proxy", func() bool { return closed.Load() == 20 })
+		testwait.For(t, 10*time.Second, "every upstream connection closed by the proxy", func() bool { return closed.Load() == 20 })
 	}
 }
 
@@ -222,7 +223,7 @@ func TestStalledReaderFreesUpstream(t *testing.T) {
 	// A reading client gets through once the holders are cut.
 	c := newClient(t, addr)
 	var last *fasthttp.Response
-	waitFor(t, "a reading client to get its answer", func() bool {
+	testwait.For(t, 10*time.Second, "a reading client to get its answer", func() bool {
 		last = get(t, c, "/big")
 		return last.StatusCode() == 200
 	})
@@ -232,7 +233,7 @@ func TestStalledReaderFreesUpstream(t *testing.T) {
 	// The stalled clients that held upstream connections were cut; those
 	// answered 503 stay open (the reading client now leaves too).
 	c.CloseIdleConnections()
-	waitFor(t, fmt.Sprintf("only the %d stalled clients answered 503 to stay", busy), func() bool { return p.ConnStats().Open == busy })
+	testwait.For(t, 10*time.Second, fmt.Sprintf("only the %d stalled clients answered 503 to stay", busy), func() bool { return p.ConnStats().Open == busy })
 	t.Logf("%d of 4 stalled clients answered 503; the others were cut", busy)
 }
 

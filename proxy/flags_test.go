@@ -17,6 +17,7 @@ import (
 	"github.com/cellgate/cellgate/accesslog"
 	"github.com/cellgate/cellgate/balancer"
 	"github.com/cellgate/cellgate/flags"
+	"github.com/cellgate/cellgate/internal/testwait"
 )
 
 // cohortRecorder counts what each variant's cohort recorded.
@@ -124,7 +125,7 @@ func TestExposureMarked(t *testing.T) {
 			t.Errorf("client got X-Cellgate-Exposed: %q", v)
 		}
 	}
-	waitFor(t, "5 requests recorded", func() bool { return rec.count("all=y") == 5 })
+	testwait.For(t, 10*time.Second, "5 requests recorded", func() bool { return rec.count("all=y") == 5 })
 	if n := rec.count("search=a"); n != 2 {
 		t.Errorf("marked flag counted %d requests, want the 2 marked", n)
 	}
@@ -187,7 +188,7 @@ func TestAccessLogCarriesFlags(t *testing.T) {
 	opts.StickyKey = []balancer.Source{{Kind: balancer.SourceHeader, Name: "X-User-ID"}}
 	_, addr := startProxy(t, opts, []CellSpec{{Name: "a", Weight: 1, Endpoints: []string{up}}}, Hooks{AccessLog: al, Flags: e})
 	get(t, newClient(t, addr), "/f", "X-User-ID", "u1")
-	waitFor(t, "1 line", func() bool { return al.Written() == 1 })
+	testwait.For(t, 10*time.Second, "1 line", func() bool { return al.Written() == 1 })
 	raw, _ := os.ReadFile(path)
 	var line struct{ Flags string }
 	if err := json.Unmarshal(bytes.TrimSpace(raw), &line); err != nil || line.Flags != "new-ranker=on" {
@@ -238,7 +239,7 @@ func TestOverrideFromTrustedProxyOnly(t *testing.T) {
 				t.Errorf("an overridden request was recorded in %d cohorts", n)
 			}
 		} else {
-			waitFor(t, "the request recorded", func() bool { return rec.count("new-ranker=off") == 1 })
+			testwait.For(t, 10*time.Second, "the request recorded", func() bool { return rec.count("new-ranker=off") == 1 })
 		}
 	}
 }

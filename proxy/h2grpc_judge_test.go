@@ -1,20 +1,19 @@
 package proxy
 
 import (
-	"context"
-
 	"bytes"
-	"github.com/valyala/fasthttp"
+	"context"
 	"io"
-	"sync/atomic"
-
-	"github.com/cellgate/cellgate/balancer"
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/cellgate/cellgate/balancer"
+	"github.com/cellgate/cellgate/internal/testwait"
+	"github.com/valyala/fasthttp"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -49,7 +48,7 @@ func TestGRPCJudgedByStatus(t *testing.T) {
 			if (err == nil) != (tc.msg == "ok") {
 				t.Fatalf("call: %v", err)
 			}
-			waitFor(t, "the call recorded", func() bool { return len(rec.all()) == 1 })
+			testwait.For(t, 10*time.Second, "the call recorded", func() bool { return len(rec.all()) == 1 })
 			if got := rec.all()[0]; got != (recorded{200, tc.failed}) {
 				t.Errorf("recorded %+v, want {200 %v}", got, tc.failed)
 			}
@@ -128,7 +127,7 @@ func TestGRPCUpstreamReset(t *testing.T) {
 	if c := status.Code(err); c == codes.OK || c == codes.Unimplemented {
 		t.Fatalf("a reset upstream stream: %v", err)
 	}
-	waitFor(t, "the call recorded", func() bool { return len(rec.all()) == 1 })
+	testwait.For(t, 10*time.Second, "the call recorded", func() bool { return len(rec.all()) == 1 })
 	if got := rec.all()[0]; !got.proxyErr {
 		t.Errorf("recorded %+v, want a failure", got)
 	}
@@ -181,7 +180,7 @@ func TestGRPCTimeoutBoundsTheWait(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the upstream call was never cancelled")
 	}
-	waitFor(t, "the call recorded", func() bool { return len(rec.all()) == 1 })
+	testwait.For(t, 10*time.Second, "the call recorded", func() bool { return len(rec.all()) == 1 })
 	if got := rec.all()[0]; got != (recorded{504, true}) {
 		t.Errorf("recorded %+v, want {504 true}", got)
 	}
@@ -204,12 +203,12 @@ func TestGRPCClientCancelNotCounted(t *testing.T) {
 		_, _, _, err := unary(ctx, cc, "hold")
 		done <- err
 	}()
-	waitFor(t, "the held call at the upstream", func() bool { return svc.lastMD() != nil })
+	testwait.For(t, 10*time.Second, "the held call at the upstream", func() bool { return svc.lastMD() != nil })
 	cancel()
 	if err := <-done; status.Code(err) != codes.Canceled {
 		t.Fatalf("cancelled call: %v", err)
 	}
-	waitFor(t, "the call recorded", func() bool { return len(rec.all()) == 1 })
+	testwait.For(t, 10*time.Second, "the call recorded", func() bool { return len(rec.all()) == 1 })
 	if got := rec.all()[0]; got.proxyErr || got.status >= 500 {
 		t.Errorf("a client's cancellation recorded as %+v: counted against the cell", got)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cellgate/cellgate/internal/testwait"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -116,7 +117,7 @@ func TestGRPCEndToEnd(t *testing.T) {
 			if err := bs.RecvMsg(new(wrapperspb.StringValue)); !errors.Is(err, io.EOF) {
 				t.Fatalf("bidi end: %v", err)
 			}
-			waitFor(t, "five calls counted", func() bool { return p.Status()[0].Protocols["grpc"] == 5 })
+			testwait.For(t, 10*time.Second, "five calls counted", func() bool { return p.Status()[0].Protocols["grpc"] == 5 })
 			if got := p.Status()[0].Protocols; got["h1"] != 0 || got["h2"] != 0 {
 				t.Errorf("requests by protocol %v, want gRPC only", got)
 			}
@@ -155,7 +156,7 @@ func TestGRPCDeadlineAndCancel(t *testing.T) {
 		defer wg.Done()
 		_, _, _, err = unary(ctx2, cc, "hold")
 	}()
-	waitFor(t, "the held call to reach the upstream", func() bool { svc.mu.Lock(); defer svc.mu.Unlock(); return len(svc.md) >= 2 })
+	testwait.For(t, 10*time.Second, "the held call to reach the upstream", func() bool { svc.mu.Lock(); defer svc.mu.Unlock(); return len(svc.md) >= 2 })
 	cancel2()
 	wg.Wait()
 	if status.Code(err) != codes.Canceled {

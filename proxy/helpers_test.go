@@ -150,18 +150,6 @@ func rawRequest(t testing.TB, addr, raw string) *fasthttp.Response {
 	return resp
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // headerLines flattens a request header into "Name: value" lines as stored.
 func headerLines(h *fasthttp.RequestHeader) []string {
 	var out []string

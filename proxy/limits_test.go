@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cellgate/cellgate/internal/testwait"
 	"github.com/cellgate/cellgate/proxy/frontdoor"
 )
 
@@ -142,7 +143,7 @@ func TestIdleKeepAliveMemory(t *testing.T) {
 	// Warm up: fill the upstream pool and the server's pools at the
 	// helper's concurrency, then let those connections go.
 	runIdleClients(t, addr, 2*idleClientWorkers, func() {})
-	waitFor(t, "warm-up connections to close", func() bool { return p.ConnStats().Open == 0 })
+	testwait.For(t, 10*time.Second, "warm-up connections to close", func() bool { return p.ConnStats().Open == 0 })
 
 	before, stackBefore := memInUse()
 	goBefore := runtime.NumGoroutine()
@@ -150,7 +151,7 @@ func TestIdleKeepAliveMemory(t *testing.T) {
 	var after, stackAfter uint64
 	var goAfter int
 	runIdleClients(t, addr, n, func() {
-		waitFor(t, "all connections tracked", func() bool { return p.ConnStats().Open == n })
+		testwait.For(t, 10*time.Second, "all connections tracked", func() bool { return p.ConnStats().Open == n })
 		after, stackAfter = memInUse()
 		goAfter = runtime.NumGoroutine()
 	})
@@ -603,7 +604,7 @@ func TestMaxConnsAnswers503(t *testing.T) {
 		}
 	}
 	held[0].c.Close()
-	waitFor(t, "a freed slot", func() bool { return p.ConnStats().Open < maxConns })
+	testwait.For(t, 10*time.Second, "a freed slot", func() bool { return p.ConnStats().Open < maxConns })
 	if status, _, err := dialKeepAlive(t, addr).get(); err != nil || status != 200 {
 		t.Errorf("connection in a freed slot: status %d, %v", status, err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cellgate/cellgate/balancer"
 	"github.com/cellgate/cellgate/flags"
+	"github.com/cellgate/cellgate/internal/testwait"
 )
 
 // overrideSecret keys the override cookies of these tests (the pin secret).
@@ -89,7 +90,7 @@ func TestOverrideCookie(t *testing.T) {
 					t.Errorf("an overridden request was recorded in %d cohorts", n)
 				}
 			} else if tc.user != "" {
-				waitFor(t, "the request recorded", func() bool { return rec.count("new-ranker=off") == 1 })
+				testwait.For(t, 10*time.Second, "the request recorded", func() bool { return rec.count("new-ranker=off") == 1 })
 			}
 		})
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cellgate/cellgate/balancer"
+	"github.com/cellgate/cellgate/internal/testwait"
 	"github.com/valyala/fasthttp"
 )
 
@@ -434,7 +435,7 @@ func TestShutdownDrainsInFlight(t *testing.T) {
 
 	shut := make(chan error, 1)
 	go func() { shut <- p.Shutdown(context.Background()) }()
-	waitFor(t, "listener closed", func() bool {
+	testwait.For(t, 10*time.Second, "listener closed", func() bool {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.Close()
@@ -523,7 +524,7 @@ func TestReloadUnderLoad(t *testing.T) {
 			t.Fatal(err)
 		}
 		base := done.Load()
-		waitFor(t, "requests between reloads", func() bool { return done.Load() > base+5 })
+		testwait.For(t, 10*time.Second, "requests between reloads", func() bool { return done.Load() > base+5 })
 	}
 	close(stop)
 	wg.Wait()

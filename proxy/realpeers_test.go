@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cellgate/cellgate/internal/testwait"
 )
 
 // nginxConf runs nginx in the foreground from prefix: /echo answers with
@@ -65,7 +67,7 @@ func startNginx(t *testing.T) (addr, www string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	waitFor(t, "nginx to listen", func() bool {
+	testwait.For(t, 10*time.Second, "nginx to listen", func() bool {
 		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
 		if err == nil {
 			c.Close()

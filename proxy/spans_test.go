@@ -15,6 +15,7 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/cellgate/cellgate/internal/testwait"
 	"github.com/cellgate/cellgate/spans"
 	"github.com/cellgate/cellgate/tracectx"
 )
@@ -91,7 +92,7 @@ func TestSpansExportedOverOTLP(t *testing.T) {
 	child, _ := tracectx.Parse([]byte(fieldValues(childHead, "traceparent")[0]))
 	get(t, c, "/unsampled", "traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00")
 
-	waitFor(t, "2 spans at the receiver", func() bool { return len(rcv.got()) >= 2 })
+	testwait.For(t, 10*time.Second, "2 spans at the receiver", func() bool { return len(rcv.got()) >= 2 })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	x.Close(ctx)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cellgate/cellgate/internal/testwait"
 	"github.com/valyala/fasthttp"
 )
 
@@ -121,7 +122,7 @@ func TestEndpointPriorityAndWeight(t *testing.T) {
 
 	ups[0].revive()
 	ups[1].revive()
-	waitFor(t, "priority 10 readmitted", func() bool {
+	testwait.For(t, 10*time.Second, "priority 10 readmitted", func() bool {
 		st := p.Status()[0].Endpoints
 		return st[0].Up && st[1].Up
 	})

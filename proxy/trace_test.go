@@ -11,10 +11,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/cellgate/cellgate/accesslog"
+	"github.com/cellgate/cellgate/internal/testwait"
 	"github.com/cellgate/cellgate/tracectx"
 )
 
@@ -144,9 +146,9 @@ func TestTraceIDsInAccessLog(t *testing.T) {
 	c := newClient(t, addr)
 	get(t, c, "/started")
 	head := last()
-	waitFor(t, "a line", func() bool { return al.Written() == 1 })
+	testwait.For(t, 10*time.Second, "a line", func() bool { return al.Written() == 1 })
 	get(t, c, "/kept", "traceparent", validParent, "X-Request-Id", "abc")
-	waitFor(t, "two lines", func() bool { return al.Written() == 2 })
+	testwait.For(t, 10*time.Second, "two lines", func() bool { return al.Written() == 2 })
 
 	tp, ok := tracectx.Parse([]byte(fieldValues(head, "traceparent")[0]))
 	if !ok || tp.Sampled() {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cellgate/cellgate/balancer"
+	"github.com/cellgate/cellgate/internal/testwait"
 	"github.com/cellgate/cellgate/internal/wsecho"
 	"github.com/gorilla/websocket"
 	"github.com/valyala/fasthttp"
@@ -71,7 +72,7 @@ func TestWebSocketEcho(t *testing.T) {
 			t.Fatalf("cellgate_tunnels{cell=%s} = %v with one tunnel open", cell, v)
 		}
 		c.Close()
-		waitFor(t, "tunnel of "+cell+" to end", func() bool {
+		testwait.For(t, 10*time.Second, "tunnel of "+cell+" to end", func() bool {
 			v, _ := metric(t, p, "cellgate_tunnels", map[string]string{"cell": cell})
 			return v == 0
 		})
@@ -121,7 +122,7 @@ func TestWebSocketReleaseCloses1012(t *testing.T) {
 	// copy stands at an arbitrary offset inside a frame when the close is
 	// asked for; then it reads on.
 	p.SetWeights(map[string]float64{"b": 0})
-	waitFor(t, "the proxy to shut the tunnel", func() bool { return shutting(p) == 1 })
+	testwait.For(t, 10*time.Second, "the proxy to shut the tunnel", func() bool { return shutting(p) == 1 })
 	_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
 	var err error
 	for err == nil {
@@ -131,7 +132,7 @@ func TestWebSocketReleaseCloses1012(t *testing.T) {
 		t.Fatalf("after %d whole messages: %v, want close 1012", next, err)
 	}
 	c.Close()
-	waitFor(t, "the upstream to get the client's close answer", func() bool {
+	testwait.For(t, 10*time.Second, "the upstream to get the client's close answer", func() bool {
 		codes := ups["b"].CloseCodes()
 		return len(codes) == 1 && codes[0] == 1012
 	})
@@ -139,7 +140,7 @@ func TestWebSocketReleaseCloses1012(t *testing.T) {
 	if got := resp.Header.Get("X-Cellgate-Cell"); got != "a" {
 		t.Fatalf("reconnect went to %q, want a", got)
 	}
-	waitFor(t, "b's tunnel to end", func() bool {
+	testwait.For(t, 10*time.Second, "b's tunnel to end", func() bool {
 		v, _ := metric(t, p, "cellgate_tunnels", map[string]string{"cell": "b"})
 		return v == 0
 	})
@@ -254,7 +255,7 @@ func TestWebSocketDrainSends1001(t *testing.T) {
 	shut := make(chan error, 1)
 	start := time.Now()
 	go func() { shut <- p.Shutdown(context.Background()) }()
-	waitFor(t, "the drain to begin", p.draining.Load)
+	testwait.For(t, 10*time.Second, "the drain to begin", p.draining.Load)
 	if err := c.WriteMessage(websocket.TextMessage, []byte("during the drain")); err != nil {
 		t.Fatal(err)
 	}
@@ -292,8 +293,8 @@ func TestWebSocketCountsTowardMaxConns(t *testing.T) {
 		t.Fatalf("third connection with max_conns 2: %v (%s), want 503", err, statusOf(resp))
 	}
 	c1.Close()
-	waitFor(t, "the first tunnel to end", func() bool { return p.tunnels.openCount() == 1 })
-	waitFor(t, "its connection to close", func() bool { return p.conns.open() == 1 })
+	testwait.For(t, 10*time.Second, "the first tunnel to end", func() bool { return p.tunnels.openCount() == 1 })
+	testwait.For(t, 10*time.Second, "its connection to close", func() bool { return p.conns.open() == 1 })
 	dialWS(t, addr, "/echo", "u3")
 }
 

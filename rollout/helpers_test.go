@@ -174,18 +174,6 @@ func canaryPlan() Plan {
 	}
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 func near(a, b float64) bool { return a-b < 1e-6 && b-a < 1e-6 }
 
 func assertWeights(t *testing.T, got, want Weights) {

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cellgate/cellgate/internal/testwait"
 )
 
 // TestReactRevertsOnlyFailing: React reverts a failing rollout at once, and
@@ -89,7 +91,7 @@ func TestAlarmRevertsWithoutTick(t *testing.T) {
 	c.Run(ctx)
 	r.judge.set(StateFailing, 3)
 	alarm <- struct{}{}
-	waitFor(t, "revert after an alarm", func() bool {
+	testwait.For(t, 10*time.Second, "revert after an alarm", func() bool {
 		v, err := c.Rollout(id)
 		return err == nil && v.Status == StatusRolledBack
 	})

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/cellgate/cellgate/internal/testwait"
 )
 
 // TestPreStepWebhookHolds: a failing pre-step hook holds the plan at its
@@ -35,18 +37,18 @@ func TestPreStepWebhookHolds(t *testing.T) {
 	id := r.start(p)
 	r.judge.set(StateHealthy, 1000)
 	// Tick until the failed hook's answer is consumed: the plan holds.
-	waitFor(t, "hold", func() bool { r.tick(0); return r.view(id).Hold != "" })
+	testwait.For(t, 10*time.Second, "hold", func() bool { r.tick(0); return r.view(id).Hold != "" })
 	if v := r.view(id); v.Step != 0 || v.Status != StatusProgressing {
 		t.Fatalf("held plan moved: step %d %s", v.Step, v.Status)
 	}
 	ok.Store(true)
-	waitFor(t, "step 1", func() bool { r.tick(0); return r.view(id).Step == 1 })
+	testwait.For(t, 10*time.Second, "step 1", func() bool { r.tick(0); return r.view(id).Step == 1 })
 	if v := r.view(id); v.Hold != "" {
 		t.Fatalf("hold not cleared: %q", v.Hold)
 	}
 	r.judge.set(StateFailing, 1000)
 	r.tick(time.Second)
-	waitFor(t, "on_rollback call", func() bool {
+	testwait.For(t, 10*time.Second, "on_rollback call", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(got) > 0 && got[len(got)-1].Event == ActionRollback

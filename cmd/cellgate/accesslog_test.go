@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cellgate/cellgate/internal/democell"
+	"github.com/cellgate/cellgate/internal/testwait"
 )
 
 // logPaths returns the path field of every line of an access log file
@@ -59,16 +60,16 @@ func TestSIGUSR1ReopensAccessLog(t *testing.T) {
 		resp.Body.Close()
 	}
 	get("/before")
-	waitUntil(t, "/before logged", func() bool { return logPaths(t, logFile)["/before"] })
+	testwait.For(t, 20*time.Second, "/before logged", func() bool { return logPaths(t, logFile)["/before"] })
 	if err := os.Rename(logFile, logFile+".1"); err != nil {
 		t.Fatal(err)
 	}
 	get("/moved")
-	waitUntil(t, "/moved logged to the moved file", func() bool { return logPaths(t, logFile+".1")["/moved"] })
+	testwait.For(t, 20*time.Second, "/moved logged to the moved file", func() bool { return logPaths(t, logFile+".1")["/moved"] })
 	p.cmd.Process.Signal(syscall.SIGUSR1)
 	// The signal is handled asynchronously: request until a line lands in
 	// the new file.
-	waitUntil(t, "a line in the reopened file", func() bool {
+	testwait.For(t, 20*time.Second, "a line in the reopened file", func() bool {
 		get("/after")
 		return logPaths(t, logFile)["/after"]
 	})

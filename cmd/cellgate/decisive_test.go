@@ -16,6 +16,7 @@ import (
 
 	"github.com/cellgate/cellgate/bench"
 	"github.com/cellgate/cellgate/internal/democell"
+	"github.com/cellgate/cellgate/internal/testwait"
 	"github.com/cellgate/cellgate/rollout"
 )
 
@@ -125,7 +126,7 @@ endpoints = [%q]
 	defer func() { stop(); <-done }()
 	// Baseline traffic for a few seconds first, as in production: the
 	// judge compares the canary with the baseline's recent past too.
-	waitUntil(t, "baseline traffic", func() bool { return total.Load() > 1500 })
+	testwait.For(t, 20*time.Second, "baseline traffic", func() bool { return total.Load() > 1500 })
 
 	plan := `{"name": "broken-v2", "strategy": "canary", "targets": ["canary"], "baseline": ["stable-a", "stable-b"],
 		"steps": [5, 100], "bake": "10m", "min_requests": 20}`
@@ -141,7 +142,7 @@ endpoints = [%q]
 	}
 
 	var view rollout.RolloutView
-	waitUntil(t, "the rollout to end", func() bool {
+	testwait.For(t, 20*time.Second, "the rollout to end", func() bool {
 		r, err := http.Get("http://" + admin + "/v1/rollouts/" + started.ID)
 		if err != nil {
 			return false

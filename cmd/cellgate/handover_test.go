@@ -22,6 +22,7 @@ import (
 	"github.com/cellgate/cellgate/bench"
 	"github.com/cellgate/cellgate/configs"
 	"github.com/cellgate/cellgate/internal/democell"
+	"github.com/cellgate/cellgate/internal/testwait"
 )
 
 // TestGracefulHandover restarts the cellgate process itself under open-loop
@@ -88,13 +89,13 @@ endpoints = [%q]
 			}
 		}})
 	}()
-	waitUntil(t, "traffic", func() bool { return total.Load() > 300 })
+	testwait.For(t, 20*time.Second, "traffic", func() bool { return total.Load() > 300 })
 
 	pid := cmd.Process.Pid
 	start := time.Now()
 	for round := 1; round <= 2; round++ {
 		syscall.Kill(pid, syscall.SIGUSR2)
-		waitUntil(t, "a successor", func() bool { return len(logs.successors()) >= round || time.Since(start) > 15*time.Second })
+		testwait.For(t, 20*time.Second, "a successor", func() bool { return len(logs.successors()) >= round || time.Since(start) > 15*time.Second })
 		if len(logs.successors()) < round {
 			t.Fatalf("no successor in round %d:\n%s", round, logs.text())
 		}
@@ -109,10 +110,10 @@ endpoints = [%q]
 				t.Fatal("the old process did not exit after the handover")
 			}
 		} else {
-			waitUntil(t, "the previous successor to exit", func() bool { return syscall.Kill(pid, 0) != nil })
+			testwait.For(t, 20*time.Second, "the previous successor to exit", func() bool { return syscall.Kill(pid, 0) != nil })
 		}
 		before := total.Load()
-		waitUntil(t, "traffic on the successor", func() bool { return total.Load() > before+500 })
+		testwait.For(t, 20*time.Second, "traffic on the successor", func() bool { return total.Load() > before+500 })
 		pid = next
 	}
 	stop()
@@ -183,18 +184,6 @@ func (w *logWatch) text() string {
 	return s
 }
 
-// waitUntil polls cond every 10 ms for up to 20 s.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // TestHandoverFailureKeepsServing: a successor that cannot start (here its
 // config file was broken in the meantime) leaves the old process serving
 // with its control plane back: requests succeed, an admin mutation is
@@ -222,7 +211,7 @@ func TestHandoverFailureKeepsServing(t *testing.T) {
 
 	os.WriteFile(cfg, []byte("this is not toml ["), 0o644)
 	syscall.Kill(p.cmd.Process.Pid, syscall.SIGUSR2)
-	waitUntil(t, "the handover to fail", func() bool {
+	testwait.For(t, 20*time.Second, "the handover to fail", func() bool {
 		return strings.Contains(p.logs.text(), "control plane taken back")
 	})
 	after := socketFlags(t, p.cmd.Process.Pid, addr)
@@ -308,11 +297,11 @@ func TestHandoverAdminAlwaysReady(t *testing.T) {
 			check("weight", resp, err)
 		}
 	}()
-	waitUntil(t, "admin traffic", func() bool { return ok.Load() > 20 })
+	testwait.For(t, 20*time.Second, "admin traffic", func() bool { return ok.Load() > 20 })
 	pid, exited := p.cmd.Process.Pid, p.exited
 	for round := 1; round <= 2; round++ {
 		syscall.Kill(pid, syscall.SIGUSR2)
-		waitUntil(t, "a successor", func() bool { return len(p.logs.successors()) >= round })
+		testwait.For(t, 20*time.Second, "a successor", func() bool { return len(p.logs.successors()) >= round })
 		reported := time.Now()
 		next := p.logs.successors()[round-1]
 		limit := 1*time.Second + drainGrace
@@ -335,7 +324,7 @@ func TestHandoverAdminAlwaysReady(t *testing.T) {
 		}
 		t.Logf("handover %d: the old process exited %v after its successor was ready", round, time.Since(reported).Round(10*time.Millisecond))
 		before := ok.Load()
-		waitUntil(t, "admin traffic on the successor", func() bool { return ok.Load() > before+20 })
+		testwait.For(t, 20*time.Second, "admin traffic on the successor", func() bool { return ok.Load() > before+20 })
 		pid = next
 	}
 	close(stop)
@@ -377,7 +366,7 @@ func TestHandoverHungSuccessorBounded(t *testing.T) {
 	bound := cellgate.HandoverReadyWait(mustLoad(t, cfg))
 	start := time.Now()
 	syscall.Kill(p.cmd.Process.Pid, syscall.SIGUSR2)
-	waitUntil(t, "the old process to take control back", func() bool {
+	testwait.For(t, 20*time.Second, "the old process to take control back", func() bool {
 		return strings.Contains(p.logs.text(), "control plane taken back")
 	})
 	back := time.Since(start)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cellgate/cellgate/internal/democell"
+	"github.com/cellgate/cellgate/internal/testwait"
 	"github.com/cellgate/cellgate/rollout"
 )
 
@@ -59,7 +60,7 @@ func TestServeStartFailureExits(t *testing.T) {
 				p.cmd.Process.Kill()
 				t.Fatalf("exit %d after %v, want 1 promptly\n%s", code, took, p.logs.text())
 			}
-			waitUntil(t, "the error in the log", func() bool { return strings.Contains(p.logs.text(), tc.want) })
+			testwait.For(t, 20*time.Second, "the error in the log", func() bool { return strings.Contains(p.logs.text(), tc.want) })
 			j, err := rollout.OpenJournal(journal, 100*time.Millisecond)
 			if err != nil {
 				t.Fatalf("journal after the failed start: %v", err)
@@ -101,7 +102,7 @@ func TestDrainCutShortExitsZero(t *testing.T) {
 			resp.Body.Close()
 		}
 	}()
-	waitUntil(t, "the slow request at the cell", func() bool { return cell.Requests() > 0 })
+	testwait.For(t, 20*time.Second, "the slow request at the cell", func() bool { return cell.Requests() > 0 })
 	code, took := p.term(t, 15*time.Second)
 	t.Logf("drain with a request outliving drain_timeout (1s): exit %d after %v", code, took.Round(time.Millisecond))
 	if code != 0 {
