@@ -46,26 +46,43 @@ func benchProxyGET(b *testing.B, al *accesslog.Log, tr Tracing) {
 			opts.StickyKey = []balancer.Source{{Kind: balancer.SourceHeader, Name: "X-User-ID"}, {Kind: balancer.SourceIP}}
 			opts.Tracing = tr
 			counters := NewCounters()
-			_, addr := startProxy(b, opts, []CellSpec{
-				{Name: "a", Version: "v1", Weight: 1, Endpoints: []string{up}},
-				{Name: "b", Version: "v1", Weight: 1, Endpoints: []string{up}},
-			}, Hooks{Recorder: counters.Recorder, AccessLog: al})
-			c := newClient(b, addr)
-			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-			req.SetRequestURI("http://" + addr + "/bench?x=1")
-			req.Header.Set("X-User-ID", "user-1234")
-			req.Header.Set("Accept", "*/*")
-			// The benchmark client keeps its body buffer so its own reads do
-			// not show up as allocations of the proxy.
-			resp.KeepBodyBuffer = true
-			b.ReportAllocs()
-			b.ResetTimer()
-			for b.Loop() {
-				if err := c.Do(req, resp); err != nil || resp.StatusCode() != 200 {
-					b.Fatal(err, resp.StatusCode())
-				}
-			}
+			_, addr := startProxy(b, opts, benchCells(up), Hooks{Recorder: counters.Recorder, AccessLog: al})
+			benchGET(b, addr, "Accept", "*/*")
 		})
+	}
+}
+
+// benchCells returns two equal cells, a and b, both served by up: the
+// layout of the proxied-GET benchmarks.
+func benchCells(up string) []CellSpec {
+	return []CellSpec{
+		{Name: "a", Version: "v1", Weight: 1, Endpoints: []string{up}},
+		{Name: "b", Version: "v1", Weight: 1, Endpoints: []string{up}},
+	}
+}
+
+// benchGET is the loop of the proxied-GET benchmarks: it sends GET
+// /bench?x=1 with X-User-ID: user-1234 and the extra header pairs (name,
+// value, …) to the proxy at addr while b.Loop runs, reporting allocations;
+// a failed request ends the benchmark.
+func benchGET(b *testing.B, addr string, header ...string) {
+	b.Helper()
+	c := newClient(b, addr)
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	req.SetRequestURI("http://" + addr + "/bench?x=1")
+	req.Header.Set("X-User-ID", "user-1234")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	// The benchmark client keeps its body buffer so its own reads do not
+	// show up as allocations of the proxy.
+	resp.KeepBodyBuffer = true
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if err := c.Do(req, resp); err != nil || resp.StatusCode() != 200 {
+			b.Fatal(err, resp.StatusCode())
+		}
 	}
 }
 

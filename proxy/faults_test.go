@@ -46,39 +46,25 @@ func (o *outcomes) all() []outcome {
 // (reads returning EOF after the answer).
 func scriptedUpstream(t testing.TB, resp string, upClosed *atomic.Int64) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
+	return serveRaw(t, func(c net.Conn) {
+		defer c.Close()
+		br := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
-			if err != nil {
+			if _, err := readRawMessage(br); err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					if _, err := readRawMessage(br); err != nil {
-						return
-					}
-					if _, err := io.WriteString(c, resp); err != nil {
-						return
-					}
-					if upClosed == nil {
-						return // the script ends the connection: a cut body
-					}
-					if _, err := br.Peek(1); err != nil {
-						upClosed.Add(1)
-						return
-					}
-				}
-			}()
+			if _, err := io.WriteString(c, resp); err != nil {
+				return
+			}
+			if upClosed == nil {
+				return // the script ends the connection: a cut body
+			}
+			if _, err := br.Peek(1); err != nil {
+				upClosed.Add(1)
+				return
+			}
 		}
-	}()
-	return ln.Addr().String()
+	})
 }
 
 // TestTruncatedUpstreamBody (issue 13 item 4): an upstream body that ends
@@ -243,32 +229,20 @@ func TestStalledReaderFreesUpstream(t *testing.T) {
 // takes the second request first and resets the connection.
 func closeAfterAnswer(t *testing.T, reset bool) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			br := bufio.NewReader(c)
-			if _, err := readRawMessage(br); err == nil {
-				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-			}
-			if reset {
-				// Take the next request, then drop the connection with a
-				// reset (as a crashing or restarting server does) before
-				// any byte of an answer.
-				_, _ = readRawMessage(br)
-				_ = c.(*net.TCPConn).SetLinger(0)
-			}
-			c.Close()
+	return serveRaw(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		if _, err := readRawMessage(br); err == nil {
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 		}
-	}()
-	return ln.Addr().String()
+		if reset {
+			// Take the next request, then drop the connection with a
+			// reset (as a crashing or restarting server does) before
+			// any byte of an answer.
+			_, _ = readRawMessage(br)
+			_ = c.(*net.TCPConn).SetLinger(0)
+		}
+		c.Close()
+	})
 }
 
 // TestStaleRetryNeverResendsABody: a pooled connection found dead before

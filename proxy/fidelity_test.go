@@ -24,7 +24,7 @@ const okResponse = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 // (README "What cellgate changes in a request and a response"). Where a
 // case sets a response, the client's copy of it is checked too.
 func TestFidelity(t *testing.T) {
-	cert := selfSigned(t)
+	cert, _ := testCert(t)
 	for _, tc := range []struct {
 		name    string
 		tls     bool   // the proxy listens with TLS

@@ -149,23 +149,8 @@ func BenchmarkProxyGETFlags(b *testing.B) {
 			if err := e.SetDefs(defs, nil); err != nil {
 				b.Fatal(err)
 			}
-			_, addr := startProxy(b, opts, []CellSpec{
-				{Name: "a", Version: "v1", Weight: 1, Endpoints: []string{up}},
-				{Name: "b", Version: "v1", Weight: 1, Endpoints: []string{up}},
-			}, Hooks{Recorder: counters.Recorder, Flags: e})
-			c := newClient(b, addr)
-			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-			req.SetRequestURI("http://" + addr + "/bench?x=1")
-			req.Header.Set("X-User-ID", "user-1234")
-			req.Header.Set("Accept", "*/*")
-			resp.KeepBodyBuffer = true
-			b.ReportAllocs()
-			b.ResetTimer()
-			for b.Loop() {
-				if err := c.Do(req, resp); err != nil || resp.StatusCode() != 200 {
-					b.Fatal(err, resp.StatusCode())
-				}
-			}
+			_, addr := startProxy(b, opts, benchCells(up), Hooks{Recorder: counters.Recorder, Flags: e})
+			benchGET(b, addr, "Accept", "*/*")
 		})
 	}
 }

@@ -33,7 +33,7 @@ func TestH2OverTLS(t *testing.T) {
 	up, last := headUpstream(t)
 	cert, pool := testCert(t)
 	opts := testOptions()
-	p, addr := startEdge(t, opts, []CellSpec{{Name: "a", Version: "v1", Endpoints: []string{up}, Weight: 1}}, Hooks{}, &cert)
+	p, addr := startEdge(t, opts, []CellSpec{{Name: "a", Version: "v1", Endpoints: []string{up}, Weight: 1}}, Hooks{}, cert)
 	req, _ := http.NewRequest("GET", "https://"+addr+"/p?q=1", nil)
 	req.Header.Set("Cookie", "a=1; b=2") // Go's HTTP/2 client sends each piece as its own field
 	resp, err := h2TLSClient(pool).Do(req)

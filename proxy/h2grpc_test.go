@@ -28,7 +28,7 @@ func TestGRPCEndToEnd(t *testing.T) {
 		upCert *tls.Certificate
 	}{
 		{name: "h2c", proto: ProtoH2C},
-		{name: "tls", tls: true, proto: ProtoH2, upTLS: &UpstreamTLS{InsecureSkipVerify: true}, upCert: &cert},
+		{name: "tls", tls: true, proto: ProtoH2, upTLS: &UpstreamTLS{InsecureSkipVerify: true}, upCert: cert},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			svc := newEchoService()
@@ -38,7 +38,7 @@ func TestGRPCEndToEnd(t *testing.T) {
 			var edgeCert *tls.Certificate
 			var clientTLS *tls.Config
 			if tc.tls {
-				edgeCert, clientTLS = &cert, &tls.Config{RootCAs: pool}
+				edgeCert, clientTLS = cert, &tls.Config{RootCAs: pool}
 			}
 			p, addr := startEdge(t, opts, []CellSpec{{Name: "g", Version: "v1", Endpoints: []string{up}, Weight: 1, Protocol: tc.proto, TLS: tc.upTLS}}, Hooks{}, edgeCert)
 			cc := dialGRPC(t, addr, clientTLS)

@@ -18,9 +18,9 @@ import (
 	"golang.org/x/net/http2"
 )
 
-// testCert returns a self-signed certificate for 127.0.0.1 and a pool
-// that trusts it.
-func testCert(t testing.TB) (tls.Certificate, *x509.CertPool) {
+// testCert returns a throwaway self-signed server certificate for
+// 127.0.0.1 and a pool that trusts it.
+func testCert(t testing.TB) (*tls.Certificate, *x509.CertPool) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -45,7 +45,7 @@ func testCert(t testing.TB) (tls.Certificate, *x509.CertPool) {
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(leaf)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
+	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
 }
 
 // startEdge serves a proxy the way a node does: TCP, then TLS when cert is

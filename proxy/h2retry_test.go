@@ -19,58 +19,45 @@ import (
 // Framer.
 func startRefuser(t *testing.T, goaway bool) (addr string, refused *atomic.Int64) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	refused = new(atomic.Int64)
-	go func() {
+	addr = serveRaw(t, func(c net.Conn) {
+		t.Cleanup(func() { c.Close() })
+		defer c.Close()
+		preface := make([]byte, len(http2.ClientPreface))
+		if _, err := io.ReadFull(c, preface); err != nil || string(preface) != http2.ClientPreface {
+			return
+		}
+		fr := http2.NewFramer(c, c)
+		if fr.WriteSettings() != nil {
+			return
+		}
 		for {
-			c, err := ln.Accept()
+			f, err := fr.ReadFrame()
 			if err != nil {
 				return
 			}
-			t.Cleanup(func() { c.Close() })
-			go func() {
-				defer c.Close()
-				preface := make([]byte, len(http2.ClientPreface))
-				if _, err := io.ReadFull(c, preface); err != nil || string(preface) != http2.ClientPreface {
+			switch f := f.(type) {
+			case *http2.SettingsFrame:
+				if !f.IsAck() && fr.WriteSettingsAck() != nil {
 					return
 				}
-				fr := http2.NewFramer(c, c)
-				if fr.WriteSettings() != nil {
+			case *http2.PingFrame:
+				if !f.IsAck() && fr.WritePing(true, f.Data) != nil {
 					return
 				}
-				for {
-					f, err := fr.ReadFrame()
-					if err != nil {
-						return
-					}
-					switch f := f.(type) {
-					case *http2.SettingsFrame:
-						if !f.IsAck() && fr.WriteSettingsAck() != nil {
-							return
-						}
-					case *http2.PingFrame:
-						if !f.IsAck() && fr.WritePing(true, f.Data) != nil {
-							return
-						}
-					case *http2.HeadersFrame:
-						refused.Add(1)
-						if goaway {
-							_ = fr.WriteGoAway(0, http2.ErrCodeNo, nil) // no stream processed
-							return
-						}
-						if fr.WriteRSTStream(f.StreamID, http2.ErrCodeRefusedStream) != nil {
-							return
-						}
-					}
+			case *http2.HeadersFrame:
+				refused.Add(1)
+				if goaway {
+					_ = fr.WriteGoAway(0, http2.ErrCodeNo, nil) // no stream processed
+					return
 				}
-			}()
+				if fr.WriteRSTStream(f.StreamID, http2.ErrCodeRefusedStream) != nil {
+					return
+				}
+			}
 		}
-	}()
-	return ln.Addr().String(), refused
+	})
+	return addr, refused
 }
 
 // TestH2RetryRefusedStream: a cell of two h2c endpoints, one refusing every

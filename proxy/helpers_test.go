@@ -27,6 +27,29 @@ func startUpstream(t testing.TB, h fasthttp.RequestHandler) string {
 	return ln.Addr().String()
 }
 
+// serveRaw accepts connections on 127.0.0.1:0 until the test ends and
+// runs handle on each in its own goroutine; it returns the address. Raw
+// upstreams built on it send exactly the bytes a test scripts (broken
+// framing, resets, early closes), which a real server would not.
+func serveRaw(t testing.TB, handle func(c net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go handle(c)
+		}
+	}()
+	return ln.Addr().String()
+}
+
 // okUpstream answers 200 "ok" and counts requests.
 func okUpstream(t testing.TB, n *atomic.Int64) string {
 	t.Helper()

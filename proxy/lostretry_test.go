@@ -21,39 +21,26 @@ type dropper struct {
 
 func newDropper(t *testing.T, prefix string) *dropper {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	d := &dropper{addr: ln.Addr().String()}
-	go func() {
+	d := &dropper{}
+	d.addr = serveRaw(t, func(c net.Conn) {
+		defer c.Close()
+		br := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
+			line, err := br.ReadString('\n')
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					line, err := br.ReadString('\n')
-					if err != nil {
-						return
-					}
-					if line == "\r\n" {
-						break
-					}
-				}
-				d.hits.Add(1)
-				if prefix != "" {
-					_, _ = c.Write([]byte(prefix))
-					return // a close (FIN): the prefix arrives whole
-				}
-				_ = c.(*net.TCPConn).SetLinger(0) // close sends RST
-			}()
+			if line == "\r\n" {
+				break
+			}
 		}
-	}()
+		d.hits.Add(1)
+		if prefix != "" {
+			_, _ = c.Write([]byte(prefix))
+			return // a close (FIN): the prefix arrives whole
+		}
+		_ = c.(*net.TCPConn).SetLinger(0) // close sends RST
+	})
 	return d
 }
 

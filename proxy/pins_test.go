@@ -232,21 +232,7 @@ func BenchmarkProxyGETPins(b *testing.B) {
 	opts := DefaultOptions()
 	opts.StickyKey = []balancer.Source{{Kind: balancer.SourceHeader, Name: "X-User-ID"}}
 	opts.PinMemory, opts.SetCookie, opts.PinSecret = 16<<20, true, []byte("bench")
-	p, addr := startProxy(b, opts, []CellSpec{
-		{Name: "a", Version: "v1", Weight: 1, Endpoints: []string{up}},
-		{Name: "b", Version: "v1", Weight: 1, Endpoints: []string{up}},
-	}, Hooks{})
+	p, addr := startProxy(b, opts, benchCells(up), Hooks{})
 	p.SetWeights(map[string]float64{"b": 1.5}) // a promotion under way
-	c := newClient(b, addr)
-	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-	req.SetRequestURI("http://" + addr + "/bench?x=1")
-	req.Header.Set("X-User-ID", "user-1234")
-	resp.KeepBodyBuffer = true
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		if err := c.Do(req, resp); err != nil || resp.StatusCode() != 200 {
-			b.Fatal(err, resp.StatusCode())
-		}
-	}
+	benchGET(b, addr)
 }

@@ -168,34 +168,20 @@ func TestRequestHeaderHygiene(t *testing.T) {
 // rawUpstream answers every request on every connection with resp.
 func rawUpstream(t *testing.T, resp string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
+	return serveRaw(t, func(c net.Conn) {
+		defer c.Close()
+		br := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
-			if err != nil {
+			req := fasthttp.AcquireRequest()
+			if err := req.Read(br); err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					req := fasthttp.AcquireRequest()
-					if err := req.Read(br); err != nil {
-						return
-					}
-					fasthttp.ReleaseRequest(req)
-					if _, err := c.Write([]byte(resp)); err != nil {
-						return
-					}
-				}
-			}()
+			fasthttp.ReleaseRequest(req)
+			if _, err := c.Write([]byte(resp)); err != nil {
+				return
+			}
 		}
-	}()
-	return ln.Addr().String()
+	})
 }
 
 func TestResponseHeaderHygiene(t *testing.T) {
@@ -325,56 +311,32 @@ func TestRetryIdempotentAfterReset(t *testing.T) {
 // resets the connection (SO_LINGER 0) without answering.
 func rawResetter(t *testing.T, gets, posts *atomic.Int64) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
+	return serveRaw(t, func(c net.Conn) {
+		req := fasthttp.AcquireRequest()
+		if req.Read(bufio.NewReader(c)) == nil {
+			if req.Header.IsPost() {
+				posts.Add(1)
+			} else {
+				gets.Add(1)
 			}
-			req := fasthttp.AcquireRequest()
-			if req.Read(bufio.NewReader(c)) == nil {
-				if req.Header.IsPost() {
-					posts.Add(1)
-				} else {
-					gets.Add(1)
-				}
-			}
-			fasthttp.ReleaseRequest(req)
-			c.(*net.TCPConn).SetLinger(0)
-			c.Close()
 		}
-	}()
-	return ln.Addr().String()
+		fasthttp.ReleaseRequest(req)
+		c.(*net.TCPConn).SetLinger(0)
+		c.Close()
+	})
 }
 
 // rawCloser reads one request head per connection, counts it and closes.
 func rawCloser(t *testing.T, n *atomic.Int64) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			req := fasthttp.AcquireRequest()
-			if req.Read(bufio.NewReader(c)) == nil {
-				n.Add(1)
-			}
-			fasthttp.ReleaseRequest(req)
-			c.Close()
+	return serveRaw(t, func(c net.Conn) {
+		req := fasthttp.AcquireRequest()
+		if req.Read(bufio.NewReader(c)) == nil {
+			n.Add(1)
 		}
-	}()
-	return ln.Addr().String()
+		fasthttp.ReleaseRequest(req)
+		c.Close()
+	})
 }
 
 func TestEjectionAndReadmission(t *testing.T) {

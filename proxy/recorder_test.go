@@ -3,14 +3,8 @@ package proxy
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"io"
-	"math/big"
 	"net"
 	"strconv"
 	"strings"
@@ -32,21 +26,8 @@ type recorder struct {
 // startRecorder runs a recorder on 127.0.0.1:0 answering resp.
 func startRecorder(t testing.TB, resp string) *recorder {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &recorder{addr: ln.Addr().String(), got: make(chan string, 16)}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go r.serve(c, resp)
-		}
-	}()
+	r := &recorder{got: make(chan string, 16)}
+	r.addr = serveRaw(t, func(c net.Conn) { r.serve(c, resp) })
 	return r
 }
 
@@ -191,27 +172,6 @@ func serveProxy(t testing.TB, p *Proxy, cert *tls.Certificate) string {
 		<-done
 	})
 	return addr
-}
-
-// selfSigned returns a throwaway certificate for 127.0.0.1.
-func selfSigned(t testing.TB) *tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "cellgate test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
 // headOf returns the response head (status line and fields, no empty

@@ -111,7 +111,8 @@ func TestResponseHeadFidelity(t *testing.T) {
 			var cert *tls.Certificate
 			var clientTLS *tls.Config
 			if tc.tls {
-				cert, clientTLS = selfSigned(t), &tls.Config{InsecureSkipVerify: true}
+				cert, _ = testCert(t)
+				clientTLS = &tls.Config{InsecureSkipVerify: true}
 			}
 			addr := serveProxy(t, p, cert)
 			req := tc.req

@@ -523,7 +523,8 @@ func TestIsWebSocketUpgrade(t *testing.T) {
 // upstream learns the client came over https.
 func TestWebSocketOverTLS(t *testing.T) {
 	up := startWSUpstream(t, "a")
-	_, addr := startBehindFrontDoor(t, wsOptions(), up, selfSigned(t))
+	cert, _ := testCert(t)
+	_, addr := startBehindFrontDoor(t, wsOptions(), up, cert)
 	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second, TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
 	c, _, err := d.Dial("wss://"+addr+"/echo", nil)
 	if err != nil {

@@ -70,21 +70,7 @@ func processCPU(t testing.TB) int64 {
 // drops them and answers 204, on keep-alive connections.
 func startSink(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go sink(c)
-		}
-	}()
-	return ln.Addr().String()
+	return serveRaw(t, sink)
 }
 
 func sink(c net.Conn) {
