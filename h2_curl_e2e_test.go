@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cellgate/cellgate/internal/testcert"
 )
 
 // curl runs curl (a client nobody here wrote) with args and returns its
@@ -49,7 +51,7 @@ func headAndBody(out string) (status string, fields []string, body string) {
 // TestCurlHTTP2OverTLS: curl --http2 over TLS negotiates h2 and gets the
 // same status, fields and body curl --http1.1 gets.
 func TestCurlHTTP2OverTLS(t *testing.T) {
-	certFile, keyFile, _ := writeSelfSigned(t)
+	certFile, keyFile, _ := testcert.Write(t, t.TempDir(), "cellgate test")
 	c := startCluster(t, "", cellDef{"stable-a", "v1", 1, 1})
 	c.stop()
 	tc := startFromText(t, fmt.Sprintf("[listen]\naddr = \"127.0.0.1:0\"\ntls_cert = %q\ntls_key = %q\n[admin]\naddr = \"\"\n[state]\npath = %q\n[routing]\nsticky_key = [\"header:X-User-ID\"]\n[[cell]]\nname = \"stable-a\"\nversion = \"v1\"\nweight = 1\nendpoints = [%q]\n",

@@ -22,6 +22,7 @@ import (
 	"github.com/cellgate/cellgate"
 	"github.com/cellgate/cellgate/configs"
 	"github.com/cellgate/cellgate/internal/democell"
+	"github.com/cellgate/cellgate/internal/testcert"
 	"github.com/cellgate/cellgate/internal/testwait"
 	"github.com/cellgate/cellgate/internal/wsecho"
 	"github.com/cellgate/cellgate/proxy"
@@ -675,14 +676,14 @@ func oneConnPerEndpoint(t *testing.T, e *keyEnv) {
 
 // withTLS starts the node on TLS with a first certificate.
 func withTLS(c *configs.Config, e *keyEnv) {
-	cert, key, pool := writeSelfSignedIn(e.t, e.dir, "first")
+	cert, key, pool := testcert.Write(e.t, e.dir, "first")
 	c.Listen.TLSCert, c.Listen.TLSKey = cert, key
 	e.scheme, e.pool = "https", pool
 }
 
 // renewCert points tls_cert and tls_key at a second certificate.
 func renewCert(c *configs.Config, e *keyEnv) {
-	cert, key, pool := writeSelfSignedIn(e.t, e.dir, "renewed")
+	cert, key, pool := testcert.Write(e.t, e.dir, "renewed")
 	c.Listen.TLSCert, c.Listen.TLSKey = cert, key
 	e.newPool, e.renewedSubject = pool, "renewed"
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cellgate/cellgate/configs"
+	"github.com/cellgate/cellgate/internal/testcert"
 )
 
 // reloadExpectRefused writes next, reloads through ctl and checks the
@@ -72,7 +73,7 @@ func TestReloadSLOWindowGrowthRefused(t *testing.T) {
 func TestReloadTLSOnOffRefused(t *testing.T) {
 	e := newKeyEnv(t, nil)
 	next := e.cfg
-	next.Listen.TLSCert, next.Listen.TLSKey, _ = writeSelfSignedIn(t, e.dir, "on")
+	next.Listen.TLSCert, next.Listen.TLSKey, _ = testcert.Write(t, e.dir, "on")
 	reloadExpectRefused(t, e, next, "listen.tls_cert turned TLS on or off", "needs a restart")
 }
 

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/cellgate/cellgate/internal/testcert"
 )
 
 // fwd127 is the tail cellgate appends for a plain-HTTP request from
@@ -24,7 +26,7 @@ const okResponse = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 // (README "What cellgate changes in a request and a response"). Where a
 // case sets a response, the client's copy of it is checked too.
 func TestFidelity(t *testing.T) {
-	cert, _ := testCert(t)
+	cert, _ := testcert.New(t, "cellgate test")
 	for _, tc := range []struct {
 		name    string
 		tls     bool   // the proxy listens with TLS

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/cellgate/cellgate/internal/testcert"
 	"github.com/valyala/fasthttp"
 )
 
@@ -31,7 +32,7 @@ func headUpstream(t testing.TB) (addr string, last func() string) {
 // status, fields and body an HTTP/1.1 client gets.
 func TestH2OverTLS(t *testing.T) {
 	up, last := headUpstream(t)
-	cert, pool := testCert(t)
+	cert, pool := testcert.New(t, "cellgate test")
 	opts := testOptions()
 	p, addr := startEdge(t, opts, []CellSpec{{Name: "a", Version: "v1", Endpoints: []string{up}, Weight: 1}}, Hooks{}, cert)
 	req, _ := http.NewRequest("GET", "https://"+addr+"/p?q=1", nil)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cellgate/cellgate/internal/testcert"
 	"github.com/cellgate/cellgate/internal/testwait"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -19,7 +20,7 @@ import (
 // TestGRPCEndToEnd runs every kind of RPC from a grpc-go client through
 // the proxy to a grpc-go server, over h2c and over TLS on both hops.
 func TestGRPCEndToEnd(t *testing.T) {
-	cert, pool := testCert(t)
+	cert, pool := testcert.New(t, "cellgate test")
 	for _, tc := range []struct {
 		name   string
 		tls    bool

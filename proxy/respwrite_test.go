@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cellgate/cellgate/internal/testcert"
 	"github.com/valyala/fasthttp"
 )
 
@@ -111,7 +112,7 @@ func TestResponseHeadFidelity(t *testing.T) {
 			var cert *tls.Certificate
 			var clientTLS *tls.Config
 			if tc.tls {
-				cert, _ = testCert(t)
+				cert, _ = testcert.New(t, "cellgate test")
 				clientTLS = &tls.Config{InsecureSkipVerify: true}
 			}
 			addr := serveProxy(t, p, cert)

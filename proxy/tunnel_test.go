@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cellgate/cellgate/balancer"
+	"github.com/cellgate/cellgate/internal/testcert"
 	"github.com/cellgate/cellgate/internal/testwait"
 	"github.com/cellgate/cellgate/internal/wsecho"
 	"github.com/gorilla/websocket"
@@ -523,7 +524,7 @@ func TestIsWebSocketUpgrade(t *testing.T) {
 // upstream learns the client came over https.
 func TestWebSocketOverTLS(t *testing.T) {
 	up := startWSUpstream(t, "a")
-	cert, _ := testCert(t)
+	cert, _ := testcert.New(t, "cellgate test")
 	_, addr := startBehindFrontDoor(t, wsOptions(), up, cert)
 	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second, TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
 	c, _, err := d.Dial("wss://"+addr+"/echo", nil)

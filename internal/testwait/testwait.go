@@ -5,7 +5,8 @@
 // pick it generous (seconds to tens of seconds), since CI machines are
 // loaded.
 //
-// Only tests import it (TestOnlyTestsImport checks).
+// Only tests import it (TestOnlyTestsImport checks, for every
+// internal/test* package).
 package testwait
 
 import (
