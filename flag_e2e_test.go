@@ -134,18 +134,7 @@ func TestFlagRevertsOnVariantFault(t *testing.T) {
 			revert := time.Since(onset)
 			v := waitTerminal(t, c, id, 60*time.Second)
 			l.stop()
-			if v.Status != rollout.StatusRolledBack {
-				t.Fatalf("status %s, want rolled_back; decisions:\n%s", v.Status, decisions(v))
-			}
-			var rollback *rollout.Event
-			for i := range v.Decisions {
-				if ev := &v.Decisions[i]; ev.Action == rollout.ActionRollback {
-					rollback = ev
-				}
-			}
-			if rollback == nil || rollback.Seq <= lastSeq || rollback.Actor != rollout.ActorController {
-				t.Fatalf("no controller rollback after the fault (last event before it: #%d); decisions:\n%s", lastSeq, decisions(v))
-			}
+			rollback := wantControllerRollback(t, v, lastSeq)
 			cellWeightsHeld(t, c)
 			t.Logf("%s: fault onset → variant weight 0 in %v; rollback #%d: %s", tc.name, revert.Round(time.Millisecond), rollback.Seq, rollback.Reason)
 		})

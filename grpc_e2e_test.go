@@ -152,18 +152,7 @@ func TestGRPCCanaryRevertsOnUnavailable(t *testing.T) {
 	revert := time.Since(onset)
 	v := waitTerminal(t, r.c, id, 60*time.Second)
 	r.stop()
-	if v.Status != rollout.StatusRolledBack {
-		t.Fatalf("status %s, want rolled_back; decisions:\n%s", v.Status, decisions(v))
-	}
-	var rollback *rollout.Event
-	for i := range v.Decisions {
-		if ev := &v.Decisions[i]; ev.Action == rollout.ActionRollback {
-			rollback = ev
-		}
-	}
-	if rollback == nil || rollback.Seq <= lastSeq || rollback.Actor != rollout.ActorController {
-		t.Fatalf("no controller rollback after the fault; decisions:\n%s", decisions(v))
-	}
+	rollback := wantControllerRollback(t, v, lastSeq)
 	if got := r.c.node.Proxy().GRPCCounts("canary-1"); got["14"] == 0 {
 		t.Errorf("cellgate_grpc_requests_total of the canary %v: no UNAVAILABLE counted", got)
 	}

@@ -144,18 +144,7 @@ func TestCanaryRevertsOnFault(t *testing.T) {
 			revert := time.Since(onset)
 			v := waitTerminal(t, c, id, 60*time.Second)
 			l.stop()
-			if v.Status != rollout.StatusRolledBack {
-				t.Fatalf("status %s, want rolled_back; decisions:\n%s", v.Status, decisions(v))
-			}
-			var rollback *rollout.Event
-			for i := range v.Decisions {
-				if ev := &v.Decisions[i]; ev.Action == rollout.ActionRollback {
-					rollback = ev
-				}
-			}
-			if rollback == nil || rollback.Seq <= lastSeq || rollback.Actor != rollout.ActorController {
-				t.Fatalf("no controller rollback after the fault (last event before it: #%d); decisions:\n%s", lastSeq, decisions(v))
-			}
+			rollback := wantControllerRollback(t, v, lastSeq)
 			if w := c.node.Proxy().Weights()["canary-1"]; w != 0 {
 				t.Errorf("canary weight %g after the rollback, want 0", w)
 			}
@@ -164,6 +153,26 @@ func TestCanaryRevertsOnFault(t *testing.T) {
 				tc.name, revert.Round(time.Millisecond), failed, l.requests.Load(), rollback.Seq, rollback.Reason)
 		})
 	}
+}
+
+// wantControllerRollback checks that the finished rollout v was rolled
+// back by the controller after event lastSeq (the last decision before a
+// fault was injected) and returns that rollback.
+func wantControllerRollback(t *testing.T, v rollout.RolloutView, lastSeq uint64) *rollout.Event {
+	t.Helper()
+	if v.Status != rollout.StatusRolledBack {
+		t.Fatalf("status %s, want rolled_back; decisions:\n%s", v.Status, decisions(v))
+	}
+	var rollback *rollout.Event
+	for i := range v.Decisions {
+		if ev := &v.Decisions[i]; ev.Action == rollout.ActionRollback {
+			rollback = ev
+		}
+	}
+	if rollback == nil || rollback.Seq <= lastSeq || rollback.Actor != rollout.ActorController {
+		t.Fatalf("no controller rollback after the fault (last event before it: #%d); decisions:\n%s", lastSeq, decisions(v))
+	}
+	return rollback
 }
 
 func decisions(v rollout.RolloutView) string {
