@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cellgate/cellgate/internal/democell"
 	"github.com/cellgate/cellgate/internal/testwait"
 )
 
@@ -39,18 +38,8 @@ func TestSIGUSR1ReopensAccessLog(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	bin := buildBinary(t)
-	cell, err := democell.Start("stable-a", "v1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cell.Close()
-	dir := t.TempDir()
-	logFile := filepath.Join(dir, "access.log")
-	cfg := filepath.Join(dir, "c.toml")
-	head := "[admin]\naddr = \"127.0.0.1:0\"\n[access_log]\npath = \"" + logFile + "\"\n"
-	os.WriteFile(cfg, []byte(serveConfig(head, filepath.Join(dir, "j.db"), cell.Addr())), 0o644)
-	p := startServe(t, bin, cfg)
+	logFile := filepath.Join(t.TempDir(), "access.log")
+	p := serveOneCell(t, "[admin]\naddr = \"127.0.0.1:0\"\n[access_log]\npath = \""+logFile+"\"\n")
 	get := func(path string) {
 		t.Helper()
 		resp, err := http.Get("http://" + p.addr + path)

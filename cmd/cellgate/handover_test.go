@@ -245,13 +245,7 @@ func TestHandoverAdminAlwaysReady(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	bin := buildBinary(t)
-	cell, _ := democell.Start("stable-a", "v1")
-	defer cell.Close()
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "c.toml")
-	os.WriteFile(cfg, []byte(serveConfig("[admin]\naddr = \"127.0.0.1:0\"\n", filepath.Join(dir, "j.db"), cell.Addr())), 0o644)
-	p := startServe(t, bin, cfg)
+	p := serveOneCell(t, "[admin]\naddr = \"127.0.0.1:0\"\n")
 	defer func() {
 		for _, pid := range p.logs.successors() {
 			syscall.Kill(pid, syscall.SIGTERM)
@@ -346,14 +340,8 @@ func TestHandoverHungSuccessorBounded(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	bin := buildBinary(t)
-	cell, _ := democell.Start("stable-a", "v1")
-	defer cell.Close()
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "c.toml")
-	journal := filepath.Join(dir, "j.db")
-	os.WriteFile(cfg, []byte(serveConfig("[admin]\naddr = \"127.0.0.1:0\"\n", journal, cell.Addr())), 0o644)
-	p := startServe(t, bin, cfg)
+	p := serveOneCell(t, "[admin]\naddr = \"127.0.0.1:0\"\n")
+	dir, cfg, journal, cell := p.dir, p.cfg, p.journal, p.cell
 	defer p.cmd.Process.Kill()
 
 	fifo := filepath.Join(dir, "secret.fifo")

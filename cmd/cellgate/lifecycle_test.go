@@ -82,6 +82,35 @@ func serveConfig(head, journal, cell string) string {
 		head, journal, cell)
 }
 
+// oneCell is a cellgate process serving serveConfig's one cell, a demo
+// cell named stable-a, with its files in dir.
+type oneCell struct {
+	*served
+	bin, dir, cfg, journal string
+	cell                   *democell.Server
+}
+
+// serveOneCell builds the binary, starts the demo cell and serves cellgate
+// in front of it with serveConfig(head, …) written to a fresh dir (config
+// c.toml, journal j.db). The cell and the process stop at the end of the
+// test.
+func serveOneCell(t *testing.T, head string) oneCell {
+	t.Helper()
+	bin := buildBinary(t)
+	cell, err := democell.Start("stable-a", "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cell.Close() })
+	dir := t.TempDir()
+	o := oneCell{bin: bin, dir: dir, cfg: filepath.Join(dir, "c.toml"), journal: filepath.Join(dir, "j.db"), cell: cell}
+	if err := os.WriteFile(o.cfg, []byte(serveConfig(head, o.journal, cell.Addr())), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o.served = startServe(t, bin, o.cfg)
+	return o
+}
+
 // TestDrainCutShortExitsZero: SIGTERM drains and exits 0, as the README
 // says, also when a request outlives drain_timeout and the drain is cut
 // short (it once exited 1).
@@ -89,14 +118,9 @@ func TestDrainCutShortExitsZero(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	bin := buildBinary(t)
-	cell, _ := democell.Start("stable-a", "v1")
-	defer cell.Close()
+	p := serveOneCell(t, "[admin]\naddr = \"127.0.0.1:0\"\n")
+	cell := p.cell
 	cell.SetDelay(4 * time.Second)
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "c.toml")
-	os.WriteFile(cfg, []byte(serveConfig("[admin]\naddr = \"127.0.0.1:0\"\n", filepath.Join(dir, "j.db"), cell.Addr())), 0o644)
-	p := startServe(t, bin, cfg)
 	go func() {
 		if resp, err := http.Get("http://" + p.addr + "/slow"); err == nil {
 			resp.Body.Close()
