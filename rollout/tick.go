@@ -21,19 +21,7 @@ const tickRetries = 3
 // judged: pausing stops promotion, not protection. Run calls Tick on the
 // ticker; tests call it directly with a fake clock.
 func (c *Controller) Tick(now time.Time) error {
-	c.tickMu.Lock()
-	defer c.tickMu.Unlock()
-	ids, err := c.beginTick()
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, id := range ids {
-		if err := c.tickOne(id, now); err != nil {
-			errs = append(errs, fmt.Errorf("tick rollout %s: %w", id, err))
-		}
-	}
-	return errors.Join(errs...)
+	return c.eachActive("tick", func(id string) error { return c.tickOne(id, now) })
 }
 
 // React judges every active rollout at once and reverts those the judge
@@ -42,6 +30,12 @@ func (c *Controller) Tick(now time.Time) error {
 // errors are decisive between ticks is reverted without waiting for the
 // next one; tests call it directly with a fake clock.
 func (c *Controller) React(now time.Time) error {
+	return c.eachActive("react", func(id string) error { return c.reactOne(id, now) })
+}
+
+// eachActive runs one under tickMu for every active rollout (beginTick)
+// and joins their errors, each wrapped with verb and the rollout's ID.
+func (c *Controller) eachActive(verb string, one func(id string) error) error {
 	c.tickMu.Lock()
 	defer c.tickMu.Unlock()
 	ids, err := c.beginTick()
@@ -50,8 +44,8 @@ func (c *Controller) React(now time.Time) error {
 	}
 	var errs []error
 	for _, id := range ids {
-		if err := c.reactOne(id, now); err != nil {
-			errs = append(errs, fmt.Errorf("react rollout %s: %w", id, err))
+		if err := one(id); err != nil {
+			errs = append(errs, fmt.Errorf("%s rollout %s: %w", verb, id, err))
 		}
 	}
 	return errors.Join(errs...)
