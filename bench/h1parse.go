@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"errors"
 	"io"
+
+	"github.com/cellgate/cellgate/internal/ows"
 )
 
 // The response parser reads only what the generator reports: the status,
@@ -166,7 +168,7 @@ func headerField(line []byte, resp *h1Response, f *h1Framing) error {
 	if colon <= 0 {
 		return errHeaderLine
 	}
-	name, value := line[:colon], trimOWS(line[colon+1:])
+	name, value := line[:colon], ows.Trim(line[colon+1:])
 	switch len(name) {
 	case len("Content-Length"):
 		if equalFoldLower(name, "content-length") {
@@ -226,7 +228,7 @@ func connectionTokens(value []byte, resp *h1Response, f *h1Framing) {
 		} else {
 			value = nil
 		}
-		tok = trimOWS(tok)
+		tok = ows.Trim(tok)
 		switch {
 		case equalFoldLower(tok, "close"):
 			resp.close = true
@@ -350,25 +352,14 @@ func trimEOL(line []byte) []byte {
 	return line
 }
 
-// trimOWS strips optional whitespace (RFC 9110 §5.6.3) at both ends.
-func trimOWS(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
-		b = b[:len(b)-1]
-	}
-	return b
-}
-
 // lastToken returns the last element of a comma-separated list.
 func lastToken(b []byte) []byte {
 	for i := len(b) - 1; i >= 0; i-- {
 		if b[i] == ',' {
-			return trimOWS(b[i+1:])
+			return ows.Trim(b[i+1:])
 		}
 	}
-	return trimOWS(b)
+	return ows.Trim(b)
 }
 
 // equalFoldLower compares b case-insensitively with lower, which is

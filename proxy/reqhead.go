@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/cellgate/cellgate/internal/ows"
 	"github.com/valyala/fasthttp"
 )
 
@@ -74,7 +75,7 @@ func nextField(raw []byte) (name, value, line, rest []byte) {
 	}
 	body := trimCRLF(line)
 	if i := bytes.IndexByte(body, ':'); i > 0 {
-		name, value = body[:i], trimOWS(body[i+1:])
+		name, value = body[:i], ows.Trim(body[i+1:])
 	}
 	return name, value, line, rest
 }

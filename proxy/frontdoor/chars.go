@@ -76,14 +76,3 @@ func eqFold(b []byte, s string, dash bool) bool {
 	}
 	return true
 }
-
-// trimOWS strips optional whitespace (SP, HTAB) from both ends.
-func trimOWS(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
-		b = b[:len(b)-1]
-	}
-	return b
-}

@@ -1,6 +1,10 @@
 package frontdoor
 
-import "bytes"
+import (
+	"bytes"
+
+	"github.com/cellgate/cellgate/internal/ows"
+)
 
 // headerLine checks one field line of the header section (RFC 9112 §5), CRLF
 // removed; the empty line ends the section.
@@ -63,13 +67,13 @@ func splitField(line []byte) (name, value []byte, r *Refusal) {
 	name = line[:colon]
 	for i, c := range name {
 		if !isTchar[c] {
-			if len(trimOWS(name[i:])) == 0 {
+			if len(ows.Trim(name[i:])) == 0 {
 				return nil, nil, refuseSpaceBeforeColon
 			}
 			return nil, nil, refuseFieldName
 		}
 	}
-	value = trimOWS(line[colon+1:])
+	value = ows.Trim(line[colon+1:])
 	for _, c := range value {
 		if !isFieldByte[c] {
 			return nil, nil, refuseFieldValue
@@ -148,7 +152,7 @@ func (v *Validator) transferEncoding(value []byte) *Refusal {
 		if i >= 0 {
 			elem = value[:i]
 		}
-		elem = trimOWS(elem)
+		elem = ows.Trim(elem)
 		if !isToken(elem) {
 			return refuseTEMalformed
 		}
