@@ -9,33 +9,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cellgate/cellgate/proxy/frontdoor"
 	"golang.org/x/net/http2"
 )
 
-// startEdge serves a proxy the way a node does: TCP, then TLS when cert is
-// given (offering ALPN()), then the front door. It returns the address.
+// startEdge makes a proxy and serves it as a node does (serveProxy). It
+// returns the proxy and its address.
 func startEdge(t testing.TB, opts Options, cells []CellSpec, hooks Hooks, cert *tls.Certificate) (*Proxy, string) {
 	t.Helper()
 	p, err := New(opts, 42, cells, hooks)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	if cert != nil {
-		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{*cert}, NextProtos: ALPN(), MinVersion: tls.VersionTLS12})
-	}
-	go p.Serve(frontdoor.Listen(ln, frontdoor.DefaultConfig())) //nolint:errcheck
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = p.Shutdown(ctx)
-	})
-	return p, addr
+	return p, serveProxy(t, p, cert)
 }
 
 // h2cClient is Go's HTTP/2 client speaking prior knowledge over plain TCP.

@@ -23,32 +23,6 @@ import (
 	"github.com/cellgate/cellgate/proxy/frontdoor"
 )
 
-// startFrontDoorProxy serves a proxy on 127.0.0.1:0 behind frontdoor.Listen,
-// the way the node runs it.
-func startFrontDoorProxy(t testing.TB, opts Options, cells []CellSpec) (*Proxy, string) {
-	t.Helper()
-	p, err := New(opts, 42, cells, Hooks{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = p.Serve(frontdoor.Listen(ln, frontdoor.Config{}))
-	}()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = p.Shutdown(ctx)
-		<-done
-	})
-	return p, ln.Addr().String()
-}
-
 // rawGet is a minimal keep-alive GET; its response is read by readResponse.
 const rawGet = "GET / HTTP/1.1\r\nHost: cellgate.test\r\n\r\n"
 
@@ -131,7 +105,7 @@ func TestIdleKeepAliveMemory(t *testing.T) {
 	opts.IdleTimeout = time.Minute
 	opts.MaxIdleConnDuration = time.Minute // keep the warm upstream pool through the measurement
 	opts.ReadBufferSize = readBuf
-	p, addr := startFrontDoorProxy(t, opts, []CellSpec{{Name: "a", Endpoints: []string{okUpstream(t, nil)}, Weight: 1}})
+	p, addr := startEdge(t, opts, []CellSpec{{Name: "a", Endpoints: []string{okUpstream(t, nil)}, Weight: 1}}, Hooks{}, nil)
 	// The proxy fits its connection cap to the descriptor limit; hold as
 	// many connections as it admits (the per-connection cost is what is
 	// measured), and no fewer than a few thousand.
@@ -409,7 +383,7 @@ func TestSlowClientsAreCut(t *testing.T) {
 	var hits atomic.Int64
 	opts := testOptions()
 	opts.ReadTimeout, opts.IdleTimeout = readTimeout, idleTimeout
-	_, addr := startFrontDoorProxy(t, opts, []CellSpec{{Name: "a", Endpoints: []string{okUpstream(t, &hits)}, Weight: 1}})
+	_, addr := startEdge(t, opts, []CellSpec{{Name: "a", Endpoints: []string{okUpstream(t, &hits)}, Weight: 1}}, Hooks{}, nil)
 
 	results := make(chan slowResult, slowConns)
 	for i := range slowConns {
@@ -564,7 +538,7 @@ func TestMaxConnsAnswers503(t *testing.T) {
 	var hits atomic.Int64
 	opts := testOptions()
 	opts.MaxConns = maxConns
-	p, addr := startFrontDoorProxy(t, opts, []CellSpec{{Name: "a", Endpoints: []string{okUpstream(t, &hits)}, Weight: 1}})
+	p, addr := startEdge(t, opts, []CellSpec{{Name: "a", Endpoints: []string{okUpstream(t, &hits)}, Weight: 1}}, Hooks{}, nil)
 
 	held := make([]*keepAlive, maxConns)
 	for i := range held {

@@ -148,8 +148,10 @@ func isReset(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "connection reset")
 }
 
-// serveProxy serves p behind the front door on ln (wrapped in TLS when
-// cert is set, as the node does) and stops it at the end of the test.
+// serveProxy serves p the way a node does: TCP on 127.0.0.1:0, then TLS
+// when cert is set (offering ALPN(), TLS 1.2 at least), then the front
+// door with its default limits. It returns the address, and stops p at the
+// end of the test once Serve has returned.
 func serveProxy(t testing.TB, p *Proxy, cert *tls.Certificate) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -158,7 +160,7 @@ func serveProxy(t testing.TB, p *Proxy, cert *tls.Certificate) string {
 	}
 	addr := ln.Addr().String()
 	if cert != nil {
-		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{*cert}})
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{*cert}, NextProtos: ALPN(), MinVersion: tls.VersionTLS12})
 	}
 	done := make(chan struct{})
 	go func() {
@@ -166,7 +168,7 @@ func serveProxy(t testing.TB, p *Proxy, cert *tls.Certificate) string {
 		_ = p.Serve(frontdoor.Listen(ln, frontdoor.Config{}))
 	}()
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = p.Shutdown(ctx)
 		<-done

@@ -1,17 +1,14 @@
 package proxy
 
 import (
-	"context"
 	"crypto/tls"
 	"fmt"
-	"net"
 	"net/http"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/cellgate/cellgate/internal/wsecho"
-	"github.com/cellgate/cellgate/proxy/frontdoor"
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -31,21 +28,7 @@ func startWSUpstream(t testing.TB, name string) *wsecho.Server {
 // returns it with its address.
 func startBehindFrontDoor(t testing.TB, opts Options, up *wsecho.Server, cert *tls.Certificate) (*Proxy, string) {
 	t.Helper()
-	p, err := New(opts, 42, []CellSpec{{Name: "a", Weight: 1, Endpoints: []string{up.Addr}}}, Hooks{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	inner := ln
-	if cert != nil {
-		inner = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{*cert}})
-	}
-	go p.Serve(frontdoor.Listen(inner, frontdoor.DefaultConfig())) //nolint:errcheck
-	t.Cleanup(func() { _ = p.Shutdown(context.Background()) })
-	return p, ln.Addr().String()
+	return startEdge(t, opts, []CellSpec{{Name: "a", Weight: 1, Endpoints: []string{up.Addr}}}, Hooks{}, cert)
 }
 
 // dialWS opens a WebSocket through the proxy at addr with gorilla's

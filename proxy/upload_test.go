@@ -100,7 +100,7 @@ func TestUploadMemory(t *testing.T) {
 	const uploads, size = 8, 100 << 20
 	const budget = 32 << 20
 	up := netHTTPHasher(t)
-	_, addr := startFrontDoorProxy(t, testOptions(), []CellSpec{{Name: "a", Weight: 1, Endpoints: []string{up}}})
+	_, addr := startEdge(t, testOptions(), []CellSpec{{Name: "a", Weight: 1, Endpoints: []string{up}}}, Hooks{}, nil)
 	client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: uploads, DisableCompression: true}}
 	for _, chunked := range []bool{false, true} {
 		name := map[bool]string{false: "content-length", true: "chunked"}[chunked]
