@@ -93,6 +93,10 @@ type Node struct {
 	stopOnce  sync.Once
 }
 
+// The SLO engine's cells record a request's flag cohorts at its end time
+// (flags.Set.Record): one clock reading per request, not one per cohort.
+var _ flags.EndRecorder = (*slo.Cell)(nil)
+
 // New builds a node from a validated config: it opens the journal (failing
 // fast if another process holds it) and resumes any rollout in it, but
 // binds no socket until Start.
@@ -122,7 +126,11 @@ func New(cfg *configs.Config, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n.slo = slo.NewRegistry(sloConfig(cfg), n.now)
+	// opts.Now, not n.now: without an injected clock the registry reads
+	// the real one itself (its cheaper monotonic reading), and a flag
+	// cohort recorded at the request path's end time (slo.Cell.RecordEnded)
+	// shares that clock reading instead of reading it again.
+	n.slo = slo.NewRegistry(sloConfig(cfg), opts.Now)
 	seed := cfg.Routing.Seed
 	if seed == 0 {
 		seed = defaultSeed

@@ -443,7 +443,7 @@ func (st *reqState) finish(status int, proxyErr bool) {
 			st.record(c.rec, status, proxyErr, end.Sub(st.start), ttfb)
 		}
 		if st.flagSet != nil { // each variant's cohort (proxy/flags.go)
-			st.flagSet.Record(&st.choices, st.exposed, status, proxyErr, end.Sub(st.start), ttfb)
+			st.flagSet.Record(&st.choices, st.exposed, end, status, proxyErr, end.Sub(st.start), ttfb)
 		}
 	}
 	if al := st.p.hooks.AccessLog; al.On() {

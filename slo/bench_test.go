@@ -87,6 +87,26 @@ func BenchmarkRecordAt(b *testing.B) {
 	})
 }
 
+// BenchmarkRecordEnded is RecordAt as the request path calls it for a
+// flag cohort: with the time.Now reading the request ended at, on the
+// registry's real clock.
+func BenchmarkRecordEnded(b *testing.B) {
+	r := NewRegistry(DefaultConfig(), nil)
+	c := r.Cell("a")
+	lat := latencies(1024)
+	end := time.Now()
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := rand.IntN(len(lat))
+		for pb.Next() {
+			d := lat[i&1023]
+			c.RecordEnded(end, 200, false, d, d/2)
+			i++
+		}
+	})
+}
+
 // warmWorld returns a simulated world after warm seconds of traffic:
 // baseline 2 × 150 rps, canary 275 rps.
 func warmWorld(warm time.Duration) *simWorld {

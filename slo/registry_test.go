@@ -193,3 +193,28 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestRecordEnded: on the real clock a request is recorded at the end time
+// its caller passes (a request that ended ten minutes ago is outside the
+// last 5 s and inside the last 15 min); with an injected clock the passed
+// time (another clock's) is ignored for the registry's own.
+func TestRecordEnded(t *testing.T) {
+	reg := NewRegistry(DefaultConfig(), nil)
+	c := reg.Cell("a")
+	now := time.Now()
+	c.RecordEnded(now, 200, false, time.Millisecond, 0)
+	c.RecordEnded(now.Add(-10*time.Minute), 200, false, time.Millisecond, 0)
+	if n := reg.Snapshot([]string{"a"}, 5*time.Second).Requests; n != 1 {
+		t.Errorf("real clock: %d requests in the last 5 s, want 1 (the one that just ended)", n)
+	}
+	if n := reg.Snapshot([]string{"a"}, 15*time.Minute).Requests; n != 2 {
+		t.Errorf("real clock: %d requests in the last 15 min, want 2", n)
+	}
+
+	clk := &clock{t: simEpoch}
+	fake := NewRegistry(simConfig(), clk.now)
+	fake.Cell("b").RecordEnded(time.Now(), 200, false, time.Millisecond, 0)
+	if n := fake.Snapshot([]string{"b"}, 5*time.Second).Requests; n != 1 {
+		t.Errorf("injected clock: %d requests in its last 5 s, want 1", n)
+	}
+}
