@@ -16,6 +16,9 @@
 #   VARIANTS="off log0.01 log1 tracing" (also: flags8, eight [[flag]]s;
 #   log0.01+flags8, both: issue 20's "access log at sample = 0.01 and 8
 #   flags configured" goal)
+#   BIN2=path of a second build: a variant named NAME@2 runs NAME's config
+#   on BIN2, so two builds are compared in one run (its ratio is to off@2),
+#   e.g. BIN=old BIN2=new VARIANTS="off log0.01+flags8 off@2 log0.01+flags8@2"
 set -u
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 DURATION="${DURATION:-10s}"; CONNS="${CONNS:-64}"; WARMUP="${WARMUP:-2s}"
@@ -105,9 +108,12 @@ sleep 0.3
 port=18100
 for v in $VARIANTS; do
     port=$((port + 1)); PORT_OF[$v]=$port
-    variant_tables "$v" >"$RUN/$v.tables" || exit 1
+    bin=$BIN
+    case $v in *@2) bin=${BIN2:?BIN2 is needed for variant $v} ;; esac
+    variant_tables "${v%@2}" >"$RUN/$v.tables.in" || exit 1
+    sed "s|access-${v%@2}.log|access-$v.log|" "$RUN/$v.tables.in" >"$RUN/$v.tables"
     config "$(cat "$RUN/$v.tables")" "$port" >"$RUN/$v.toml"
-    start "$v" env GOMAXPROCS="$THREADS" "$BIN" serve -config "$RUN/$v.toml"
+    start "$v" env GOMAXPROCS="$THREADS" "$bin" serve -config "$RUN/$v.toml"
     wait_ready "$v" "$port" || exit 1
 done
 
@@ -130,11 +136,14 @@ done
 
 median() { sort -n | awk '{a[NR]=$1} END{ if (NR%2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2 }'; }
 off=$(awk '$1=="off"{print $3 == "FAIL" ? "" : $4}' "$RUN/table" | median)
+off2=$(awk '$1=="off@2"{print $3 == "FAIL" ? "" : $4}' "$RUN/table" | median)
 echo
 printf '%-10s %12s %10s\n' variant median_us/req ratio_to_off
 for v in $VARIANTS; do
+    o=$off
+    case $v in *@2) o=$off2 ;; esac
     m=$(awk -v v="$v" '$1==v{print $4}' "$RUN/table" | median)
-    printf '%-10s %12s %10s\n' "$v" "$m" "$(awk -v m="$m" -v o="$off" 'BEGIN{ if (o>0) printf "%.3f", m/o; else print "?" }')"
+    printf '%-10s %12s %10s\n' "$v" "$m" "$(awk -v m="$m" -v o="$o" 'BEGIN{ if (o>0) printf "%.3f", m/o; else print "?" }')"
 done
 for v in $VARIANTS; do
     f="$RUN/access-$v.log"
