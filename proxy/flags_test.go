@@ -18,6 +18,7 @@ import (
 	"github.com/cellgate/cellgate/balancer"
 	"github.com/cellgate/cellgate/flags"
 	"github.com/cellgate/cellgate/internal/testwait"
+	"github.com/cellgate/cellgate/slo"
 )
 
 // cohortRecorder counts what each variant's cohort recorded.
@@ -135,13 +136,25 @@ func TestExposureMarked(t *testing.T) {
 // flags configured: the difference is what flags cost per proxied request
 // (the issue's bound: under 5 %, 0 allocations).
 func BenchmarkProxyGETFlags(b *testing.B) {
+	counters := NewCounters()
+	benchProxyGETFlags(b, counters.Recorder, func(name string) flags.Recorder { return counters.Recorder(name) })
+}
+
+// BenchmarkProxyGETFlagsSLO is BenchmarkProxyGETFlags with the SLO
+// engine's recorders for the cells and the cohorts, as a node has them:
+// what recording a request in eight cohorts costs.
+func BenchmarkProxyGETFlagsSLO(b *testing.B) {
+	reg := slo.NewRegistry(slo.DefaultConfig(), nil)
+	benchProxyGETFlags(b, func(cell string) CellRecorder { return reg.Cell(cell) }, func(name string) flags.Recorder { return reg.Cell(name) })
+}
+
+func benchProxyGETFlags(b *testing.B, cellRec func(string) CellRecorder, cohortRec func(string) flags.Recorder) {
 	for _, n := range []int{0, 8} {
 		b.Run(fmt.Sprintf("flags=%d", n), func(b *testing.B) {
 			up := startUpstream(b, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("0123456789abcdef") })
 			opts := DefaultOptions()
 			opts.StickyKey = []balancer.Source{{Kind: balancer.SourceHeader, Name: "X-User-ID"}, {Kind: balancer.SourceIP}}
-			counters := NewCounters()
-			e := flags.NewEngine(42, func(name string) flags.Recorder { return counters.Recorder(name) })
+			e := flags.NewEngine(42, cohortRec)
 			var defs []flags.Def
 			for i := range n {
 				defs = append(defs, flags.Def{Name: fmt.Sprint("flag-", i), Variants: []string{"off", "on"}, Weights: []float64{90, 10}, Control: "off", Boolean: true})
@@ -149,7 +162,7 @@ func BenchmarkProxyGETFlags(b *testing.B) {
 			if err := e.SetDefs(defs, nil); err != nil {
 				b.Fatal(err)
 			}
-			_, addr := startProxy(b, opts, benchCells(up), Hooks{Recorder: counters.Recorder, Flags: e})
+			_, addr := startProxy(b, opts, benchCells(up), Hooks{Recorder: cellRec, Flags: e})
 			benchGET(b, addr, "Accept", "*/*")
 		})
 	}
