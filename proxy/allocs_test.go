@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/cellgate/cellgate/balancer"
+	"github.com/cellgate/cellgate/flags"
+	"github.com/cellgate/cellgate/slo"
 	"github.com/valyala/fasthttp"
 )
 
@@ -20,7 +22,7 @@ const allocRuns = 2000
 // allocProxy is the proxy the allocation tests measure: two cells on one
 // upstream, sticky on a header then the client IP, response headers and a
 // recorder on, as the benchmark and the default config have them.
-func allocProxy(t *testing.T, body []byte, mods ...func(*Options)) (*Proxy, string) {
+func allocProxy(t *testing.T, body []byte, hooks func(*Hooks), mods ...func(*Options)) (*Proxy, string) {
 	t.Helper()
 	up := startUpstream(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBody(body) })
 	opts := testOptions()
@@ -29,10 +31,14 @@ func allocProxy(t *testing.T, body []byte, mods ...func(*Options)) (*Proxy, stri
 		m(&opts)
 	}
 	counters := NewCounters()
+	h := Hooks{Recorder: counters.Recorder}
+	if hooks != nil {
+		hooks(&h)
+	}
 	p, err := New(opts, 42, []CellSpec{
 		{Name: "a", Version: "v1", Weight: 1, Endpoints: []string{up}},
 		{Name: "b", Version: "v1", Weight: 1, Endpoints: []string{up}},
-	}, Hooks{Recorder: counters.Recorder})
+	}, h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,6 +48,24 @@ func allocProxy(t *testing.T, body []byte, mods ...func(*Options)) (*Proxy, stri
 		_ = p.Shutdown(ctx) // stops what New started (tunnel set, checks)
 	})
 	return p, up
+}
+
+// eightFlagsSLO gives h eight boolean flags and the SLO engine's recorders
+// for cells and cohorts, as a node with eight [[flag]]s has them: each
+// request is assigned, labelled and recorded in eight cohorts.
+func eightFlagsSLO(t *testing.T, h *Hooks) {
+	reg := slo.NewRegistry(slo.DefaultConfig(), nil)
+	e := flags.NewEngine(42, func(name string) flags.Recorder { return reg.Cell(name) })
+	t.Cleanup(e.Close)
+	var defs []flags.Def
+	for i := range 8 {
+		defs = append(defs, flags.Def{Name: fmt.Sprint("flag-", i), Variants: []string{"off", "on"}, Weights: []float64{90, 10}, Control: "off", Boolean: true})
+	}
+	if err := e.SetDefs(defs, nil); err != nil {
+		t.Fatal(err)
+	}
+	h.Recorder = func(cell string) CellRecorder { return reg.Cell(cell) }
+	h.Flags = e
 }
 
 // TestHandlerAllocs: the request path — key, cell, header hygiene,
@@ -60,16 +84,18 @@ func TestHandlerAllocs(t *testing.T) {
 		body int
 		hdrs []string
 		mods []func(*Options)
+		hook func(*Hooks)
 	}{
 		{name: "keyed", body: 16, hdrs: []string{"X-User-ID", "user-1234"}},
 		{name: "by-ip", body: 16},
 		{name: "4KiB", body: 4 << 10, hdrs: []string{"X-User-ID", "user-1"}},
 		{name: "streamed", body: 200 << 10, hdrs: []string{"X-User-ID", "user-1"}},
 		{name: "set-cookie", body: 16, mods: []func(*Options){func(o *Options) { o.SetCookie = true; o.StickyKey = nil }}},
+		{name: "flags8-slo", body: 16, hdrs: []string{"X-User-ID", "user-1234"}, hook: func(h *Hooks) { eightFlagsSLO(t, h) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			body := make([]byte, tc.body)
-			p, up := allocProxy(t, body, tc.mods...)
+			p, up := allocProxy(t, body, tc.hook, tc.mods...)
 			raw := "GET /bench?x=1 HTTP/1.1\r\nHost: " + up + "\r\nAccept: */*\r\n"
 			for i := 0; i+1 < len(tc.hdrs); i += 2 {
 				raw += tc.hdrs[i] + ": " + tc.hdrs[i+1] + "\r\n"
