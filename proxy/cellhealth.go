@@ -192,9 +192,15 @@ func (p *Proxy) CellUp(name string) bool {
 //     does one whose body had begun to stream (bodies are not buffered,
 //     so it cannot be sent again);
 //   - otherwise (nothing sent, or idempotent — RFC 9110 §9.2.2 allows
-//     repeating those) it goes to the rest of the cell while the cell has
-//     endpoints in rotation, and once to the key's failover cell when the
-//     cell is down.
+//     repeating those) it goes once to the rest of the cell while the cell
+//     has endpoints in rotation, and then, or at once when the cell is
+//     down, once to the key's failover cell.
+//
+// The own cell gets two rounds at most, whatever the evidence of the
+// second: an endpoint whose check failed during that round (the cell
+// still up by its other, as dead, endpoint) once sent the request to the
+// cell a third time and, the rounds spent, answered 502 to a GET its
+// failover cell would have served (TestCheckFailsDuringSecondRound).
 //
 // A request that could not connect (refused, connect timeout: nothing was
 // sent) needs no evidence to be repeated: with passive ejection off
@@ -235,8 +241,8 @@ func (st *reqState) forwardFailover(ctx *fasthttp.RequestCtx, snap *snapshot, ke
 			return c // not a connection loss (some other error, no byte answered)
 		}
 		now := p.health.nowNano()
-		if !lostOnly && !st.cell.refresh(now) && (dying || round == 0) {
-			continue // the rest of the cell first
+		if !lostOnly && !st.cell.refresh(now) && round == 0 {
+			continue // the rest of the cell first, once
 		}
 		if st.failedOver {
 			return c
