@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -84,35 +83,20 @@ func TestConfigRejectsInjection(t *testing.T) {
 // timeout does between two requests.
 func closingServer(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
-	wg.Go(func() {
+	return serveRaw(t, func(c net.Conn) {
+		defer c.Close()
+		br := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
+			line, err := br.ReadString('\n')
 			if err != nil {
 				return
 			}
-			wg.Go(func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					line, err := br.ReadString('\n')
-					if err != nil {
-						return
-					}
-					if line == "\r\n" {
-						break
-					}
-				}
-				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
-			})
+			if line == "\r\n" {
+				break
+			}
 		}
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
 	})
-	return "http://" + ln.Addr().String() + "/"
 }
 
 // TestStaleKeepAliveResent: an idempotent request that finds its
@@ -169,26 +153,12 @@ func TestChunkedAndClosingResponses(t *testing.T) {
 // TestMalformedResponseIsAnError: garbage from the target is an error
 // with a fixed cause, not a panic or a hang.
 func TestMalformedResponseIsAnError(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer c.Close()
-				_, _ = io.WriteString(c, "SSH-2.0-nope\r\n\r\n")
-				_, _ = io.Copy(io.Discard, c)
-			})
-		}
+	url := serveRaw(t, func(c net.Conn) {
+		defer c.Close()
+		_, _ = io.WriteString(c, "SSH-2.0-nope\r\n\r\n")
+		_, _ = io.Copy(io.Discard, c)
 	})
-	cfg := testConfig("http://" + ln.Addr().String() + "/")
+	cfg := testConfig(url)
 	cfg.Rate = 100
 	cfg.Duration = 100 * time.Millisecond
 	res, err := Run(context.Background(), cfg, Hooks{})

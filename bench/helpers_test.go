@@ -2,6 +2,7 @@ package bench
 
 import (
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +19,29 @@ func startServer(t testing.TB, h fasthttp.RequestHandler) string {
 	srv := &fasthttp.Server{Handler: h, NoDefaultDate: true, NoDefaultContentType: true}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Shutdown() })
+	return "http://" + ln.Addr().String() + "/"
+}
+
+// serveRaw accepts connections on a loopback port and runs handle on each
+// in its own goroutine until the test ends, then waits for them; it
+// returns the base URL. Raw servers send exactly the bytes a test scripts.
+func serveRaw(t testing.TB, handle func(c net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() { handle(c) })
+		}
+	})
 	return "http://" + ln.Addr().String() + "/"
 }
 
