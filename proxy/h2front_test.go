@@ -3,7 +3,6 @@ package proxy
 import (
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -115,19 +114,15 @@ func TestH2CPriorKnowledge(t *testing.T) {
 // upstream sees HTTP/2 with the client's fields, the client gets the body
 // chunked and the upstream's trailers after it.
 func TestH1ClientToH2Cell(t *testing.T) {
-	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	up := h2cUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Trailer", "X-Sum")
 		w.Header().Set("X-Proto", r.Proto)
 		w.Header().Set("X-Saw-Cookie", r.Header.Get("Cookie"))
 		w.Header().Set("X-Saw-Te", r.Header.Get("Te"))
 		_, _ = io.WriteString(w, "body")
 		w.Header().Set("X-Sum", "42")
-	}))
-	s.Config.Protocols = new(http.Protocols)
-	s.Config.Protocols.SetUnencryptedHTTP2(true)
-	s.Start()
-	t.Cleanup(s.Close)
-	_, addr := startEdge(t, testOptions(), []CellSpec{{Name: "h", Version: "v1", Endpoints: []string{s.Listener.Addr().String()}, Weight: 1, Protocol: ProtoH2C}}, Hooks{}, nil)
+	})
+	_, addr := startEdge(t, testOptions(), []CellSpec{{Name: "h", Version: "v1", Endpoints: []string{up}, Weight: 1, Protocol: ProtoH2C}}, Hooks{}, nil)
 	r := rawRequest(t, addr, "GET /x HTTP/1.1\r\nHost: a\r\nCookie: a=1; b=2\r\nTE: trailers\r\nConnection: TE\r\n\r\n")
 	if r.StatusCode() != 200 || string(r.Body()) != "body" {
 		t.Fatalf("got %d %q", r.StatusCode(), r.Body())

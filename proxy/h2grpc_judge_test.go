@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -107,21 +106,17 @@ func TestGRPCProxyErrors(t *testing.T) {
 // TestGRPCUpstreamReset: an upstream that resets its stream mid-answer
 // resets the client's too, and the call counts as failed with no status.
 func TestGRPCUpstreamReset(t *testing.T) {
-	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	up := h2cUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/grpc")
 		w.WriteHeader(200)
 		_, _ = w.Write([]byte{0, 0, 0, 0, 100, 1, 2}) // a message of 100 bytes, cut after 2
 		http.NewResponseController(w).Flush()
 		panic(http.ErrAbortHandler) // RST_STREAM
-	}))
-	s.Config.Protocols = new(http.Protocols)
-	s.Config.Protocols.SetUnencryptedHTTP2(true)
-	s.Start()
-	t.Cleanup(s.Close)
+	})
 	rec := &statusRecorder{}
 	opts := testOptions()
 	opts.H2C = true
-	p, addr := startEdge(t, opts, []CellSpec{{Name: "g", Version: "v1", Endpoints: []string{s.Listener.Addr().String()}, Weight: 1, Protocol: ProtoH2C}},
+	p, addr := startEdge(t, opts, []CellSpec{{Name: "g", Version: "v1", Endpoints: []string{up}, Weight: 1, Protocol: ProtoH2C}},
 		Hooks{Recorder: func(string) CellRecorder { return rec }}, nil)
 	_, _, _, err := unary(testCtx(t), dialGRPC(t, addr, nil), "x")
 	if c := status.Code(err); c == codes.OK || c == codes.Unimplemented {
@@ -144,19 +139,15 @@ func TestGRPCUpstreamReset(t *testing.T) {
 func TestGRPCTimeoutBoundsTheWait(t *testing.T) {
 	var sawTimeout atomic.Value
 	released := make(chan struct{})
-	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	up := h2cUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		sawTimeout.Store(r.Header.Get("Grpc-Timeout"))
 		<-r.Context().Done() // held until cellgate gives up
 		close(released)
-	}))
-	s.Config.Protocols = new(http.Protocols)
-	s.Config.Protocols.SetUnencryptedHTTP2(true)
-	s.Start()
-	t.Cleanup(s.Close)
+	})
 	rec := &statusRecorder{}
 	opts := testOptions()
 	opts.H2C = true
-	_, addr := startEdge(t, opts, []CellSpec{{Name: "g", Version: "v1", Endpoints: []string{s.Listener.Addr().String()}, Weight: 1, Protocol: ProtoH2C}},
+	_, addr := startEdge(t, opts, []CellSpec{{Name: "g", Version: "v1", Endpoints: []string{up}, Weight: 1, Protocol: ProtoH2C}},
 		Hooks{Recorder: func(string) CellRecorder { return rec }}, nil)
 	req, _ := http.NewRequest("POST", "http://"+addr+"/"+echoName+"/Unary", bytes.NewReader([]byte{0, 0, 0, 0, 0}))
 	req.Header.Set("Content-Type", "application/grpc")

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -21,6 +22,19 @@ func startEdge(t testing.TB, opts Options, cells []CellSpec, hooks Hooks, cert *
 		t.Fatal(err)
 	}
 	return p, serveProxy(t, p, cert)
+}
+
+// h2cUpstream serves h with net/http speaking HTTP/2 with prior knowledge
+// (and HTTP/1.1) on 127.0.0.1:0 until the test ends, and returns its
+// address.
+func h2cUpstream(t testing.TB, h http.HandlerFunc) string {
+	t.Helper()
+	s := httptest.NewUnstartedServer(h)
+	s.Config.Protocols = new(http.Protocols)
+	s.Config.Protocols.SetUnencryptedHTTP2(true)
+	s.Start()
+	t.Cleanup(s.Close)
+	return s.Listener.Addr().String()
 }
 
 // h2cClient is Go's HTTP/2 client speaking prior knowledge over plain TCP.

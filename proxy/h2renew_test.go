@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 )
@@ -11,16 +10,12 @@ import (
 // (max_conns_per_endpoint, max_idle_conn_duration) keeps an HTTP/2 cell's
 // endpoints speaking HTTP/2.
 func TestH2CellSurvivesPoolRenew(t *testing.T) {
-	good := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	good := h2cUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Proto", r.Proto)
-	}))
-	good.Config.Protocols = new(http.Protocols)
-	good.Config.Protocols.SetUnencryptedHTTP2(true)
-	good.Start()
-	t.Cleanup(good.Close)
+	})
 	opts := testOptions()
 	p, addr := startEdge(t, opts, []CellSpec{{Name: "h", Version: "v1", Weight: 1, Protocol: ProtoH2C,
-		Endpoints: []string{good.Listener.Addr().String()}}}, Hooks{}, nil)
+		Endpoints: []string{good}}}, Hooks{}, nil)
 	for i, renew := range []func(*Options){
 		func(*Options) {},
 		func(o *Options) { o.MaxConnsPerEndpoint = 7 },

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 
@@ -72,18 +71,14 @@ func TestH2RetryRefusedStream(t *testing.T) {
 func testH2RetryRefused(t *testing.T, goaway bool) {
 	refuser, refused := startRefuser(t, goaway)
 	var served atomic.Int64
-	good := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	good := h2cUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		served.Add(1)
 		b, _ := io.ReadAll(r.Body)
 		w.Header().Set("X-Proto", r.Proto)
 		_, _ = w.Write(b)
-	}))
-	good.Config.Protocols = new(http.Protocols)
-	good.Config.Protocols.SetUnencryptedHTTP2(true)
-	good.Start()
-	t.Cleanup(good.Close)
+	})
 	_, addr := startEdge(t, testOptions(), []CellSpec{{Name: "h", Version: "v1", Weight: 1, Protocol: ProtoH2C,
-		Endpoints: []string{refuser, good.Listener.Addr().String()}}}, Hooks{}, nil)
+		Endpoints: []string{refuser, good}}}, Hooks{}, nil)
 
 	const n = 40 // each lands on the refuser with probability ½ (no ejection in testOptions)
 	for i := range n {
