@@ -34,18 +34,7 @@ func TestCollector(t *testing.T) {
 		}
 		c.Record(status, false, 20*time.Millisecond, 3*time.Millisecond)
 	}
-	preg := prometheus.NewPedanticRegistry()
-	if err := preg.Register(reg.Collector()); err != nil {
-		t.Fatal(err)
-	}
-	mfs, err := preg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	byName := map[string]*dto.MetricFamily{}
-	for _, mf := range mfs {
-		byName[mf.GetName()] = mf
-	}
+	byName := gather(t, reg.Collector())
 	req := byName["cellgate_requests_total"]
 	if req == nil || len(req.Metric) != 2 {
 		t.Fatalf("requests_total: %v", req)
@@ -91,4 +80,23 @@ func labelOf(m *dto.Metric, name string) string {
 		}
 	}
 	return ""
+}
+
+// gather registers c with a pedantic registry (which checks descriptions
+// and label consistency), gathers it and returns the families by name.
+func gather(t *testing.T, c prometheus.Collector) map[string]*dto.MetricFamily {
+	t.Helper()
+	preg := prometheus.NewPedanticRegistry()
+	if err := preg.Register(c); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := preg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]*dto.MetricFamily{}
+	for _, mf := range mfs {
+		byName[mf.GetName()] = mf
+	}
+	return byName
 }

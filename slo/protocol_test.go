@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 )
 
@@ -51,18 +50,7 @@ func TestCollectorProtocols(t *testing.T) {
 		t.Errorf("burn rates with protocols %+v, without %+v", got, want)
 	}
 
-	preg := prometheus.NewPedanticRegistry()
-	if err := preg.Register(labelled.Collector()); err != nil {
-		t.Fatal(err)
-	}
-	mfs, err := preg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	byName := map[string]*dto.MetricFamily{}
-	for _, mf := range mfs {
-		byName[mf.GetName()] = mf
-	}
+	byName := gather(t, labelled.Collector())
 	codes := map[string]float64{}
 	for _, m := range byName["cellgate_requests_total"].Metric {
 		codes[labelOf(m, "protocol")+"/"+labelOf(m, "code")] = m.GetCounter().GetValue()
