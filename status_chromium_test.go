@@ -1,10 +1,7 @@
 package cellgate_test
 
 import (
-	"bytes"
-	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -13,32 +10,17 @@ import (
 	"time"
 
 	"github.com/cellgate/cellgate/flags"
+	"github.com/cellgate/cellgate/internal/testchrome"
 	"github.com/cellgate/cellgate/internal/testwait"
 	"github.com/cellgate/cellgate/rollout"
 )
 
-const chromium = "/usr/bin/chromium"
-
-// runChromium runs headless Chromium with args (plus the flags every run
-// needs) and returns its standard output.
+// runChromium runs headless Chromium (internal/testchrome) in a window
+// tall enough for the status page's charts, with args, and returns its
+// standard output.
 func runChromium(t *testing.T, args ...string) []byte {
 	t.Helper()
-	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--disable-extensions", "--disable-dev-shm-usage", "--no-default-browser-check",
-		"--user-data-dir=" + dir, "--window-size=1280,1600"}
-	cmd := exec.CommandContext(ctx, chromium, append(base, args...)...)
-	cmd.Env = append(os.Environ(), "HOME="+dir)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("chromium %v: %v\n%s", args, err, stderr.String())
-	}
-	return out
+	return testchrome.Run(t, append([]string{"--window-size=1280,1600"}, args...)...)
 }
 
 // artefactDir is where browser tests leave their screenshots:
@@ -65,9 +47,7 @@ func artefactDir(t *testing.T) string {
 // disk with the network off: the canary's charts render its cells with
 // the revert marked, the flag rollout's its cohorts with the abort.
 func TestRevertInChartsAndReport(t *testing.T) {
-	if _, err := os.Stat(chromium); err != nil {
-		t.Skipf("no %s: the headless status page test needs Debian's chromium", chromium)
-	}
+	testchrome.Need(t, "the headless status page test")
 	if testing.Short() {
 		t.Skip("runs a rollout and a browser")
 	}

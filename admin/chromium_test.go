@@ -1,16 +1,14 @@
 package admin
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"os"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/cellgate/cellgate/internal/testchrome"
 )
 
 // The status page is tested in headless Chromium without the DevTools
@@ -24,28 +22,11 @@ import (
 // checks the fake backend received the action with the token's actor and
 // that the dumped DOM shows the new status.
 
-const chromiumBin = "/usr/bin/chromium"
-
 // dumpDOM runs headless Chromium on url and returns the DOM after
 // budgetMs of virtual time.
 func dumpDOM(t *testing.T, url string, budgetMs int) string {
 	t.Helper()
-	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, chromiumBin,
-		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--disable-extensions", "--disable-dev-shm-usage", "--no-default-browser-check",
-		"--user-data-dir="+dir, "--virtual-time-budget="+strconv.Itoa(budgetMs), "--dump-dom", url)
-	cmd.Env = append(os.Environ(), "HOME="+dir)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("chromium: %v\n%s", err, stderr.String())
-	}
-	return string(out)
+	return string(testchrome.Run(t, "--virtual-time-budget="+strconv.Itoa(budgetMs), "--dump-dom", url))
 }
 
 // attr returns the value of attribute name on the element with id in dom.
@@ -73,9 +54,7 @@ const chartHistory = `{"node": "node-1", "view": "node", "cells": {
  "decisions": [{"time": "2023-11-14T22:13:20Z", "action": "start"}, {"time": "2023-11-14T22:13:21Z", "action": "rollback"}]}`
 
 func TestStatusPageInChromium(t *testing.T) {
-	if _, err := os.Stat(chromiumBin); err != nil {
-		t.Skipf("no %s: the headless status page test needs Debian's chromium", chromiumBin)
-	}
+	testchrome.Need(t, "the headless status page test")
 	if testing.Short() {
 		t.Skip("starts a browser")
 	}
