@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cellgate/cellgate/internal/ows"
 	"github.com/valyala/fasthttp"
 	"golang.org/x/net/http2"
 )
@@ -340,7 +341,7 @@ func containsToken(list []byte, tok string) bool {
 		} else {
 			item, list = list, nil
 		}
-		if equalFold(trimSpace(item), []byte(tok)) {
+		if equalFold(ows.Trim(item), []byte(tok)) {
 			return true
 		}
 	}
@@ -354,16 +355,6 @@ func indexByteOf(b []byte, c byte) int {
 		}
 	}
 	return -1
-}
-
-func trimSpace(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
-		b = b[:len(b)-1]
-	}
-	return b
 }
 
 // roundTripH2 picks an endpoint and sends req, retrying once on another
