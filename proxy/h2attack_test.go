@@ -19,8 +19,10 @@ import (
 // check that it stays bounded and that another client is served meanwhile.
 // The figures are logged (go test -v -run Attack ./proxy/).
 
-// attackConn opens an h2c connection and writes the preface and SETTINGS.
-func attackConn(t *testing.T, addr string) (net.Conn, *http2.Framer) {
+// h2cConn opens a raw h2c connection to addr, closed when the test ends,
+// and writes the client preface and an empty SETTINGS frame; the test
+// speaks HTTP/2 frame by frame on the returned framer.
+func h2cConn(t *testing.T, addr string) (net.Conn, *http2.Framer) {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -34,6 +36,14 @@ func attackConn(t *testing.T, addr string) (net.Conn, *http2.Framer) {
 	if err := fr.WriteSettings(); err != nil {
 		t.Fatal(err)
 	}
+	return c, fr
+}
+
+// attackConn is h2cConn with the server's frames read and dropped in the
+// background.
+func attackConn(t *testing.T, addr string) (net.Conn, *http2.Framer) {
+	t.Helper()
+	c, fr := h2cConn(t, addr)
 	go drainFrames(http2.NewFramer(io.Discard, c)) // read what the server sends so it never blocks on us
 	return c, fr
 }

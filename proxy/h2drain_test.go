@@ -36,17 +36,8 @@ func TestH2DrainGoAway(t *testing.T) {
 	served := make(chan error, 1)
 	go func() { served <- p.Serve(ln) }()
 
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c, fr := h2cConn(t, ln.Addr().String())
 	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
-	if _, err := c.Write(h2Preface); err != nil {
-		t.Fatal(err)
-	}
-	fr := http2.NewFramer(c, c)
-	_ = fr.WriteSettings()
 	if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: headerBlock("/slow"), EndStream: true, EndHeaders: true}); err != nil {
 		t.Fatal(err)
 	}

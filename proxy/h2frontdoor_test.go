@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -21,17 +20,8 @@ func TestH2FrontDoorMusts(t *testing.T) {
 	opts := testOptions()
 	opts.H2C = true
 	_, addr := startEdge(t, opts, []CellSpec{{Name: "a", Version: "v1", Endpoints: []string{okUpstream(t, &upstream)}, Weight: 1}}, Hooks{}, nil)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c, fr := h2cConn(t, addr)
 	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
-	if _, err := c.Write(h2Preface); err != nil {
-		t.Fatal(err)
-	}
-	fr := http2.NewFramer(c, c)
-	_ = fr.WriteSettings()
 	cases := []struct {
 		name  string
 		extra []string
