@@ -27,7 +27,11 @@ type served struct {
 }
 
 // keyedLoad is open-loop keyed traffic of one method from the bench
-// generator, every response appended to a shared log.
+// generator, every response appended to a shared log. Keys are sent in
+// turn (bench.DistSeq), not drawn: the waits below need every key (or
+// every one of a cell's) seen, which random draws need Keys·ln(Keys)
+// requests for — more than a starved generator sent in 60 s at a load
+// average of 23 (timed out waiting for every user served once).
 type keyedLoad struct {
 	mu   sync.Mutex // guards log
 	log  []served
@@ -38,6 +42,7 @@ func (k *keyedLoad) add(t *testing.T, url, method string, rate float64, keys int
 	t.Helper()
 	cfg := bench.DefaultConfig()
 	cfg.URL, cfg.Rate, cfg.Keys, cfg.Method = url, rate, keys, method
+	cfg.KeyDist = bench.DistSeq
 	cfg.Connections, cfg.Warmup, cfg.Duration, cfg.Timeout = 32, 0, 0, 5*time.Second
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -211,9 +216,10 @@ func runOutage(t *testing.T, f *failoverFleet, users int) failoverReport {
 	f.kill("b")
 	testwait.For(t, 60*time.Second, "b's users served by their failover cells",
 		servedSince(tKill, func(k string) string { return f.failover(k, "b") }))
-	if f.cellUp("b") {
-		t.Fatal("cell b reported up with every endpoint dead")
-	}
+	// Requests fail over before any evidence (a refused connect is
+	// retried there), so b's users may all have moved before active
+	// checks have failed `unhealthy` times; b must then be reported down.
+	testwait.For(t, 60*time.Second, "cell b reported down with every endpoint dead", func() bool { return !f.cellUp("b") })
 	tRevive := time.Now()
 	f.revive(t, "b")
 	// The node dials b's dead endpoints every eject_backoff (at most 1 s)
@@ -313,12 +319,15 @@ func TestCellFailoverUnderLoad(t *testing.T) {
 // before any response byte is retried once there too. The only failed
 // POSTs are those the node counted in flight. The probe timeout is
 // generous so a loaded test machine (the race detector on two cores) does
-// not fail probes of live endpoints.
+// not fail probes of live endpoints: 200 ms did at a load average of 23
+// (three connects in a row timed out on both of a live cell's endpoints,
+// which moved its users), and costs nothing here, as the dead cell's
+// probes are refused at once. It may not exceed the interval.
 func TestCellFailoverActiveChecksOnly(t *testing.T) {
 	f := startFailoverFleet(t, "[upstream]\neject_after = 0",
-		`health = { interval = "200ms", timeout = "200ms", unhealthy = 3, healthy = 1 }`)
+		`health = { interval = "1s", timeout = "1s", unhealthy = 3, healthy = 1 }`)
 	r := runOutage(t, f, 300)
-	t.Logf("active only (interval 200ms × unhealthy 3 = 600ms): first user on its failover cell after %v, last failed request %s",
+	t.Logf("active only (interval 1s × unhealthy 3 = 3s): first user on its failover cell after %v, last failed request %s",
 		r.detect.Round(time.Millisecond), lastFail(r))
 	t.Logf("active only: failed GET %d, failed POST %d (node counted %d in flight), failovers %d; other users moved %d; b's users on a wrong cell %d; %d of %d returned",
 		r.failedGET, r.failedPOST, r.inflightFailed, r.failover, r.others, r.wrongB, r.returned, r.usersB)
