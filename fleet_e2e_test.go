@@ -34,6 +34,12 @@ func startFleet(t *testing.T, n int, canaryFor func(i int) *democell.Server) []*
 
 // startFleetOn is startFleet over a simulated network (nil: the real one),
 // with failure detection shortened so partitions show within a second.
+// The upstream connect timeout is long: five nodes, their load and their
+// cells share one process, which a loaded machine starves (10% of a core
+// was measured at a load average of 28) for longer than the default 2 s,
+// and a timed-out connect to a live canary is evidence that it died
+// (rule cell_down) — a rollback for the wrong reason, before the fault a
+// test injects. A dead endpoint in these tests refuses at once.
 func startFleetOn(t *testing.T, n int, canaryFor func(i int) *democell.Server, pn *gossiptest.Net) []*fleetNode {
 	t.Helper()
 	stableA, _ := democell.Start("stable-a", "v1")
@@ -77,6 +83,8 @@ slow_burn = { long = "60s", short = "5s", rate = 6 }
 min_requests = 20
 [rollout]
 tick = "300ms"
+[upstream]
+connect_timeout = "20s" # see below
 [gossip]
 bind = "127.0.0.1:0"
 %s
@@ -184,6 +192,16 @@ func TestFleetWeightConvergesAndKeysAgree(t *testing.T) {
 
 // TestFleetRevertsOnFaultSeenByTwoNodes: the canary fails only behind two of
 // five nodes; the rollout started on the decider is reverted on every node.
+//
+// The fault needs the canary to take a real share behind the two bad
+// nodes. The plan starts at 25%, entered at once: reaching it through
+// steps of 1% and 5% needs min_requests (20) canary requests baked at
+// each, and at 1% of what five load generators get out of five nodes in
+// one process under -race on a loaded machine, that took longer than the
+// 3 minutes waited (the decider judged 0 to 2 canary requests per 3 s at
+// a load average of 23, step 1 for minutes). Those steps are not what
+// this test is about. The bake is long (5 s) so that the fault, not the
+// clock, decides what happens after 25%: a step bakes only while healthy.
 func TestFleetRevertsOnFaultSeenByTwoNodes(t *testing.T) {
 	good, _ := democell.Start("canary-1", "v2")
 	bad, _ := democell.Start("canary-1", "v2")
@@ -195,16 +213,27 @@ func TestFleetRevertsOnFaultSeenByTwoNodes(t *testing.T) {
 		return good
 	})
 	startFleetLoad(t, nodes, 150)
-	id, err := nodes[0].node.Controller().Start(canaryPlan(400*time.Millisecond), "test")
+	plan := canaryPlan(5 * time.Second)
+	plan.Steps = []float64{25, 50, 100}
+	id, err := nodes[0].node.Controller().Start(plan, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Progress waits are generous: on a busy 2-core machine under -race the
-	// ramp to 25% took two minutes. They bound a hang, not the speed.
-	testwait.For(t, 3*time.Minute, "step 3 on the decider", func() bool {
-		v, _ := nodes[0].node.Controller().Rollout(id)
-		return v.Step >= 3 || v.Status.Terminal()
+	// Waits bound a hang, not the speed (gossip carries the weights).
+	start := time.Now()
+	testwait.For(t, 3*time.Minute, "the canary's share applied behind node-4 and node-5", func() bool {
+		if v, _ := nodes[0].node.Controller().Rollout(id); v.Status.Terminal() {
+			return true
+		}
+		for _, n := range nodes[3:] {
+			if n.node.Proxy().Weights()["canary-1"] == 0 {
+				return false
+			}
+		}
+		return true
 	})
+	v, _ := nodes[0].node.Controller().Rollout(id)
+	t.Logf("after %v: step %d (%g%%), status %s; the fault starts", time.Since(start).Round(time.Millisecond), v.Step, v.StepPercent, v.Status)
 	bad.SetErrorRatio(0.5)
 	for _, n := range nodes {
 		testwait.For(t, time.Minute, n.name+" rolled back", func() bool {
@@ -212,8 +241,8 @@ func TestFleetRevertsOnFaultSeenByTwoNodes(t *testing.T) {
 			return err == nil && v.Status == rollout.StatusRolledBack && n.node.Proxy().Weights()["canary-1"] == 0
 		})
 	}
-	v, _ := nodes[0].node.Controller().Rollout(id)
-	t.Logf("reverted fleet-wide: %s", v.Reason)
+	v, _ = nodes[0].node.Controller().Rollout(id)
+	t.Logf("reverted fleet-wide after %v: %s", time.Since(start).Round(time.Millisecond), v.Reason)
 }
 
 // TestFleetDeciderHandover: the decider dies mid-rollout — cut off from the
