@@ -3,6 +3,8 @@ package flags
 import (
 	"testing"
 	"time"
+
+	"github.com/cellgate/cellgate/slo"
 )
 
 // plainRec counts Record calls.
@@ -61,5 +63,30 @@ func TestRecordPassesEnd(t *testing.T) {
 	}
 	if n := recs[CellName("b", "v0")].(*plainRec).n; n != 0 {
 		t.Errorf("b=v0 (weight 0) recorded %d times", n)
+	}
+}
+
+// BenchmarkRequestPath is what flags add to one proxied request with
+// eight flags on the SLO engine's recorders, as a node has them: assign
+// (one key hash per request), write the header value, and record the
+// request in its eight cohorts at its end time. Latencies vary over a few
+// milliseconds so the cohorts' histograms are touched as real traffic
+// touches them.
+func BenchmarkRequestPath(b *testing.B) {
+	reg := slo.NewRegistry(slo.DefaultConfig(), nil)
+	s, err := NewSet(testSeed, eightFlags(), func(name string) Recorder { return reg.Cell(name) })
+	if err != nil {
+		b.Fatal(err)
+	}
+	keys := keyHashes(1024)
+	var c Choices
+	buf := make([]byte, 0, 512)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		s.Assign(keys[i&1023], 0, false, &c)
+		buf = s.AppendHeader(buf[:0], &c)
+		end := time.Now()
+		d := time.Duration(1000+i*7919%4000) * time.Microsecond
+		s.Record(&c, 0, end, 200, false, d, d/2)
 	}
 }
