@@ -18,6 +18,12 @@ func latencies(n int) []time.Duration {
 }
 
 func BenchmarkRecord(b *testing.B) {
+	benchRecord(b, func(c *Cell, d time.Duration) { c.Record(200, false, d, d/2) })
+}
+
+// benchRecord runs record on one cell from every benchmark goroutine with
+// a realistic spread of latencies.
+func benchRecord(b *testing.B, record func(c *Cell, d time.Duration)) {
 	r := NewRegistry(DefaultConfig(), nil)
 	c := r.Cell("a")
 	lat := latencies(1024)
@@ -26,8 +32,7 @@ func BenchmarkRecord(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		i := rand.IntN(len(lat))
 		for pb.Next() {
-			d := lat[i&1023]
-			c.Record(200, false, d, d/2)
+			record(c, lat[i&1023])
 			i++
 		}
 	})
@@ -71,40 +76,16 @@ func BenchmarkRecordWatched(b *testing.B) {
 }
 
 func BenchmarkRecordAt(b *testing.B) {
-	r := NewRegistry(DefaultConfig(), nil)
-	c := r.Cell("a")
-	lat := latencies(1024)
 	now := time.Now()
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		i := rand.IntN(len(lat))
-		for pb.Next() {
-			d := lat[i&1023]
-			c.RecordAt(now, 200, false, d, d/2)
-			i++
-		}
-	})
+	benchRecord(b, func(c *Cell, d time.Duration) { c.RecordAt(now, 200, false, d, d/2) })
 }
 
 // BenchmarkRecordEnded is RecordAt as the request path calls it for a
 // flag cohort: with the time.Now reading the request ended at, on the
 // registry's real clock.
 func BenchmarkRecordEnded(b *testing.B) {
-	r := NewRegistry(DefaultConfig(), nil)
-	c := r.Cell("a")
-	lat := latencies(1024)
 	end := time.Now()
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		i := rand.IntN(len(lat))
-		for pb.Next() {
-			d := lat[i&1023]
-			c.RecordEnded(end, 200, false, d, d/2)
-			i++
-		}
-	})
+	benchRecord(b, func(c *Cell, d time.Duration) { c.RecordEnded(end, 200, false, d, d/2) })
 }
 
 // warmWorld returns a simulated world after warm seconds of traffic:
