@@ -22,6 +22,7 @@ func proxyOptions(c *configs.Config) (proxy.Options, error) {
 	o.IdleTimeout = c.Listen.IdleTimeout.Duration
 	o.MaxRequestBody = c.Listen.MaxRequestBody
 	o.MaxConns = c.Listen.MaxConns
+	o.MaxConnsDefault = c.Listen.MaxConns == configs.DefaultMaxConns
 	fd := frontDoorConfig(c)
 	o.ReadBufferSize = fd.MaxRequestLine + fd.MaxHeaderBytes
 	o.DrainTimeout = c.Listen.DrainTimeout.Duration

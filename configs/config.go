@@ -333,6 +333,12 @@ type Gossip struct {
 	SecretKeyFile string   `toml:"secret_key_file"`
 }
 
+// DefaultMaxConns is listen.max_conns when the file leaves it out: ~54 KB
+// each idle (README "Security"), near 2.7 GB at worst. The proxy fits it to
+// the descriptor limit without a warning (an operator who asked for more
+// than fits gets one).
+const DefaultMaxConns = 50_000
+
 // Default returns the defaults, each with its reason.
 func Default() Config {
 	return Config{
@@ -345,7 +351,7 @@ func Default() Config {
 			IdleTimeout:    D(90 * time.Second), // above typical client keep-alive, so clients close first
 			MaxRequestBody: 1 << 30,             // 1 GiB: uploads stream, so memory does not grow with it
 			MaxHeaderBytes: 32 << 10,            // 32 KiB: big cookies fit, header floods don't
-			MaxConns:       50_000,              // ~54 KB each idle (README "Security"): near 2.7 GB at worst
+			MaxConns:       DefaultMaxConns,
 			DrainTimeout:   D(30 * time.Second), // matches Kubernetes' default termination grace period
 			// Far above common WebSocket ping intervals (20–60 s), so only
 			// dead peers without TCP keepalive are reaped.

@@ -1,8 +1,10 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"os"
 	"strings"
@@ -179,5 +181,32 @@ func TestNewClampsMaxConns(t *testing.T) {
 	cells := []CellSpec{{Name: "a", Endpoints: []string{"127.0.0.1:1"}, Weight: 1}}
 	if _, err := New(opts, 42, cells, Hooks{NoFileLimit: func() uint64 { return 40 }}); err == nil || !strings.Contains(err.Error(), "RLIMIT_NOFILE") {
 		t.Errorf("New with a descriptor limit of 40: %v, want a refusal naming RLIMIT_NOFILE", err)
+	}
+}
+
+// TestDescriptorFitLogLevel: lowering the default max_conns to the
+// descriptor limit is the expected fit, one info line; lowering a cap an
+// operator asked for is a warning.
+func TestDescriptorFitLogLevel(t *testing.T) {
+	for _, tc := range []struct {
+		isDefault bool
+		want      slog.Level
+	}{{true, slog.LevelInfo}, {false, slog.LevelWarn}} {
+		var buf bytes.Buffer
+		log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		opts := testOptions()
+		opts.MaxConns, opts.MaxConnsDefault = 50_000, tc.isDefault
+		if _, err := New(opts, 42, []CellSpec{{Name: "a", Endpoints: []string{"127.0.0.1:1"}, Weight: 1}}, Hooks{Logger: log, NoFileLimit: func() uint64 { return 256 }}); err != nil {
+			t.Fatal(err)
+		}
+		var lines []string
+		for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+			if strings.Contains(l, "max_conns") {
+				lines = append(lines, l)
+			}
+		}
+		if len(lines) != 1 || !strings.Contains(lines[0], "level="+tc.want.String()) || !strings.Contains(lines[0], "max_conns=84") {
+			t.Errorf("default %v: descriptor fit logged as %q, want one %s line with max_conns=84", tc.isDefault, lines, tc.want)
+		}
 	}
 }

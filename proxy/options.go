@@ -67,6 +67,11 @@ type Options struct {
 	// gets 503 too-many-connections. New lowers it to what the descriptor
 	// limit has room for (FDBudget). Zero: only that limit.
 	MaxConns int
+	// MaxConnsDefault says MaxConns is the configuration's default, which
+	// nobody chose: lowering it to the descriptor limit is then the
+	// expected fit, logged at info; lowering a cap that was asked for is a
+	// warning.
+	MaxConnsDefault bool
 	// DrainTimeout is how long Shutdown lets in-flight requests finish
 	// before closing their connections; WebSocket tunnels run until it
 	// passes, then get a close frame 1001. Zero: wait only as long as the

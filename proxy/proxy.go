@@ -149,9 +149,12 @@ func (p *Proxy) fitDescriptors(cells []CellSpec) error {
 	p.opts.MaxConns = b.MaxConns
 	p.conns.max, p.conns.maxLingering = b.MaxConns, int32(b.Refusals)
 	args := []any{"max_conns", b.MaxConns, "nofile", b.Limit, "reserve", b.Reserve, "refusal_slots", b.Refusals}
-	if b.Clamped() {
+	switch {
+	case b.Clamped() && p.opts.MaxConnsDefault:
+		p.log.Info("max_conns (default) fitted to the descriptor limit (2 per connection)", append(args, "configured", b.Configured)...)
+	case b.Clamped():
 		p.log.Warn("max_conns lowered to what the descriptor limit allows (2 per connection); raise ulimit -n for more", append(args, "configured", b.Configured)...)
-	} else {
+	default:
 		p.log.Info("descriptor budget", args...)
 	}
 	return nil
