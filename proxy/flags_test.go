@@ -46,14 +46,26 @@ func (r cohortRec) Record(int, bool, time.Duration, time.Duration) {
 	r.c.mu.Unlock()
 }
 
-// flagProxy starts a proxy with one cell on up and the given flags.
-func flagProxy(t *testing.T, up string, defs ...flags.Def) (*Proxy, string, *cohortRecorder) {
+// rankerOff is a boolean flag whose split gives everyone "off", so a
+// request reaches "on" only through an override.
+var rankerOff = flags.Def{Name: "new-ranker", Variants: []string{"off", "on"}, Weights: []float64{1, 0}, Control: "off", Boolean: true}
+
+// flagEngine is a flag engine holding defs whose cohorts are counted by
+// the returned recorder.
+func flagEngine(t *testing.T, defs ...flags.Def) (*flags.Engine, *cohortRecorder) {
 	t.Helper()
 	rec := &cohortRecorder{n: map[string]int{}}
 	e := flags.NewEngine(42, rec.get)
 	if err := e.SetDefs(defs, nil); err != nil {
 		t.Fatal(err)
 	}
+	return e, rec
+}
+
+// flagProxy starts a proxy with one cell on up and the given flags.
+func flagProxy(t *testing.T, up string, defs ...flags.Def) (*Proxy, string, *cohortRecorder) {
+	t.Helper()
+	e, rec := flagEngine(t, defs...)
 	opts := testOptions()
 	opts.StickyKey = []balancer.Source{{Kind: balancer.SourceHeader, Name: "X-User-ID"}}
 	p, addr := startProxy(t, opts, []CellSpec{{Name: "a", Endpoints: []string{up}, Weight: 1}}, Hooks{Flags: e})
@@ -201,11 +213,7 @@ func TestAccessLogCarriesFlags(t *testing.T) {
 func TestOverrideFromTrustedProxyOnly(t *testing.T) {
 	for _, trusted := range []bool{true, false} {
 		r := startRecorder(t, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-		rec := &cohortRecorder{n: map[string]int{}}
-		e := flags.NewEngine(42, rec.get)
-		if err := e.SetDefs([]flags.Def{{Name: "new-ranker", Variants: []string{"off", "on"}, Weights: []float64{1, 0}, Control: "off", Boolean: true}}, nil); err != nil {
-			t.Fatal(err)
-		}
+		e, rec := flagEngine(t, rankerOff)
 		opts := testOptions()
 		opts.StickyKey = []balancer.Source{{Kind: balancer.SourceHeader, Name: "X-User-ID"}}
 		opts.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
@@ -246,10 +254,7 @@ func TestOverrideFromTrustedProxyOnly(t *testing.T) {
 // carries a trusted proxy's X-Cellgate-Override answers the forced variant
 // with reason TARGETING_MATCH; without it, the split's variant.
 func TestOFREPOverrideIsTargetingMatch(t *testing.T) {
-	e := flags.NewEngine(42, nil)
-	if err := e.SetDefs([]flags.Def{{Name: "new-ranker", Variants: []string{"off", "on"}, Weights: []float64{1, 0}, Control: "off", Boolean: true}}, nil); err != nil {
-		t.Fatal(err)
-	}
+	e, _ := flagEngine(t, rankerOff)
 	opts := testOptions()
 	opts.StickyKey = []balancer.Source{{Kind: balancer.SourceHeader, Name: "X-User-ID"}}
 	opts.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}

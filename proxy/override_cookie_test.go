@@ -52,11 +52,7 @@ func TestOverrideCookie(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := startRecorder(t, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-			rec := &cohortRecorder{n: map[string]int{}}
-			e := flags.NewEngine(42, rec.get)
-			if err := e.SetDefs([]flags.Def{{Name: "new-ranker", Variants: []string{"off", "on"}, Weights: []float64{1, 0}, Control: "off", Boolean: true}}, nil); err != nil {
-				t.Fatal(err)
-			}
+			e, rec := flagEngine(t, rankerOff)
 			opts := testOptions()
 			opts.StickyKey = []balancer.Source{{Kind: balancer.SourceHeader, Name: "X-User-ID"}}
 			opts.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")} // not loopback
