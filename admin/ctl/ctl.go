@@ -162,28 +162,18 @@ func report(stderr io.Writer, err error) int {
 // dispatch runs one command.
 func (c *cmd) dispatch(ctx context.Context, name string, args []string) error {
 	switch name {
-	case "status":
-		return c.status(ctx, args)
-	case "cells":
-		return c.cells(ctx, args)
-	case "weight":
-		return c.weight(ctx, args)
-	case "rollout":
-		return c.rolloutCmd(ctx, args)
-	case "rollouts":
-		return c.rollouts(ctx, args)
 	case "pause", "resume", "approve", "abort", "promote":
-		return c.action(ctx, name, args)
-	case "audit":
-		return c.audit(ctx, args)
-	case "reload":
-		return c.reload(ctx, args)
-	case "signal":
-		return c.signal(ctx, args)
-	case "report":
-		return c.report(ctx, args)
+		return c.action(ctx, name, args) // one method, told which action
 	case "override":
-		return c.overrideCmd(args)
+		return c.overrideCmd(args) // no server call
+	}
+	commands := map[string]func(context.Context, []string) error{
+		"status": c.status, "cells": c.cells, "weight": c.weight,
+		"rollout": c.rolloutCmd, "rollouts": c.rollouts, "audit": c.audit,
+		"reload": c.reload, "signal": c.signal, "report": c.report,
+	}
+	if run, ok := commands[name]; ok {
+		return run(ctx, args)
 	}
 	return usagef("unknown command %q", name)
 }
