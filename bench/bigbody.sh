@@ -23,9 +23,10 @@ REPS="${REPS:-3}"
 THREADS="${THREADS:-1}"
 SHARED="${SHARED:-/work/shared/bench}"
 KINDS="${KINDS:-download upload}"
-CLK_TCK="$(getconf CLK_TCK)"
 declare -A PID_OF
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=measure.sh
+. "$ROOT/bench/measure.sh"
 RUN="$(mktemp -d -t bigbody.XXXXXX)"
 PIDS=()
 
@@ -43,9 +44,6 @@ start() { # name cmd...
     "$@" >"$RUN/$name.log" 2>&1 &
     PIDS+=("$!")
     PID_OF[$name]=$!
-}
-cpu_ticks() { # utime+stime of a pid
-    sed 's/.*) //' "/proc/$1/stat" | awk '{print $12+$13}'
 }
 ready() { # port
     for _ in $(seq 1 100); do

@@ -26,7 +26,8 @@ REPS="${REPS:-3}"; THREADS="${THREADS:-1}"
 BASELINE_DIR="${BASELINE_DIR:-/work/shared/bench}"
 VARIANTS="${VARIANTS:-off log0.01 log1 tracing}"
 RUN="$(mktemp -d -t observe-cpu.XXXXXX)"
-CLK_TCK="$(getconf CLK_TCK)"
+# shellcheck source=measure.sh
+. "$HERE/measure.sh"
 declare -A PID_OF PORT_OF
 ALL_PIDS=()
 log() { echo "# $*" >&2; }
@@ -63,8 +64,6 @@ wait_ready() { # name port
     log "$1 not ready on :$2"; return 1
 }
 
-cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12+$13}'; }
-
 # config TABLES PORT: a one-cell node on PORT with extra TOML tables.
 config() {
     cat <<EOT
@@ -96,12 +95,7 @@ variant_tables() {
     esac
 }
 
-BIN="${BIN:-}"
-if [ -z "$BIN" ]; then
-    BIN="$RUN/cellgate"
-    log "building cellgate"; (cd "$HERE/.." && go build -o "$BIN" ./cmd/cellgate) || exit 1
-fi
-log "building upstream"; (cd "$BASELINE_DIR/upstream" && go build -o "$RUN/upstream" .) || exit 1
+build_bins
 start upstream "$RUN/upstream" -addr 127.0.0.1:19000
 sleep 0.3
 
@@ -129,7 +123,7 @@ for rep in $(seq 1 "$REPS"); do
         c1=$(cpu_ticks "${PID_OF[$v]}")
         rps=$(awk '/^Requests\/sec:/{print $2}' "$out")
         reqs=$(awk '/requests in/{print $1; exit}' "$out")
-        us=$(awk -v a="$c0" -v b="$c1" -v hz="$CLK_TCK" -v n="${reqs:-0}" 'BEGIN{ if (n>0) printf "%.2f", 1e6*(b-a)/hz/n; else print "?" }')
+        us=$(us_per_req "$c0" "$c1" "$reqs" "?")
         printf '%-10s %4s %11s %8s\n' "$v" "$rep" "${rps:-FAIL}" "$us" | tee -a "$RUN/table"
     done
 done

@@ -61,7 +61,8 @@ UPSTREAM_CONNS="${UPSTREAM_CONNS:-10000}"; KEYS_CONTROL="${KEYS_CONTROL:-1}"
 BASELINE_DIR="${BASELINE_DIR:-/work/shared/bench}"
 RUN="$(mktemp -d -t cellgate-scaling.XXXXXX)"
 OUT="${OUT:-$RUN}"
-CLK_TCK="$(getconf CLK_TCK)"
+# shellcheck source=measure.sh
+. "$HERE/measure.sh"
 UPSTREAM=127.0.0.1:19000
 ALL_PIDS=()
 log() { echo "# $*" >&2; }
@@ -86,7 +87,6 @@ trap 'exit 130' INT TERM
 ulimit -n "$(ulimit -Hn)" 2>/dev/null
 log "RLIMIT_NOFILE $(ulimit -n)"
 
-cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12+$13}'; }
 vm_kb() { awk -v k="$2:" '$1==k{print $2}' "/proc/$1/status"; } # pid VmRSS|VmHWM
 
 wait_ready() { # pid port
@@ -180,7 +180,7 @@ point() {
     local reqs errs rps p99
     reqs=$(jq .requests "$out"); errs=$(jq .errors "$out"); rps=$(jq '.rps|floor' "$out")
     p99=$(jq '.latency.p99_ns/1e6' "$out")
-    local us; us=$(awk -v a="$c0" -v b="$c1" -v hz="$CLK_TCK" -v n="${reqs:-0}" 'BEGIN{ if (n>0) printf "%.2f", 1e6*(b-a)/hz/n; else print "" }')
+    local us; us=$(us_per_req "$c0" "$c1" "$reqs")
     local row="$sweep,$rep,$cells,$conns,$pins,$keys,$npins,$reqs,$errs,$rps,$us,$p99,$base,$idle,$rss,$hwm,$(cut -d' ' -f1 /proc/loadavg)"
     echo "$row" >>"$CSV"; echo "$row"
 }
@@ -189,12 +189,7 @@ if [ -n "${PLOT_ONLY:-}" ]; then
     [ -n "${BIN:-}" ] || { log "PLOT_ONLY needs BIN"; exit 2; }
     mkdir -p "$OUT"; CSV="$PLOT_ONLY"
 else
-    BIN="${BIN:-}"
-    if [ -z "$BIN" ]; then
-        BIN="$RUN/cellgate"
-        log "building cellgate"; (cd "$HERE/.." && go build -o "$BIN" ./cmd/cellgate) || exit 1
-    fi
-    log "building upstream"; (cd "$BASELINE_DIR/upstream" && go build -o "$RUN/upstream" .) || exit 1
+    build_bins
     "$RUN/upstream" -addr "$UPSTREAM" >"$RUN/upstream.log" 2>&1 &
     ALL_PIDS+=("$!")
     sleep 0.3
