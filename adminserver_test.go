@@ -3,7 +3,6 @@ package cellgate_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"github.com/cellgate/cellgate"
 	"github.com/cellgate/cellgate/configs"
 	"github.com/cellgate/cellgate/internal/democell"
+	"github.com/cellgate/cellgate/internal/testtoml"
 	"github.com/cellgate/cellgate/internal/testwait"
 )
 
@@ -53,8 +53,7 @@ func TestAdminServeErrorIsReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cell.Close() })
-	text := fmt.Sprintf("node_name = \"admin-err\"\n[listen]\naddr = \"127.0.0.1:0\"\n[admin]\naddr = \"127.0.0.1:0\"\n[state]\npath = %q\n[[cell]]\nname = \"stable\"\nversion = \"v1\"\nweight = 100\nendpoints = [%q]\n",
-		filepath.Join(t.TempDir(), "journal.db"), cell.Addr())
+	text := testtoml.Head("admin-err", filepath.Join(t.TempDir(), "journal.db")) + testtoml.Cell("stable", "v1", 100, cell.Addr())
 	cfg, err := configs.Parse([]byte(text), "test.toml")
 	if err != nil {
 		t.Fatal(err)

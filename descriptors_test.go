@@ -21,6 +21,7 @@ import (
 
 	"github.com/cellgate/cellgate"
 	"github.com/cellgate/cellgate/configs"
+	"github.com/cellgate/cellgate/internal/testtoml"
 	"github.com/cellgate/cellgate/internal/testwait"
 )
 
@@ -54,20 +55,8 @@ func TestDescriptorFlood(t *testing.T) {
 
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "node.toml")
-	cfg := fmt.Sprintf(`node_name = "fd-1"
-[listen]
-addr = "127.0.0.1:0"
-drain_timeout = "2s"
-[admin]
-addr = "127.0.0.1:0"
-[state]
-path = %q
-[[cell]]
-name = "a"
-version = "v1"
-weight = 1
-endpoints = [%q]
-`, filepath.Join(dir, "journal.db"), strings.TrimPrefix(up.URL, "http://"))
+	cfg := testtoml.Head("fd-1", filepath.Join(dir, "journal.db"), `drain_timeout = "2s"`) +
+		testtoml.Cell("a", "v1", 1, strings.TrimPrefix(up.URL, "http://"))
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cellgate/cellgate/discovery/dnstest"
 	"github.com/cellgate/cellgate/internal/democell"
+	"github.com/cellgate/cellgate/internal/testtoml"
 	"github.com/cellgate/cellgate/internal/testwait"
 )
 
@@ -71,29 +72,12 @@ func discoveryUnderLoad(t *testing.T, kind string) {
 	}
 	records(b1)
 
-	c := startFromText(t, fmt.Sprintf(`node_name = "disc-1"
-[listen]
-addr = "127.0.0.1:0"
-[admin]
-addr = "127.0.0.1:0"
-[state]
-path = %q
-[routing]
+	c := startFromText(t, testtoml.Head("disc-1", t.TempDir()+"/j.db")+fmt.Sprintf(`[routing]
 sticky_key = ["header:X-User-ID"]
 [discovery]
 interval = "50ms"
 resolver = %q
-[[cell]]
-name = "a"
-version = "v1"
-weight = 100
-endpoints = [%q]
-[[cell]]
-name = "b"
-version = "v1"
-weight = 100
-endpoints = [%q]
-`, t.TempDir()+"/j.db", d.Addr, a.Addr(), endpoint))
+`, d.Addr)+testtoml.Cell("a", "v1", 100, a.Addr())+testtoml.Cell("b", "v1", 100, endpoint))
 	endpoints := func() []string {
 		for _, cs := range c.node.Proxy().Status() {
 			if cs.Name == "b" {

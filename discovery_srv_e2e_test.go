@@ -7,6 +7,7 @@ import (
 
 	"github.com/cellgate/cellgate/discovery/dnstest"
 	"github.com/cellgate/cellgate/internal/democell"
+	"github.com/cellgate/cellgate/internal/testtoml"
 	"github.com/cellgate/cellgate/internal/testwait"
 )
 
@@ -37,24 +38,13 @@ func TestDiscoverySRVPriorityAndWeight(t *testing.T) {
 		d.Set(t, "_http._tcp.b.test", rrs...)
 	}
 	records([3]int{10, 10, 20})
-	c := startFromText(t, fmt.Sprintf(`node_name = "srv-1"
-[listen]
-addr = "127.0.0.1:0"
-[admin]
-addr = "127.0.0.1:0"
-[state]
-path = %q
-[discovery]
+	c := startFromText(t, testtoml.Head("srv-1", t.TempDir()+"/j.db")+fmt.Sprintf(`[discovery]
 interval = "50ms"
 resolver = %q
 [upstream]
 eject_after = 3
 eject_backoff = "100ms"
-[[cell]]
-name = "b"
-weight = 100
-endpoints = ["srv:_http._tcp.b.test"]
-`, t.TempDir()+"/j.db", d.Addr))
+`, d.Addr)+testtoml.Cell("b", "", 100, "srv:_http._tcp.b.test"))
 	l := startLoad(t, c.url(), 300, 500)
 	counts := func() (n [3]int64) {
 		for i, s := range ups {

@@ -11,6 +11,7 @@ import (
 	"github.com/cellgate/cellgate/balancer"
 	"github.com/cellgate/cellgate/bench"
 	"github.com/cellgate/cellgate/internal/democell"
+	"github.com/cellgate/cellgate/internal/testtoml"
 	"github.com/cellgate/cellgate/internal/testwait"
 	"github.com/cellgate/cellgate/rollout"
 )
@@ -106,7 +107,7 @@ func startFailoverFleetN(t *testing.T, perCell int, extra string, health string)
 	t.Helper()
 	f := &failoverFleet{eps: map[string][]*democell.Server{}, names: []string{"a", "b", "c"}}
 	var b strings.Builder
-	fmt.Fprintf(&b, "node_name = \"failover-1\"\n[listen]\naddr = \"127.0.0.1:0\"\ndrain_timeout = \"5s\"\n[admin]\naddr = \"127.0.0.1:0\"\n[state]\npath = %q\n", t.TempDir()+"/j.db")
+	b.WriteString(testtoml.Head("failover-1", t.TempDir()+"/j.db", `drain_timeout = "5s"`))
 	fmt.Fprintf(&b, "[routing]\nsticky_key = [\"header:X-User-ID\"]\nseed = %d\n%s\n", failoverSeed, extra)
 	var cells []balancer.Cell
 	for _, name := range f.names {
@@ -119,9 +120,9 @@ func startFailoverFleetN(t *testing.T, perCell int, extra string, health string)
 			s.SetDelay(2 * time.Millisecond) // so requests are in flight when a cell dies
 			t.Cleanup(func() { s.Close() })
 			f.eps[name] = append(f.eps[name], s)
-			addrs = append(addrs, fmt.Sprintf("%q", s.Addr()))
+			addrs = append(addrs, s.Addr())
 		}
-		fmt.Fprintf(&b, "[[cell]]\nname = %q\nversion = \"v1\"\nweight = 100\nendpoints = [%s]\n%s\n", name, strings.Join(addrs, ", "), health)
+		b.WriteString(testtoml.Cell(name, "v1", 100, addrs...) + health + "\n")
 		cells = append(cells, balancer.Cell{Name: name, Weight: 100})
 	}
 	f.table = balancer.NewTable(failoverSeed, cells)

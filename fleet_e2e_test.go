@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cellgate/cellgate/configs"
 	"github.com/cellgate/cellgate/gossip"
 	"github.com/cellgate/cellgate/gossip/gossiptest"
 	"github.com/cellgate/cellgate/internal/democell"
+	"github.com/cellgate/cellgate/internal/testtoml"
 	"github.com/cellgate/cellgate/internal/testwait"
 	"github.com/cellgate/cellgate/rollout"
 )
@@ -62,19 +62,7 @@ func startFleetOn(t *testing.T, n int, canaryFor func(i int) *democell.Server, p
 				gc.DeadNodeReclaimTime = 500 * time.Millisecond
 			}
 		}
-		joinLine := ""
-		if join != "" {
-			joinLine = fmt.Sprintf("join = [%q]", join)
-		}
-		src := fmt.Sprintf(`node_name = %q
-[listen]
-addr = "127.0.0.1:0"
-drain_timeout = "2s"
-[admin]
-addr = ""
-[state]
-path = %q
-[routing]
+		src := testtoml.HeadNoAdmin(name, c.path, `drain_timeout = "2s"`) + `[routing]
 sticky_key = ["header:X-User-ID"]
 [slo]
 latency_threshold = "10s" # see healthyHead
@@ -85,28 +73,11 @@ min_requests = 20
 tick = "300ms"
 [upstream]
 connect_timeout = "20s" # see below
-[gossip]
-bind = "127.0.0.1:0"
-%s
-[[cell]]
-name = "stable-a"
-weight = 100
-endpoints = [%q]
-[[cell]]
-name = "stable-b"
-weight = 100
-endpoints = [%q]
-[[cell]]
-name = "canary-1"
-version = "v2"
-weight = 0
-endpoints = [%q]
-`, name, c.path, joinLine, stableA.Addr(), stableB.Addr(), canaryFor(i).Addr())
-		cfg, err := configs.Parse([]byte(src), name+".toml")
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.start(cfg)
+` + testtoml.Gossip(join) +
+			testtoml.Cell("stable-a", "", 100, stableA.Addr()) +
+			testtoml.Cell("stable-b", "", 100, stableB.Addr()) +
+			testtoml.Cell("canary-1", "v2", 0, canaryFor(i).Addr())
+		c.startText(src, name+".toml")
 		if join == "" {
 			join = c.node.GossipAddr()
 		}

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/cellgate/cellgate/internal/grpcecho"
+	"github.com/cellgate/cellgate/internal/testtoml"
 	"github.com/cellgate/cellgate/internal/testwait"
 	"github.com/cellgate/cellgate/rollout"
 )
@@ -33,8 +34,7 @@ func startGRPCRig(t *testing.T, head string) *grpcRig {
 	t.Helper()
 	r := &grpcRig{cells: map[string]*grpcecho.Server{}, stopped: make(chan struct{})}
 	var b strings.Builder
-	fmt.Fprintf(&b, "node_name = \"grpc-1\"\n[listen]\naddr = \"127.0.0.1:0\"\nh2c = true\ndrain_timeout = \"5s\"\n[admin]\naddr = \"127.0.0.1:0\"\n[state]\npath = %q\n%s\n",
-		t.TempDir()+"/journal.db", head)
+	b.WriteString(testtoml.Head("grpc-1", t.TempDir()+"/journal.db", "h2c = true", `drain_timeout = "5s"`) + head + "\n")
 	for _, d := range []struct {
 		name, version string
 		weight        float64
@@ -45,7 +45,7 @@ func startGRPCRig(t *testing.T, head string) *grpcRig {
 		}
 		t.Cleanup(s.Close)
 		r.cells[d.name] = s
-		fmt.Fprintf(&b, "[[cell]]\nname = %q\nversion = %q\nweight = %g\nprotocol = \"h2c\"\nendpoints = [%q]\n", d.name, d.version, d.weight, s.Addr())
+		b.WriteString(testtoml.Cell(d.name, d.version, d.weight, s.Addr()) + "protocol = \"h2c\"\n")
 	}
 	r.c = startFromText(t, b.String())
 	return r

@@ -2,7 +2,6 @@ package cellgate_test
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 	"github.com/cellgate/cellgate/bench"
 	"github.com/cellgate/cellgate/configs"
 	"github.com/cellgate/cellgate/internal/democell"
+	"github.com/cellgate/cellgate/internal/testtoml"
 )
 
 // cluster is one node under test with its in-process cells.
@@ -41,7 +41,7 @@ func startCluster(t *testing.T, head string, defs ...cellDef) *cluster {
 	t.Helper()
 	c := &cluster{t: t, cells: map[string]*democell.Server{}, path: filepath.Join(t.TempDir(), "journal.db")}
 	var b strings.Builder
-	fmt.Fprintf(&b, "node_name = \"test-1\"\n[listen]\naddr = \"127.0.0.1:0\"\ndrain_timeout = \"5s\"\n[admin]\naddr = \"127.0.0.1:0\"\n[state]\npath = %q\n%s\n", c.path, head)
+	b.WriteString(testtoml.Head("test-1", c.path, `drain_timeout = "5s"`) + head + "\n")
 	for _, d := range defs {
 		n := max(d.endpoints, 1)
 		var eps []string
@@ -54,28 +54,31 @@ func startCluster(t *testing.T, head string, defs ...cellDef) *cluster {
 			if i == 0 {
 				c.cells[d.name] = s
 			}
-			eps = append(eps, fmt.Sprintf("%q", s.Addr()))
+			eps = append(eps, s.Addr())
 		}
-		fmt.Fprintf(&b, "[[cell]]\nname = %q\nversion = %q\nweight = %g\nendpoints = [%s]\n", d.name, d.version, d.weight, strings.Join(eps, ", "))
+		b.WriteString(testtoml.Cell(d.name, d.version, d.weight, eps...))
 	}
-	cfg, err := configs.Parse([]byte(b.String()), "test.toml")
-	if err != nil {
-		t.Fatalf("config: %v\n%s", err, b.String())
-	}
-	c.start(cfg)
+	c.startText(b.String(), "test.toml")
 	return c
 }
 
 // startFromText starts a node from a whole config text (no demo cells).
 func startFromText(t *testing.T, text string) *cluster {
 	t.Helper()
-	cfg, err := configs.Parse([]byte(text), "test.toml")
-	if err != nil {
-		t.Fatalf("config: %v\n%s", err, text)
-	}
 	c := &cluster{t: t, cells: map[string]*democell.Server{}}
-	c.start(cfg)
+	c.startText(text, "test.toml")
 	return c
+}
+
+// startText starts the node from a whole config text, named file in
+// errors.
+func (c *cluster) startText(text, file string) {
+	c.t.Helper()
+	cfg, err := configs.Parse([]byte(text), file)
+	if err != nil {
+		c.t.Fatalf("config: %v\n%s", err, text)
+	}
+	c.start(cfg)
 }
 
 func (c *cluster) start(cfg *configs.Config) {

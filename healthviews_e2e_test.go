@@ -2,7 +2,6 @@ package cellgate_test
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/cellgate/cellgate/admin"
 	"github.com/cellgate/cellgate/internal/democell"
+	"github.com/cellgate/cellgate/internal/testtoml"
 	"github.com/cellgate/cellgate/internal/testwait"
 )
 
@@ -37,32 +37,11 @@ func TestHealthViewsSharedByGossip(t *testing.T) {
 		}
 		e := edges[i]
 		t.Cleanup(func() { e.Close() })
-		joinLine := ""
-		if join != "" {
-			joinLine = fmt.Sprintf("join = [%q]", join)
-		}
-		nodes[i] = startFromText(t, fmt.Sprintf(`node_name = %q
-[listen]
-addr = "127.0.0.1:0"
-[admin]
-addr = "127.0.0.1:0"
-[state]
-path = %q
-[rollout]
+		nodes[i] = startFromText(t, testtoml.Head(name, filepath.Join(t.TempDir(), "j.db"))+`[rollout]
 tick = "200ms"
-[gossip]
-bind = "127.0.0.1:0"
-%s
-[[cell]]
-name = "stable"
-weight = 100
-endpoints = [%q]
-[[cell]]
-name = "edge"
-weight = 100
-endpoints = [%q]
-health = { interval = "500ms", timeout = "500ms", unhealthy = 2, healthy = 1 }
-`, name, filepath.Join(t.TempDir(), "j.db"), joinLine, stable.Addr(), e.Addr()))
+`+testtoml.Gossip(join)+testtoml.Cell("stable", "", 100, stable.Addr())+testtoml.Cell("edge", "", 100, e.Addr())+
+			`health = { interval = "500ms", timeout = "500ms", unhealthy = 2, healthy = 1 }
+`)
 		if join == "" {
 			join = nodes[i].node.GossipAddr()
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/cellgate/cellgate"
 	"github.com/cellgate/cellgate/configs"
 	"github.com/cellgate/cellgate/internal/democell"
+	"github.com/cellgate/cellgate/internal/testtoml"
 	"github.com/cellgate/cellgate/internal/testwait"
 )
 
@@ -161,23 +162,9 @@ func TestHandoverReleaseStopsFleet(t *testing.T) {
 // loopback; the test's cleanup shuts it down.
 func startGossipNode(t *testing.T, name, cell string) *cellgate.Node {
 	t.Helper()
-	src := `node_name = "` + name + `"
-[listen]
-addr = "127.0.0.1:0"
-drain_timeout = "1s"
-[admin]
-addr = "127.0.0.1:0"
-[state]
-path = "` + filepath.Join(t.TempDir(), "j.db") + `"
-[rollout]
+	src := testtoml.Head(name, filepath.Join(t.TempDir(), "j.db"), `drain_timeout = "1s"`) + `[rollout]
 tick = "50ms"
-[gossip]
-bind = "127.0.0.1:0"
-[[cell]]
-name = "stable-a"
-weight = 1
-endpoints = ["` + cell + `"]
-`
+` + testtoml.Gossip("") + testtoml.Cell("stable-a", "", 1, cell)
 	cfg, err := configs.Parse([]byte(src), name+".toml")
 	if err != nil {
 		t.Fatal(err)

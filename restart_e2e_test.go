@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cellgate/cellgate/configs"
 	"github.com/cellgate/cellgate/internal/democell"
+	"github.com/cellgate/cellgate/internal/testtoml"
 	"github.com/cellgate/cellgate/internal/testwait"
 	"github.com/cellgate/cellgate/rollout"
 )
@@ -176,45 +176,14 @@ func startRestartFleet(t *testing.T) []*fleetNode {
 	for i := range 3 {
 		name := fmt.Sprintf("node-%d", i+1)
 		c := &cluster{t: t, cells: map[string]*democell.Server{}, path: filepath.Join(t.TempDir(), "j.db")}
-		joinLine := ""
-		if join != "" {
-			joinLine = fmt.Sprintf("join = [%q]", join)
-		}
-		src := fmt.Sprintf(`node_name = %q
-[listen]
-addr = "127.0.0.1:0"
-drain_timeout = "1s"
-[admin]
-addr = ""
-[state]
-path = %q
-[rollout]
+		src := testtoml.HeadNoAdmin(name, c.path, `drain_timeout = "1s"`) + `[rollout]
 tick = "100ms"
-[gossip]
-bind = "127.0.0.1:0"
-%s
-[[cell]]
-name = "stable-a"
-weight = 100
-endpoints = [%q]
-[[cell]]
-name = "stable-b"
-weight = 100
-endpoints = [%q]
-[[cell]]
-name = "canary-1"
-weight = 0
-endpoints = [%q]
-[[cell]]
-name = "spare-1"
-weight = 0
-endpoints = [%q]
-`, name, c.path, joinLine, servers[0].Addr(), servers[1].Addr(), servers[2].Addr(), servers[3].Addr())
-		cfg, err := configs.Parse([]byte(src), name+".toml")
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.start(cfg)
+` + testtoml.Gossip(join) +
+			testtoml.Cell("stable-a", "", 100, servers[0].Addr()) +
+			testtoml.Cell("stable-b", "", 100, servers[1].Addr()) +
+			testtoml.Cell("canary-1", "", 0, servers[2].Addr()) +
+			testtoml.Cell("spare-1", "", 0, servers[3].Addr())
+		c.startText(src, name+".toml")
 		if join == "" {
 			join = c.node.GossipAddr()
 		}

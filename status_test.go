@@ -2,7 +2,6 @@ package cellgate_test
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cellgate/cellgate/admin"
+	"github.com/cellgate/cellgate/internal/testtoml"
 	"github.com/cellgate/cellgate/internal/testwait"
 )
 
@@ -18,25 +18,7 @@ import (
 // gossip address it is reachable at (it was always empty).
 func TestStatusMemberAddrs(t *testing.T) {
 	node := func(name, join string) *cluster {
-		joinLine := ""
-		if join != "" {
-			joinLine = fmt.Sprintf("join = [%q]", join)
-		}
-		return startFromText(t, fmt.Sprintf(`node_name = %q
-[listen]
-addr = "127.0.0.1:0"
-[admin]
-addr = "127.0.0.1:0"
-[state]
-path = %q
-[gossip]
-bind = "127.0.0.1:0"
-%s
-[[cell]]
-name = "a"
-weight = 1
-endpoints = ["127.0.0.1:1"]
-`, name, filepath.Join(t.TempDir(), "j.db"), joinLine))
+		return startFromText(t, testtoml.Head(name, filepath.Join(t.TempDir(), "j.db"))+testtoml.Gossip(join)+testtoml.Cell("a", "", 1, "127.0.0.1:1"))
 	}
 	n1 := node("node-1", "")
 	n2 := node("node-2", n1.node.GossipAddr())

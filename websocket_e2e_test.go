@@ -14,6 +14,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/cellgate/cellgate/internal/testtoml"
 	"github.com/cellgate/cellgate/internal/testwait"
 	"github.com/cellgate/cellgate/internal/wsecho"
 	"github.com/cellgate/cellgate/rollout"
@@ -31,15 +32,7 @@ func startWSCluster(t *testing.T, canaryWeight float64) *wsCluster {
 	t.Helper()
 	w := &wsCluster{ups: map[string]*wsecho.Server{}}
 	var b strings.Builder
-	fmt.Fprintf(&b, `node_name = "ws-1"
-[listen]
-addr = "127.0.0.1:0"
-drain_timeout = "5s"
-[admin]
-addr = "127.0.0.1:0"
-[state]
-path = %q
-[routing]
+	b.WriteString(testtoml.Head("ws-1", filepath.Join(t.TempDir(), "journal.db"), `drain_timeout = "5s"`) + `[routing]
 sticky_key = ["header:X-User-ID"]
 tunnel_drain = "100ms"
 [slo]
@@ -50,7 +43,7 @@ min_requests = 20
 [rollout]
 tick = "200ms"
 degraded_ticks = 3
-`, filepath.Join(t.TempDir(), "journal.db"))
+`)
 	for _, c := range []struct {
 		name, version string
 		weight        float64
@@ -58,7 +51,7 @@ degraded_ticks = 3
 		s := wsecho.Start(c.name)
 		t.Cleanup(s.Close)
 		w.ups[c.name] = s
-		fmt.Fprintf(&b, "[[cell]]\nname = %q\nversion = %q\nweight = %g\nendpoints = [%q]\n", c.name, c.version, c.weight, s.Addr)
+		b.WriteString(testtoml.Cell(c.name, c.version, c.weight, s.Addr))
 	}
 	w.cluster = startFromText(t, b.String())
 	return w

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/cellgate/cellgate/bench"
 	"github.com/cellgate/cellgate/internal/democell"
+	"github.com/cellgate/cellgate/internal/testtoml"
 	"github.com/cellgate/cellgate/internal/testwait"
 	"github.com/cellgate/cellgate/rollout"
 )
@@ -76,33 +76,14 @@ func TestDecisiveRevertUnderBinary(t *testing.T) {
 	defer csrv.Close()
 
 	cfg := filepath.Join(dir, "cellgate.toml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`node_name = "decisive"
-[listen]
-addr = "127.0.0.1:0"
-[admin]
-addr = "127.0.0.1:0"
-[state]
-path = %q
-[routing]
+	os.WriteFile(cfg, []byte(testtoml.Head("decisive", filepath.Join(dir, "j.db"))+`[routing]
 sticky_key = ["header:X-User-ID"]
 [slo]
 min_requests = 20
 [rollout]
 tick = "1s"
 degraded_ticks = 3
-[[cell]]
-name = "stable-a"
-weight = 1
-endpoints = [%q]
-[[cell]]
-name = "stable-b"
-weight = 1
-endpoints = [%q]
-[[cell]]
-name = "canary"
-weight = 0
-endpoints = [%q]
-`, filepath.Join(dir, "j.db"), a.Addr(), b.Addr(), cln.Addr().String())), 0o644)
+`+testtoml.Cell("stable-a", "", 1, a.Addr())+testtoml.Cell("stable-b", "", 1, b.Addr())+testtoml.Cell("canary", "", 0, cln.Addr().String())), 0o644)
 
 	node := startServe(t, bin, cfg)
 	addr, admin, logs := node.addr, node.admin, node.logs

@@ -22,6 +22,7 @@ import (
 	"github.com/cellgate/cellgate/bench"
 	"github.com/cellgate/cellgate/configs"
 	"github.com/cellgate/cellgate/internal/democell"
+	"github.com/cellgate/cellgate/internal/testtoml"
 	"github.com/cellgate/cellgate/internal/testwait"
 )
 
@@ -40,23 +41,8 @@ func TestGracefulHandover(t *testing.T) {
 	defer a.Close()
 	defer b.Close()
 	cfg := filepath.Join(dir, "cellgate.toml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`node_name = "handover"
-[listen]
-addr = "127.0.0.1:0"
-drain_timeout = "5s"
-[admin]
-addr = "127.0.0.1:0"
-[state]
-path = %q
-[[cell]]
-name = "stable-a"
-weight = 1
-endpoints = [%q]
-[[cell]]
-name = "stable-b"
-weight = 1
-endpoints = [%q]
-`, filepath.Join(dir, "j.db"), a.Addr(), b.Addr())), 0o644)
+	os.WriteFile(cfg, []byte(testtoml.Head("handover", filepath.Join(dir, "j.db"), `drain_timeout = "5s"`)+
+		testtoml.Cell("stable-a", "", 1, a.Addr())+testtoml.Cell("stable-b", "", 1, b.Addr())), 0o644)
 
 	p := launch(t, bin, cfg)
 	cmd, logs := p.cmd, p.logs

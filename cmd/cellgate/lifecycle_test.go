@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cellgate/cellgate/internal/democell"
+	"github.com/cellgate/cellgate/internal/testtoml"
 	"github.com/cellgate/cellgate/internal/testwait"
 	"github.com/cellgate/cellgate/rollout"
 )
@@ -78,8 +79,8 @@ func TestServeStartFailureExits(t *testing.T) {
 
 // serveConfig is a one-cell config with head's tables on top.
 func serveConfig(head, journal, cell string) string {
-	return fmt.Sprintf("%s[listen]\naddr = \"127.0.0.1:0\"\ndrain_timeout = \"1s\"\n[state]\npath = %q\n[[cell]]\nname = \"stable-a\"\nweight = 1\nendpoints = [%q]\n",
-		head, journal, cell)
+	return fmt.Sprintf("%s[listen]\naddr = \"127.0.0.1:0\"\ndrain_timeout = \"1s\"\n[state]\npath = %q\n", head, journal) +
+		testtoml.Cell("stable-a", "", 1, cell)
 }
 
 // oneCell is a cellgate process serving serveConfig's one cell, a demo
