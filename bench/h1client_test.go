@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cellgate/cellgate/internal/testh1"
 )
 
 func TestBuildRequestHead(t *testing.T) {
@@ -85,15 +87,8 @@ func closingServer(t *testing.T) string {
 	t.Helper()
 	return serveRaw(t, func(c net.Conn) {
 		defer c.Close()
-		br := bufio.NewReader(c)
-		for {
-			line, err := br.ReadString('\n')
-			if err != nil {
-				return
-			}
-			if line == "\r\n" {
-				break
-			}
+		if _, err := testh1.ReadHead(bufio.NewReader(c)); err != nil {
+			return
 		}
 		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
 	})

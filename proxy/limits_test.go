@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cellgate/cellgate/internal/testh1"
 	"github.com/cellgate/cellgate/internal/testwait"
 	"github.com/cellgate/cellgate/proxy/frontdoor"
 )
@@ -29,30 +30,25 @@ const rawGet = "GET / HTTP/1.1\r\nHost: cellgate.test\r\n\r\n"
 // readResponse reads one response with a Content-Length body from br and
 // returns its status code and the raw head.
 func readResponse(br *bufio.Reader) (int, string, error) {
-	var head strings.Builder
+	head, err := testh1.ReadHead(br)
+	if err != nil {
+		return 0, head, err
+	}
 	length := -1
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			return 0, head.String(), err
-		}
-		head.WriteString(line)
-		if line == "\r\n" {
-			break
-		}
+	for line := range strings.Lines(head) {
 		if k, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(k, "Content-Length") {
 			length, _ = strconv.Atoi(strings.TrimSpace(v))
 		}
 	}
 	status := 0
-	if f := strings.SplitN(head.String(), " ", 3); len(f) == 3 {
+	if f := strings.SplitN(head, " ", 3); len(f) == 3 {
 		status, _ = strconv.Atoi(f[1])
 	}
 	if length < 0 {
-		return status, head.String(), errors.New("response without Content-Length")
+		return status, head, errors.New("response without Content-Length")
 	}
-	_, err := br.Discard(length)
-	return status, head.String(), err
+	_, err = br.Discard(length)
+	return status, head, err
 }
 
 // These variables tell the helper process that opens the idle client

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/cellgate/cellgate/balancer"
+	"github.com/cellgate/cellgate/internal/testh1"
 )
 
 // dropper is a loopback upstream that reads each request's head and then
@@ -24,15 +25,8 @@ func newDropper(t *testing.T, prefix string) *dropper {
 	d := &dropper{}
 	d.addr = serveRaw(t, func(c net.Conn) {
 		defer c.Close()
-		br := bufio.NewReader(c)
-		for {
-			line, err := br.ReadString('\n')
-			if err != nil {
-				return
-			}
-			if line == "\r\n" {
-				break
-			}
+		if _, err := testh1.ReadHead(bufio.NewReader(c)); err != nil {
+			return
 		}
 		d.hits.Add(1)
 		if prefix != "" {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cellgate/cellgate/internal/testh1"
 	"github.com/cellgate/cellgate/proxy/frontdoor"
 )
 
@@ -66,16 +67,13 @@ func (r *recorder) next(t testing.TB) string {
 // included verbatim).
 func readRawMessage(br *bufio.Reader) (string, error) {
 	var out strings.Builder
+	head, err := testh1.ReadHead(br)
+	out.WriteString(head)
+	if err != nil {
+		return out.String(), err
+	}
 	length, chunked := 0, false
-	for {
-		line, err := br.ReadString('\n')
-		out.WriteString(line)
-		if err != nil {
-			return out.String(), err
-		}
-		if line == "\r\n" {
-			break
-		}
+	for line := range strings.Lines(head) {
 		k, v, _ := strings.Cut(strings.TrimRight(line, "\r\n"), ":")
 		switch strings.ToLower(k) {
 		case "content-length":
@@ -100,14 +98,10 @@ func readRawMessage(br *bufio.Reader) (string, error) {
 		if err != nil {
 			return out.String(), err
 		}
-		if size == 0 {
-			for { // trailer section up to the empty line
-				l, err := br.ReadString('\n')
-				out.WriteString(l)
-				if err != nil || l == "\r\n" {
-					return out.String(), err
-				}
-			}
+		if size == 0 { // the trailer section ends as a head does
+			trailers, err := testh1.ReadHead(br)
+			out.WriteString(trailers)
+			return out.String(), err
 		}
 		b := make([]byte, size+2)
 		if _, err := io.ReadFull(br, b); err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cellgate/cellgate/internal/testcert"
+	"github.com/cellgate/cellgate/internal/testh1"
 	"github.com/valyala/fasthttp"
 )
 
@@ -283,18 +284,10 @@ func TestResponseHeadWebSocket101(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	br := bufio.NewReader(c)
-	var head strings.Builder
-	for {
-		line, err := br.ReadString('\n')
-		head.WriteString(line)
-		if err != nil || line == "\r\n" {
-			break
-		}
-	}
+	head, _ := testh1.ReadHead(bufio.NewReader(c))
 	want := "HTTP/1.1 101 Switching Protocols\r\nsec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nX-Z: 1\r\nSet-Cookie: a=1\r\n" +
 		"Via: 1.1 cellgate\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
-	if head.String() != want {
-		t.Errorf("client got\n%q\nwant\n%q", head.String(), want)
+	if head != want {
+		t.Errorf("client got\n%q\nwant\n%q", head, want)
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cellgate/cellgate/balancer"
 	"github.com/cellgate/cellgate/internal/testcert"
+	"github.com/cellgate/cellgate/internal/testh1"
 	"github.com/cellgate/cellgate/internal/testwait"
 	"github.com/cellgate/cellgate/internal/wsecho"
 	"github.com/gorilla/websocket"
@@ -358,15 +359,8 @@ func recordingUpstream(t *testing.T, answer string) (string, <-chan string) {
 		defer c.Close()
 		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 		br := bufio.NewReader(c)
-		var head strings.Builder
-		for {
-			line, err := br.ReadString('\n')
-			head.WriteString(line)
-			if err != nil || line == "\r\n" {
-				break
-			}
-		}
-		got <- head.String()
+		head, _ := testh1.ReadHead(br)
+		got <- head
 		_, _ = io.WriteString(c, answer)
 		_, _ = io.Copy(io.Discard, br)
 	}()

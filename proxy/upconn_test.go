@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/cellgate/cellgate/internal/testh1"
 )
 
 // upConnPair dials a loopback listener and returns the wrapped client side
@@ -44,19 +46,12 @@ func upConnPair(t *testing.T) (*upConn, net.Conn) {
 // answer reads one request head from s (and a Content-Length body) and
 // writes a response whose body is the request's size.
 func answer(t *testing.T, s net.Conn, br *bufio.Reader) {
-	var n int
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			t.Errorf("upstream read: %v", err)
-			return
-		}
-		n += len(line)
-		if line == "\r\n" {
-			break
-		}
+	head, err := testh1.ReadHead(br)
+	if err != nil {
+		t.Errorf("upstream read: %v", err)
+		return
 	}
-	body := strconv.Itoa(n)
+	body := strconv.Itoa(len(head))
 	if _, err := io.WriteString(s, "HTTP/1.1 200 OK\r\nContent-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"+body); err != nil {
 		t.Errorf("upstream write: %v", err)
 	}
