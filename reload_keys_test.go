@@ -48,6 +48,10 @@ import (
 //     tuning, proxy options). Refused rows need no check: the test proves
 //     the reload failed naming the key, kept the config generation, and
 //     applied nothing else from the same file.
+//
+// Rows run in parallel (they wait on their node far more than they
+// compute), so a row keeps to its own keyEnv: no process-wide state, no
+// fixed port that a reload would bind.
 type keyRow struct {
 	key   string
 	hot   bool
@@ -387,7 +391,10 @@ func TestReloadEveryKey(t *testing.T) {
 			continue
 		}
 		delete(rows, key)
-		t.Run(key, func(t *testing.T) { r.run(t) })
+		t.Run(key, func(t *testing.T) {
+			t.Parallel() // each row has a node, upstreams and files of its own (newKeyEnv)
+			r.run(t)
+		})
 	}
 	for key := range rows {
 		t.Errorf("row %s names no key of the schema", key)
