@@ -54,6 +54,7 @@ func setFlagFault(c *cluster, f democell.FlagFault) {
 // 5 → 25 → 50 → 100 % under keyed load and is promoted, with no failed
 // request and the cells' weights untouched; upstreams saw both variants.
 func TestFlagRolloutPromotes(t *testing.T) {
+	waitBound(t)
 	c := startCluster(t, strings.Replace(flagHead("200ms", "all"), `latency_threshold = "300ms"`, `latency_threshold = "10s"`, 1), flagCells()...)
 	l := startLoad(t, c.url(), 600, 2000)
 	testwait.For(t, 10*time.Second, "baseline traffic", func() bool { return l.requests.Load() > 200 })
@@ -100,6 +101,7 @@ func flagOf(t *testing.T, c *cluster, user string) string {
 // "marked" and only 10 % of requests touching the flagged code, the
 // variant is still caught. Times from onset are logged, not asserted.
 func TestFlagRevertsOnVariantFault(t *testing.T) {
+	waitBound(t)
 	for _, tc := range []struct {
 		name, exposure string
 		expose         float64

@@ -104,6 +104,7 @@ func (r *grpcRig) codes() string {
 // TestGRPCCanaryPromotesWithZeroFailures: a healthy gRPC canary is promoted
 // step by step under keyed gRPC load, and no call fails on the way.
 func TestGRPCCanaryPromotesWithZeroFailures(t *testing.T) {
+	waitBound(t)
 	r := startGRPCRig(t, fmt.Sprintf(healthyHead, "200ms"))
 	r.load(t, 8, 300)
 	testwait.For(t, 20*time.Second, "baseline calls", func() bool { return r.calls.Load() > 100 })
@@ -130,6 +131,7 @@ func TestGRPCCanaryPromotesWithZeroFailures(t *testing.T) {
 // the controller, as one answering 500s is. The time from onset to canary
 // weight 0 is logged, not asserted (a loaded machine stretches it).
 func TestGRPCCanaryRevertsOnUnavailable(t *testing.T) {
+	waitBound(t)
 	r := startGRPCRig(t, fmt.Sprintf(e2eHead, "1s"))
 	r.load(t, 8, 300)
 	testwait.For(t, 20*time.Second, "baseline calls", func() bool { return r.calls.Load() > 100 })

@@ -110,6 +110,16 @@ func (c *cluster) stop() {
 
 func (c *cluster) url() string { return "http://" + c.node.Addr() + "/" }
 
+// waitBound marks a test that mostly waits — a rollout on a seconds-scale
+// schedule under light load, a tenth to a third of a core under the race
+// detector — as one that may run beside the others so marked (t.Parallel;
+// go test runs -parallel of them at once, GOMAXPROCS by default, after
+// every test that is not). Only a test whose every part is its own may be
+// marked: in-process nodes on port 0, its own upstreams and files, no
+// process-wide state (environment, descriptor limits, goroutine counts),
+// no gossip (its probe timeouts are tight), no Chromium (its CPU).
+func waitBound(t *testing.T) { t.Parallel() }
+
 // testLogger logs to the test's output only when -v is given, and only
 // until the test's cleanups have run: memberlist's Shutdown does not wait
 // for a probe already under way, whose log line would otherwise reach t.Log

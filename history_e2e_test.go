@@ -177,6 +177,7 @@ func readReport(t *testing.T, c *cluster, id string) reportDoc {
 // the restart, and the seconds after are added to it. For a canary that
 // is its cells' series; for a flag rollout its variants' cohorts.
 func TestRolloutHistoryOutlivesRestart(t *testing.T) {
+	waitBound(t)
 	for _, tc := range []struct {
 		name  string
 		head  string
@@ -251,6 +252,7 @@ func sumPoints(pts []history.Point) (requests, errors uint64) {
 // weights' shares 0.3 and 0.7 — and the cohorts' requests add up to the
 // cells' (each request is in one variant's cohort and one cell).
 func TestHistoryFlagCohorts(t *testing.T) {
+	waitBound(t)
 	c := startCluster(t, cohortHead("200ms"), flagCells()...)
 	setFlagFault(c, democell.FlagFault{Flag: "new-ranker", Variant: "on", Ratio: 0.5})
 	began := time.Now().Add(-time.Second)

@@ -17,6 +17,7 @@ import (
 // in-process demo cells, its windows and bake shrink to seconds, and the plan
 // must be promoted under load with no failed request.
 func TestReleasePatterns(t *testing.T) {
+	waitBound(t)
 	for _, name := range []string{"canary.toml", "rolling.toml", "bluegreen.toml"} {
 		t.Run(name, func(t *testing.T) {
 			cfg, err := configs.Parse(configs.Examples()[name], name)

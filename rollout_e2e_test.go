@@ -67,6 +67,7 @@ func waitTerminal(t *testing.T, c *cluster, id string, timeout time.Duration) ro
 // 50 → 100 under open-loop keyed load and is promoted, and no user request
 // fails on the way.
 func TestCanaryPromotesWithZeroFailures(t *testing.T) {
+	waitBound(t)
 	c := startCluster(t, fmt.Sprintf(healthyHead, "200ms"), canaryCells()...)
 	l := startLoad(t, c.url(), 600, 2000)
 	testwait.For(t, 10*time.Second, "baseline traffic", func() bool { return l.requests.Load() > 200 })

@@ -78,6 +78,7 @@ func zdLoad(t *testing.T, c *cluster, z *zdCheck) *load {
 // TestZeroDowntime runs open-loop keyed load through a node while, one at a
 // time, the operations a release involves happen to it.
 func TestZeroDowntime(t *testing.T) {
+	waitBound(t)
 	t.Run("promote-healthy-canary", func(t *testing.T) {
 		c := startCluster(t, fmt.Sprintf(healthyHead, "200ms"), canaryCells()...)
 		z := &zdCheck{}
