@@ -64,12 +64,7 @@ func startFleetOn(t *testing.T, n int, canaryFor func(i int) *democell.Server, p
 		}
 		src := testtoml.HeadNoAdmin(name, c.path, `drain_timeout = "2s"`) + `[routing]
 sticky_key = ["header:X-User-ID"]
-[slo]
-latency_threshold = "10s" # see healthyHead
-fast_burn = { long = "30s", short = "2s", rate = 14.4 }
-slow_burn = { long = "60s", short = "5s", rate = 6 }
-min_requests = 20
-[rollout]
+` + sloTable("10s") + `[rollout]
 tick = "300ms"
 [upstream]
 connect_timeout = "20s" # see below

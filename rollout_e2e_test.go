@@ -13,18 +13,25 @@ import (
 	"github.com/cellgate/cellgate/rollout"
 )
 
-// e2eHead is a seconds-scale SLO and a fast tick, so a whole rollout runs in
-// seconds. Its latency threshold is the production default, for the tests
-// that inject a latency fault.
-const e2eHead = `
-[routing]
-sticky_key = ["header:X-User-ID"]
-[slo]
-latency_threshold = "300ms"
+// sloTable is the seconds-scale SLO the e2e tests judge by: burn windows
+// of seconds instead of hours and 20 requests before a verdict, so a whole
+// rollout runs in seconds. latency is its threshold: "300ms", the
+// production default, for the tests that inject a latency fault; "10s"
+// for those that are not about latency (see healthyHead).
+func sloTable(latency string) string {
+	return `[slo]
+latency_threshold = "` + latency + `"
 fast_burn = { long = "30s", short = "2s", rate = 14.4 }
 slow_burn = { long = "60s", short = "5s", rate = 6 }
 min_requests = 20
-[rollout]
+`
+}
+
+// e2eHead is the seconds-scale SLO and a fast tick (its %s).
+var e2eHead = `
+[routing]
+sticky_key = ["header:X-User-ID"]
+` + sloTable("300ms") + `[rollout]
 tick = "%s"
 degraded_ticks = 3
 `

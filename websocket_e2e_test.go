@@ -35,12 +35,7 @@ func startWSCluster(t *testing.T, canaryWeight float64) *wsCluster {
 	b.WriteString(testtoml.Head("ws-1", filepath.Join(t.TempDir(), "journal.db"), `drain_timeout = "5s"`) + `[routing]
 sticky_key = ["header:X-User-ID"]
 tunnel_drain = "100ms"
-[slo]
-latency_threshold = "10s"
-fast_burn = { long = "30s", short = "2s", rate = 14.4 }
-slow_burn = { long = "60s", short = "5s", rate = 6 }
-min_requests = 20
-[rollout]
+` + sloTable("10s") + `[rollout]
 tick = "200ms"
 degraded_ticks = 3
 `)
