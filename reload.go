@@ -134,6 +134,7 @@ var restartKeys = map[string]string{
 	"listen.addr":             "the listener is bound once",
 	"listen.max_header_bytes": "the front door and read buffers are sized once per listener",
 	"listen.max_conns":        "the connection cap is fitted to the descriptor limit once",
+	"listen.core":             "the server core owns the listener and its connections from the start",
 	"admin.addr":              "the admin listener is bound once",
 	"state.path":              "the journal is opened once",
 	"routing.seed":            "it would move every user",

@@ -47,6 +47,12 @@ func (c *Config) Problem(key, msg string) Problem {
 	return Problem{Line: c.loc.line(key), Key: key, Msg: msg}
 }
 
+// The values of listen.core.
+const (
+	CoreGoroutine = "goroutine"
+	CoreLoop      = "loop"
+)
+
 // Listen is the client-facing listener.
 type Listen struct {
 	// Addr is host:port to accept client traffic on.
@@ -86,6 +92,12 @@ type Listen struct {
 	// any other as HTTP/1.1. False: plain connections speak HTTP/1.1 only
 	// (the preface gets a 400 in HTTP/1.1 bytes).
 	H2C bool `toml:"h2c"`
+	// Core is the HTTP/1.1 server core: "goroutine" (the default: fasthttp,
+	// one goroutine per connection) or "loop" (epoll event loops, one per
+	// GOMAXPROCS, serving bodiless plain-TCP requests to HTTP/1.1 cells and
+	// handing every other request to the goroutine core; Linux only, plain
+	// listeners only). Restart-only.
+	Core string `toml:"core"`
 }
 
 // Upstream tunes the connections to cell endpoints. This table is cellgate's
@@ -346,6 +358,7 @@ func Default() Config {
 		Tracing:   defaultTracing(),
 		Listen: Listen{
 			Addr:           "127.0.0.1:8080",
+			Core:           CoreGoroutine,
 			ReadTimeout:    D(30 * time.Second), // long enough for slow uploads, short enough to shed slow-loris
 			WriteTimeout:   D(30 * time.Second), // per write: streams live on while read; a stalled reader is cut
 			IdleTimeout:    D(90 * time.Second), // above typical client keep-alive, so clients close first

@@ -93,6 +93,15 @@ func (c *Config) validateListen(v *validator) {
 	if (l.TLSCert == "") != (l.TLSKey == "") {
 		v.add("listen.tls_cert", "tls_cert and tls_key go together")
 	}
+	switch l.Core {
+	case "", CoreGoroutine:
+	case CoreLoop:
+		if l.TLSCert != "" {
+			v.add("listen.core", `"loop" serves plain TCP only; with tls_cert use "goroutine"`)
+		}
+	default:
+		v.add("listen.core", `must be "goroutine" or "loop", not %q`, l.Core)
+	}
 	u := c.Upstream
 	v.duration("upstream.connect_timeout", u.ConnectTimeout, true)
 	v.duration("upstream.response_timeout", u.ResponseTimeout, true)

@@ -219,43 +219,54 @@ func (p *Proxy) CellUp(name string) bool {
 // Any other failure without evidence (a timeout, a 5xx, a response cut
 // after its first byte) is answered as is.
 func (st *reqState) forwardFailover(ctx *fasthttp.RequestCtx, snap *snapshot, keyHash uint64, idx int) cause {
-	p := st.p
 	for round := 0; ; round++ {
 		deaths := st.cell.stats.deaths.Load()
 		c := st.forward(ctx)
-		if c == causeNone || c == causeBusy || st.respByte || round == maxFailoverRounds-1 {
-			return c // answered, or part of an answer arrived: never repeated
-		}
-		dying := c == causeNoEndpoint || st.cell.stats.deaths.Load() != deaths || st.failedEp.checkFailed()
-		unsent := c == causeRefused || c == causeConnectTimeout
-		dropped := c == causeReset // with no response byte (above)
-		if !dying && !unsent && !dropped {
-			return c // an ordinary failure: the cell is not dying
-		}
-		if sent := c == causeReset || c == causeTimeout; (sent && !idempotent(ctx.Method())) || st.bodyRead > 0 {
-			st.cell.stats.inflightFailed.Add(1) // the body streamed: it cannot be sent again
+		if !st.nextRound(c, round, deaths, snap, keyHash, idx, ctx.Method()) {
 			return c
 		}
-		lostOnly := !dying && !unsent // no evidence: the request's one retry elsewhere
-		if lostOnly && !st.lost {
-			return c // not a connection loss (some other error, no byte answered)
-		}
-		now := p.health.nowNano()
-		if !lostOnly && !st.cell.refresh(now) && round == 0 {
-			continue // the rest of the cell first, once
-		}
-		if st.failedOver {
-			return c
-		}
-		j := p.failoverCell(snap, keyHash, idx, now)
-		if j == idx {
-			return c
-		}
-		st.cell.stats.failovers.Add(1)
-		st.failedOver, st.pinCookie = true, false
-		st.cell = snap.cells[j]
-		st.cell.served.Add(1)
 	}
+}
+
+// nextRound decides, after forward's attempts of round round failed with
+// c (deaths: the cell's death count when the round began), whether the
+// request goes to another round — the rest of its cell, or its failover
+// cell, which it then makes st.cell. Both server cores decide by it.
+func (st *reqState) nextRound(c cause, round int, deaths uint64, snap *snapshot, keyHash uint64, idx int, method []byte) bool {
+	p := st.p
+	if c == causeNone || c == causeBusy || st.respByte || round == maxFailoverRounds-1 {
+		return false // answered, or part of an answer arrived: never repeated
+	}
+	dying := c == causeNoEndpoint || st.cell.stats.deaths.Load() != deaths || st.failedEp.checkFailed()
+	unsent := c == causeRefused || c == causeConnectTimeout
+	dropped := c == causeReset // with no response byte (above)
+	if !dying && !unsent && !dropped {
+		return false // an ordinary failure: the cell is not dying
+	}
+	if sent := c == causeReset || c == causeTimeout; (sent && !idempotent(method)) || st.bodyRead > 0 {
+		st.cell.stats.inflightFailed.Add(1) // the body streamed: it cannot be sent again
+		return false
+	}
+	lostOnly := !dying && !unsent // no evidence: the request's one retry elsewhere
+	if lostOnly && !st.lost {
+		return false // not a connection loss (some other error, no byte answered)
+	}
+	now := p.health.nowNano()
+	if !lostOnly && !st.cell.refresh(now) && round == 0 {
+		return true // the rest of the cell first, once
+	}
+	if st.failedOver {
+		return false
+	}
+	j := p.failoverCell(snap, keyHash, idx, now)
+	if j == idx {
+		return false
+	}
+	st.cell.stats.failovers.Add(1)
+	st.failedOver, st.pinCookie = true, false
+	st.cell = snap.cells[j]
+	st.cell.served.Add(1)
+	return true
 }
 
 // checkFailed reports whether e (nil: no attempt failed) is held out of

@@ -46,6 +46,13 @@ type endpoint struct {
 	// while connection evidence holds the endpoint out, until a success.
 	probing atomic.Bool
 	dead    atomic.Bool
+
+	// loopConns counts the loop core's upstream connections to the
+	// endpoint (loopup.go), which max_conns_per_endpoint caps together
+	// with client's; loopGen moves when closeIdle asks the loops to close
+	// their idle ones too.
+	loopConns atomic.Int64
+	loopGen   atomic.Uint32
 }
 
 // newEndpoint builds an endpoint with its pool configured from opts; dial
@@ -198,6 +205,7 @@ func (h *health) eject(e *endpoint) {
 // closeIdle closes the endpoint's idle upstream connections, of either
 // protocol.
 func (e *endpoint) closeIdle() {
+	e.loopGen.Add(1)
 	e.client.CloseIdleConnections()
 	if e.h2 != nil {
 		e.h2.CloseIdleConnections()

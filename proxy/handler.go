@@ -164,58 +164,10 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 	st.start = ctx.Time()
 	st.client = ctx.Conn()
 	snap := p.snap.Load()
-	set := p.settings()
-	st.set = set
-	peer := peerAddr(ctx)
-	st.ctx, st.peer = ctx, peer
-
-	// Key: first present sticky source; otherwise random (or a new cookie).
-	var keyHash uint64
-	var cookie bool
-	var key []byte
-	key, _, st.keyBuf = set.keys.extract(&ctx.Request, peer, st.keyBuf)
-	switch {
-	case key != nil:
-		keyHash = snap.table.Hash(key)
-	case set.opts.SetCookie:
-		st.keyBuf = appendHex(st.keyBuf[:0], p.rand())
-		keyHash, cookie = snap.table.Hash(st.keyBuf), true
-	default:
-		keyHash = p.rand()
+	rt, ok := p.route(ctx, st, snap)
+	if !ok {
+		return // answered (OFREP) or failed (no cell)
 	}
-	st.acc.key = key
-	if cookie {
-		st.acc.key = st.keyBuf
-	}
-
-	if set.opts.OFREPPrefix != "" && p.isOFREP(ctx, set.opts.OFREPPrefix) {
-		p.serveOFREP(ctx, st, key, cookie)
-		return
-	}
-
-	// Cell: with pins on, a keyed session may be held on the cell that
-	// served it while a promotion moves its key (pins.go).
-	var idx int
-	if snap.pins != nil && (key != nil || cookie) {
-		idx = p.routePinned(ctx, st, snap, keyHash)
-	} else {
-		idx = snap.table.Pick(keyHash)
-	}
-	if idx < 0 {
-		p.fail(ctx, st, causeNoCell)
-		return
-	}
-	if p.readOverride(ctx, st, peer) && st.override.Cell != nil { // trusted proxies or a signed cookie (proxy/flags.go)
-		if i := snap.table.IndexBytes(st.override.Cell); i >= 0 {
-			idx = i
-		}
-	}
-	if snap.cells[idx].state.down.Load() { // rare: one atomic load otherwise
-		idx = p.routeAround(st, snap, keyHash, idx)
-	}
-	st.cell = snap.cells[idx]
-	st.cell.served.Add(1)
-	p.assignFlags(st, keyHash, key != nil || cookie)
 	if isH2Stream(ctx) {
 		if isGRPC(&ctx.Request.Header) {
 			st.metricProto = ProtocolGRPC
@@ -228,7 +180,7 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 	// A WebSocket handshake, routed like any request, leaves here for its
 	// own dedicated upstream connection and a tunnel (tunnelshake.go).
 	if isWebSocketUpgrade(&ctx.Request.Header) {
-		p.serveTunnel(ctx, st, peer, cookie, snap.sessions)
+		p.serveTunnel(ctx, st, st.peer, rt.cookie, snap.sessions)
 		return
 	}
 
@@ -244,19 +196,13 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 	// another endpoint, only if nothing was sent (a refused dial), or the
 	// request is idempotent, bodiless so far, and the upstream closed or
 	// reset the connection before any response byte (roundTrip's lost).
-	in := headInfo{peer: peer, trusted: st.set.keys.isTrusted(peer), tls: ctx.IsTLS(), chunked: st.bodyLen == -1, flags: st.flagsVal}
-	if t := &st.set.opts.Tracing; t.Generate {
-		in.trace = st.startTrace(&ctx.Request.Header, t)
-	}
-	if len(ctx.Request.Header.Host()) == 0 && len(st.cell.endpoints) > 0 {
-		in.host = st.cell.endpoints[0].addr // HTTP/1.0 without Host
-	}
+	in := st.headInfo(ctx)
 	if st.cell.proto != ProtoHTTP1 || isGRPC(&ctx.Request.Header) {
-		p.forwardH2(ctx, st, &in, snap.sessions, cookie) // h2upstream.go
+		p.forwardH2(ctx, st, &in, snap.sessions, rt.cookie) // h2upstream.go
 		return
 	}
 	st.head = st.scrub.appendRequestHead(st.head[:0], &ctx.Request.Header, &in)
-	if c := st.forwardFailover(ctx, snap, keyHash, idx); c != causeNone {
+	if c := st.forwardFailover(ctx, snap, rt.keyHash, rt.idx); c != causeNone {
 		p.fail(ctx, st, c)
 		return
 	}
@@ -265,8 +211,8 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 	st.status = ctx.Response.StatusCode()
 	st.scrub.prepareResponse(&ctx.Response.Header, st.upFraming&headHTTP10 != 0)
 	st.noteExposed()
-	p.label(ctx, st, snap.sessions, cookie)
-	p.appendOwnFields(ctx, st, cookie)
+	p.label(ctx, st, snap.sessions, rt.cookie)
+	p.appendOwnFields(ctx, st, rt.cookie)
 	switch {
 	case !st.streaming:
 		st.armHead()
@@ -278,6 +224,87 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 		ctx.Response.ImmediateHeaderFlush = true
 		ctx.Response.SetBodyStream(st, int(max(st.upLen, -1)))
 	}
+}
+
+// routed is where route sent a request: the key's hash, the cell index the
+// table (or a pin) chose before any failover, and whether a sticky cookie
+// was generated for it.
+type routed struct {
+	keyHash uint64
+	idx     int
+	cookie  bool
+}
+
+// route is the request path's first stages, shared by both server cores
+// (the loop core calls it from its event loop: loopconn.go): key → OFREP →
+// cell (pins, override, failover of a down cell) → flags. It fills st
+// (settings, peer, key for the access log, cell, flags) and returns false
+// when it answered the request itself (OFREP, or no cell: st is finished).
+func (p *Proxy) route(ctx *fasthttp.RequestCtx, st *reqState, snap *snapshot) (routed, bool) {
+	set := p.settings()
+	st.set = set
+	peer := peerAddr(ctx)
+	st.ctx, st.peer = ctx, peer
+
+	// Key: first present sticky source; otherwise random (or a new cookie).
+	var rt routed
+	var key []byte
+	key, _, st.keyBuf = set.keys.extract(&ctx.Request, peer, st.keyBuf)
+	switch {
+	case key != nil:
+		rt.keyHash = snap.table.Hash(key)
+	case set.opts.SetCookie:
+		st.keyBuf = appendHex(st.keyBuf[:0], p.rand())
+		rt.keyHash, rt.cookie = snap.table.Hash(st.keyBuf), true
+	default:
+		rt.keyHash = p.rand()
+	}
+	st.acc.key = key
+	if rt.cookie {
+		st.acc.key = st.keyBuf
+	}
+
+	if set.opts.OFREPPrefix != "" && p.isOFREP(ctx, set.opts.OFREPPrefix) {
+		p.serveOFREP(ctx, st, key, rt.cookie)
+		return rt, false
+	}
+
+	// Cell: with pins on, a keyed session may be held on the cell that
+	// served it while a promotion moves its key (pins.go).
+	if snap.pins != nil && (key != nil || rt.cookie) {
+		rt.idx = p.routePinned(ctx, st, snap, rt.keyHash)
+	} else {
+		rt.idx = snap.table.Pick(rt.keyHash)
+	}
+	if rt.idx < 0 {
+		p.fail(ctx, st, causeNoCell)
+		return rt, false
+	}
+	if p.readOverride(ctx, st, peer) && st.override.Cell != nil { // trusted proxies or a signed cookie (proxy/flags.go)
+		if i := snap.table.IndexBytes(st.override.Cell); i >= 0 {
+			rt.idx = i
+		}
+	}
+	if snap.cells[rt.idx].state.down.Load() { // rare: one atomic load otherwise
+		rt.idx = p.routeAround(st, snap, rt.keyHash, rt.idx)
+	}
+	st.cell = snap.cells[rt.idx]
+	st.cell.served.Add(1)
+	p.assignFlags(st, rt.keyHash, key != nil || rt.cookie)
+	return rt, true
+}
+
+// headInfo is what the upstream head needs beyond the client's bytes
+// (reqhead.go), for a routed request.
+func (st *reqState) headInfo(ctx *fasthttp.RequestCtx) headInfo {
+	in := headInfo{peer: st.peer, trusted: st.set.keys.isTrusted(st.peer), tls: ctx.IsTLS(), chunked: st.bodyLen == -1, flags: st.flagsVal}
+	if t := &st.set.opts.Tracing; t.Generate {
+		in.trace = st.startTrace(&ctx.Request.Header, t)
+	}
+	if len(ctx.Request.Header.Host()) == 0 && len(st.cell.endpoints) > 0 {
+		in.host = st.cell.endpoints[0].addr // HTTP/1.0 without Host
+	}
+	return in
 }
 
 // appendOwnFields ends the client's response head (st.upHead) with
@@ -349,11 +376,7 @@ func (st *reqState) forward(ctx *fasthttp.RequestCtx) cause {
 		ep.outstanding.Add(1)
 		sent, lost, err := st.roundTrip(ctx, ep)
 		if err == nil {
-			if ctx.Response.StatusCode() >= 500 {
-				p.noteFailure(st.cell, ep, causeNone, false)
-			} else {
-				p.health.success(ep)
-			}
+			st.attemptDone(ep, ctx.Response.StatusCode())
 			return causeNone
 		}
 		ep.outstanding.Add(-1)
@@ -363,14 +386,32 @@ func (st *reqState) forward(ctx *fasthttp.RequestCtx) cause {
 			return cbe.c // the client's doing: no retry, no mark on the endpoint
 		}
 		c := classify(err, sent)
-		if c != causeBusy {
-			p.noteFailure(st.cell, ep, c, !st.gotHead)
-		}
-		st.lastCause, st.failedEp, st.lost = c, ep, lost
-		if attempt > 0 || (sent && !(lost && idempotent(ctx.Method()))) {
+		if !st.attemptFailed(ep, c, attempt, sent, lost, ctx.Method()) {
 			return c
 		}
 		tried = ep
+	}
+}
+
+// attemptFailed settles a failed attempt on ep (cause c) — passive health,
+// the request's last failure — and reports whether forward's rule allows
+// another attempt: the first attempt only, and only if nothing was sent or
+// an idempotent request was lost (roundTrip). Both cores decide by it.
+func (st *reqState) attemptFailed(ep *endpoint, c cause, attempt int, sent, lost bool, method []byte) bool {
+	if c != causeBusy {
+		st.p.noteFailure(st.cell, ep, c, !st.gotHead)
+	}
+	st.lastCause, st.failedEp, st.lost = c, ep, lost
+	return attempt == 0 && (!sent || (lost && idempotent(method)))
+}
+
+// attemptDone settles a successful attempt: a 5xx counts toward ejection,
+// anything else is a success.
+func (st *reqState) attemptDone(ep *endpoint, status int) {
+	if status >= 500 {
+		st.p.noteFailure(st.cell, ep, causeNone, false)
+	} else {
+		st.p.health.success(ep)
 	}
 }
 

@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"flag"
 	"net"
 	"net/http"
 	"strings"
@@ -73,9 +74,15 @@ func deadAddr(t testing.TB) string {
 	return addr
 }
 
-// testOptions are DefaultOptions with short timeouts and no ejection.
+// proxyCore is the server core the proxy tests run on (make test runs the
+// core-sensitive ones a second time with -proxy.core=loop).
+var proxyCore = flag.String("proxy.core", CoreGoroutine, `server core for the proxy tests: "goroutine" or "loop"`)
+
+// testOptions are DefaultOptions with short timeouts and no ejection, on
+// the core -proxy.core names.
 func testOptions() Options {
 	o := DefaultOptions()
+	o.Core = *proxyCore
 	o.ConnectTimeout = time.Second
 	o.UpstreamReadTimeout = 5 * time.Second
 	o.DrainTimeout = 5 * time.Second

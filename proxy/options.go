@@ -94,6 +94,10 @@ type Options struct {
 	// choose by ALPN whatever this says. False: a plain listener speaks
 	// HTTP/1.1 only and the preface is refused as a malformed request.
 	H2C bool
+	// Core is the HTTP/1.1 server core (listen.core): CoreGoroutine ("" too)
+	// or CoreLoop (loopcore.go). Restart-only: the core owns the listener
+	// and its connections from Serve on.
+	Core string
 	// GRPCErrorCodes are the grpc-status codes that count a gRPC call as
 	// failed for its cell's SLIs (slo.grpc_error_codes); a call without
 	// grpc-status, or reset, always counts as failed. Nil:
@@ -300,6 +304,9 @@ func (o *Options) validate() error {
 	var errs []error
 	if o.MaxRequestBody < 0 {
 		errs = append(errs, fmt.Errorf("max request body %d: must be ≥ 0", o.MaxRequestBody))
+	}
+	if err := checkCore(o.Core); err != nil {
+		errs = append(errs, err)
 	}
 	if o.TunnelIdleTimeout < 0 || o.TunnelDrain < 0 {
 		errs = append(errs, errors.New("tunnel idle timeout and tunnel drain must be ≥ 0"))

@@ -77,6 +77,10 @@ type Proxy struct {
 
 	// h2 serves the HTTP/2 connections (h2front.go).
 	h2 h2Front
+
+	// loops is the loop core when it serves (loopcore.go); nil otherwise.
+	// Guarded by mu.
+	loops *loopCore
 }
 
 // New validates opts and cells and builds a proxy. seed keys the sticky
@@ -195,6 +199,17 @@ func (p *Proxy) newServer(o *Options) *fasthttp.Server {
 // nil after a Shutdown and a permanent accept error otherwise; Serving is
 // false from then on.
 func (p *Proxy) Serve(ln net.Listener) error {
+	if p.opts.Core == CoreLoop && !p.draining.Load() {
+		lln, ok, err := p.startLoops(ln)
+		if err != nil {
+			ln.Close()
+			p.accept.ended.Store(true)
+			return fmt.Errorf("serve: %w", err)
+		}
+		if ok {
+			ln = lln // the goroutine core serves what the loops hand over
+		}
+	}
 	wl := p.conns.wrap(newBackoffListener(ln, &p.accept, p.log))
 	p.mu.Lock()
 	if p.draining.Load() { // Shutdown came first: never start serving
@@ -261,6 +276,12 @@ wait:
 	grace.Stop()
 	tick.Stop()
 	// Then close what is idle and wait for requests still in flight.
+	p.mu.Lock()
+	loops := p.loops
+	p.mu.Unlock()
+	if loops != nil {
+		loops.shutdown(ctx)
+	}
 	err := p.shutdownServers(ctx)
 	p.waitH2(ctx)
 	if err != nil {
@@ -269,6 +290,9 @@ wait:
 	// WebSocket tunnels run on until the drain ends, then get a close
 	// frame (1001) before their connections are closed.
 	p.tunnels.stop(ctx)
+	if loops != nil {
+		loops.closeAll()
+	}
 	p.conns.closeAll()
 	p.mu.Lock()
 	for _, e := range p.endpoints {
@@ -337,6 +361,13 @@ type connTracker struct {
 
 	mu    sync.Mutex
 	conns map[*trackedConn]struct{} // guarded by mu
+	// Under the loop core (looped) the loops own most connections: they
+	// count them in loopOpen and apply the cap when they accept; handing
+	// counts those handed to the goroutine core and not yet tracked, which
+	// admit then takes without the cap. All guarded by mu.
+	looped   bool
+	loopOpen int
+	handing  int
 
 	refused   atomic.Uint64 // connections answered 503 too-many-connections
 	lingering atomic.Int32  // refusals still being answered (see refuse)
@@ -346,11 +377,14 @@ type connTracker struct {
 
 func (t *connTracker) wrap(ln net.Listener) net.Listener { return &trackingListener{ln, t} }
 
-// admit tracks c unless the cap is reached.
+// admit tracks c unless the cap is reached. Under the loop core every
+// connection it sees was accepted, and capped, by a loop (admitLoop).
 func (t *connTracker) admit(c *trackedConn) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.max > 0 && len(t.conns) >= t.max {
+	if t.looped {
+		t.handing = max(t.handing-1, 0)
+	} else if t.max > 0 && len(t.conns) >= t.max {
 		return false
 	}
 	if t.conns == nil {
@@ -369,7 +403,38 @@ func (t *connTracker) remove(c *trackedConn) {
 func (t *connTracker) open() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return len(t.conns)
+	return len(t.conns) + t.loopOpen + t.handing
+}
+
+// setLooped switches the tracker to the loop core's accounting (admit).
+func (t *connTracker) setLooped() {
+	t.mu.Lock()
+	t.looped = true
+	t.mu.Unlock()
+}
+
+// admitLoop counts a connection a loop accepted, unless the cap is
+// reached: the cap covers the loops' connections and the goroutine
+// core's together.
+func (t *connTracker) admitLoop() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.max > 0 && len(t.conns)+t.loopOpen+t.handing >= t.max {
+		return false
+	}
+	t.loopOpen++
+	return true
+}
+
+// releaseLoop forgets a loop's connection: closed, or handed to the
+// goroutine core (handed), which admits it without the cap.
+func (t *connTracker) releaseLoop(handed bool) {
+	t.mu.Lock()
+	t.loopOpen--
+	if handed {
+		t.handing++
+	}
+	t.mu.Unlock()
 }
 
 func (t *connTracker) closeAll() {

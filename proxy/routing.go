@@ -22,6 +22,9 @@ type snapshot struct {
 	cells    []*cell
 	pins     *balancer.PinView
 	sessions *sessions
+	// loopable is set when every cell is plain HTTP/1.1 (no TLS, no
+	// HTTP/2): the loop core (loopcore.go) serves its fast path only then.
+	loopable bool
 }
 
 // cell is one routing target as the request path needs it. Its header
@@ -96,7 +99,7 @@ func (c *cell) pickEndpoint(r uint64, exclude *endpoint, now func() int64) *endp
 // p.mu must be held.
 func (p *Proxy) buildSnapshotLocked(specs []CellSpec) *snapshot {
 	old := p.snap.Load()
-	s := &snapshot{cells: make([]*cell, len(specs))}
+	s := &snapshot{cells: make([]*cell, len(specs)), loopable: true}
 	if old != nil {
 		s.sessions = old.sessions
 	} else {
@@ -116,6 +119,9 @@ func (p *Proxy) buildSnapshotLocked(specs []CellSpec) *snapshot {
 		}
 		if sp.Protocol != "" {
 			c.proto = sp.Protocol
+		}
+		if c.proto != ProtoHTTP1 || sp.TLS != nil {
+			s.loopable = false
 		}
 		for _, addr := range sp.Endpoints {
 			key := endpointKey(&sp, addr)

@@ -65,6 +65,7 @@ var restartOptions = []struct {
 	{"Addr", func(a, b *Options) bool { return a.Addr == b.Addr }},
 	{"ReadBufferSize", func(a, b *Options) bool { return a.ReadBufferSize == b.ReadBufferSize }},
 	{"MaxConns", func(a, b *Options) bool { return a.MaxConns == b.MaxConns }},
+	{"Core", func(a, b *Options) bool { return a.Core == b.Core }},
 	{"PinMemory", func(a, b *Options) bool { return a.PinMemory == b.PinMemory }},
 	{"PinIdle", func(a, b *Options) bool { return a.PinIdle == b.PinIdle }},
 	{"PinSecret", func(a, b *Options) bool { return string(a.PinSecret) == string(b.PinSecret) }},

@@ -340,3 +340,14 @@ func (c *Conn) releasePooled() {
 		c.pending = nil
 	}
 }
+
+// Unlisten returns what Listen wrapped and its config, or ok false when ln
+// is not a front-door listener. The proxy's loop core (proxy/loopcore.go)
+// accepts on the socket beneath itself and validates with the same config.
+func Unlisten(ln net.Listener) (inner net.Listener, cfg Config, ok bool) {
+	l, ok := ln.(*listener)
+	if !ok {
+		return ln, Config{}, false
+	}
+	return l.Listener, l.cfg, true
+}

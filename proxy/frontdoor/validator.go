@@ -275,3 +275,7 @@ func (v *Validator) endMessage() {
 		v.carry = nil
 	}
 }
+
+// Reset makes v a fresh validator for cfg, for a new connection: the loop
+// core (proxy/loopconn.go) keeps one per pooled connection.
+func (v *Validator) Reset(cfg Config) { v.init(cfg) }

@@ -1,0 +1,471 @@
+//go:build linux
+
+package proxy
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"golang.org/x/sys/unix"
+
+	"github.com/cellgate/cellgate/proxy/frontdoor"
+)
+
+// lconn is a client connection a loop serves, and the request it has under
+// way. The request's working set is the goroutine core's (reqState, a
+// fasthttp.RequestCtx with the parsed request), so routing, the upstream
+// head, the client's response head, recording and the access log run the
+// same code on both cores.
+type lconn struct {
+	fd    int
+	raddr net.Addr
+	stub  loopStub // what ctx.Conn() returns
+	v     frontdoor.Validator
+	ctx   *fasthttp.RequestCtx
+
+	in  []byte // client bytes from the current request's first on
+	fed int    // bytes of in already fed to v
+	out []byte // bytes for the client a write left over
+
+	paused     bool  // client reads are off: a request is under way
+	writing    bool  // EPOLLOUT is on for out
+	deadline   int64 // UnixNano when the current wait times out; 0: none
+	closeAfter bool  // close once the response is out
+
+	// The request under way (nil between requests) and its forwarding
+	// state: forward's attempts and forwardFailover's rounds, as the
+	// goroutine core runs them (handler.go, cellhealth.go).
+	st      *reqState
+	u       *lup
+	rt      routed
+	snap    *snapshot
+	attempt int
+	round   int
+	deaths  uint64
+	tried   *endpoint
+
+	rs relay // the response body on its way (loopresp.go)
+}
+
+// maxLoopHead bounds the client bytes a loop buffers for one request head;
+// a longer head is handed to the goroutine core, whose front door and
+// server refuse it with their answers.
+func (l *loop) maxHead() int { return max(l.p.opts.ReadBufferSize, 4096) }
+
+func (l *loop) newConn(fd int, sa unix.Sockaddr) *lconn {
+	var c *lconn
+	if n := len(l.free); n > 0 {
+		c = l.free[n-1]
+		l.free = l.free[:n-1]
+	} else {
+		c = &lconn{ctx: new(fasthttp.RequestCtx), in: make([]byte, 0, l.maxHead())}
+		c.stub.c = c
+	}
+	c.fd, c.raddr = fd, sockAddr(sa)
+	c.v.Reset(l.fdConfig())
+	l.readDeadline(c) // fasthttp: read_timeout for the first request
+	return c
+}
+
+// fdConfig is the front door's config, or its defaults when Serve's
+// listener had none (the loop still frames requests with a Validator).
+func (l *loop) fdConfig() frontdoor.Config {
+	if l.lc.fd != nil {
+		return *l.lc.fd
+	}
+	return frontdoor.DefaultConfig()
+}
+
+// closeConn closes a client connection and forgets it.
+func (l *loop) closeConn(c *lconn) {
+	l.dropConn(c)
+	unix.Close(c.fd)
+	l.p.conns.releaseLoop(false)
+	l.recycle(c)
+}
+
+// dropConn takes c out of the loop (its descriptor stays open).
+func (l *loop) dropConn(c *lconn) {
+	_ = l.ctl(unix.EPOLL_CTL_DEL, c.fd, 0)
+	l.cl[c.fd] = nil
+	l.nconns.Add(-1)
+}
+
+func (l *loop) recycle(c *lconn) {
+	c.fd, c.raddr = -1, nil
+	c.in, c.fed, c.out = c.in[:0], 0, c.out[:0]
+	c.paused, c.writing, c.deadline, c.closeAfter = false, false, 0, false
+	c.st, c.u, c.snap, c.tried = nil, nil, nil, nil
+	c.rs = relay{}
+	if cap(c.in) > l.maxHead() || cap(c.out) > 64<<10 {
+		return // grown for one big response: let it go
+	}
+	l.free = append(l.free, c)
+}
+
+// handoff gives c to the goroutine core with the bytes it has read and not
+// served (the current request's, from its first byte), before any byte of
+// that request went upstream.
+func (l *loop) handoff(c *lconn) {
+	pre := append([]byte(nil), c.in...)
+	fd := c.fd
+	l.handed.Add(1)
+	l.dropConn(c)
+	l.p.conns.releaseLoop(true)
+	l.recycle(c)
+	tc, err := connFromFD(fd)
+	if err != nil {
+		l.p.conns.mu.Lock()
+		l.p.conns.handing--
+		l.p.conns.mu.Unlock()
+		l.p.log.Warn("loop core: hand-off failed; connection closed", "err", err)
+		return
+	}
+	var nc net.Conn = newPrefixConn(tc, pre)
+	if cfg := l.lc.fd; cfg != nil {
+		nc = frontdoor.Wrap(nc, *cfg)
+	}
+	go l.lc.handoff(nc)
+}
+
+// clientEvent handles readiness of a client connection.
+func (l *loop) clientEvent(c *lconn, ev uint32) {
+	if ev&unix.EPOLLOUT != 0 && len(c.out) > 0 {
+		if !l.flush(c) {
+			return
+		}
+	}
+	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) == 0 || c.fd < 0 {
+		return
+	}
+	if ev&(unix.EPOLLHUP|unix.EPOLLERR) != 0 && c.st != nil {
+		l.clientFailed(c) // gone both ways (these cannot be masked by pause)
+		return
+	}
+	if c.st != nil {
+		// A pipelining client, or one that closed: stop reading until the
+		// answer is out (level triggering would wake the loop again and
+		// again). A close is seen when reading resumes.
+		l.pause(c)
+		return
+	}
+	if len(c.in) == cap(c.in) {
+		l.handoff(c) // a head larger than the loop buffers
+		return
+	}
+	n, err := rawRead(c.fd, c.in[len(c.in):cap(c.in)])
+	if n <= 0 {
+		if err == unix.EAGAIN || err == unix.EINTR {
+			return
+		}
+		l.closeConn(c) // EOF or error between requests
+		return
+	}
+	if len(c.in) == 0 {
+		l.readDeadline(c)
+	}
+	c.in = c.in[:len(c.in)+n]
+	l.next(c)
+}
+
+func (l *loop) pause(c *lconn) {
+	if !c.paused {
+		c.paused = true
+		l.events32(c)
+	}
+}
+
+// events32 sets c's epoll interest from paused and writing.
+func (l *loop) events32(c *lconn) {
+	var ev uint32
+	if !c.paused {
+		ev = evIn
+	}
+	if c.writing {
+		ev |= unix.EPOLLOUT
+	}
+	_ = l.ctl(unix.EPOLL_CTL_MOD, c.fd, ev)
+}
+
+// http2Preface is what an HTTP/2 connection with prior knowledge opens
+// with (RFC 9113 §3.4); the goroutine core sorts those (h2front.go).
+var http2Preface = []byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+
+// next validates the buffered client bytes and starts the request they
+// hold, or hands the connection over when the loop does not serve it.
+func (l *loop) next(c *lconn) {
+	if len(c.in) == 0 {
+		return
+	}
+	if c.v.Requests() == 0 && c.fed == 0 && bytes.HasPrefix(http2Preface, c.in[:min(len(c.in), len(http2Preface))]) {
+		l.handoff(c) // may be HTTP/2: the goroutine core decides
+		return
+	}
+	before := c.v.Requests()
+	n, r := c.v.FeedMessage(c.in[c.fed:])
+	c.fed += n
+	if r != nil {
+		l.handoff(c) // the front door refuses it there, with its answer
+		return
+	}
+	if c.v.Requests() == before {
+		if headEnd(c.in, 0) >= 0 || len(c.in) == cap(c.in) {
+			l.handoff(c) // a whole head and a body still to come, or a huge head
+		}
+		return
+	}
+	if !l.parse(c) {
+		l.handoff(c)
+		return
+	}
+	l.start(c)
+}
+
+// parse reads the request head in c.in[:c.fed] into c.ctx and reports
+// whether the loop serves it: HTTP/1.1, no body, no Upgrade, no Expect,
+// not gRPC, not OFREP, and a snapshot of plain HTTP/1.1 cells.
+func (l *loop) parse(c *lconn) bool {
+	req := &c.ctx.Request
+	req.Reset()
+	req.Header.DisableNormalizing()
+	c.ctx.Response.Reset()
+	c.ctx.Response.Header.DisableNormalizing()
+	l.src.Reset(c.in[:c.fed])
+	l.br.Reset(&l.src)
+	if err := req.Header.Read(l.br); err != nil || l.br.Buffered() > 0 {
+		return false
+	}
+	h := &req.Header
+	if cl := h.ContentLength(); cl != 0 && cl != -2 {
+		return false
+	}
+	if !h.IsHTTP11() || h.IsConnect() || len(h.Peek("Upgrade")) > 0 || len(h.Peek("Expect")) > 0 ||
+		len(h.Peek("Transfer-Encoding")) > 0 || isGRPC(h) {
+		return false
+	}
+	if !l.p.snap.Load().loopable {
+		return false
+	}
+	if o := &l.p.options().OFREPPrefix; *o != "" && l.p.isOFREP(c.ctx, *o) {
+		return false
+	}
+	return true
+}
+
+// start routes the parsed request (the goroutine core's route), builds
+// its upstream head and makes the first attempt.
+func (l *loop) start(c *lconn) {
+	ctx := c.ctx
+	ctx.Init2(&c.stub, nil, true) // the request's clock: ctx.Time()
+	c.deadline = 0
+	c.closeAfter = l.p.draining.Load() || ctx.Request.Header.ConnectionClose()
+	st := l.p.acquireState()
+	st.start = ctx.Time()
+	st.client = &c.stub
+	snap := l.p.snap.Load()
+	rt, ok := l.p.route(ctx, st, snap)
+	if !ok {
+		l.writeCtx(c) // answered (no cell): st is finished
+		return
+	}
+	c.st, c.rt, c.snap = st, rt, snap
+	l.pause(c)
+	st.bodyLen = int64(ctx.Request.Header.ContentLength())
+	in := st.headInfo(ctx)
+	st.head = st.scrub.appendRequestHead(st.head[:0], &ctx.Request.Header, &in)
+	c.round = 0
+	l.beginRound(c)
+}
+
+// beginRound starts a round of forward's attempts (forwardFailover).
+func (l *loop) beginRound(c *lconn) {
+	c.deaths = c.st.cell.stats.deaths.Load()
+	c.attempt, c.tried = 0, nil
+	c.st.failedEp, c.st.lost = nil, false
+	l.attempt(c)
+}
+
+// requestDone ends the request under way: the response is out (or
+// abandoned). The connection serves its next request or closes.
+func (l *loop) requestDone(c *lconn) {
+	l.served.Add(1)
+	c.st = nil
+	c.snap, c.tried = nil, nil
+	rest := copy(c.in, c.in[c.fed:])
+	c.in, c.fed = c.in[:rest], 0
+	if c.closeAfter {
+		l.closeConn(c)
+		return
+	}
+	if l.draining && rest == 0 {
+		l.closeConn(c)
+		return
+	}
+	c.paused = false
+	l.events32(c)
+	if rest > 0 {
+		l.readDeadline(c)
+		l.next(c)
+		return
+	}
+	l.idleDeadline(c)
+}
+
+// writeCtx writes the response in c.ctx as the goroutine core's server
+// writes one (fasthttp's Response.Write, "Connection: close" when the
+// connection ends after it) and ends the request.
+func (l *loop) writeCtx(c *lconn) {
+	resp := &c.ctx.Response
+	if c.closeAfter || resp.ConnectionClose() {
+		c.closeAfter = true
+		resp.SetConnectionClose()
+	}
+	if c.ctx.IsHead() {
+		resp.SkipBody = true
+	}
+	l.sink.b = c.out[:0]
+	l.wb.Reset(&l.sink)
+	if err := resp.Write(l.wb); err == nil {
+		_ = l.wb.Flush()
+	}
+	c.out = l.sink.b[:0]
+	l.toClient(c, l.sink.b, true)
+}
+
+// toClient writes b to the client; what the socket does not take waits
+// in c.out for writability (b may be c.out's own array). last says the
+// response ends with b.
+func (l *loop) toClient(c *lconn, b []byte, last bool) {
+	n, err := rawWrite(c.fd, b)
+	if err != nil && err != unix.EAGAIN && err != unix.EINTR {
+		l.clientFailed(c)
+		return
+	}
+	n = max(n, 0)
+	if n < len(b) {
+		c.out = append(c.out[:0], b[n:]...)
+		c.rs.lastOut = last
+		c.writing = true
+		l.events32(c)
+		l.writeDeadline(c)
+		if c.u != nil {
+			_ = l.ctl(unix.EPOLL_CTL_MOD, c.u.fd, 0) // stop reading upstream until the client catches up
+		}
+		return
+	}
+	if last {
+		l.responseOut(c)
+	}
+}
+
+// flush writes c.out; it reports whether all of it went.
+func (l *loop) flush(c *lconn) bool {
+	n, err := rawWrite(c.fd, c.out)
+	if err != nil && err != unix.EAGAIN && err != unix.EINTR {
+		l.clientFailed(c)
+		return false
+	}
+	if n < len(c.out) {
+		if n > 0 {
+			c.out = c.out[:copy(c.out, c.out[n:])]
+			l.writeDeadline(c)
+		}
+		return false
+	}
+	c.out = c.out[:0]
+	c.writing = false
+	l.events32(c)
+	c.deadline = 0
+	if c.rs.lastOut {
+		c.rs.lastOut = false
+		l.responseOut(c)
+		return c.fd >= 0 && c.st == nil
+	}
+	if c.u != nil {
+		_ = l.ctl(unix.EPOLL_CTL_MOD, c.u.fd, evIn)
+		l.upDeadline(c.u, l.p.options().UpstreamReadTimeout)
+	}
+	return false
+}
+
+// clientFailed ends a connection whose client write failed (it went away):
+// the request is abandoned as the goroutine core's server abandons it.
+func (l *loop) clientFailed(c *lconn) {
+	if c.st != nil {
+		l.abandon(c)
+	}
+	l.closeConn(c)
+}
+
+// expired handles a connection whose deadline passed.
+func (l *loop) expired(c *lconn) {
+	switch {
+	case c.st == nil && len(c.in) > 0:
+		// A head left unfinished past read_timeout: fasthttp's answer
+		// (handleBadRequest) and close.
+		c.deadline = 0
+		c.ctx.Response.Reset()
+		c.ctx.Request.Reset()
+		l.p.handleBadRequest(c.ctx, errReadTimeout)
+		c.closeAfter = true
+		c.fed = len(c.in)
+		l.writeCtx(c)
+	case c.st == nil && len(c.out) == 0:
+		l.closeConn(c) // idle past idle_timeout
+	case len(c.out) > 0:
+		l.clientFailed(c) // the client stopped reading: write_timeout
+	default:
+		c.deadline = 0
+	}
+}
+
+var errReadTimeout = &net.OpError{Op: "read", Net: "tcp", Err: errTimeout{}}
+
+// errTimeout is a timeout as net.Error reports one.
+type errTimeout struct{}
+
+func (errTimeout) Error() string   { return "i/o timeout" }
+func (errTimeout) Timeout() bool   { return true }
+func (errTimeout) Temporary() bool { return true }
+
+func (l *loop) deadlineIn(d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
+	return l.now + int64(d)
+}
+
+// idleDeadline: between requests, idle_timeout (read_timeout when zero,
+// as fasthttp does).
+func (l *loop) idleDeadline(c *lconn) {
+	o := l.p.options()
+	d := o.IdleTimeout
+	if d <= 0 {
+		d = o.ReadTimeout
+	}
+	c.deadline = l.deadlineIn(d)
+}
+
+func (l *loop) readDeadline(c *lconn) { c.deadline = l.deadlineIn(l.p.options().ReadTimeout) }
+
+func (l *loop) writeDeadline(c *lconn) {
+	c.deadline = l.deadlineIn(l.p.options().WriteTimeout)
+}
+
+// loopStub stands in for the client connection in the request's
+// fasthttp.RequestCtx: the request path reads its address from it.
+type loopStub struct{ c *lconn }
+
+var errLoopStub = errors.New("loop core: the connection is the loop's")
+
+func (s *loopStub) Read([]byte) (int, error)         { return 0, errLoopStub }
+func (s *loopStub) Write([]byte) (int, error)        { return 0, errLoopStub }
+func (s *loopStub) Close() error                     { return nil }
+func (s *loopStub) LocalAddr() net.Addr              { return s.c.raddr }
+func (s *loopStub) RemoteAddr() net.Addr             { return s.c.raddr }
+func (s *loopStub) SetDeadline(time.Time) error      { return nil }
+func (s *loopStub) SetReadDeadline(time.Time) error  { return nil }
+func (s *loopStub) SetWriteDeadline(time.Time) error { return nil }
