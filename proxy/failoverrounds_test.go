@@ -26,6 +26,7 @@ import (
 // load made rare is the only one.
 func TestCheckFailsDuringSecondRound(t *testing.T) {
 	opts := testOptions() // EjectAfter 0: no passive ejection
+	opts.Core = CoreGoroutine // the dial hook below is the goroutine core's pool's
 	opts.StickyKey = []balancer.Source{{Kind: balancer.SourceHeader, Name: "X-User-ID"}}
 	a := newKillable(t, cellNamed("a"))
 	p, err := New(opts, 42, []CellSpec{

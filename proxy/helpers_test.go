@@ -107,6 +107,9 @@ func startProxy(t testing.TB, opts Options, cells []CellSpec, hooks Hooks) (*Pro
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = p.Shutdown(ctx)
+		if opts.Core == CoreLoop {
+			t.Logf("loop core: %+v", p.LoopStats())
+		}
 	})
 	return p, ln.Addr().String()
 }

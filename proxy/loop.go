@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -28,7 +29,8 @@ type loop struct {
 	ep     int
 	lfd    int      // the listener's duplicate; -1 once accepting stopped
 	lfile  *os.File // owns lfd
-	evfd   int      // eventfd: command wakes the loop
+	evfd   int      // eventfd: command wakes the loop; guarded by cmdMu against release
+	cmdMu  sync.Mutex
 	cmds   atomic.Uint32
 	events [256]unix.EpollEvent
 
@@ -111,10 +113,12 @@ func (l *loop) release() {
 		l.lfile.Close()
 		l.lfile, l.lfd = nil, -1
 	}
+	l.cmdMu.Lock()
 	if l.evfd >= 0 {
 		unix.Close(l.evfd)
 		l.evfd = -1
 	}
+	l.cmdMu.Unlock()
 	if l.ep >= 0 {
 		unix.Close(l.ep)
 		l.ep = -1
@@ -127,7 +131,11 @@ func (l *loop) command(c uint32) {
 	l.cmds.Or(c)
 	var one [8]byte
 	binary.NativeEndian.PutUint64(one[:], 1)
-	_, _ = unix.Write(l.evfd, one[:])
+	l.cmdMu.Lock()
+	defer l.cmdMu.Unlock()
+	if l.evfd >= 0 { // a loop that has stopped has nothing to do
+		_, _ = unix.Write(l.evfd, one[:])
+	}
 }
 
 // run serves until cmdStop. It does not lock its thread: measured, a

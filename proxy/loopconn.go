@@ -259,6 +259,7 @@ func (l *loop) parse(c *lconn) bool {
 // its upstream head and makes the first attempt.
 func (l *loop) start(c *lconn) {
 	ctx := c.ctx
+	l.served.Add(1)
 	ctx.Init2(&c.stub, nil, true) // the request's clock: ctx.Time()
 	c.deadline = 0
 	c.closeAfter = l.p.draining.Load() || ctx.Request.Header.ConnectionClose()
@@ -291,7 +292,6 @@ func (l *loop) beginRound(c *lconn) {
 // requestDone ends the request under way: the response is out (or
 // abandoned). The connection serves its next request or closes.
 func (l *loop) requestDone(c *lconn) {
-	l.served.Add(1)
 	c.st = nil
 	c.snap, c.tried = nil, nil
 	rest := copy(c.in, c.in[c.fed:])

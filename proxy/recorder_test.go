@@ -166,6 +166,9 @@ func serveProxy(t testing.TB, p *Proxy, cert *tls.Certificate) string {
 		defer cancel()
 		_ = p.Shutdown(ctx)
 		<-done
+		if s := p.LoopStats(); s != (LoopStats{}) {
+			t.Logf("loop core: %+v", s)
+		}
 	})
 	return addr
 }
