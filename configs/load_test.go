@@ -91,6 +91,8 @@ func TestParseErrors(t *testing.T) {
 		{"bad burn", minimal + "[slo]\nfast_burn = { long = \"5s\", short = \"1m\", rate = 14.4 }", "must be shorter than long"},
 		{"availability", minimal + "[slo]\navailability = 1.5", "slo.availability"},
 		{"tls half", minimal + "[listen]\ntls_cert = \"c.pem\"", "tls_cert and tls_key go together"},
+		{"core", minimal + "[listen]\ncore = \"threads\"", `c.toml:7: listen.core: must be "goroutine" or "loop", not "threads"`},
+		{"core loop with tls", minimal + "[listen]\ncore = \"loop\"\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"", `listen.core: "loop" serves plain TCP only`},
 		{"trusted proxy", minimal + "[routing]\ntrusted_proxies = [\"10.0.0.0/33\"]", "bad CIDR"},
 		{"join without bind", minimal + "[gossip]\njoin = [\"127.0.0.1:7946\"]", "join needs gossip.bind"},
 		{"cell name", "[[cell]]\nname = \"a b\"\nweight = 1\nendpoints = [\"127.0.0.1:1\"]", "must be 1 to 63 letters"},

@@ -25,7 +25,7 @@ import (
 // endpoints, the second round's last attempt) so the interleaving that
 // load made rare is the only one.
 func TestCheckFailsDuringSecondRound(t *testing.T) {
-	opts := testOptions() // EjectAfter 0: no passive ejection
+	opts := testOptions()     // EjectAfter 0: no passive ejection
 	opts.Core = CoreGoroutine // the dial hook below is the goroutine core's pool's
 	opts.StickyKey = []balancer.Source{{Kind: balancer.SourceHeader, Name: "X-User-ID"}}
 	a := newKillable(t, cellNamed("a"))

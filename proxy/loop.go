@@ -44,7 +44,7 @@ type loop struct {
 	// connections it gave the goroutine core (LoopStats).
 	served atomic.Uint64
 	handed atomic.Uint64
-	nidle  int          // idle upstream connections in the pools
+	nidle  int // idle upstream connections in the pools
 	pools  map[*endpoint]*lpool
 	free   []*lconn // closed connections' state, reused
 
