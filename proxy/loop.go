@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,6 +52,7 @@ type loop struct {
 	draining bool
 	now      int64 // UnixNano, read once per batch of events
 	swept    int64 // when sweep last ran
+	yielded  int64 // when the loop last yielded its P
 
 	// Scratch for parsing: a head is parsed from a byte slice through a
 	// bufio.Reader, the way fasthttp parses it from a connection.
@@ -74,6 +76,9 @@ const evIn = unix.EPOLLIN | unix.EPOLLRDHUP
 // sweepEvery is how often a loop checks its deadlines: timeouts fire up
 // to this late.
 const sweepEvery = 50 * time.Millisecond
+
+// yieldEvery is how long a busy loop runs before it yields its P.
+const yieldEvery = 200 * time.Microsecond
 
 func newLoop(lc *loopCore) (*loop, error) {
 	f, err := lc.ln.File() // a duplicate, blocking; the loop owns it
@@ -168,6 +173,14 @@ func (l *loop) run() {
 			case fd < len(l.up) && l.up[fd] != nil:
 				l.upstreamEvent(l.up[fd], ev.Events)
 			}
+		}
+		if l.now-l.yielded >= int64(yieldEvery) {
+			// Busy: the raw wait never blocked, and the runtime cannot
+			// preempt a goroutine in a raw system call. Let the rest of
+			// the process (timers, admin, gossip, handed-over
+			// connections) run on this P.
+			runtime.Gosched()
+			l.yielded = l.now
 		}
 		if l.now-l.swept >= int64(sweepEvery) {
 			l.sweep()

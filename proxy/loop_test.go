@@ -3,11 +3,21 @@
 package proxy
 
 import (
+	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os/exec"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/cellgate/cellgate/balancer"
 )
 
 // loopOptions are testOptions on the loop core, whatever -proxy.core says.
@@ -58,4 +68,252 @@ func netHTTPUpstream(t testing.TB, h http.Handler) string {
 	go srv.Serve(ln) //nolint:errcheck // ends with Close
 	t.Cleanup(func() { srv.Close() })
 	return ln.Addr().String()
+}
+
+// loopProxy serves a proxy on core behind the front door (serveProxy),
+// one cell "a" on up.
+func loopProxy(t *testing.T, core string, up string, mods ...func(*Options)) (*Proxy, string) {
+	t.Helper()
+	opts := testOptions()
+	opts.Core = core
+	for _, m := range mods {
+		m(&opts)
+	}
+	p, err := New(opts, 42, []CellSpec{{Name: "a", Version: "v1", Weight: 1, Endpoints: []string{up}}}, Hooks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, serveProxy(t, p, nil)
+}
+
+// TestLoopSameBytesAsGoroutineCore: what a client reads for the same
+// exchanges — served by the loop, handed over (a body, an Upgrade, an
+// HTTP/1.0 request) or refused by the front door — is byte for byte what
+// the goroutine core sends, and the loop handed over exactly the
+// exchanges it does not serve.
+func TestLoopSameBytesAsGoroutineCore(t *testing.T) {
+	const upResp = "HTTP/1.1 200 OK\r\nX-A: 1\r\nContent-Length: 2\r\n\r\nok"
+	for _, tc := range []struct {
+		name   string
+		req    string
+		handed bool
+	}{
+		{"GET", "GET /a?b=1 HTTP/1.1\r\nHost: x\r\nCookie: a=\"1 2\"\r\nConnection: close\r\n\r\n", false},
+		{"two pipelined GETs", "GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", false},
+		{"HEAD", "HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", false},
+		{"POST with a body", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc", true},
+		{"GET then POST", "GET /1 HTTP/1.1\r\nHost: x\r\n\r\nPOST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nConnection: close\r\n\r\nz", true},
+		{"chunked POST", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n1\r\nz\r\n0\r\n\r\n", true},
+		{"HTTP/1.0", "GET / HTTP/1.0\r\nHost: x\r\n\r\n", true},
+		{"Expect", "PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nExpect: 100-continue\r\nConnection: close\r\n\r\nz", true},
+		{"front door refuses two Hosts", "GET / HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", true},
+		{"front door refuses a bad line end after a served GET", "GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\nHost: x\r\n\r\n", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := map[string]string{}
+			for _, core := range []string{CoreGoroutine, CoreLoop} {
+				rec := startRecorder(t, upResp)
+				p, addr := loopProxy(t, core, rec.addr)
+				got[core] = maskDate(rawExchange(t, addr, tc.req, nil))
+				if core == CoreLoop {
+					if s := p.LoopStats(); (s.Handed == 1) != tc.handed || s.Handed > 1 {
+						t.Errorf("loop stats %+v; want handed %v", s, tc.handed)
+					}
+				}
+			}
+			if got[CoreLoop] != got[CoreGoroutine] {
+				t.Errorf("loop core sent\n%q\ngoroutine core sent\n%q", got[CoreLoop], got[CoreGoroutine])
+			}
+			if got[CoreLoop] == "" {
+				t.Error("no answer")
+			}
+		})
+	}
+}
+
+// TestLoopPOSTSentOnce: a POST handed over by the loop reaches the
+// upstream once, with its body, through real clients (net/http and
+// curl); the connection's GET before it is the loop's, the requests after
+// it the goroutine core's, on the same connection.
+func TestLoopPOSTSentOnce(t *testing.T) {
+	var posts, gets atomic.Int64
+	up := netHTTPUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if r.Method == http.MethodPost {
+			posts.Add(1)
+		} else {
+			gets.Add(1)
+		}
+		_, _ = w.Write(append([]byte(r.Method+":"), b...))
+	}))
+	p, addr := loopProxy(t, CoreLoop, up)
+	c := httpClient(t)
+	for i, step := range []struct{ method, body, want string }{
+		{"GET", "", "GET:"}, {"POST", "hello", "POST:hello"}, {"GET", "", "GET:"},
+	} {
+		req, _ := http.NewRequest(step.method, "http://"+addr+"/", strings.NewReader(step.body))
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != step.want {
+			t.Fatalf("step %d: %q, want %q", i, b, step.want)
+		}
+	}
+	if curl, err := exec.LookPath("curl"); err == nil {
+		out, err := exec.Command(curl, "-sS", "--max-time", "10", "-d", "from-curl", "http://"+addr+"/p", "--next", "http://"+addr+"/g").CombinedOutput()
+		if err != nil || string(out) != "POST:from-curlGET:" {
+			t.Fatalf("curl: %v %q", err, out)
+		}
+	} else {
+		t.Log("curl not installed: net/http only")
+	}
+	wantPosts := int64(1)
+	if hasCurl() {
+		wantPosts = 2
+	}
+	if posts.Load() != wantPosts {
+		t.Errorf("upstream saw %d POSTs", posts.Load())
+	}
+	s := p.LoopStats()
+	t.Logf("loop core: %+v, GETs upstream %d", s, gets.Load())
+	if s.Served == 0 || s.Handed == 0 {
+		t.Errorf("loop stats %+v: want GETs served by the loop and the POSTs' connections handed over", s)
+	}
+}
+
+func hasCurl() bool {
+	_, err := exec.LookPath("curl")
+	return err == nil
+}
+
+// TestLoopTimeouts: the loop enforces read_timeout (a head left
+// unfinished gets fasthttp's 408 and a close), idle_timeout (an idle
+// connection is closed) and the upstream's response timeout (504
+// upstream-timeout), as the goroutine core does.
+func TestLoopTimeouts(t *testing.T) {
+	hang := make(chan struct{})
+	t.Cleanup(func() { close(hang) })
+	up := serveRaw(t, func(c net.Conn) {
+		defer c.Close()
+		br := bufio.NewReader(c)
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if strings.HasPrefix(line, "GET /hang") {
+				<-hang
+				return
+			}
+			if line == "\r\n" {
+				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			}
+		}
+	})
+	for _, core := range []string{CoreGoroutine, CoreLoop} {
+		t.Run(core, func(t *testing.T) {
+			_, addr := loopProxy(t, core, up, func(o *Options) {
+				o.ReadTimeout, o.IdleTimeout = 200*time.Millisecond, 200*time.Millisecond
+				o.UpstreamReadTimeout = 200 * time.Millisecond
+			})
+			got := rawExchange(t, addr, "GET / HTTP/1.1\r\nHost: x\r\n", nil) // no blank line
+			if !strings.HasPrefix(got, "HTTP/1.1 408 ") {
+				t.Errorf("unfinished head: %q, want a 408", got)
+			}
+			got = rawExchange(t, addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", nil) // then idle
+			if !strings.HasPrefix(got, "HTTP/1.1 200 OK\r\n") || !strings.HasSuffix(got, "ok") {
+				t.Errorf("idle connection: %q, want one 200 and a close", got)
+			}
+			got = rawExchange(t, addr, "GET /hang HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", nil)
+			if !strings.HasPrefix(got, "HTTP/1.1 504 ") || !strings.Contains(got, "X-Cellgate-Error: upstream-timeout") {
+				t.Errorf("hung upstream: %q, want 504 upstream-timeout", got)
+			}
+		})
+	}
+}
+
+// TestLoopAllocs: a request on the loop's fast path allocates nothing in
+// steady state (client, loop and upstream of this process together).
+func TestLoopAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates on its own")
+	}
+	for _, size := range []int{16, 4 << 10, 200 << 10} {
+		t.Run(fmt.Sprintf("body=%d", size), func(t *testing.T) {
+			body := make([]byte, size)
+			up := startUpstream(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBody(body) })
+			opts := loopOptions()
+			opts.StickyKey = []balancer.Source{{Kind: balancer.SourceHeader, Name: "X-User-ID"}, {Kind: balancer.SourceIP}}
+			counters := NewCounters()
+			p, addr := startProxy(t, opts, []CellSpec{
+				{Name: "a", Version: "v1", Weight: 1, Endpoints: []string{up}},
+				{Name: "b", Version: "v1", Weight: 1, Endpoints: []string{up}},
+			}, Hooks{Recorder: counters.Recorder})
+			c := newClient(t, addr)
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseRequest(req)
+			defer fasthttp.ReleaseResponse(resp)
+			req.SetRequestURI("http://" + addr + "/bench?x=1")
+			req.Header.Set("X-User-ID", "user-1234")
+			resp.KeepBodyBuffer = true
+			one := func() {
+				if err := c.Do(req, resp); err != nil || resp.StatusCode() != 200 || len(resp.Body()) != size {
+					t.Fatalf("err %v, status %d, %d body bytes", err, resp.StatusCode(), len(resp.Body()))
+				}
+			}
+			for range 100 {
+				one()
+			}
+			if n := testing.AllocsPerRun(allocRuns, one); n != 0 {
+				t.Errorf("%v allocations per request on the loop core, want 0", n)
+			}
+			if s := p.LoopStats(); s.Served < allocRuns || s.Handed != 0 {
+				t.Errorf("loop stats %+v: the requests did not all take the loop's fast path", s)
+			}
+		})
+	}
+}
+
+// TestLoopMaxConnsPerEndpoint: the loop's pool respects
+// max_conns_per_endpoint: a request that needs a connection past it is
+// answered 503 upstream-busy.
+func TestLoopMaxConnsPerEndpoint(t *testing.T) {
+	release := make(chan struct{})
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { close(release) }) })
+	arrived := make(chan struct{}, 4)
+	up := serveRaw(t, func(c net.Conn) {
+		defer c.Close()
+		br := bufio.NewReader(c)
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if line == "\r\n" {
+				arrived <- struct{}{}
+				<-release
+				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			}
+		}
+	})
+	_, addr := loopProxy(t, CoreLoop, up, func(o *Options) { o.MaxConnsPerEndpoint = 1 })
+	first := make(chan string, 1)
+	go func() { first <- rawExchange(t, addr, "GET /1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", nil) }()
+	select {
+	case <-arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first request never reached the upstream")
+	}
+	got := rawExchange(t, addr, "GET /2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", nil)
+	if !strings.HasPrefix(got, "HTTP/1.1 503 ") || !strings.Contains(got, "X-Cellgate-Error: upstream-busy") {
+		t.Errorf("second request past the cap: %q, want 503 upstream-busy", got)
+	}
+	once.Do(func() { close(release) })
+	if got := <-first; !strings.HasSuffix(got, "\r\n\r\nok") {
+		t.Errorf("first request: %q", got)
+	}
 }

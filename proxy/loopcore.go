@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"runtime"
 	"sync"
 	"time"
@@ -41,6 +42,9 @@ type loopCore struct {
 	// fd is the front door's config when Serve's listener had one; nil:
 	// connections are handed over unwrapped, as they were accepted.
 	fd *frontdoor.Config
+	// rawBlock makes the loops' blocking wait raw and bounded (loopsys.go),
+	// as the prototype's; set by CELLGATE_LOOP_RAW_WAIT=1, for measuring.
+	rawBlock bool
 
 	handed    chan net.Conn // connections for the goroutine core (loopListener.Accept)
 	closed    chan struct{} // the listener closed: no more accepts, hand-offs go straight to a server
@@ -62,7 +66,8 @@ func (p *Proxy) startLoops(ln net.Listener) (net.Listener, bool, error) {
 		p.log.Warn("core \"loop\" serves plain TCP listeners only; the goroutine core serves this one")
 		return nil, false, nil
 	}
-	lc := &loopCore{p: p, ln: tcp, handed: make(chan net.Conn), closed: make(chan struct{})}
+	lc := &loopCore{p: p, ln: tcp, handed: make(chan net.Conn), closed: make(chan struct{}),
+		rawBlock: os.Getenv("CELLGATE_LOOP_RAW_WAIT") == "1"}
 	if hasFD {
 		lc.fd = &cfg
 	}

@@ -4,6 +4,7 @@ package proxy
 
 import (
 	"runtime"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -16,14 +17,23 @@ import (
 // prototype") measured it: CPU per request 1.10× HAProxy's through the
 // runtime's calls, 0.77× raw.
 //
-// The wait is raw too, and bounded (loopWaitMax), and the loop yields
-// (runtime.Gosched) before it and after every batch of events, so the
-// process's other goroutines — admin, gossip, the SLO engine, health
-// checks — run on the loop's P between batches, with GOMAXPROCS=1 too.
+// The wait is the runtime's when the loop would block: a raw epoll_wait
+// that blocks holds the loop's P in the kernel, and every other goroutine
+// of the process that needs that P — a handed-over connection's, the
+// admin API's, an in-process upstream in tests — waits for it to time out
+// (measured: 200 KiB responses from an in-process upstream at 50 per
+// second with a raw wait bounded to 10 ms). So the loop first polls raw
+// (zero timeout), yields once and polls again, and only then blocks in
+// unix.EpollWait, which the runtime sees: sysmon hands the P to whoever
+// needs it. Under load the raw polls find events and the blocking wait is
+// rare. bench/README.md ("Loop core") compares it with the prototype's
+// bounded raw wait (CELLGATE_LOOP_RAW_WAIT=1, for measuring only).
 
-// loopWaitMax bounds a raw epoll_wait: how long the loop holds its P while
-// nothing happens.
-const loopWaitMax = 10 // milliseconds
+// loopWaitMax bounds a blocking wait, so deadlines are swept while idle.
+const loopWaitMax = int(sweepEvery / time.Millisecond)
+
+// rawWaitMax bounds the prototype's raw blocking wait (rawBlock).
+const rawWaitMax = 10
 
 func rawRead(fd int, p []byte) (int, error) {
 	var ptr unsafe.Pointer
@@ -66,12 +76,17 @@ func (l *loop) rawWait(msec int) (int, error) {
 	return int(n), nil
 }
 
-// wait returns the next batch of events: at once when some are ready,
-// otherwise after yielding, within loopWaitMax.
+// wait returns the next batch of events.
 func (l *loop) wait() (int, error) {
 	if n, err := l.rawWait(0); n > 0 || err != nil {
 		return n, err
 	}
 	runtime.Gosched()
-	return l.rawWait(loopWaitMax)
+	if l.lc.rawBlock {
+		return l.rawWait(rawWaitMax)
+	}
+	if n, err := l.rawWait(0); n > 0 || err != nil {
+		return n, err
+	}
+	return unix.EpollWait(l.ep, l.events[:], loopWaitMax)
 }
