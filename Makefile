@@ -26,8 +26,14 @@ build:
 # binaries mostly wait on wall-clock schedules (20 s of a rollout test is
 # 7 s of CPU): with 2 they held both of CI's slots while the rest of the
 # race build waited.
+# LOOP_TESTS are the proxy tests run a second time on the loop core
+# (listen.core = "loop", proxy/loopcore.go): fidelity, faults, lost-request
+# retries, limits, failover, timeouts and the allocation test.
+LOOP_TESTS = 'TestFidelity|TestTruncatedUpstreamBody|TestContentLengthAndChunked|TestStalledReaderFreesUpstream|TestStaleRetryNeverResendsABody|TestLostRequestRetriedWithoutEvidence|TestSlowClientsAreCut|TestMaxConnsAnswers503|TestServedAllocs|TestResponseHead|TestCellFailover|TestInflightRequestsWhenCellDies|TestUnreachableCell|TestRequestHeaderHygiene|TestResponseHeaderHygiene|TestErrorCauses|TestRetry|TestNoRetry|TestShutdown|TestReloadUnderLoad|TestSSE|TestStalledStream|TestStickyDistribution|TestSetCookie'
+
 test: vet
 	$(GO) test -race -pgo=off -count=1 -p 4 -timeout 14m ./...
+	$(GO) test -race -pgo=off -count=1 -timeout 5m -run $(LOOP_TESTS) ./proxy -proxy.core=loop
 	./scripts/slosim.sh
 	$(GO) test -count=1 -p 1 -run 'Demo|TestRollout|TestCompareRatios' ./demo ./bench ./bench/scenario
 	./scripts/evidence.sh
