@@ -35,13 +35,21 @@ func TestGracefulHandover(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	bin := buildBinary(t)
+	// Both server cores: the loop core's loops accept on duplicates of the
+	// handed-over socket and must stop accepting, drain and let go of it.
+	for _, core := range []string{"goroutine", "loop"} {
+		t.Run(core, func(t *testing.T) { gracefulHandover(t, bin, core) })
+	}
+}
+
+func gracefulHandover(t *testing.T, bin, core string) {
 	dir := t.TempDir()
 	a, _ := democell.Start("stable-a", "v1")
 	b, _ := democell.Start("stable-b", "v1")
 	defer a.Close()
 	defer b.Close()
 	cfg := filepath.Join(dir, "cellgate.toml")
-	os.WriteFile(cfg, []byte(testtoml.Head("handover", filepath.Join(dir, "j.db"), `drain_timeout = "5s"`)+
+	os.WriteFile(cfg, []byte(testtoml.Head("handover", filepath.Join(dir, "j.db"), `drain_timeout = "5s"`, fmt.Sprintf("core = %q", core))+
 		testtoml.Cell("stable-a", "", 1, a.Addr())+testtoml.Cell("stable-b", "", 1, b.Addr())), 0o644)
 
 	p := launch(t, bin, cfg)
