@@ -38,7 +38,8 @@ func TestLoopServesFastPath(t *testing.T) {
 	}))
 	p, addr := startProxy(t, loopOptions(), []CellSpec{{Name: "a", Version: "v1", Endpoints: []string{up}, Weight: 1}}, Hooks{})
 	c := httpClient(t)
-	for i := 0; i < 5; i++ {
+	get := func() {
+		t.Helper()
 		resp, err := c.Get("http://" + addr + "/x")
 		if err != nil {
 			t.Fatal(err)
@@ -49,11 +50,28 @@ func TestLoopServesFastPath(t *testing.T) {
 			t.Fatalf("response %d %q %v", resp.StatusCode, body, resp.Header)
 		}
 	}
-	if s := p.LoopStats(); s.Served != 5 || s.Handed != 0 {
-		t.Fatalf("loop stats %+v, want 5 served and none handed", s)
+	for i := 0; i < 5; i++ {
+		get()
 	}
-	if got := n.Load(); got != 5 {
-		t.Fatalf("upstream saw %d requests, want 5", got)
+	// A weight change and a pool renewal build new routing snapshots: the
+	// loop keeps serving (a snapshot that forgot it is plain HTTP/1.1 once
+	// handed every request over).
+	if err := p.SetWeights(map[string]float64{"a": 2}); err != nil {
+		t.Fatal(err)
+	}
+	o := p.Options()
+	o.MaxConnsPerEndpoint++
+	if err := p.SetOptions(o); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		get()
+	}
+	if s := p.LoopStats(); s.Served != 10 || s.Handed != 0 {
+		t.Fatalf("loop stats %+v, want 10 served and none handed", s)
+	}
+	if got := n.Load(); got != 10 {
+		t.Fatalf("upstream saw %d requests, want 10", got)
 	}
 }
 

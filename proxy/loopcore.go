@@ -150,6 +150,8 @@ func (lc *loopCore) closeAll() {
 		l.command(cmdStop)
 	}
 	lc.wg.Wait()
+	s := lc.p.LoopStats()
+	lc.p.log.Info("loop core stopped", "requests_served", s.Served, "connections_handed_over", s.Handed)
 }
 
 // open is how many client connections the loops hold.

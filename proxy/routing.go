@@ -203,7 +203,7 @@ func (p *Proxy) setWeights(w map[string]float64, revert bool) error {
 		}
 	}
 	t := old.table.WithWeights(w)
-	p.snap.Store(&snapshot{table: t, cells: old.cells, sessions: old.sessions, pins: old.sessions.view(old, t, revert)})
+	p.snap.Store(&snapshot{table: t, cells: old.cells, sessions: old.sessions, pins: old.sessions.view(old, t, revert), loopable: old.loopable})
 	p.tunnels.weightsChanged(old.table, t)
 	if len(unknown) > 0 {
 		slices.Sort(unknown)

@@ -153,7 +153,7 @@ func (p *Proxy) renewPoolsLocked() {
 		}
 		cells[i] = &nc
 	}
-	p.snap.Store(&snapshot{table: old.table, cells: cells, pins: old.pins, sessions: old.sessions})
+	p.snap.Store(&snapshot{table: old.table, cells: cells, pins: old.pins, sessions: old.sessions, loopable: old.loopable})
 }
 
 // dial opens an upstream connection within the current connect timeout.
