@@ -231,6 +231,7 @@ func (l *loop) accept() {
 		c := l.newConn(fd, sa)
 		l.setClient(fd, c)
 		l.nconns.Add(1)
+		c.ev = evIn
 		if err := l.ctl(unix.EPOLL_CTL_ADD, fd, evIn); err != nil {
 			l.closeConn(c)
 		}

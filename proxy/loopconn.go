@@ -30,10 +30,11 @@ type lconn struct {
 	fed int    // bytes of in already fed to v
 	out []byte // bytes for the client a write left over
 
-	paused     bool  // client reads are off: a request is under way
-	writing    bool  // EPOLLOUT is on for out
-	deadline   int64 // UnixNano when the current wait times out; 0: none
-	closeAfter bool  // close once the response is out
+	paused     bool   // client reads are off: a request is under way and the client sent more
+	ev         uint32 // the epoll interest set (events32)
+	writing    bool   // EPOLLOUT is on for out
+	deadline   int64  // UnixNano when the current wait times out; 0: none
+	closeAfter bool   // close once the response is out
 
 	// The request under way (nil between requests) and its forwarding
 	// state: forward's attempts and forwardFailover's rounds, as the
@@ -97,7 +98,7 @@ func (l *loop) dropConn(c *lconn) {
 func (l *loop) recycle(c *lconn) {
 	c.fd, c.raddr = -1, nil
 	c.in, c.fed, c.out = c.in[:0], 0, c.out[:0]
-	c.paused, c.writing, c.deadline, c.closeAfter = false, false, 0, false
+	c.paused, c.writing, c.deadline, c.closeAfter, c.ev = false, false, 0, false, 0
 	c.st, c.u, c.snap, c.tried = nil, nil, nil, nil
 	c.rs = relay{}
 	if cap(c.in) > l.maxHead() || cap(c.out) > 64<<10 {
@@ -187,7 +188,10 @@ func (l *loop) events32(c *lconn) {
 	if c.writing {
 		ev |= unix.EPOLLOUT
 	}
-	_ = l.ctl(unix.EPOLL_CTL_MOD, c.fd, ev)
+	if ev != c.ev {
+		c.ev = ev
+		_ = l.ctl(unix.EPOLL_CTL_MOD, c.fd, ev)
+	}
 }
 
 // http2Preface is what an HTTP/2 connection with prior knowledge opens
@@ -273,7 +277,8 @@ func (l *loop) start(c *lconn) {
 		return
 	}
 	c.st, c.rt, c.snap = st, rt, snap
-	l.pause(c)
+	// Client reads stay on: a pipelining client's next bytes pause them
+	// when they come (clientEvent), which most clients never cause.
 	st.bodyLen = int64(ctx.Request.Header.ContentLength())
 	in := st.headInfo(ctx)
 	st.head = st.scrub.appendRequestHead(st.head[:0], &ctx.Request.Header, &in)
@@ -352,7 +357,7 @@ func (l *loop) toClient(c *lconn, b []byte, last bool) {
 		l.events32(c)
 		l.writeDeadline(c)
 		if c.u != nil {
-			_ = l.ctl(unix.EPOLL_CTL_MOD, c.u.fd, 0) // stop reading upstream until the client catches up
+			l.upInterest(c.u, 0) // stop reading upstream until the client catches up
 		}
 		return
 	}
@@ -385,7 +390,7 @@ func (l *loop) flush(c *lconn) bool {
 		return c.fd >= 0 && c.st == nil
 	}
 	if c.u != nil {
-		_ = l.ctl(unix.EPOLL_CTL_MOD, c.u.fd, evIn)
+		l.upInterest(c.u, evIn)
 		l.upDeadline(c.u, l.p.options().UpstreamReadTimeout)
 	}
 	return false

@@ -32,10 +32,11 @@ type lup struct {
 	c    *lconn // the request it carries; nil while idle
 
 	connecting bool
-	wrote      int   // bytes of the request head written
-	headSent   bool  // all of the head is written
-	deadline   int64 // while busy: connect, write or read timeout (UnixNano)
-	idleUntil  int64 // while idle: when the pool closes it
+	ev         uint32 // the epoll interest set (upInterest)
+	wrote      int    // bytes of the request head written
+	headSent   bool   // all of the head is written
+	deadline   int64  // while busy: connect, write or read timeout (UnixNano)
+	idleUntil  int64  // while idle: when the pool closes it
 	buf        []byte
 }
 
@@ -120,11 +121,11 @@ func (l *loop) dial(pl *lpool) (*lup, error) {
 		unix.Close(fd)
 		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: fmt.Errorf("%s: %w", pl.ep.addr, err)}
 	}
-	ev := uint32(evIn)
+	u.ev = evIn
 	if u.connecting {
-		ev = unix.EPOLLOUT
+		u.ev = unix.EPOLLOUT
 	}
-	if err := l.ctl(unix.EPOLL_CTL_ADD, fd, ev); err != nil {
+	if err := l.ctl(unix.EPOLL_CTL_ADD, fd, u.ev); err != nil {
 		unix.Close(fd)
 		return nil, fmt.Errorf("loop core: dial %s: epoll: %w", pl.ep.addr, err)
 	}
@@ -175,7 +176,7 @@ func (l *loop) putUp(u *lup, reusable bool) {
 	}
 	u.wrote, u.headSent, u.deadline = 0, false, 0
 	u.idleUntil = l.now + int64(l.idleFor())
-	_ = l.ctl(unix.EPOLL_CTL_MOD, u.fd, evIn) // a close or stray bytes while idle: closeUp
+	l.upInterest(u, evIn) // a close or stray bytes while idle: closeUp
 	u.pool.idle = append(u.pool.idle, u)
 	l.nidle++
 }
@@ -185,6 +186,15 @@ func (l *loop) idleFor() time.Duration {
 		return d
 	}
 	return 10 * time.Second // fasthttp's DefaultMaxIdleConnDuration
+}
+
+// upInterest sets u's epoll interest to ev; a system call only when it
+// changes (most requests on a pooled connection change nothing).
+func (l *loop) upInterest(u *lup, ev uint32) {
+	if u.ev != ev {
+		u.ev = ev
+		_ = l.ctl(unix.EPOLL_CTL_MOD, u.fd, ev)
+	}
 }
 
 func (l *loop) upDeadline(u *lup, d time.Duration) { u.deadline = l.deadlineIn(d) }
@@ -229,7 +239,7 @@ func (l *loop) sendHead(c *lconn, u *lup) {
 			continue
 		}
 		if err == unix.EAGAIN {
-			_ = l.ctl(unix.EPOLL_CTL_MOD, u.fd, unix.EPOLLOUT)
+			l.upInterest(u, unix.EPOLLOUT)
 			l.upDeadline(u, l.p.options().UpstreamWriteTimeout)
 			return
 		}
@@ -240,10 +250,8 @@ func (l *loop) sendHead(c *lconn, u *lup) {
 		}
 		u.wrote += n
 	}
-	if !u.headSent {
-		u.headSent = true
-		_ = l.ctl(unix.EPOLL_CTL_MOD, u.fd, evIn)
-	}
+	u.headSent = true
+	l.upInterest(u, evIn)
 	l.upDeadline(u, l.p.options().UpstreamReadTimeout)
 }
 
@@ -271,7 +279,7 @@ func (l *loop) upstreamEvent(u *lup, ev uint32) {
 		return
 	}
 	if len(c.out) > 0 {
-		_ = l.ctl(unix.EPOLL_CTL_MOD, u.fd, 0) // the client has not taken the last bytes
+		l.upInterest(u, 0) // the client has not taken the last bytes
 		return
 	}
 	if !c.st.gotHead {
