@@ -335,3 +335,36 @@ func TestLoopMaxConnsPerEndpoint(t *testing.T) {
 		t.Errorf("first request: %q", got)
 	}
 }
+
+// TestLoopSameErrorBytes: the loop's own answers — an upstream that
+// refuses (502), one that never answers (504), a head left unfinished
+// past read_timeout (408) — are byte for byte the goroutine core's (the
+// Date value aside).
+func TestLoopSameErrorBytes(t *testing.T) {
+	hang := make(chan struct{})
+	t.Cleanup(func() { close(hang) })
+	silent := serveRaw(t, func(c net.Conn) {
+		defer c.Close()
+		<-hang
+	})
+	dead := deadAddr(t)
+	for _, tc := range []struct{ name, up, req string }{
+		{"refused", dead, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"},
+		{"timeout", silent, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"},
+		{"HEAD refused", dead, "HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"},
+		{"unfinished head", dead, "GET / HTTP/1.1\r\nHost: x\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := map[string]string{}
+			for _, core := range []string{CoreGoroutine, CoreLoop} {
+				_, addr := loopProxy(t, core, tc.up, func(o *Options) {
+					o.ReadTimeout, o.UpstreamReadTimeout = 300*time.Millisecond, 300*time.Millisecond
+				})
+				got[core] = maskDate(rawExchange(t, addr, tc.req, nil))
+			}
+			if got[CoreLoop] != got[CoreGoroutine] || got[CoreLoop] == "" {
+				t.Errorf("loop core sent\n%q\ngoroutine core sent\n%q", got[CoreLoop], got[CoreGoroutine])
+			}
+		})
+	}
+}
