@@ -28,8 +28,10 @@ build:
 # race build waited.
 # LOOP_TESTS are the proxy tests run a second time on the loop core
 # (listen.core = "loop", proxy/loopcore.go): fidelity, faults, lost-request
-# retries, limits, failover, timeouts and the allocation test.
-LOOP_TESTS = 'TestFidelity|TestTruncatedUpstreamBody|TestContentLengthAndChunked|TestStalledReaderFreesUpstream|TestStaleRetryNeverResendsABody|TestLostRequestRetriedWithoutEvidence|TestSlowClientsAreCut|TestMaxConnsAnswers503|TestServedAllocs|TestResponseHead|TestCellFailover|TestInflightRequestsWhenCellDies|TestUnreachableCell|TestRequestHeaderHygiene|TestResponseHeaderHygiene|TestErrorCauses|TestRetry|TestNoRetry|TestShutdown|TestReloadUnderLoad|TestSSE|TestStalledStream|TestStickyDistribution|TestSetCookie'
+# retries, limits, failover, timeouts, the allocation test, and flags, pins,
+# overrides, the access log and tracing (which the loop serves through the
+# goroutine core's route and finish).
+LOOP_TESTS = 'TestFlagsHeaderReplacesClientCopy|TestNoFlagsStillRemovesClientCopy|TestExposureMarked|TestAccessLogCarriesFlags|TestOverrideFromTrustedProxyOnly|TestPinsProxyPromotion|TestPinsCookieAcrossNodes|TestOverrideCookie|TestAccessLogPerRequest|TestAccessLogErrorsAlwaysLogged|TestTraceContext|TestTraceIDsInAccessLog|TestSpansExportedOverOTLP|TestFidelity|TestTruncatedUpstreamBody|TestContentLengthAndChunked|TestStalledReaderFreesUpstream|TestStaleRetryNeverResendsABody|TestLostRequestRetriedWithoutEvidence|TestSlowClientsAreCut|TestMaxConnsAnswers503|TestServedAllocs|TestResponseHead|TestCellFailover|TestInflightRequestsWhenCellDies|TestUnreachableCell|TestRequestHeaderHygiene|TestResponseHeaderHygiene|TestErrorCauses|TestRetry|TestNoRetry|TestShutdown|TestReloadUnderLoad|TestSSE|TestStalledStream|TestStickyDistribution|TestSetCookie'
 
 test: vet
 	$(GO) test -race -pgo=off -count=1 -p 4 -timeout 14m ./...
