@@ -124,6 +124,8 @@ func TestLoopSameBytesAsGoroutineCore(t *testing.T) {
 		{"chunked POST", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n1\r\nz\r\n0\r\n\r\n", true},
 		{"HTTP/1.0", "GET / HTTP/1.0\r\nHost: x\r\n\r\n", true},
 		{"Expect", "PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nExpect: 100-continue\r\nConnection: close\r\n\r\nz", true},
+		{"GET with a 10 KiB head (the loop's buffer grows)", "GET / HTTP/1.1\r\nHost: x\r\n" + strings.Repeat("X-Big: "+strings.Repeat("b", 2<<10)+"\r\n", 5) + "Connection: close\r\n\r\n", false},
+		{"front door refuses a 40 KiB field", "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("b", 40<<10) + "\r\nConnection: close\r\n\r\n", true},
 		{"front door refuses two Hosts", "GET / HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", true},
 		{"front door refuses a bad line end after a served GET", "GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\nHost: x\r\n\r\n", true},
 	} {
@@ -131,7 +133,9 @@ func TestLoopSameBytesAsGoroutineCore(t *testing.T) {
 			got := map[string]string{}
 			for _, core := range []string{CoreGoroutine, CoreLoop} {
 				rec := startRecorder(t, upResp)
-				p, addr := loopProxy(t, core, rec.addr)
+				p, addr := loopProxy(t, core, rec.addr, func(o *Options) {
+					o.ReadBufferSize = 40 << 10 // as a node sizes it: the front door's line and header limits
+				})
 				got[core] = maskDate(rawExchange(t, addr, tc.req, nil))
 				if core == CoreLoop {
 					if s := p.LoopStats(); (s.Handed == 1) != tc.handed || s.Handed > 1 {

@@ -54,7 +54,12 @@ type lconn struct {
 // maxLoopHead bounds the client bytes a loop buffers for one request head;
 // a longer head is handed to the goroutine core, whose front door and
 // server refuse it with their answers.
-func (l *loop) maxHead() int { return max(l.p.opts.ReadBufferSize, 4096) }
+func (l *loop) maxHead() int { return max(l.p.opts.ReadBufferSize, inStart) }
+
+// inStart is a new connection's read buffer: most request heads fit, and
+// an idle connection holds no more (a head that does not fit grows the
+// buffer, up to maxHead).
+const inStart = 4 << 10
 
 func (l *loop) newConn(fd int, sa unix.Sockaddr) *lconn {
 	var c *lconn
@@ -62,7 +67,7 @@ func (l *loop) newConn(fd int, sa unix.Sockaddr) *lconn {
 		c = l.free[n-1]
 		l.free = l.free[:n-1]
 	} else {
-		c = &lconn{ctx: new(fasthttp.RequestCtx), in: make([]byte, 0, l.maxHead())}
+		c = &lconn{ctx: new(fasthttp.RequestCtx), in: make([]byte, 0, inStart)}
 		c.stub.c = c
 	}
 	c.fd, c.raddr = fd, sockAddr(sa)
@@ -101,7 +106,7 @@ func (l *loop) recycle(c *lconn) {
 	c.paused, c.writing, c.deadline, c.closeAfter, c.ev = false, false, 0, false, 0
 	c.st, c.u, c.snap, c.tried = nil, nil, nil, nil
 	c.rs = relay{}
-	if cap(c.in) > l.maxHead() || cap(c.out) > 64<<10 {
+	if cap(c.in) > inStart || cap(c.out) > 64<<10 {
 		return // grown for one big response: let it go
 	}
 	l.free = append(l.free, c)
@@ -154,8 +159,11 @@ func (l *loop) clientEvent(c *lconn, ev uint32) {
 		return
 	}
 	if len(c.in) == cap(c.in) {
-		l.handoff(c) // a head larger than the loop buffers
-		return
+		if cap(c.in) >= l.maxHead() {
+			l.handoff(c) // a head larger than the loop buffers
+			return
+		}
+		c.in = append(make([]byte, 0, min(2*cap(c.in), l.maxHead())), c.in...)
 	}
 	n, err := rawRead(c.fd, c.in[len(c.in):cap(c.in)])
 	if n <= 0 {
@@ -216,7 +224,7 @@ func (l *loop) next(c *lconn) {
 		return
 	}
 	if c.v.Requests() == before {
-		if headEnd(c.in, 0) >= 0 || len(c.in) == cap(c.in) {
+		if headEnd(c.in, 0) >= 0 || len(c.in) >= l.maxHead() {
 			l.handoff(c) // a whole head and a body still to come, or a huge head
 		}
 		return
