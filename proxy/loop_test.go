@@ -238,8 +238,11 @@ func TestLoopTimeouts(t *testing.T) {
 	for _, core := range []string{CoreGoroutine, CoreLoop} {
 		t.Run(core, func(t *testing.T) {
 			_, addr := loopProxy(t, core, up, func(o *Options) {
-				o.ReadTimeout, o.IdleTimeout = 200*time.Millisecond, 200*time.Millisecond
-				o.UpstreamReadTimeout = 200 * time.Millisecond
+				// Long enough that a loaded machine's client gets its
+				// request out before read_timeout: the outcomes are asserted,
+				// not the times.
+				o.ReadTimeout, o.IdleTimeout = time.Second, time.Second
+				o.UpstreamReadTimeout = time.Second
 			})
 			got := rawExchange(t, addr, "GET / HTTP/1.1\r\nHost: x\r\n", nil) // no blank line
 			if !strings.HasPrefix(got, "HTTP/1.1 408 ") {
@@ -362,7 +365,7 @@ func TestLoopSameErrorBytes(t *testing.T) {
 			got := map[string]string{}
 			for _, core := range []string{CoreGoroutine, CoreLoop} {
 				_, addr := loopProxy(t, core, tc.up, func(o *Options) {
-					o.ReadTimeout, o.UpstreamReadTimeout = 300*time.Millisecond, 300*time.Millisecond
+					o.ReadTimeout, o.UpstreamReadTimeout = time.Second, time.Second
 				})
 				got[core] = maskDate(rawExchange(t, addr, tc.req, nil))
 			}
