@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -373,5 +374,58 @@ func TestLoopSameErrorBytes(t *testing.T) {
 				t.Errorf("loop core sent\n%q\ngoroutine core sent\n%q", got[CoreLoop], got[CoreGoroutine])
 			}
 		})
+	}
+}
+
+// TestLoopPipelinedBackpressure: a client that pipelines many requests for
+// large bodies and reads slowly gets every response whole and in order:
+// the loop stops reading the client while a request is under way and the
+// upstream while the client has not taken the last bytes.
+func TestLoopPipelinedBackpressure(t *testing.T) {
+	const n, size = 20, 1 << 20
+	up := startUpstream(t, func(ctx *fasthttp.RequestCtx) {
+		b := make([]byte, size)
+		for i := range b {
+			b[i] = ctx.Path()[1] // each response's bytes say which request it answers
+		}
+		ctx.SetBody(b)
+	})
+	p, addr := startProxy(t, loopOptions(), []CellSpec{{Name: "a", Weight: 1, Endpoints: []string{up}}}, Hooks{})
+	// A small receive window (set before connect, so it is the one
+	// negotiated) makes the loop's writes to the client fill up.
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		if err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	var reqs strings.Builder
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&reqs, "GET /%c HTTP/1.1\r\nHost: x\r\n\r\n", 'a'+i%26)
+	}
+	go func() { _, _ = io.WriteString(c, reqs.String()) }()
+	br := bufio.NewReaderSize(c, 512) // a slow reader: small reads
+	var resp fasthttp.Response
+	for i := 0; i < n; i++ {
+		if err := resp.Read(br); err != nil {
+			t.Fatalf("response %d: %v", i, err)
+		}
+		b := resp.Body()
+		want := byte('a' + i%26)
+		if resp.StatusCode() != 200 || len(b) != size || b[0] != want || b[size-1] != want {
+			t.Fatalf("response %d: status %d, %d bytes, first %q: not request %d's", i, resp.StatusCode(), len(b), b[:1], i)
+		}
+	}
+	if s := p.LoopStats(); s.Served != n || s.Handed != 0 {
+		t.Errorf("loop stats %+v, want %d served", s, n)
 	}
 }
