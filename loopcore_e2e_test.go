@@ -1,0 +1,66 @@
+package cellgate_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cellgate/cellgate/internal/democell"
+	"github.com/cellgate/cellgate/internal/testtoml"
+	"github.com/cellgate/cellgate/internal/testwait"
+)
+
+// TestLoopCoreNodeMetrics: a node on listen.core = "loop" counts what it
+// serves as a node on the goroutine core does — GETs the loop answers and
+// POSTs it hands over alike, once each, in cellgate_requests_total and the
+// duration histogram under protocol "h1".
+func TestLoopCoreNodeMetrics(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the loop core is Linux only")
+	}
+	const gets, posts = 6, 2
+	for _, core := range []string{"goroutine", "loop"} {
+		t.Run(core, func(t *testing.T) {
+			cell, err := democell.Start("stable", "v1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { cell.Close() })
+			c := startFromText(t, testtoml.Head("loop-1", filepath.Join(t.TempDir(), "j.db"), fmt.Sprintf("core = %q", core))+
+				testtoml.Cell("stable", "v1", 1, cell.Addr()))
+			hc := &http.Client{Timeout: 20 * time.Second}
+			t.Cleanup(hc.CloseIdleConnections)
+			for i := 0; i < gets+posts; i++ {
+				var resp *http.Response
+				if i < gets {
+					resp, err = hc.Get(c.url())
+				} else {
+					resp, err = hc.Post(c.url(), "text/plain", strings.NewReader("body"))
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body) //nolint:errcheck // drained to finish the request
+				resp.Body.Close()
+				if resp.StatusCode != 200 || resp.Header.Get("X-Cellgate-Cell") != "stable" {
+					t.Fatalf("request %d: %d, cell %q", i, resp.StatusCode, resp.Header.Get("X-Cellgate-Cell"))
+				}
+			}
+			var reqs, durs map[string]int
+			// Recorded as each finishes, maybe just after the client has
+			// its answer: wait for all of them (a hang guard, not a time).
+			testwait.For(t, 30*time.Second, "every request in /metrics", func() bool {
+				reqs, durs = scrapeByProtocol(t, c.node.AdminAddr())
+				return reqs["h1"] >= gets+posts && durs["h1"] >= gets+posts
+			})
+			if reqs["h1"] != gets+posts || durs["h1"] != gets+posts || len(reqs) != 1 {
+				t.Errorf("requests_total %v, duration counts %v; want h1 = %d, once each", reqs, durs, gets+posts)
+			}
+		})
+	}
+}
