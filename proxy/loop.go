@@ -143,10 +143,15 @@ func (l *loop) command(c uint32) {
 	}
 }
 
-// run serves until cmdStop. It does not lock its thread: measured, a
-// locked loop had the worst p99 at 1000 connections (bench/README.md).
+// run serves until cmdStop. It does not lock its thread: measured
+// (bench/README.md, "Loop core"), a locked loop was no cheaper and no
+// faster, and the prototype's had the worst p99 at 1000 connections.
 func (l *loop) run() {
 	defer l.lc.wg.Done()
+	if l.lc.lock {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+	}
 	defer l.release()
 	l.now = time.Now().UnixNano()
 	l.swept = l.now

@@ -45,6 +45,9 @@ type loopCore struct {
 	// rawBlock makes the loops' blocking wait raw and bounded (loopsys.go),
 	// as the prototype's; set by CELLGATE_LOOP_RAW_WAIT=1, for measuring.
 	rawBlock bool
+	// lock locks each loop to its thread (runtime.LockOSThread); set by
+	// CELLGATE_LOOP_LOCK=1, for measuring (loop.run says why not by default).
+	lock bool
 
 	handed    chan net.Conn // connections for the goroutine core (loopListener.Accept)
 	closed    chan struct{} // the listener closed: no more accepts, hand-offs go straight to a server
@@ -67,7 +70,7 @@ func (p *Proxy) startLoops(ln net.Listener) (net.Listener, bool, error) {
 		return nil, false, nil
 	}
 	lc := &loopCore{p: p, ln: tcp, handed: make(chan net.Conn), closed: make(chan struct{}),
-		rawBlock: os.Getenv("CELLGATE_LOOP_RAW_WAIT") == "1"}
+		rawBlock: os.Getenv("CELLGATE_LOOP_RAW_WAIT") == "1", lock: os.Getenv("CELLGATE_LOOP_LOCK") == "1"}
 	if hasFD {
 		lc.fd = &cfg
 	}
