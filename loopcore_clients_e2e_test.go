@@ -194,6 +194,18 @@ func (n *nginxUp) logLines(t *testing.T) []string {
 	return strings.Split(s, "\n")
 }
 
+// etag is nginx's ETag for path, asked directly.
+func (n *nginxUp) etag(t *testing.T, path string) string {
+	t.Helper()
+	for _, l := range strings.Split(curlRaw(t, "-D", "-", "-o", "/dev/null", "http://"+n.addr+path), "\r\n") {
+		if name, v, ok := strings.Cut(l, ":"); ok && strings.EqualFold(name, "etag") {
+			return strings.TrimSpace(v)
+		}
+	}
+	t.Fatalf("nginx gave no ETag for %s", path)
+	return ""
+}
+
 // curlRaw runs curl and returns everything it wrote to stdout (heads with
 // -D -, bodies, -w lines).
 func curlRaw(t *testing.T, args ...string) string {
@@ -228,15 +240,7 @@ const wOut = "\n[connects=%{num_connects} code=%{http_code} version=%{http_versi
 func TestLoopCoreCurlNginx(t *testing.T) {
 	needLoopCore(t)
 	ng := startNginx(t)
-	etag := ""
-	for _, l := range strings.Split(curlRaw(t, "-D", "-", "-o", "/dev/null", "http://"+ng.addr+"/a.txt"), "\r\n") {
-		if name, v, ok := strings.Cut(l, ":"); ok && strings.EqualFold(name, "etag") {
-			etag = strings.TrimSpace(v)
-		}
-	}
-	if etag == "" {
-		t.Fatal("nginx gave no ETag for /a.txt")
-	}
+	etag := ng.etag(t, "/a.txt")
 	upload := filepath.Join(t.TempDir(), "upload.bin")
 	payload := bytes.Repeat([]byte("0123456789abcdef"), 12345) // 197 520 bytes
 	if err := os.WriteFile(upload, payload, 0o644); err != nil {
@@ -246,11 +250,6 @@ func TestLoopCoreCurlNginx(t *testing.T) {
 	nodes := map[string]*cluster{}
 	for _, core := range loopCores {
 		nodes[core] = startCoreNode(t, core, cells, "h2c = true")
-	}
-	type view struct {
-		client   string
-		upstream []string
-		loop     proxy.LoopStats
 	}
 	cases := []struct {
 		name string
@@ -330,50 +329,166 @@ func TestLoopCoreCurlNginx(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			views := map[string]view{}
-			for _, core := range loopCores {
-				c := nodes[core]
-				before := len(ng.logLines(t))
-				ls := c.node.Proxy().LoopStats()
+			sameOnBothCores(t, ng, nodes, tc.reqs, &tc.loop, func(c *cluster) string {
 				out := curlRaw(t, tc.args("http://"+c.node.Addr())...)
 				tc.check(t, out)
-				var lines []string
-				testwait.For(t, 20*time.Second, "nginx's log of the case", func() bool {
-					lines = ng.logLines(t)
-					return len(lines) >= before+tc.reqs
+				return out
+			})
+		})
+	}
+}
+
+// sameOnBothCores runs run against the goroutine core's node, then the
+// loop core's, and checks the client's bytes (Date aside) and nginx's
+// lines of the reqs requests it expects are the same; and, when loop is
+// not nil, that the loop core served and handed over exactly that.
+func sameOnBothCores(t *testing.T, ng *nginxUp, nodes map[string]*cluster, reqs int, loop *proxy.LoopStats, run func(c *cluster) string) {
+	t.Helper()
+	type view struct {
+		client   string
+		upstream []string
+	}
+	views := map[string]view{}
+	for _, core := range loopCores {
+		c := nodes[core]
+		before := len(ng.logLines(t))
+		ls := c.node.Proxy().LoopStats()
+		out := run(c)
+		var lines []string
+		testwait.For(t, 20*time.Second, "nginx's log of the case", func() bool {
+			lines = ng.logLines(t)
+			return len(lines) >= before+reqs
+		})
+		// The two nodes listen on different ports: the Host field
+		// (and what is derived from it) names them alike here.
+		norm := func(s string) string { return strings.ReplaceAll(s, c.node.Addr(), "NODE") }
+		v := view{client: norm(dateField.ReplaceAllString(out, ""))}
+		for _, l := range lines[before:] {
+			if strings.Contains(l, "|tenc=chunked|") {
+				// A chunked body is forwarded chunk by chunk as it
+				// was read: its framing's length is the reads'.
+				l = chunkedLength.ReplaceAllString(l, "|body=(chunked)|")
+			}
+			v.upstream = append(v.upstream, norm(l))
+		}
+		if core == "loop" {
+			var d proxy.LoopStats
+			if loop != nil {
+				testwait.For(t, 20*time.Second, "the loop core's counts", func() bool {
+					d = loopDelta(ls, c.node.Proxy().LoopStats())
+					return d.Served >= loop.Served && d.Handed >= loop.Handed
 				})
-				// The two nodes listen on different ports: the Host field
-				// (and what is derived from it) names them alike here.
-				norm := func(s string) string { return strings.ReplaceAll(s, c.node.Addr(), "NODE") }
-				v := view{client: norm(dateField.ReplaceAllString(out, ""))}
-				for _, l := range lines[before:] {
-					if strings.Contains(l, "|tenc=chunked|") {
-						// A chunked body is forwarded chunk by chunk as it
-						// was read: its framing's length is the reads'.
-						l = chunkedLength.ReplaceAllString(l, "|body=(chunked)|")
-					}
-					v.upstream = append(v.upstream, norm(l))
+				if d != *loop {
+					t.Errorf("loop core served %d, handed over %d; want %d, %d", d.Served, d.Handed, loop.Served, loop.Handed)
 				}
-				if core == "loop" {
-					testwait.For(t, 20*time.Second, "the loop core's counts", func() bool {
-						d := loopDelta(ls, c.node.Proxy().LoopStats())
-						return d.Served >= tc.loop.Served && d.Handed >= tc.loop.Handed
-					})
-					v.loop = loopDelta(ls, c.node.Proxy().LoopStats())
-					if v.loop != tc.loop {
-						t.Errorf("loop core served %d, handed over %d; want %d, %d", v.loop.Served, v.loop.Handed, tc.loop.Served, tc.loop.Handed)
+			} else {
+				d = loopDelta(ls, c.node.Proxy().LoopStats())
+			}
+			t.Logf("loop core served %d, handed over %d", d.Served, d.Handed)
+		}
+		views[core] = v
+	}
+	g, l := views["goroutine"], views["loop"]
+	if g.client != l.client {
+		t.Errorf("the client's bytes differ:\n%s", firstDiff(g.client, l.client))
+	}
+	if !slices.Equal(g.upstream, l.upstream) {
+		t.Errorf("nginx got different requests:\ngoroutine: %q\nloop:      %q", g.upstream, l.upstream)
+	}
+	t.Logf("nginx got %q", l.upstream)
+}
+
+// rawExchange writes script to a new connection to c's node in one write
+// and returns every byte the node sends until it closes (each script's
+// last request asks for the close).
+func rawExchange(t *testing.T, c *cluster, script string) string {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", c.node.Addr(), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(20 * time.Second)) //nolint:errcheck // a hang guard
+	if _, err := io.WriteString(conn, script); err != nil {
+		t.Fatal(err)
+	}
+	out, err := io.ReadAll(conn)
+	if err != nil {
+		t.Fatalf("reading the answers: %v (after %d bytes: %.1000q)", err, len(out), out)
+	}
+	return string(out)
+}
+
+// TestLoopCoreRawScripts: request bytes the curl cases do not send —
+// pipelined requests, a pipelined POST whose body and the request after
+// it the loop must hand over with the connection, keep-alive after a HEAD
+// and after a 304 (answers without a body), a GET with a body, a head
+// larger than the loop's read buffer, requests the front door refuses —
+// written in one go to a node on each core: nginx gets the same requests
+// and the client the same bytes (Date aside).
+func TestLoopCoreRawScripts(t *testing.T) {
+	needLoopCore(t)
+	ng := startNginx(t)
+	cells := testtoml.Cell("web", "v1", 1, ng.addr)
+	nodes := map[string]*cluster{}
+	for _, core := range loopCores {
+		nodes[core] = startCoreNode(t, core, cells)
+	}
+	get := func(path string, extra ...string) string {
+		return "GET " + path + " HTTP/1.1\r\nHost: h\r\n" + strings.Join(extra, "") + "\r\n"
+	}
+	last := "Connection: close\r\n"
+	body := strings.Repeat("p", 3000)
+	post := "POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 3000\r\n\r\n" + body
+	refused := &proxy.LoopStats{Handed: 1} // the front door's answer is the goroutine core's
+	cases := []struct {
+		name   string
+		script string
+		reqs   int
+		loop   *proxy.LoopStats
+		want   []string
+	}{
+		{"pipelined-gets", get("/a.txt") + get("/b.txt") + get("/index.html", last), 3, &proxy.LoopStats{Served: 3},
+			[]string{"resource a\n", "hello from nginx\n"}},
+		{"pipelined-get-post-get", get("/a.txt") + post + get("/index.html", last), 3, &proxy.LoopStats{Served: 1, Handed: 1},
+			[]string{"resource a\n", body, "hello from nginx\n"}},
+		{"head-then-get", "HEAD /b.txt HTTP/1.1\r\nHost: h\r\n\r\n" + get("/a.txt", last), 2, &proxy.LoopStats{Served: 2},
+			[]string{"Content-Length: 5500", "resource a\n"}},
+		{"not-modified-then-get", get("/a.txt", "If-None-Match: "+ng.etag(t, "/a.txt")+"\r\n") + get("/index.html", last), 2, &proxy.LoopStats{Served: 2},
+			[]string{" 304 ", "hello from nginx\n"}},
+		{"404-then-get", get("/missing") + get("/a.txt", last), 2, &proxy.LoopStats{Served: 2},
+			[]string{" 404 ", "resource a\n"}},
+		{"chunked-then-get", get("/ssi/page.html") + get("/a.txt", last), 2, &proxy.LoopStats{Served: 2},
+			[]string{"one /ssi/page.html two GET three", "resource a\n"}},
+		{"get-with-body", "GET /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello" + get("/a.txt", last), 2, &proxy.LoopStats{Handed: 1},
+			[]string{"hello", "resource a\n"}},
+		{"content-length-0", get("/a.txt", "Content-Length: 0\r\n") + get("/index.html", last), 2, &proxy.LoopStats{Served: 2},
+			[]string{"resource a\n", "hello from nginx\n"}},
+		{"absolute-form", "GET http://h/a.txt HTTP/1.1\r\nHost: h\r\n" + last + "\r\n", 1, &proxy.LoopStats{Served: 1},
+			[]string{"resource a\n"}},
+		{"big-head", get("/a.txt", "X-Big: "+strings.Repeat("b", 6000)+"\r\n", last), 1, &proxy.LoopStats{Served: 1},
+			[]string{"resource a\n"}},
+		{"many-fields", get("/a.txt", strings.Repeat("X-Many: m\r\n", 80), last), 1, &proxy.LoopStats{Served: 1},
+			[]string{"resource a\n"}},
+		{"no-host", "GET /a.txt HTTP/1.1\r\n\r\n", 0, refused, []string{" 400 "}},
+		{"cl-and-te", "POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 0, refused, []string{" 400 "}},
+		{"two-content-lengths", "GET /a.txt HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\nContent-Length: 1\r\n\r\n", 0, refused, []string{" 400 "}},
+		{"bare-lf", "GET /a.txt HTTP/1.1\nHost: h\n\n", 0, refused, []string{" 400 ", "CRLF"}},
+		{"head-over-limit", get("/a.txt", "X-Huge: "+strings.Repeat("h", 33<<10)+"\r\n"), 0, refused, []string{" 431 "}},
+		{"fields-over-limit", get("/a.txt", strings.Repeat("X-Many: m\r\n", 120)), 0, refused, []string{" 431 "}},
+		{"space-before-colon", "GET /a.txt HTTP/1.1\r\nHost: h\r\nX-Bad : v\r\n\r\n", 0, refused, []string{" 400 "}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			sameOnBothCores(t, ng, nodes, tc.reqs, tc.loop, func(c *cluster) string {
+				out := rawExchange(t, c, tc.script)
+				for _, w := range tc.want {
+					if !strings.Contains(out, w) {
+						t.Errorf("answer lacks %.60q:\n%.2000s", w, out)
 					}
 				}
-				views[core] = v
-			}
-			g, l := views["goroutine"], views["loop"]
-			if g.client != l.client {
-				t.Errorf("the client's bytes differ:\n%s", firstDiff(g.client, l.client))
-			}
-			if !slices.Equal(g.upstream, l.upstream) {
-				t.Errorf("nginx got different requests:\ngoroutine: %q\nloop:      %q", g.upstream, l.upstream)
-			}
-			t.Logf("nginx got %q", l.upstream)
+				return out
+			})
 		})
 	}
 }
