@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -61,6 +62,34 @@ func TestLoopCoreNodeMetrics(t *testing.T) {
 			if reqs["h1"] != gets+posts || durs["h1"] != gets+posts || len(reqs) != 1 {
 				t.Errorf("requests_total %v, duration counts %v; want h1 = %d, once each", reqs, durs, gets+posts)
 			}
+			// The GETs on the loop, the connection of the first POST handed
+			// over (the second POST follows it there).
+			served, handed := scrapeValue(t, c.node.AdminAddr(), "cellgate_loop_requests_total"), scrapeValue(t, c.node.AdminAddr(), "cellgate_loop_handoffs_total")
+			if want := map[string][2]float64{"goroutine": {0, 0}, "loop": {gets, 1}}[core]; served != want[0] || handed != want[1] {
+				t.Errorf("cellgate_loop_requests_total %v, cellgate_loop_handoffs_total %v; want %v", served, handed, want)
+			}
 		})
 	}
+}
+
+// scrapeValue is the value of an unlabelled series in /metrics.
+func scrapeValue(t *testing.T, admin, name string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%q: %v", line, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("%s not in /metrics", name)
+	return 0
 }

@@ -35,6 +35,12 @@ var (
 	descOverrides = prometheus.NewDesc("cellgate_override_requests_total",
 		"Requests steered to a cell or flag variant by a trusted X-Cellgate-Override; no cell's or variant's SLIs count them.",
 		nil, nil)
+	descLoopServed = prometheus.NewDesc("cellgate_loop_requests_total",
+		"Requests the loop core (listen.core = \"loop\") answered itself; 0 on the goroutine core.",
+		nil, nil)
+	descLoopHanded = prometheus.NewDesc("cellgate_loop_handoffs_total",
+		"Client connections the loop core handed to the goroutine core (a request it does not serve: a body, an upgrade, HTTP/1.0, a refusal...).",
+		nil, nil)
 	descFailoverPanic = prometheus.NewDesc("cellgate_failover_panic_total",
 		"Requests kept on their down cell because more than routing.failover_panic of the weight was down.",
 		[]string{"cell"}, nil)
@@ -57,6 +63,8 @@ func (p *Proxy) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descFailoverPanic
 	ch <- descGRPC
 	ch <- descOverrides
+	ch <- descLoopServed
+	ch <- descLoopHanded
 }
 
 // Collect implements prometheus.Collector from the current snapshot, so
@@ -65,6 +73,9 @@ func (p *Proxy) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descAcceptErrors, prometheus.CounterValue, float64(p.AcceptErrors()))
 	ch <- prometheus.MustNewConstMetric(descOverrides, prometheus.CounterValue, float64(p.Overrides()))
 	ch <- prometheus.MustNewConstMetric(descMaxConns, prometheus.GaugeValue, float64(p.budget.MaxConns))
+	ls := p.LoopStats()
+	ch <- prometheus.MustNewConstMetric(descLoopServed, prometheus.CounterValue, float64(ls.Served))
+	ch <- prometheus.MustNewConstMetric(descLoopHanded, prometheus.CounterValue, float64(ls.Handed))
 	p.tunnels.collect(ch, p.snap.Load().cells)
 	p.collectGRPC(ch)
 	for _, c := range p.Status() {
