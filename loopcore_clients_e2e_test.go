@@ -414,7 +414,12 @@ func rawExchange(t *testing.T, c *cluster, script string) string {
 	}
 	out, err := io.ReadAll(conn)
 	if err != nil {
-		t.Fatalf("reading the answers: %v (after %d bytes: %.1000q)", err, len(out), out)
+		// A reset is an outcome to compare (an upstream body cut short
+		// resets the client), a timeout is not.
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Fatalf("reading the answers: %v (after %d bytes: %.1000q)", err, len(out), out)
+		}
+		return string(out) + "\n[read error: connection reset]"
 	}
 	return string(out)
 }
@@ -772,5 +777,177 @@ func TestLoopCoreChromium(t *testing.T) {
 	t.Logf("loop core served %d, handed over %d", d.Served, d.Handed)
 	if d.Served < 1 || d.Handed < 1 {
 		t.Errorf("loop core served %d, handed over %d; want the page served and the WebSocket handed over", d.Served, d.Handed)
+	}
+}
+
+// rawUpstream is an HTTP/1.1 upstream that answers each path with canned
+// bytes — framings and behaviours nginx does not produce — and records
+// the requests it read (their heads, as net/http's parser saw them).
+type rawUpstream struct {
+	ln      net.Listener
+	answers map[string]rawAnswer
+	mu      sync.Mutex
+	heads   []string // guarded by mu
+}
+
+// rawAnswer is the bytes to send for one path, and whether to close the
+// connection after them (without saying so).
+type rawAnswer struct {
+	bytes string
+	close bool
+}
+
+func startRawUpstream(t *testing.T, answers map[string]rawAnswer) *rawUpstream {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &rawUpstream{ln: ln, answers: answers}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer conn.Close()
+				conn.SetDeadline(time.Now().Add(30 * time.Second)) //nolint:errcheck // a hang guard
+				br := bufio.NewReader(conn)
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					io.Copy(io.Discard, req.Body) //nolint:errcheck // only the head is recorded
+					var fields []string
+					for k, v := range req.Header {
+						fields = append(fields, k+": "+strings.Join(v, ","))
+					}
+					slices.Sort(fields)
+					u.mu.Lock()
+					u.heads = append(u.heads, req.Method+" "+req.RequestURI+" "+strings.Join(fields, "; "))
+					u.mu.Unlock()
+					a, ok := u.answers[req.URL.Path]
+					if !ok {
+						a = rawAnswer{bytes: "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n"}
+					}
+					if _, err := io.WriteString(conn, a.bytes); err != nil || a.close {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return u
+}
+
+func (u *rawUpstream) addr() string { return u.ln.Addr().String() }
+
+// takeHeads returns the request heads recorded since the last call.
+func (u *rawUpstream) takeHeads() []string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	h := u.heads
+	u.heads = nil
+	return h
+}
+
+// knownDifferences are the cases of TestLoopCoreOddUpstream where the
+// cores are known to differ, reported to the loop core's engineer with the
+// reproduction; the case runs again once its entry goes.
+var knownDifferences = map[string]string{
+	"chunk-extension-whitespace": "cores differ: upstream chunk \"3 ; name = v\" — goroutine core resets the client after the head (fasthttp: invalid character ';' after chunk size), loop core relays abc and serves the next request",
+}
+
+// TestLoopCoreOddUpstream: answers nginx does not give — an upstream that
+// closes a keep-alive connection after each answer without saying so,
+// close-delimited bodies, trailers, chunk extensions, 1xx before the
+// answer, a HEAD answered with chunked framing, a 204 — reach the client
+// as the goroutine core sends them, and the upstream gets the same
+// requests, on connections the loop keeps serving.
+func TestLoopCoreOddUpstream(t *testing.T) {
+	needLoopCore(t)
+	up := startRawUpstream(t, map[string]rawAnswer{
+		"/closing":   {"HTTP/1.1 200 OK\r\nContent-Length: 8\r\nConnection: close\r\n\r\nclosing\n", true},
+		"/eof-body":  {"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nread until the upstream closes\n", true},
+		"/http10":    {"HTTP/1.0 200 OK\r\nContent-Length: 6\r\n\r\nold 1\n", true},
+		"/trailers":  {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\nX-Sum: 42\r\n\r\n", false},
+		"/chunk-ext": {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;name=v\r\nabc\r\n1;x\r\nd\r\n0;end\r\n\r\n", false},
+		"/ext-bws":   {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3 ; name = v\r\nabc\r\n0\r\n\r\n", false},
+		"/early":     {"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nafter\n", false},
+		"/cont":      {"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nlate\n", false},
+		"/nocontent": {"HTTP/1.1 204 No Content\r\nX-A: 1\r\n\r\n", false},
+		"/head":      {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-H: 1\r\n\r\n", false},
+		"/cl-zero":   {"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", false},
+		"/redirect":  {"HTTP/1.1 302 Found\r\nLocation: /elsewhere\r\nContent-Length: 0\r\n\r\n", false},
+		"/multi":     {"HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nX-Dup: 1\r\nX-Dup: 2\r\nContent-Length: 3\r\n\r\nmm\n", false},
+	})
+	cells := testtoml.Cell("odd", "v1", 1, up.addr())
+	nodes := map[string]*cluster{}
+	for _, core := range loopCores {
+		nodes[core] = startCoreNode(t, core, cells)
+	}
+	get := func(path string, extra ...string) string {
+		return "GET " + path + " HTTP/1.1\r\nHost: h\r\n" + strings.Join(extra, "") + "\r\n"
+	}
+	last := get("/last", "Connection: close\r\n")
+	cases := []struct {
+		name, script string
+		want         []string
+	}{
+		{"upstream-says-close", get("/closing") + get("/closing") + get("/closing") + last, []string{"closing\n", "ok\n"}},
+		{"close-delimited-body", get("/eof-body") + get("/eof-body") + last, []string{"read until the upstream closes\n", "ok\n"}},
+		{"http1.0-upstream", get("/http10") + get("/http10") + last, []string{"old 1\n", "ok\n"}},
+		{"trailers", get("/trailers") + last, []string{"hello", " world", "ok\n"}},
+		{"chunk-extensions", get("/chunk-ext") + last, []string{"abc", "d\r\n", "ok\n"}},
+		// RFC 9112 allows whitespace (BWS) around the ';' of a chunk
+		// extension. The goroutine core's fasthttp refuses it and resets
+		// the client after the head; the loop core relays the body.
+		{"chunk-extension-whitespace", get("/ext-bws") + last, []string{"Transfer-Encoding: chunked"}},
+		{"early-hints", get("/early") + last, []string{"after\n", "ok\n"}},
+		{"unasked-100", get("/cont") + last, []string{"late\n", "ok\n"}},
+		{"no-content", get("/nocontent") + last, []string{" 204 ", "ok\n"}},
+		{"head-chunked", "HEAD /head HTTP/1.1\r\nHost: h\r\n\r\n" + last, []string{"X-H: 1", "ok\n"}},
+		{"content-length-0", get("/cl-zero") + last, []string{"ok\n"}},
+		{"redirect", get("/redirect") + last, []string{" 302 ", "Location: /elsewhere", "ok\n"}},
+		{"repeated-fields", get("/multi") + last, []string{"a=1", "b=2", "ok\n"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if why, ok := knownDifferences[tc.name]; ok {
+				t.Skip(why)
+			}
+			outs, heads := map[string]string{}, map[string][]string{}
+			for _, core := range loopCores {
+				c := nodes[core]
+				up.takeHeads()
+				out := rawExchange(t, c, tc.script)
+				for _, w := range tc.want {
+					if !strings.Contains(out, w) {
+						t.Errorf("%s core: answer lacks %.60q:\n%.2000s", core, w, out)
+					}
+				}
+				outs[core] = strings.ReplaceAll(dateField.ReplaceAllString(out, ""), c.node.Addr(), "NODE")
+				// The last request's head is recorded before its answer
+				// leaves the upstream: all are in by now.
+				for _, h := range up.takeHeads() {
+					heads[core] = append(heads[core], strings.ReplaceAll(h, c.node.Addr(), "NODE"))
+				}
+			}
+			if outs["goroutine"] != outs["loop"] {
+				t.Errorf("the client's bytes differ:\n%s", firstDiff(outs["goroutine"], outs["loop"]))
+			}
+			if !slices.Equal(heads["goroutine"], heads["loop"]) {
+				t.Errorf("the upstream got different requests:\ngoroutine: %q\nloop:      %q", heads["goroutine"], heads["loop"])
+			}
+			t.Logf("client got %q", outs["loop"])
+		})
 	}
 }
