@@ -27,13 +27,17 @@ type loop struct {
 	lc *loopCore
 	p  *Proxy
 
-	ep     int
-	lfd    int      // the listener's duplicate; -1 once accepting stopped
-	lfile  *os.File // owns lfd
-	evfd   int      // eventfd: command wakes the loop; guarded by cmdMu against release
-	cmdMu  sync.Mutex
-	cmds   atomic.Uint32
-	events [256]unix.EpollEvent
+	ep    int
+	lfd   int      // the listener's duplicate; -1 once accepting stopped
+	lfile *os.File // owns lfd
+	evfd  int      // eventfd: command wakes the loop; guarded by cmdMu against release
+	cmdMu sync.Mutex
+	cmds  atomic.Uint32
+	// probes are the verdicts of failed attempts settled off the loop
+	// (loopprobe.go), guarded by probeMu.
+	probeMu sync.Mutex
+	probes  []probeResult
+	events  [256]unix.EpollEvent
 
 	// By descriptor: the client connection or the upstream connection it
 	// is (one of the two is nil).
@@ -69,6 +73,7 @@ const (
 	cmdStopAccept = 1 << iota
 	cmdDrain
 	cmdStop
+	cmdProbes // a probe's verdict is in l.probes
 )
 
 const evIn = unix.EPOLLIN | unix.EPOLLRDHUP
@@ -207,6 +212,9 @@ func (l *loop) commands() bool {
 	if c&cmdDrain != 0 {
 		l.draining = true
 		l.closeIdle()
+	}
+	if c&cmdProbes != 0 {
+		l.probesDone()
 	}
 	if c&cmdStop != 0 {
 		l.closeAll()

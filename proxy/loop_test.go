@@ -429,3 +429,63 @@ func TestLoopPipelinedBackpressure(t *testing.T) {
 		t.Errorf("loop stats %+v, want %d served", s, n)
 	}
 }
+
+// TestLoopProbeOffLoop: with passive ejection on, a reset before any
+// response byte makes noteFailure dial the endpoint to confirm it is gone;
+// that dial runs off the loop. Here it is held until the test lets it go,
+// and meanwhile the loop — the only one — answers another client's
+// request; then the first request gets its answer too (its failover cell's:
+// the dial found the endpoint listening, so it was a lost request).
+func TestLoopProbeOffLoop(t *testing.T) {
+	d := newDropper(t, "") // resets after reading the request
+	opts := loopOptions()
+	opts.loops = 1
+	opts.EjectAfter, opts.EjectBackoff = 5, time.Second
+	opts.StickyKey = []balancer.Source{{Kind: balancer.SourceHeader, Name: "X-User-ID"}}
+	p, err := New(opts, 42, []CellSpec{
+		{Name: "a", Weight: 1, Endpoints: []string{d.addr}},
+		{Name: "b", Weight: 1, Endpoints: []string{newKillable(t, cellNamed("b")).addr}},
+	}, Hooks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	var once sync.Once
+	probing := make(chan struct{}, 1)
+	ep := p.snap.Load().cells[0].endpoints[0]
+	dial := ep.client.Dial
+	ep.client.Dial = func(addr string) (net.Conn, error) { // unreachable's confirming dial
+		probing <- struct{}{}
+		<-release
+		return dial(addr)
+	}
+	addr := serveProxy(t, p, nil)
+	// After serveProxy's, so it runs before the proxy's shutdown: a loop
+	// held in the dial (the property broken) would never stop.
+	t.Cleanup(func() { once.Do(func() { close(release) }) })
+	tab := p.snap.Load().table
+	keyOf := func(cell int) string {
+		for u := 0; ; u++ {
+			if k := fmt.Sprint("user-", u); tab.PickKey([]byte(k)) == cell {
+				return k
+			}
+		}
+	}
+	first := make(chan string, 1)
+	go func() {
+		first <- rawExchange(t, addr, "GET / HTTP/1.1\r\nHost: x\r\nX-User-ID: "+keyOf(0)+"\r\nConnection: close\r\n\r\n", nil)
+	}()
+	select {
+	case <-probing:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no confirming dial: the reset did not reach passive health")
+	}
+	got := rawExchange(t, addr, "GET / HTTP/1.1\r\nHost: x\r\nX-User-ID: "+keyOf(1)+"\r\nConnection: close\r\n\r\n", nil)
+	if !strings.HasPrefix(got, "HTTP/1.1 200 ") || !strings.HasSuffix(got, "\r\n\r\nb") {
+		t.Errorf("while a confirming dial was held: %q, want b's 200", got)
+	}
+	once.Do(func() { close(release) })
+	if got := <-first; !strings.HasPrefix(got, "HTTP/1.1 200 ") || !strings.HasSuffix(got, "\r\n\r\nb") {
+		t.Errorf("the request whose attempt was reset: %q, want its failover cell b's 200", got)
+	}
+}

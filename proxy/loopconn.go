@@ -49,6 +49,12 @@ type lconn struct {
 	tried   *endpoint
 
 	rs relay // the response body on its way (loopresp.go)
+
+	// probing is set while a goroutine settles a failed attempt that
+	// needs a dial (loopprobe.go); gen tells a result for this request
+	// from one for a connection since recycled.
+	probing bool
+	gen     uint64
 }
 
 // maxLoopHead bounds the client bytes a loop buffers for one request head;
@@ -101,6 +107,8 @@ func (l *loop) dropConn(c *lconn) {
 }
 
 func (l *loop) recycle(c *lconn) {
+	c.gen++
+	c.probing = false
 	c.fd, c.raddr = -1, nil
 	c.in, c.fed, c.out = c.in[:0], 0, c.out[:0]
 	c.paused, c.writing, c.deadline, c.closeAfter, c.ev = false, false, 0, false, 0

@@ -74,7 +74,11 @@ func (p *Proxy) startLoops(ln net.Listener) (net.Listener, bool, error) {
 	if hasFD {
 		lc.fd = &cfg
 	}
-	for i := 0; i < runtime.GOMAXPROCS(0); i++ {
+	n := runtime.GOMAXPROCS(0)
+	if p.opts.loops > 0 {
+		n = p.opts.loops
+	}
+	for i := 0; i < n; i++ {
 		l, err := newLoop(lc)
 		if err != nil {
 			for _, l := range lc.loops {

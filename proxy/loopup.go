@@ -313,6 +313,10 @@ func (l *loop) attemptFailed(c *lconn, cs cause, sent, lost bool) {
 	}
 	ep.outstanding.Add(-1)
 	st.ep, st.acc.tried = nil, ep.addr
+	if cs == causeReset && !st.gotHead && l.p.health.after.Load() > 0 {
+		l.probe(c, ep, cs, sent, lost) // noteFailure may dial: off the loop (loopprobe.go)
+		return
+	}
 	if st.attemptFailed(ep, cs, c.attempt, sent, lost, c.ctx.Method()) {
 		c.tried = ep
 		c.attempt++
@@ -340,6 +344,10 @@ func (l *loop) roundEnd(c *lconn, cs cause) {
 // away or the loop is closing.
 func (l *loop) abandon(c *lconn) {
 	st := c.st
+	if c.probing {
+		c.st = nil // the probe's goroutine holds st: it is left to the collector, unrecorded
+		return
+	}
 	if u := c.u; u != nil {
 		l.closeUp(u)
 	}

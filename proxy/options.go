@@ -98,6 +98,9 @@ type Options struct {
 	// or CoreLoop (loopcore.go). Restart-only: the core owns the listener
 	// and its connections from Serve on.
 	Core string
+	// loops is the loop core's loop count for tests that need one loop
+	// (0: GOMAXPROCS).
+	loops int
 	// GRPCErrorCodes are the grpc-status codes that count a gRPC call as
 	// failed for its cell's SLIs (slo.grpc_error_codes); a call without
 	// grpc-status, or reset, always counts as failed. Nil:
