@@ -90,7 +90,9 @@ func (st *reqState) roundTrip(ctx *fasthttp.RequestCtx, ep *endpoint) (sent, los
 	}
 	u := &st.conn
 	*u = upstreamConn{ep: ep, cc: cc, conn: cc.Conn()}
-	if uc, ok := u.conn.(*upConn); ok && st.bodiless(ctx) && uc.warm(st.start) {
+	uc, ok := u.conn.(*upConn)
+	st.upReused = ok && uc.reused()
+	if ok && st.bodiless(ctx) && uc.warm(st.start) {
 		// Write-and-wait (upconn.go): the head goes out with the first
 		// read of the response, so its errors come from readResponse,
 		// where the lost rule is the same (no body byte was read).

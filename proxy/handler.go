@@ -102,6 +102,10 @@ type reqState struct {
 	// upstreamCancelled is set when an HTTP/2 upstream reset the stream
 	// with CANCEL (h2upstream.go).
 	upstreamCancelled bool
+	// upReused is set when the attempt's upstream connection came from the
+	// keep-alive pool (it had carried a response before): a loss on it
+	// may be the upstream's close of an idle connection (forward).
+	upReused bool
 
 	// ctx is the request being served (for the access log, read in
 	// finish); peer its client address; acc what the access log needs
@@ -138,7 +142,7 @@ func (st *reqState) release() {
 	st.ctx, st.acc = nil, accessInfo{}
 	st.trace.addParent, st.trace.addReqID, st.trace.export = false, false, false
 	st.flagSet, st.flagsVal, st.exposed, st.overridden = nil, st.flagsVal[:0], 0, false
-	st.failedEp = nil
+	st.failedEp, st.upReused = nil, false
 	st.metricProto = ""
 	p.states.Put(st)
 }
@@ -361,11 +365,16 @@ func (p *Proxy) label(ctx *fasthttp.RequestCtx, st *reqState, ss *sessions, cook
 // cause of failure, or causeNone.
 func (st *reqState) forward(ctx *fasthttp.RequestCtx) cause {
 	p := st.p
-	var tried *endpoint
+	var tried, again *endpoint
+	var fresh bool // the stale-connection retry was spent
 	st.failedEp, st.lost = nil, false
 	for attempt := 0; ; attempt++ {
-		st.acc.retried = attempt > 0
-		ep := st.cell.pickEndpoint(p.rand(), tried, p.health.nowNano)
+		st.acc.retried = attempt > 0 || fresh
+		ep := again
+		if ep == nil {
+			ep = st.cell.pickEndpoint(p.rand(), tried, p.health.nowNano)
+		}
+		again = nil
 		if ep == nil {
 			if tried != nil {
 				return st.lastCause
@@ -386,6 +395,20 @@ func (st *reqState) forward(ctx *fasthttp.RequestCtx) cause {
 			return cbe.c // the client's doing: no retry, no mark on the endpoint
 		}
 		c := classify(err, sent)
+		if lost && st.upReused && !fresh && idempotent(ctx.Method()) {
+			// A pooled keep-alive connection the upstream closed while
+			// it sat idle (its keep-alive timeout, a restart): the
+			// request is repeated once on a fresh connection to the same
+			// endpoint, as Go's Transport and HAProxy do, and it is not
+			// evidence against the endpoint. Its idle connections are
+			// closed with it — they are as old — so the repeat dials.
+			// The attempt is not counted: the ordinary retry rule still
+			// applies to the repeat.
+			ep.client.CloseIdleConnections()
+			again, fresh = ep, true
+			attempt--
+			continue
+		}
 		if !st.attemptFailed(ep, c, attempt, sent, lost, ctx.Method()) {
 			return c
 		}

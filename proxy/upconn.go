@@ -57,6 +57,11 @@ func (u *upConn) warm(now time.Time) bool {
 	return !u.lastDone.IsZero() && now.Sub(u.lastDone) < warmFor
 }
 
+// reused reports whether the connection has carried a response before:
+// it came from the keep-alive pool, where the upstream may have closed it
+// while it sat idle (forward's stale-connection retry).
+func (u *upConn) reused() bool { return !u.lastDone.IsZero() }
+
 // sendWithRead queues head to go out with the next Read.
 func (u *upConn) sendWithRead(head []byte) {
 	_ = u.ww.SendWithRead(head) // only queues: newUpConn wraps raw sockets alone

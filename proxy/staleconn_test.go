@@ -1,0 +1,95 @@
+package proxy
+
+import (
+	"bufio"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cellgate/cellgate/internal/testh1"
+)
+
+// idleCloser is a loopback upstream that answers one request per
+// connection without announcing a close (the proxy pools the connection)
+// and then closes it, as an upstream whose keep-alive timeout ran out
+// does. closed receives once per connection closed after an answer.
+type idleCloser struct {
+	addr   string
+	hits   atomic.Int64
+	closed chan struct{}
+}
+
+func newIdleCloser(t *testing.T) *idleCloser {
+	t.Helper()
+	u := &idleCloser{closed: make(chan struct{}, 16)}
+	u.addr = serveRaw(t, func(c net.Conn) {
+		defer c.Close()
+		if _, err := testh1.ReadHead(bufio.NewReader(c)); err != nil {
+			return
+		}
+		u.hits.Add(1)
+		if _, err := c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")); err != nil {
+			return
+		}
+		_ = c.Close() // a FIN while the proxy keeps the connection idle
+		u.closed <- struct{}{}
+	})
+	return u
+}
+
+// waitClosed waits until the upstream has closed the connection it
+// answered on, so the next request finds it stale in the proxy's pool.
+func (u *idleCloser) waitClosed(t *testing.T) {
+	t.Helper()
+	select {
+	case <-u.closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the upstream did not close its connection")
+	}
+}
+
+// TestStaleKeepAliveRetried: a request sent on a pooled keep-alive
+// connection that the upstream closed while it sat idle is repeated once
+// on a fresh connection to the same endpoint when it is idempotent — even
+// when the cell has no other endpoint and no failover cell — and the loss
+// is no evidence against the endpoint (eject_after = 1 would take the only
+// endpoint out). A POST lost that way is answered 502, as a request that
+// may have been read: nobody can know.
+func TestStaleKeepAliveRetried(t *testing.T) {
+	t.Run("GET", func(t *testing.T) {
+		up := newIdleCloser(t)
+		opts := testOptions()
+		opts.EjectAfter = 1
+		p, addr := startProxy(t, opts, []CellSpec{{Name: "a", Weight: 1, Endpoints: []string{up.addr}}}, Hooks{})
+		c := newClient(t, addr)
+		for i := range 4 {
+			r := do(t, c, "GET", "/", nil)
+			if r.StatusCode() != 200 || string(r.Body()) != "ok" {
+				t.Fatalf("GET %d after the upstream closed its idle connection: %d %q (%s), want 200 \"ok\"",
+					i, r.StatusCode(), r.Body(), r.Header.Peek("X-Cellgate-Error"))
+			}
+			up.waitClosed(t)
+		}
+		if n := up.hits.Load(); n != 4 {
+			t.Fatalf("the upstream read %d requests, want 4 (each once)", n)
+		}
+		if !p.CellUp("a") {
+			t.Fatal("the endpoint was ejected for closing an idle keep-alive connection")
+		}
+	})
+	t.Run("POST", func(t *testing.T) {
+		up := newIdleCloser(t)
+		_, addr := startProxy(t, testOptions(), []CellSpec{{Name: "a", Weight: 1, Endpoints: []string{up.addr}}}, Hooks{})
+		c := newClient(t, addr)
+		if r := do(t, c, "GET", "/", nil); r.StatusCode() != 200 {
+			t.Fatalf("first GET: %d", r.StatusCode())
+		}
+		up.waitClosed(t)
+		r := do(t, c, "POST", "/", []byte("once"))
+		if r.StatusCode() == 200 && up.hits.Load() != 2 {
+			t.Fatalf("POST answered 200 but the upstream read %d requests", up.hits.Load())
+		}
+		t.Logf("POST on a stale connection: %d %s (upstream read %d requests)", r.StatusCode(), r.Header.Peek("X-Cellgate-Error"), up.hits.Load())
+	})
+}
