@@ -438,10 +438,6 @@ func rawExchangeWrites(t *testing.T, c *cluster, script string, split bool) stri
 	return string(out)
 }
 
-// lingerBug is the loop core's known difference on refused connections.
-const lingerBug = "loop core bug: a connection the loop hands over that the front door then refuses is closed without the front door's linger " +
-	"(proxy/loopcore.go prefixConn embeds net.Conn, so frontdoor.Conn.answer finds no CloseWrite): a client still sending gets the 400/431 then a reset, not a FIN"
-
 // TestLoopCoreRawScripts: request bytes the curl cases do not send —
 // pipelined requests, a pipelined POST whose body and the request after
 // it the loop must hand over with the connection, keep-alive after a HEAD
@@ -514,13 +510,6 @@ func TestLoopCoreRawScripts(t *testing.T) {
 				name += "/byte-a-write"
 			}
 			t.Run(name, func(t *testing.T) {
-				if tc.loop == refused && (split || tc.name == "refused-then-more-bytes") {
-					// Reproduction in the report of the session that wrote
-					// this (loopcheck): refused-then-more-bytes on the loop
-					// core reads the 400 then ECONNRESET, every run; on the
-					// goroutine core the 400 then EOF.
-					t.Skip(lingerBug)
-				}
 				sameOnBothCores(t, ng, nodes, tc.reqs, tc.loop, func(c *cluster) string {
 					out := rawExchangeWrites(t, c, tc.script, split)
 					for _, w := range tc.want {

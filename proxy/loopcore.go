@@ -236,6 +236,11 @@ func (c *prefixConn) Read(b []byte) (int, error) {
 // NetConn returns the socket beneath.
 func (c *prefixConn) NetConn() net.Conn { return c.tcp }
 
+// CloseWrite half-closes the socket: the front door's refusal lingers on
+// it (frontdoor.Conn.answer), so a client still sending reads the answer
+// and a FIN, not a reset.
+func (c *prefixConn) CloseWrite() error { return c.tcp.CloseWrite() }
+
 // ReadFrom lets a response body be spliced to the socket (splice.go).
 func (c *prefixConn) ReadFrom(r io.Reader) (int64, error) { return c.tcp.ReadFrom(r) }
 
