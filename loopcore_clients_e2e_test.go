@@ -963,9 +963,7 @@ func (u *rawUpstream) takeHeads() []string {
 // knownDifferences are the cases of TestLoopCoreOddUpstream where the
 // cores are known to differ, reported to the loop core's engineer with the
 // reproduction; the case runs again once its entry goes.
-var knownDifferences = map[string]string{
-	"chunk-extension-whitespace": "cores differ: upstream chunk \"3 ; name = v\" — goroutine core resets the client after the head (fasthttp: invalid character ';' after chunk size), loop core relays abc and serves the next request",
-}
+var knownDifferences = map[string]string{}
 
 // TestLoopCoreOddUpstream: answers nginx does not give — an upstream that
 // closes a keep-alive connection after each answer without saying so,

@@ -228,6 +228,12 @@ func (l *loop) relayBody(c *lconn, u *lup, out, data []byte, eof bool) {
 		out, done, extra, err = l.dechunk(c, out, data)
 		rs.buf = out[:0]
 		if err != nil {
+			// What came before the bad bytes goes out first — the head
+			// and whole chunks, as the goroutine core's server has
+			// written them when its decoder fails — then the reset.
+			if len(c.out) == 0 && len(out) > 0 {
+				_, _ = rawWrite(c.fd, out)
+			}
 			l.truncated(c, err)
 			return
 		}
@@ -289,12 +295,9 @@ func (l *loop) dechunk(c *lconn, out, data []byte) (_ []byte, done, extra bool, 
 		body := bytes.TrimRight(line, "\r\n")
 		switch rs.state {
 		case chunkSize:
-			if j := bytes.IndexByte(body, ';'); j >= 0 {
-				body = body[:j] // a chunk extension: dropped
-			}
-			size, err := strconv.ParseInt(string(bytes.TrimRight(body, " \t")), 16, 64)
-			if err != nil || size < 0 {
-				return out, false, false, fmt.Errorf("upstream body: bad chunk size %q", body)
+			size, ok := chunkSizeLine(line)
+			if !ok {
+				return out, false, false, fmt.Errorf("upstream body: bad chunk size line %q", body)
 			}
 			if size == 0 {
 				rs.state = chunkTrailer
@@ -302,7 +305,7 @@ func (l *loop) dechunk(c *lconn, out, data []byte) (_ []byte, done, extra bool, 
 				rs.state, rs.left = chunkData, size
 			}
 		case chunkDataEnd:
-			if len(body) != 0 {
+			if !bytes.Equal(line, crlf) {
 				return out, false, false, fmt.Errorf("upstream body: chunk data not followed by CRLF")
 			}
 			rs.state = chunkSize
@@ -322,6 +325,65 @@ func (l *loop) dechunk(c *lconn, out, data []byte) (_ []byte, done, extra bool, 
 		rs.line = rs.line[:0]
 	}
 	return out, false, false, nil
+}
+
+// maxChunkSizeDigits is fasthttp's bound on a chunk size's hex digits
+// (maxHexIntChars, 64-bit).
+const maxChunkSizeDigits = 15
+
+// chunkSizeLine reads a chunk-size line (through its LF) as the goroutine
+// core's decoder does (fasthttp's parseChunkSize), so the two cores refuse
+// the same upstream bodies: 1 to 15 hex digits, optional whitespace, an
+// extension (";…", dropped) only right after the digits, and CRLF.
+func chunkSizeLine(line []byte) (int64, bool) {
+	if !bytes.HasSuffix(line, crlf) {
+		return 0, false
+	}
+	line = line[:len(line)-2]
+	var n int64
+	i := 0
+	for ; i < len(line); i++ {
+		k := unhex(line[i])
+		if k < 0 {
+			break
+		}
+		if i == maxChunkSizeDigits {
+			return 0, false
+		}
+		n = n<<4 | int64(k)
+	}
+	if i == 0 {
+		return 0, false
+	}
+	ows := false
+	for _, c := range line[i:] {
+		switch {
+		case c == '\n':
+			return 0, false
+		case c == ' ' || c == '\t':
+			ows = true
+		case c == ';' && !ows:
+			// An extension: the rest of the line goes with it, up to a CR
+			// that must be the line's end.
+			return n, bytes.IndexByte(line[i:], '\r') < 0
+		default:
+			return 0, false
+		}
+	}
+	return n, true
+}
+
+// unhex is a hex digit's value, or -1.
+func unhex(c byte) int {
+	switch {
+	case '0' <= c && c <= '9':
+		return int(c - '0')
+	case 'a' <= c && c <= 'f':
+		return int(c - 'a' + 10)
+	case 'A' <= c && c <= 'F':
+		return int(c - 'A' + 10)
+	}
+	return -1
 }
 
 // appendTrailer appends the upstream's trailer fields as fasthttp's writer
