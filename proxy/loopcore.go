@@ -244,10 +244,6 @@ func (c *prefixConn) CloseWrite() error { return c.tcp.CloseWrite() }
 // ReadFrom lets a response body be spliced to the socket (splice.go).
 func (c *prefixConn) ReadFrom(r io.Reader) (int64, error) { return c.tcp.ReadFrom(r) }
 
-// CloseWrite half-closes the socket: the front door's refusal ends with
-// it and then drains what the client still sends (frontdoor.Conn.answer),
-// so the client reads the refusal and a FIN, not a reset.
-func (c *prefixConn) CloseWrite() error { return c.tcp.CloseWrite() }
 
 // connFromFD makes fd (a connected socket the caller gives up) a
 // *net.TCPConn.
