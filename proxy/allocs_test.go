@@ -143,35 +143,44 @@ func TestServedAllocs(t *testing.T) {
 	}
 	for _, size := range []int{16, 4 << 10} {
 		t.Run(fmt.Sprintf("body=%d", size), func(t *testing.T) {
-			body := make([]byte, size)
-			up := startUpstream(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBody(body) })
-			opts := testOptions()
-			opts.StickyKey = []balancer.Source{{Kind: balancer.SourceHeader, Name: "X-User-ID"}, {Kind: balancer.SourceIP}}
-			counters := NewCounters()
-			_, addr := startProxy(t, opts, []CellSpec{
-				{Name: "a", Version: "v1", Weight: 1, Endpoints: []string{up}},
-				{Name: "b", Version: "v1", Weight: 1, Endpoints: []string{up}},
-			}, Hooks{Recorder: counters.Recorder})
-			c := newClient(t, addr)
-			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-			defer fasthttp.ReleaseRequest(req)
-			defer fasthttp.ReleaseResponse(resp)
-			req.SetRequestURI("http://" + addr + "/bench?x=1")
-			req.Header.Set("X-User-ID", "user-1234")
-			resp.KeepBodyBuffer = true // the client's own body buffer is not the proxy's
-			one := func() {
-				if err := c.Do(req, resp); err != nil || resp.StatusCode() != 200 || len(resp.Body()) != size {
-					t.Fatalf("err %v, status %d, %d body bytes", err, resp.StatusCode(), len(resp.Body()))
-				}
-			}
-			for range 100 {
-				one()
-			}
-			if n := testing.AllocsPerRun(allocRuns, one); n != 0 {
-				t.Errorf("%v allocations per proxied request (client, proxy and upstream together), want 0", n)
-			}
+			servedAllocs(t, testOptions(), size)
 		})
 	}
+}
+
+// servedAllocs serves GETs of size-byte answers through a proxy with opts
+// over two cells, keyed, and fails unless a request allocates nothing in
+// steady state (client, proxy and upstream of this process together). It
+// returns the proxy after allocRuns+100 requests.
+func servedAllocs(t *testing.T, opts Options, size int) *Proxy {
+	t.Helper()
+	body := make([]byte, size)
+	up := startUpstream(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBody(body) })
+	opts.StickyKey = []balancer.Source{{Kind: balancer.SourceHeader, Name: "X-User-ID"}, {Kind: balancer.SourceIP}}
+	counters := NewCounters()
+	p, addr := startProxy(t, opts, []CellSpec{
+		{Name: "a", Version: "v1", Weight: 1, Endpoints: []string{up}},
+		{Name: "b", Version: "v1", Weight: 1, Endpoints: []string{up}},
+	}, Hooks{Recorder: counters.Recorder})
+	c := newClient(t, addr)
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI("http://" + addr + "/bench?x=1")
+	req.Header.Set("X-User-ID", "user-1234")
+	resp.KeepBodyBuffer = true // the client's own body buffer is not the proxy's
+	one := func() {
+		if err := c.Do(req, resp); err != nil || resp.StatusCode() != 200 || len(resp.Body()) != size {
+			t.Fatalf("err %v, status %d, %d body bytes", err, resp.StatusCode(), len(resp.Body()))
+		}
+	}
+	for range 100 {
+		one()
+	}
+	if n := testing.AllocsPerRun(allocRuns, one); n != 0 {
+		t.Errorf("%v allocations per proxied request on core %q (client, proxy and upstream together), want 0", n, opts.Core)
+	}
+	return p
 }
 
 // deadlineConn stands for the client connection of a handler called

@@ -269,33 +269,7 @@ func TestLoopAllocs(t *testing.T) {
 	}
 	for _, size := range []int{16, 4 << 10, 200 << 10} {
 		t.Run(fmt.Sprintf("body=%d", size), func(t *testing.T) {
-			body := make([]byte, size)
-			up := startUpstream(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBody(body) })
-			opts := loopOptions()
-			opts.StickyKey = []balancer.Source{{Kind: balancer.SourceHeader, Name: "X-User-ID"}, {Kind: balancer.SourceIP}}
-			counters := NewCounters()
-			p, addr := startProxy(t, opts, []CellSpec{
-				{Name: "a", Version: "v1", Weight: 1, Endpoints: []string{up}},
-				{Name: "b", Version: "v1", Weight: 1, Endpoints: []string{up}},
-			}, Hooks{Recorder: counters.Recorder})
-			c := newClient(t, addr)
-			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-			defer fasthttp.ReleaseRequest(req)
-			defer fasthttp.ReleaseResponse(resp)
-			req.SetRequestURI("http://" + addr + "/bench?x=1")
-			req.Header.Set("X-User-ID", "user-1234")
-			resp.KeepBodyBuffer = true
-			one := func() {
-				if err := c.Do(req, resp); err != nil || resp.StatusCode() != 200 || len(resp.Body()) != size {
-					t.Fatalf("err %v, status %d, %d body bytes", err, resp.StatusCode(), len(resp.Body()))
-				}
-			}
-			for range 100 {
-				one()
-			}
-			if n := testing.AllocsPerRun(allocRuns, one); n != 0 {
-				t.Errorf("%v allocations per request on the loop core, want 0", n)
-			}
+			p := servedAllocs(t, loopOptions(), size)
 			if s := p.LoopStats(); s.Served < allocRuns || s.Handed != 0 {
 				t.Errorf("loop stats %+v: the requests did not all take the loop's fast path", s)
 			}

@@ -244,7 +244,6 @@ func (c *prefixConn) CloseWrite() error { return c.tcp.CloseWrite() }
 // ReadFrom lets a response body be spliced to the socket (splice.go).
 func (c *prefixConn) ReadFrom(r io.Reader) (int64, error) { return c.tcp.ReadFrom(r) }
 
-
 // connFromFD makes fd (a connected socket the caller gives up) a
 // *net.TCPConn.
 func connFromFD(fd int) (*net.TCPConn, error) {
