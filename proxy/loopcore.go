@@ -210,31 +210,19 @@ func (l *loopListener) Close() error   { return l.lc.stopAccepting() }
 func (l *loopListener) Addr() net.Addr { return l.lc.ln.Addr() }
 
 // prefixConn is a client connection handed over by a loop: the bytes the
-// loop had read and not served come first. It embeds the socket as a
-// net.Conn, which hides its syscall.Conn (the front door's raw fill would
-// read past the prefix), and exposes it as NetConn, for the refusal's
-// half-close and abortConn, and to splice response bodies (ReadFrom).
+// loop had read and not served come first (replayConn, as the HTTP/2
+// sorting replays its peek). It embeds the socket as a net.Conn, which
+// hides its syscall.Conn (the front door's raw fill would read past the
+// prefix); replayConn's NetConn exposes it for abortConn, and the methods
+// below for the refusal's half-close and to splice response bodies.
 type prefixConn struct {
-	net.Conn
+	replayConn
 	tcp *net.TCPConn
-	pre []byte
 }
 
 func newPrefixConn(tcp *net.TCPConn, pre []byte) *prefixConn {
-	return &prefixConn{Conn: tcp, tcp: tcp, pre: pre}
+	return &prefixConn{replayConn: replayConn{Conn: tcp, pending: pre}, tcp: tcp}
 }
-
-func (c *prefixConn) Read(b []byte) (int, error) {
-	if len(c.pre) > 0 {
-		n := copy(b, c.pre)
-		c.pre = c.pre[n:]
-		return n, nil
-	}
-	return c.tcp.Read(b)
-}
-
-// NetConn returns the socket beneath.
-func (c *prefixConn) NetConn() net.Conn { return c.tcp }
 
 // CloseWrite half-closes the socket: the front door's refusal lingers on
 // it (frontdoor.Conn.answer), so a client still sending reads the answer
