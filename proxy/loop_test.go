@@ -19,6 +19,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/cellgate/cellgate/balancer"
+	"github.com/cellgate/cellgate/internal/testh1"
 )
 
 // loopOptions are testOptions on the loop core, whatever -proxy.core says.
@@ -223,17 +224,15 @@ func TestLoopTimeouts(t *testing.T) {
 		defer c.Close()
 		br := bufio.NewReader(c)
 		for {
-			line, err := br.ReadString('\n')
+			head, err := testh1.ReadHead(br)
 			if err != nil {
 				return
 			}
-			if strings.HasPrefix(line, "GET /hang") {
+			if strings.HasPrefix(head, "GET /hang") {
 				<-hang
 				return
 			}
-			if line == "\r\n" {
-				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-			}
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 		}
 	})
 	for _, core := range []string{CoreGoroutine, CoreLoop} {
@@ -289,15 +288,12 @@ func TestLoopMaxConnsPerEndpoint(t *testing.T) {
 		defer c.Close()
 		br := bufio.NewReader(c)
 		for {
-			line, err := br.ReadString('\n')
-			if err != nil {
+			if _, err := testh1.ReadHead(br); err != nil {
 				return
 			}
-			if line == "\r\n" {
-				arrived <- struct{}{}
-				<-release
-				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-			}
+			arrived <- struct{}{}
+			<-release
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 		}
 	})
 	_, addr := loopProxy(t, CoreLoop, up, func(o *Options) { o.MaxConnsPerEndpoint = 1 })
