@@ -395,15 +395,9 @@ func (st *reqState) forward(ctx *fasthttp.RequestCtx) cause {
 			return cbe.c // the client's doing: no retry, no mark on the endpoint
 		}
 		c := classify(err, sent)
-		if lost && st.upReused && !fresh && idempotent(ctx.Method()) {
-			// A pooled keep-alive connection the upstream closed while
-			// it sat idle (its keep-alive timeout, a restart): the
-			// request is repeated once on a fresh connection to the same
-			// endpoint, as Go's Transport and HAProxy do, and it is not
-			// evidence against the endpoint. Its idle connections are
-			// closed with it — they are as old — so the repeat dials.
-			// The attempt is not counted: the ordinary retry rule still
-			// applies to the repeat.
+		if st.staleRepeat(lost, fresh, ctx.Method()) {
+			// The endpoint's idle connections are as old: closed, so
+			// the repeat dials.
 			ep.client.CloseIdleConnections()
 			again, fresh = ep, true
 			attempt--
@@ -414,6 +408,21 @@ func (st *reqState) forward(ctx *fasthttp.RequestCtx) cause {
 		}
 		tried = ep
 	}
+}
+
+// staleRepeat reports whether a failed attempt is repeated once on a fresh
+// connection to the same endpoint before the retry rule (attemptFailed)
+// sees it: the request was lost (no response byte, no body byte read) on a
+// pooled keep-alive connection (st.upReused) — one the upstream closed
+// while it sat idle (its keep-alive timeout, a restart), or just as the
+// request went out — it is idempotent, and no repeat was spent (fresh).
+// Go's Transport and HAProxy do the same. The repeat is no evidence
+// against the endpoint and does not spend the retry: the ordinary rule
+// applies to it. Both cores decide by it (forward; the loop core's
+// attemptFailed, loopup.go), each closing its idle connections to the
+// endpoint so the repeat dials.
+func (st *reqState) staleRepeat(lost, fresh bool, method []byte) bool {
+	return lost && st.upReused && !fresh && idempotent(method)
 }
 
 // attemptFailed settles a failed attempt on ep (cause c) — passive health,

@@ -47,6 +47,11 @@ type lconn struct {
 	round   int
 	deaths  uint64
 	tried   *endpoint
+	// again is the endpoint the next attempt goes to (a stale pooled
+	// connection's repeat), fresh whether the round spent that repeat
+	// (forward's again and fresh).
+	again *endpoint
+	fresh bool
 
 	rs relay // the response body on its way (loopresp.go)
 
@@ -112,7 +117,7 @@ func (l *loop) recycle(c *lconn) {
 	c.fd, c.raddr = -1, nil
 	c.in, c.fed, c.out = c.in[:0], 0, c.out[:0]
 	c.paused, c.writing, c.deadline, c.closeAfter, c.ev = false, false, 0, false, 0
-	c.st, c.u, c.snap, c.tried = nil, nil, nil, nil
+	c.st, c.u, c.snap, c.tried, c.again, c.fresh = nil, nil, nil, nil, nil, false
 	c.rs = relay{}
 	if cap(c.in) > inStart || cap(c.out) > 64<<10 {
 		return // grown for one big response: let it go
@@ -305,7 +310,7 @@ func (l *loop) start(c *lconn) {
 // beginRound starts a round of forward's attempts (forwardFailover).
 func (l *loop) beginRound(c *lconn) {
 	c.deaths = c.st.cell.stats.deaths.Load()
-	c.attempt, c.tried = 0, nil
+	c.attempt, c.tried, c.again, c.fresh = 0, nil, nil, false
 	c.st.failedEp, c.st.lost = nil, false
 	l.attempt(c)
 }
@@ -314,7 +319,7 @@ func (l *loop) beginRound(c *lconn) {
 // abandoned). The connection serves its next request or closes.
 func (l *loop) requestDone(c *lconn) {
 	c.st = nil
-	c.snap, c.tried = nil, nil
+	c.snap, c.tried, c.again = nil, nil, nil
 	rest := copy(c.in, c.in[c.fed:])
 	c.in, c.fed = c.in[:rest], 0
 	if c.closeAfter {

@@ -35,6 +35,7 @@ type lup struct {
 	ev         uint32 // the epoll interest set (upInterest)
 	wrote      int    // bytes of the request head written
 	headSent   bool   // all of the head is written
+	used       bool   // it carried a response and went to the pool (staleRepeat)
 	deadline   int64  // while busy: connect, write or read timeout (UnixNano)
 	idleUntil  int64  // while idle: when the pool closes it
 	buf        []byte
@@ -174,11 +175,23 @@ func (l *loop) putUp(u *lup, reusable bool) {
 		l.closeUp(u)
 		return
 	}
-	u.wrote, u.headSent, u.deadline = 0, false, 0
+	u.wrote, u.headSent, u.deadline, u.used = 0, false, 0, true
 	u.idleUntil = l.now + int64(l.idleFor())
 	l.upInterest(u, evIn) // a close or stray bytes while idle: closeUp
 	u.pool.idle = append(u.pool.idle, u)
 	l.nidle++
+}
+
+// closePoolIdle closes the loop's idle connections to ep (staleRepeat:
+// they are as old as the one the upstream closed).
+func (l *loop) closePoolIdle(ep *endpoint) {
+	pl := l.pools[ep]
+	if pl == nil {
+		return
+	}
+	for len(pl.idle) > 0 {
+		l.closeUp(pl.idle[len(pl.idle)-1])
+	}
 }
 
 func (l *loop) idleFor() time.Duration {
@@ -203,8 +216,12 @@ func (l *loop) upDeadline(u *lup, d time.Duration) { u.deadline = l.deadlineIn(d
 // (not the one that failed), take a connection, send the head.
 func (l *loop) attempt(c *lconn) {
 	st, p := c.st, l.p
-	st.acc.retried = c.attempt > 0
-	ep := st.cell.pickEndpoint(p.rand(), c.tried, p.health.nowNano)
+	st.acc.retried = c.attempt > 0 || c.fresh
+	ep := c.again
+	if ep == nil {
+		ep = st.cell.pickEndpoint(p.rand(), c.tried, p.health.nowNano)
+	}
+	c.again = nil
 	if ep == nil {
 		cs := causeNoEndpoint
 		if c.tried != nil {
@@ -223,6 +240,7 @@ func (l *loop) attempt(c *lconn) {
 	}
 	u.c, c.u = c, u
 	u.buf = u.buf[:0]
+	st.upReused = u.used
 	if u.connecting {
 		l.upDeadline(u, p.options().ConnectTimeout)
 		return
@@ -313,6 +331,15 @@ func (l *loop) attemptFailed(c *lconn, cs cause, sent, lost bool) {
 	}
 	ep.outstanding.Add(-1)
 	st.ep, st.acc.tried = nil, ep.addr
+	if st.staleRepeat(lost, c.fresh, c.ctx.Method()) {
+		// A pooled connection the upstream closed as the request went
+		// out (the loop drops those whose close it saw while idle):
+		// repeated on a fresh connection, as forward repeats it.
+		l.closePoolIdle(ep)
+		c.again, c.fresh = ep, true
+		l.attempt(c)
+		return
+	}
 	if cs == causeReset && !st.gotHead && l.p.health.after.Load() > 0 {
 		l.probe(c, ep, cs, sent, lost) // noteFailure may dial: off the loop (loopprobe.go)
 		return
