@@ -158,7 +158,9 @@ func TestStaleKeepAliveRace(t *testing.T) {
 // is no evidence against the endpoint (eject_after = 1 would take the only
 // endpoint out). A bodiless POST lost that way is answered 502 by the
 // goroutine core, as a request that may have been read: nobody can know
-// (the loop core may serve it on a fresh connection: then it is sent once).
+// (the loop core drops an idle connection whose close it saw, so it sends
+// the POST once, on a fresh connection; TestStaleKeepAliveRace closes the
+// connection where neither core can see it coming).
 func TestStaleKeepAliveRetried(t *testing.T) {
 	t.Run("GET", func(t *testing.T) {
 		up := newIdleCloser(t)
@@ -196,8 +198,8 @@ func TestStaleKeepAliveRetried(t *testing.T) {
 			// The goroutine core sends it on the stale pooled connection.
 			t.Fatalf("POST on a stale connection: %d, upstream read %d requests; want 502 and 1 (not repeated)", r.StatusCode(), up.hits.Load())
 		case r.StatusCode() == 200 && up.hits.Load() != 2:
-			// The loop core hands a POST over to the goroutine core,
-			// whose pool is empty: it is sent once, on a fresh connection.
+			// The loop core saw the close while the connection sat in
+			// its pool and dropped it: the POST is sent once, fresh.
 			t.Fatalf("POST answered 200 but the upstream read %d requests", up.hits.Load())
 		}
 		t.Logf("POST on a stale connection: %d %s (upstream read %d requests)", r.StatusCode(), r.Header.Peek("X-Cellgate-Error"), up.hits.Load())
