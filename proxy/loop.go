@@ -37,7 +37,10 @@ type loop struct {
 	// (loopprobe.go), guarded by probeMu.
 	probeMu sync.Mutex
 	probes  []probeResult
-	events  [256]unix.EpollEvent
+	// resolved are the host-name lookups done off the loop
+	// (loopresolve.go), guarded by probeMu.
+	resolved []resolveResult
+	events   [256]unix.EpollEvent
 
 	// By descriptor: the client connection or the upstream connection it
 	// is (one of the two is nil).
@@ -73,7 +76,8 @@ const (
 	cmdStopAccept = 1 << iota
 	cmdDrain
 	cmdStop
-	cmdProbes // a probe's verdict is in l.probes
+	cmdProbes   // a probe's verdict is in l.probes
+	cmdResolved // a lookup's result is in l.resolved
 )
 
 const evIn = unix.EPOLLIN | unix.EPOLLRDHUP
@@ -215,6 +219,9 @@ func (l *loop) commands() bool {
 	}
 	if c&cmdProbes != 0 {
 		l.probesDone()
+	}
+	if c&cmdResolved != 0 {
+		l.resolvedDone()
 	}
 	if c&cmdStop != 0 {
 		l.closeAll()

@@ -60,6 +60,9 @@ type lconn struct {
 	// from one for a connection since recycled.
 	probing bool
 	gen     uint64
+	// waiting is the pool whose host name the request waits to be looked
+	// up (loopresolve.go).
+	waiting *lpool
 }
 
 // maxLoopHead bounds the client bytes a loop buffers for one request head;
@@ -113,7 +116,7 @@ func (l *loop) dropConn(c *lconn) {
 
 func (l *loop) recycle(c *lconn) {
 	c.gen++
-	c.probing = false
+	c.probing, c.waiting = false, nil
 	c.fd, c.raddr = -1, nil
 	c.in, c.fed, c.out = c.in[:0], 0, c.out[:0]
 	c.paused, c.writing, c.deadline, c.closeAfter, c.ev = false, false, 0, false, 0

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/netip"
 	"syscall"
 	"time"
 
@@ -19,10 +18,18 @@ import (
 // last used first (as the goroutine core's pools, fasthttp.LIFO).
 type lpool struct {
 	ep   *endpoint
-	sa   unix.Sockaddr // the endpoint's address, resolved once
-	err  error         // resolving failed: every dial fails with it
+	sa   unix.Sockaddr // the endpoint's address; nil until a host name is looked up
 	idle []*lup
 	gen  uint32 // ep.loopGen the idle connections belong to
+
+	// A host name is looked up off the loop (loopresolve.go): named says
+	// the endpoint is one, resolving that a lookup runs, resolvedAt when
+	// the last one found sa (UnixNano), waiting the requests that wait
+	// for it.
+	named      bool
+	resolving  bool
+	resolvedAt int64
+	waiting    []waiter
 }
 
 // lup is an upstream connection of a loop.
@@ -49,37 +56,17 @@ var errUpstreamHeadTooLarge = errors.New("loop core: upstream response head too 
 func (l *loop) pool(ep *endpoint) *lpool {
 	pl := l.pools[ep]
 	if pl == nil {
-		pl = &lpool{ep: ep, gen: ep.loopGen.Load()}
-		pl.sa, pl.err = resolveSockaddr(ep.addr)
+		pl = newPool(ep)
 		l.pools[ep] = pl
 	}
 	return pl
 }
 
-// resolveSockaddr turns host:port into a socket address. A host name is
-// resolved once per loop and endpoint (blocking, at the endpoint's first
-// request): cell endpoints are addresses or names the discovery already
-// resolved.
-func resolveSockaddr(addr string) (unix.Sockaddr, error) {
-	ap, err := netip.ParseAddrPort(addr)
-	if err != nil {
-		ta, rerr := net.ResolveTCPAddr("tcp", addr)
-		if rerr != nil {
-			return nil, fmt.Errorf("loop core: endpoint %s: %w", addr, rerr)
-		}
-		ap = ta.AddrPort()
-	}
-	a := ap.Addr().Unmap()
-	if a.Is4() {
-		return &unix.SockaddrInet4{Port: int(ap.Port()), Addr: a.As4()}, nil
-	}
-	return &unix.SockaddrInet6{Port: int(ap.Port()), Addr: a.As16()}, nil
-}
-
 // getUp returns a connection to ep: the pool's most recent idle one, or a
 // new one (connecting when the connect is under way). It fails with
 // fasthttp.ErrNoFreeConns at max_conns_per_endpoint, as the goroutine
-// core's pool does, or with the dial's error.
+// core's pool does, with errResolving while a host name is looked up
+// (loopresolve.go), or with the dial's error.
 func (l *loop) getUp(ep *endpoint) (*lup, error) {
 	pl := l.pool(ep)
 	if g := ep.loopGen.Load(); g != pl.gen { // closeIdle: the endpoint died
@@ -97,8 +84,14 @@ func (l *loop) getUp(ep *endpoint) (*lup, error) {
 	if m := l.p.options().MaxConnsPerEndpoint; m > 0 && ep.loopConns.Load()+int64(ep.client.ConnsCount()) >= int64(m) {
 		return nil, fasthttp.ErrNoFreeConns
 	}
-	if pl.err != nil {
-		return nil, pl.err
+	if pl.named {
+		switch {
+		case pl.sa == nil:
+			l.resolve(pl)
+			return nil, errResolving
+		case l.now-pl.resolvedAt >= int64(resolveFor):
+			l.resolve(pl) // again, in the background: this dial takes the last address
+		}
 	}
 	return l.dial(pl)
 }
@@ -233,7 +226,20 @@ func (l *loop) attempt(c *lconn) {
 	st.ep = ep
 	ep.outstanding.Add(1)
 	st.respByte, st.gotHead = false, false
+	l.connect(c, ep)
+}
+
+// connect takes a connection to ep for the attempt and sends the head, or
+// leaves the request waiting for the endpoint's address (loopresolve.go).
+func (l *loop) connect(c *lconn, ep *endpoint) {
+	st, p := c.st, l.p
 	u, err := l.getUp(ep)
+	if err == errResolving {
+		pl := l.pools[ep]
+		pl.waiting = append(pl.waiting, waiter{c: c, gen: c.gen})
+		c.waiting = pl
+		return
+	}
 	if err != nil {
 		l.attemptFailed(c, classify(err, false), false, false)
 		return

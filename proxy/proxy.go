@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -81,6 +82,14 @@ type Proxy struct {
 	// loops is the loop core when it serves (loopcore.go); nil otherwise.
 	// Guarded by mu.
 	loops *loopCore
+	// lookupIP resolves an endpoint's host name for the loop core, off
+	// its loops (loopresolve.go): the default resolver's; tests hold it.
+	lookupIP func(ctx context.Context, host string) ([]netip.Addr, error)
+}
+
+// lookupIP is the default resolver's LookupNetIP for any address family.
+func lookupIP(ctx context.Context, host string) ([]netip.Addr, error) {
+	return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 }
 
 // New validates opts and cells and builds a proxy. seed keys the sticky
@@ -102,6 +111,7 @@ func New(opts Options, seed uint64, cells []CellSpec, hooks Hooks) (*Proxy, erro
 		endpoints: map[string]*endpoint{},
 		recorders: map[string]CellRecorder{},
 		stats:     map[string]*cellStats{},
+		lookupIP:  lookupIP,
 	}
 	p.overrideCookie = flags.NewOverrideCookie(opts.PinSecret)
 	if p.log == nil {
