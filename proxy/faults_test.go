@@ -161,6 +161,40 @@ func TestContentLengthAndChunked(t *testing.T) {
 	}
 }
 
+// TestChunkExtensionWhitespace: whitespace around a chunk extension's ';'
+// and '=' (RFC 9112 BWS; HAProxy and nginx relay it, fasthttp's decoder
+// refuses it) is read on both cores: the client gets the payload in chunks
+// of its own, extensions dropped, the trailer field after the last chunk,
+// and the upstream connection carries the next requests (the body ended
+// where it ends).
+func TestChunkExtensionWhitespace(t *testing.T) {
+	var conns atomic.Int64
+	up := serveRaw(t, func(c net.Conn) {
+		defer c.Close()
+		conns.Add(1)
+		br := bufio.NewReader(c)
+		for {
+			if _, err := readRawMessage(br); err != nil {
+				return
+			}
+			if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-T\r\n\r\n"+
+				"3 ; name = v\r\nabc\r\n2\t;x\r\nde\r\n0 ;end\r\nX-T: 1\r\n\r\n"); err != nil {
+				return
+			}
+		}
+	})
+	_, addr := startProxy(t, testOptions(), []CellSpec{{Name: "a", Weight: 1, Endpoints: []string{up}}}, Hooks{})
+	req := "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+	out := rawExchange(t, addr, req+req+"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", nil)
+	const body = "\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\nX-T: 1\r\n\r\n"
+	if n := strings.Count(out, body); n != 3 || !strings.HasSuffix(out, body) || strings.Count(out, "HTTP/1.1 200 OK\r\n") != 3 {
+		t.Fatalf("three answers with whitespace in chunk extensions: %d bodies %q in %q", n, body, out)
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("the upstream saw %d connections, want 1 (kept alive across the chunked bodies)", n)
+	}
+}
+
 // TestStalledReaderFreesUpstream (issue 13 item 3): clients that request a
 // large body and never read cannot hold the upstream connections: the
 // write-progress timeout cuts them and their upstream connections go, so a

@@ -192,10 +192,22 @@ func (st *reqState) readResponse(ctx *fasthttp.RequestCtx) error {
 		st.reusable = !st.upClose
 		st.streaming = true
 		st.resp = &resp.Header
+	case cl == -1:
+		// A chunked body is read by chunkReader (chunked.go), as the loop
+		// core reads it; its trailer fields go to a response of our own
+		// (forwardTrailers).
+		up := &st.upResp
+		up.Reset()
+		st.chunks.reset(br, &up.Header)
+		st.body = &st.chunks
+		st.upLen = -1
+		st.reusable = !st.upClose
+		st.streaming = true
+		st.resp = &resp.Header // the handler attaches st as the body stream
 	default:
-		// A chunked or close-delimited body is read through a response of
-		// our own so fasthttp's chunked decoder (and trailer parser) can be
-		// used without it owning ctx.Response.
+		// A close-delimited body is read through a response of our own, so
+		// fasthttp's body stream can be used without it owning
+		// ctx.Response.
 		up := &st.upResp
 		up.Reset()
 		up.Header.SetContentLength(cl)

@@ -59,6 +59,7 @@ type reqState struct {
 	conn      upstreamConn
 	upResp    fasthttp.Response // decodes a streamed body
 	body      interface{ Read([]byte) (int, error) }
+	chunks    chunkReader              // body of a chunked response (chunked.go)
 	lim       io.LimitedReader         // body of a known-length response: the upstream reader, limited
 	slice     io.LimitedReader         // one splice slice (splice.go), kept here so it does not escape per call
 	resp      *fasthttp.ResponseHeader // the client's response, for trailers
@@ -133,6 +134,7 @@ func (st *reqState) release() {
 	st.streaming, st.reusable, st.upClose, st.eof = false, false, false, false
 	st.bodyRead, st.upRead, st.upFraming = 0, 0, 0
 	st.lim = io.LimitedReader{}
+	st.chunks.reset(nil, nil)
 	st.upHead.reset()
 	if cap(st.head) > maxKeptHead {
 		st.head = nil // one huge head must not pin its buffer in the pool

@@ -258,9 +258,6 @@ func appendChunk(out, data []byte) []byte {
 	return append(out, crlf...)
 }
 
-// maxChunkLine bounds a chunk-size or trailer line.
-const maxChunkLine = 4 << 10
-
 // dechunk passes the chunks in data to out and reports the end of the
 // body (the last chunk and its trailer section) and bytes after it.
 func (l *loop) dechunk(c *lconn, out, data []byte) (_ []byte, done, extra bool, _ error) {
@@ -325,65 +322,6 @@ func (l *loop) dechunk(c *lconn, out, data []byte) (_ []byte, done, extra bool, 
 		rs.line = rs.line[:0]
 	}
 	return out, false, false, nil
-}
-
-// maxChunkSizeDigits is fasthttp's bound on a chunk size's hex digits
-// (maxHexIntChars, 64-bit).
-const maxChunkSizeDigits = 15
-
-// chunkSizeLine reads a chunk-size line (through its LF) as the goroutine
-// core's decoder does (fasthttp's parseChunkSize), so the two cores refuse
-// the same upstream bodies: 1 to 15 hex digits, optional whitespace, an
-// extension (";…", dropped) only right after the digits, and CRLF.
-func chunkSizeLine(line []byte) (int64, bool) {
-	if !bytes.HasSuffix(line, crlf) {
-		return 0, false
-	}
-	line = line[:len(line)-2]
-	var n int64
-	i := 0
-	for ; i < len(line); i++ {
-		k := unhex(line[i])
-		if k < 0 {
-			break
-		}
-		if i == maxChunkSizeDigits {
-			return 0, false
-		}
-		n = n<<4 | int64(k)
-	}
-	if i == 0 {
-		return 0, false
-	}
-	ows := false
-	for _, c := range line[i:] {
-		switch {
-		case c == '\n':
-			return 0, false
-		case c == ' ' || c == '\t':
-			ows = true
-		case c == ';' && !ows:
-			// An extension: the rest of the line goes with it, up to a CR
-			// that must be the line's end.
-			return n, bytes.IndexByte(line[i:], '\r') < 0
-		default:
-			return 0, false
-		}
-	}
-	return n, true
-}
-
-// unhex is a hex digit's value, or -1.
-func unhex(c byte) int {
-	switch {
-	case '0' <= c && c <= '9':
-		return int(c - '0')
-	case 'a' <= c && c <= 'f':
-		return int(c - 'a' + 10)
-	case 'A' <= c && c <= 'F':
-		return int(c - 'A' + 10)
-	}
-	return -1
 }
 
 // appendTrailer appends the upstream's trailer fields as fasthttp's writer
