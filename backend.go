@@ -28,7 +28,7 @@ func (b backend) Status(ctx context.Context) (*admin.StatusDoc, error) {
 	n := b.n
 	doc := &admin.StatusDoc{Node: admin.NodeStatus{
 		Name: n.name, Version: Version, Started: n.started, Ready: n.Ready(),
-		ConfigGeneration: n.configGen.Load(), Decider: n.mayPromote(),
+		ConfigGeneration: n.configGen.Load(), Decider: n.mayPromote(), Core: n.proxy.Core(),
 	}}
 	if f := n.fleet.Load(); f != nil {
 		alive := f.c.Members()

@@ -504,6 +504,13 @@ func TestLoopCoreRawScripts(t *testing.T) {
 	for _, tc := range cases {
 		for _, split := range []bool{false, true} {
 			name := tc.name
+			if split && len(tc.script) > 64<<10 {
+				// refused-then-more-bytes: 100 KiB a byte a write outlasts
+				// the front door's 500 ms linger on a loaded machine (a
+				// broken pipe mid-script), and its refusal's head is
+				// space-before-colon's, which runs split.
+				continue
+			}
 			if split {
 				// A byte a write (TCP_NODELAY): heads and bodies arrive
 				// in as many reads as the kernel makes of them.

@@ -1,7 +1,7 @@
 package cellgate_test
 
 import (
-	"fmt"
+	"encoding/json"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -16,24 +16,34 @@ import (
 	"github.com/cellgate/cellgate/internal/testwait"
 )
 
-// TestLoopCoreNodeMetrics: a node on listen.core = "loop" counts what it
-// serves as a node on the goroutine core does — GETs the loop answers and
-// POSTs it hands over alike, once each, in cellgate_requests_total and the
-// duration histogram under protocol "h1".
+// TestLoopCoreNodeMetrics: a node on the default config (listen.core =
+// "auto", the loop core on a plain Linux listener) serves on the loop and
+// says so on /v1/status, and counts what it serves as a node on the
+// goroutine core does — GETs the loop answers and POSTs it hands over
+// alike, once each, in cellgate_requests_total and the duration histogram
+// under protocol "h1".
 func TestLoopCoreNodeMetrics(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("the loop core is Linux only")
 	}
 	const gets, posts = 6, 2
-	for _, core := range []string{"goroutine", "loop"} {
-		t.Run(core, func(t *testing.T) {
+	// The [listen] core key each node gets ("": none, the default) and
+	// the core it serves on.
+	for _, tc := range []struct{ name, key, core string }{
+		{"goroutine", `core = "goroutine"`, "goroutine"},
+		{"default", "", "loop"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			cell, err := democell.Start("stable", "v1")
 			if err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { cell.Close() })
-			c := startFromText(t, testtoml.Head("loop-1", filepath.Join(t.TempDir(), "j.db"), fmt.Sprintf("core = %q", core))+
+			c := startFromText(t, testtoml.Head("loop-1", filepath.Join(t.TempDir(), "j.db"), tc.key)+
 				testtoml.Cell("stable", "v1", 1, cell.Addr()))
+			if got := statusCore(t, c.node.AdminAddr()); got != tc.core {
+				t.Errorf("/v1/status node.core %q, want %q", got, tc.core)
+			}
 			hc := &http.Client{Timeout: 20 * time.Second}
 			t.Cleanup(hc.CloseIdleConnections)
 			for i := 0; i < gets+posts; i++ {
@@ -65,11 +75,30 @@ func TestLoopCoreNodeMetrics(t *testing.T) {
 			// The GETs on the loop, the connection of the first POST handed
 			// over (the second POST follows it there).
 			served, handed := scrapeValue(t, c.node.AdminAddr(), "cellgate_loop_requests_total"), scrapeValue(t, c.node.AdminAddr(), "cellgate_loop_handoffs_total")
-			if want := map[string][2]float64{"goroutine": {0, 0}, "loop": {gets, 1}}[core]; served != want[0] || handed != want[1] {
+			if want := map[string][2]float64{"goroutine": {0, 0}, "loop": {gets, 1}}[tc.core]; served != want[0] || handed != want[1] {
 				t.Errorf("cellgate_loop_requests_total %v, cellgate_loop_handoffs_total %v; want %v", served, handed, want)
 			}
 		})
 	}
+}
+
+// statusCore is node.core of admin's /v1/status.
+func statusCore(t *testing.T, admin string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + admin + "/v1/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var doc struct {
+		Node struct {
+			Core string `json:"core"`
+		} `json:"node"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+		t.Fatalf("/v1/status: %v", err)
+	}
+	return doc.Node.Core
 }
 
 // scrapeValue is the value of an unlabelled series in /metrics.

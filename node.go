@@ -209,7 +209,7 @@ func (n *Node) Start() error {
 		}
 		return err
 	}
-	n.log.Info("serving", "addr", n.Addr(), "admin", n.AdminAddr(), "cells", len(n.config().Cells))
+	n.log.Info("serving", "addr", n.Addr(), "admin", n.AdminAddr(), "cells", len(n.config().Cells), "core", n.proxy.Core())
 	return nil
 }
 

@@ -64,7 +64,7 @@ func proxyOptions(c *configs.Config) (proxy.Options, error) {
 		o.PinSecret = bytes.TrimSpace(secret)
 	}
 	o.H2C = c.Listen.H2C
-	o.Core = c.Listen.Core
+	o.Core = proxy.ResolveCore(c.Listen.Core, c.Listen.TLSCert != "")
 	o.GRPCErrorCodes = nil // the default set
 	if c.SLO.GRPCErrorCodes != nil {
 		o.GRPCErrorCodes = []int{}

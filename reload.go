@@ -209,7 +209,7 @@ func (n *Node) refuseRestartOnly(old, cfg *configs.Config) error {
 		errs = append(errs, fmt.Errorf("%s changed (%s): %w", key, why, ErrNeedsRestart))
 	}
 	if (old.Listen.TLSCert == "") != (cfg.Listen.TLSCert == "") {
-		errs = append(errs, fmt.Errorf("listen.tls_cert turned TLS on or off: %w", ErrNeedsRestart))
+		errs = append(errs, fmt.Errorf("listen.tls_cert turned TLS on or off (which also decides the server core listen.core = %q picks): %w", configs.CoreAuto, ErrNeedsRestart))
 	}
 	if cfg.Gossip.Bind != "" && old.Rollout.Tick.Duration != cfg.Rollout.Tick.Duration {
 		errs = append(errs, fmt.Errorf("rollout.tick changed on a fleet node (the SLI export runs at it): %w", ErrNeedsRestart))

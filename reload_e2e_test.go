@@ -206,16 +206,23 @@ func TestAdminThroughCtl(t *testing.T) {
 	if resp, err := http.Get(f.url()); err == nil {
 		resp.Body.Close()
 	}
-	resp, err := http.Get("http://" + f.node.AdminAddr() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var body bytes.Buffer
-	body.ReadFrom(resp.Body)
-	resp.Body.Close()
-	for _, m := range []string{"cellgate_requests_total", "cellgate_cell_weight", "cellgate_upstream_endpoint_up",
+	want := []string{"cellgate_requests_total", "cellgate_cell_weight", "cellgate_upstream_endpoint_up",
 		"cellgate_request_duration_seconds", "cellgate_ttfb_seconds", "cellgate_slo_burn_rate", "cellgate_rollout_step",
-		`cellgate_rollout_state{state="aborted"} 1`} {
+		`cellgate_rollout_state{state="aborted"} 1`}
+	var body bytes.Buffer
+	// The request is recorded as it finishes, on the loop core just after
+	// the client has its answer: wait for it (a hang guard, not a time).
+	testwait.For(t, 20*time.Second, "the request in /metrics", func() bool {
+		resp, err := http.Get("http://" + f.node.AdminAddr() + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body.Reset()
+		body.ReadFrom(resp.Body)
+		resp.Body.Close()
+		return strings.Contains(body.String(), "cellgate_requests_total")
+	})
+	for _, m := range want {
 		if !strings.Contains(body.String(), m) {
 			t.Errorf("/metrics lacks %s", m)
 		}

@@ -105,7 +105,9 @@ var keyRows = []keyRow{
 		}},
 	{key: "listen.max_header_bytes", edit: func(c *configs.Config, _ *keyEnv) { c.Listen.MaxHeaderBytes = 8 << 10 }},
 	{key: "listen.max_conns", edit: func(c *configs.Config, _ *keyEnv) { c.Listen.MaxConns = 17 }},
-	{key: "listen.core", edit: func(c *configs.Config, _ *keyEnv) { c.Listen.Core = configs.CoreLoop }},
+	// From the default "auto" (the loop core on Linux) to the goroutine
+	// core: a change of the core serving the listener.
+	{key: "listen.core", edit: func(c *configs.Config, _ *keyEnv) { c.Listen.Core = configs.CoreGoroutine }},
 	{key: "listen.drain_timeout", hot: true,
 		edit:  func(c *configs.Config, _ *keyEnv) { c.Listen.DrainTimeout = configs.D(1234 * time.Millisecond) },
 		check: optionIs(func(o proxy.Options) any { return o.DrainTimeout }, 1234*time.Millisecond, "the proxy drains within")},

@@ -97,6 +97,10 @@ type NodeStatus struct {
 	ConfigGeneration uint64 `json:"config_generation"`
 	// Decider says whether this node makes promotion decisions.
 	Decider bool `json:"decider"`
+	// Core is the HTTP/1.1 server core serving the client listener:
+	// "loop" or "goroutine" (listen.core, "auto" resolved: the loop on
+	// Linux without TLS).
+	Core string `json:"core"`
 }
 
 // MemberStatus is one proxy node of the cluster.

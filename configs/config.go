@@ -51,6 +51,7 @@ func (c *Config) Problem(key, msg string) Problem {
 const (
 	CoreGoroutine = "goroutine"
 	CoreLoop      = "loop"
+	CoreAuto      = "auto"
 )
 
 // Listen is the client-facing listener.
@@ -92,11 +93,13 @@ type Listen struct {
 	// any other as HTTP/1.1. False: plain connections speak HTTP/1.1 only
 	// (the preface gets a 400 in HTTP/1.1 bytes).
 	H2C bool `toml:"h2c"`
-	// Core is the HTTP/1.1 server core: "goroutine" (the default: fasthttp,
-	// one goroutine per connection) or "loop" (epoll event loops, one per
+	// Core is the HTTP/1.1 server core: "goroutine" (fasthttp, one
+	// goroutine per connection), "loop" (epoll event loops, one per
 	// GOMAXPROCS, serving bodiless plain-TCP requests to HTTP/1.1 cells and
 	// handing every other request to the goroutine core; Linux only, plain
-	// listeners only). Restart-only.
+	// listeners only) or "auto" (the default: "loop" on Linux without
+	// tls_cert, "goroutine" otherwise; proxy.ResolveCore decides).
+	// Restart-only.
 	Core string `toml:"core"`
 }
 
@@ -358,7 +361,7 @@ func Default() Config {
 		Tracing:   defaultTracing(),
 		Listen: Listen{
 			Addr:           "127.0.0.1:8080",
-			Core:           CoreGoroutine,
+			Core:           CoreAuto,
 			ReadTimeout:    D(30 * time.Second), // long enough for slow uploads, short enough to shed slow-loris
 			WriteTimeout:   D(30 * time.Second), // per write: streams live on while read; a stalled reader is cut
 			IdleTimeout:    D(90 * time.Second), // above typical client keep-alive, so clients close first

@@ -91,7 +91,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad burn", minimal + "[slo]\nfast_burn = { long = \"5s\", short = \"1m\", rate = 14.4 }", "must be shorter than long"},
 		{"availability", minimal + "[slo]\navailability = 1.5", "slo.availability"},
 		{"tls half", minimal + "[listen]\ntls_cert = \"c.pem\"", "tls_cert and tls_key go together"},
-		{"core", minimal + "[listen]\ncore = \"threads\"", `c.toml:7: listen.core: must be "goroutine" or "loop", not "threads"`},
+		{"core", minimal + "[listen]\ncore = \"threads\"", `c.toml:7: listen.core: must be "auto", "goroutine" or "loop", not "threads"`},
 		{"core loop with tls", minimal + "[listen]\ncore = \"loop\"\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"", `listen.core: "loop" serves plain TCP only`},
 		{"trusted proxy", minimal + "[routing]\ntrusted_proxies = [\"10.0.0.0/33\"]", "bad CIDR"},
 		{"join without bind", minimal + "[gossip]\njoin = [\"127.0.0.1:7946\"]", "join needs gossip.bind"},
@@ -109,8 +109,17 @@ func TestParseErrors(t *testing.T) {
 }
 
 func TestEmbeddedConfigsValid(t *testing.T) {
-	if _, err := LoadDefault(); err != nil {
+	def, err := LoadDefault()
+	if err != nil {
 		t.Fatalf("embedded default: %v", err)
+	}
+	// The default core is "auto", which a TLS listener takes too (it
+	// resolves to the goroutine core there; "loop" is refused with TLS).
+	if def.Listen.Core != CoreAuto {
+		t.Errorf("default listen.core %q, want %q", def.Listen.Core, CoreAuto)
+	}
+	if _, err := Parse([]byte(minimal+"[listen]\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\""), "c.toml"); err != nil {
+		t.Errorf("the default core with tls_cert: %v", err)
 	}
 	ex := Examples()
 	for _, name := range []string{"canary.toml", "rolling.toml", "bluegreen.toml"} {

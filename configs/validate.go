@@ -94,13 +94,13 @@ func (c *Config) validateListen(v *validator) {
 		v.add("listen.tls_cert", "tls_cert and tls_key go together")
 	}
 	switch l.Core {
-	case "", CoreGoroutine:
+	case "", CoreAuto, CoreGoroutine:
 	case CoreLoop:
 		if l.TLSCert != "" {
 			v.add("listen.core", `"loop" serves plain TCP only; with tls_cert use "goroutine"`)
 		}
 	default:
-		v.add("listen.core", `must be "goroutine" or "loop", not %q`, l.Core)
+		v.add("listen.core", `must be "auto", "goroutine" or "loop", not %q`, l.Core)
 	}
 	u := c.Upstream
 	v.duration("upstream.connect_timeout", u.ConnectTimeout, true)

@@ -66,6 +66,7 @@ func (p *Proxy) startLoops(ln net.Listener) (net.Listener, bool, error) {
 	inner, cfg, hasFD := frontdoor.Unlisten(ln)
 	tcp, ok := inner.(*net.TCPListener)
 	if !ok {
+		p.loopDeclined.Store(true)
 		p.log.Warn("core \"loop\" serves plain TCP listeners only; the goroutine core serves this one")
 		return nil, false, nil
 	}

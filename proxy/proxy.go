@@ -85,6 +85,10 @@ type Proxy struct {
 	// lookupIP resolves an endpoint's host name for the loop core, off
 	// its loops (loopresolve.go): the default resolver's; tests hold it.
 	lookupIP func(ctx context.Context, host string) ([]netip.Addr, error)
+	// loopDeclined is set when Options.Core is CoreLoop but Serve got a
+	// listener the loop core cannot serve (not TCP), so Core reports the
+	// goroutine core that serves it.
+	loopDeclined atomic.Bool
 }
 
 // lookupIP is the default resolver's LookupNetIP for any address family.

@@ -56,7 +56,7 @@ func (b *backend) rollout() map[string]any {
 }
 
 func (b *backend) Status(context.Context) (*admin.StatusDoc, error) {
-	return &admin.StatusDoc{Node: admin.NodeStatus{Name: "node-1", Version: "test", Ready: true, ConfigGeneration: 3},
+	return &admin.StatusDoc{Node: admin.NodeStatus{Name: "node-1", Version: "test", Ready: true, ConfigGeneration: 3, Core: "loop"},
 		Members: []admin.MemberStatus{{Name: "node-1", Addr: "127.0.0.1:7946", State: "alive", Decider: true}},
 		Cells:   testCells,
 		Rollout: &admin.RolloutStatus{ID: "r-1", Plan: "ranker-v2", Status: "progressing", Step: 2,
@@ -157,7 +157,7 @@ func TestCommands(t *testing.T) {
 		wantErr  string   // substring of stderr
 		wantCall string   // last backend call
 	}{
-		{name: "status table", args: []string{"status"}, wantOut: []string{"node node-1 (test), ready, config generation 3",
+		{name: "status table", args: []string{"status"}, wantOut: []string{"node node-1 (test), ready, config generation 3, core loop",
 			"MEMBERS", "CELLS", "stable-a", "95.0%", "18.5ms", "availability/5m=0.50", "ROLLOUT", "r-1  plan ranker-v2  progressing  step 2/5 (5 %)"}},
 		{name: "status json", args: []string{"-o", "json", "status"}, wantOut: []string{`"name": "node-1"`, `"p99_ms": 18.5`}},
 		{name: "cells table", args: []string{"cells"}, wantOut: []string{"NAME", "VERSION", "canary-1", "healthy", "0/1"}},

@@ -109,7 +109,7 @@ func writeStatus(w io.Writer, d *admin.StatusDoc) error {
 	if d.Node.Ready {
 		ready = "ready"
 	}
-	fmt.Fprintf(w, "node %s (%s), %s, config generation %d\n", dash(d.Node.Name), dash(d.Node.Version), ready, d.Node.ConfigGeneration)
+	fmt.Fprintf(w, "node %s (%s), %s, config generation %d, core %s\n", dash(d.Node.Name), dash(d.Node.Version), ready, d.Node.ConfigGeneration, dash(d.Node.Core))
 	if len(d.Members) > 0 {
 		fmt.Fprintln(w, "\nMEMBERS")
 		tw := newTab(w)

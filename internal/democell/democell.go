@@ -5,6 +5,8 @@ package democell
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -29,6 +31,7 @@ type Server struct {
 	requests atomic.Int64
 	failed   atomic.Int64
 	done     chan struct{}
+	grace    time.Duration // Close's graceful part; 0: closeGrace
 }
 
 // Start listens on 127.0.0.1:0 and serves until Close.
@@ -114,9 +117,29 @@ func (s *Server) Kill() {
 	<-s.done
 }
 
-// Close stops the server gracefully and waits for it.
+// closeGrace bounds Close's graceful part (Server.grace, when set, in
+// this package's tests).
+const closeGrace = 10 * time.Second
+
+// Close stops the server gracefully and waits for it: requests in flight
+// finish and idle connections close. fasthttp's Shutdown alone waits
+// without limit for a connection that is neither — a request whose rest
+// never comes (the server has no read timeout), a proxy that stopped
+// mid-request — so a test that failed half-way would hang in its cleanup
+// until go test's timeout; after closeGrace such connections are cut
+// (as Kill does) and Close says so.
 func (s *Server) Close() error {
-	err := s.srv.Shutdown()
+	grace := s.grace
+	if grace == 0 {
+		grace = closeGrace
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	err := s.srv.ShutdownWithContext(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		s.ln.(*trackingListener).killAll()
+		err = fmt.Errorf("democell %s: connections still open %v after Close were cut", s.Name, grace)
+	}
 	<-s.done
 	return err
 }
