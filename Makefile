@@ -26,6 +26,10 @@ build:
 # binaries mostly wait on wall-clock schedules (20 s of a rollout test is
 # 7 s of CPU): with 2 they held both of CI's slots while the rest of the
 # race build waited.
+# The root package's e2e tests run on the default core, listen.core =
+# "auto" (the loop core on Linux; the goroutine core on TLS listeners),
+# and those comparing the cores pin both. The proxy package's tests run on
+# the goroutine core (-proxy.core), which serves what the loop hands over.
 # LOOP_TESTS are the proxy tests run a second time on the loop core
 # (listen.core = "loop", proxy/loopcore.go): fidelity, faults, lost-request
 # retries, limits, failover, timeouts, the allocation test, and flags, pins,
