@@ -69,6 +69,10 @@ type loop struct {
 	sink sinkWriter
 	wb   *bufio.Writer
 	hb   []byte // fasthttp's head, for its framing (loopresp.go)
+
+	// refusals are the connections over max_conns the loop lingers on
+	// after their 503 (looprefuse.go), by descriptor; nil until one.
+	refusals map[int]*refusing
 }
 
 // Commands (loop.command).
@@ -186,6 +190,8 @@ func (l *loop) run() {
 				l.clientEvent(l.cl[fd], ev.Events)
 			case fd < len(l.up) && l.up[fd] != nil:
 				l.upstreamEvent(l.up[fd], ev.Events)
+			case l.refusals[fd] != nil:
+				l.refusalEvent(l.refusals[fd])
 			}
 		}
 		if l.now-l.yielded >= int64(yieldEvery) {
@@ -267,17 +273,6 @@ func (l *loop) acceptFailed(err error) {
 	l.p.log.Warn("accept failed", "err", err)
 }
 
-// refuse answers a connection over max_conns as the goroutine core does
-// (limits.go): 503 too-many-connections, off the loop.
-func (l *loop) refuse(fd int) {
-	tc, err := connFromFD(fd)
-	if err != nil {
-		l.p.conns.refused.Add(1)
-		return
-	}
-	l.p.conns.refuse(tc)
-}
-
 func (l *loop) setClient(fd int, c *lconn) {
 	for fd >= len(l.cl) {
 		l.cl = append(l.cl, nil)
@@ -295,6 +290,9 @@ func (l *loop) setUp(fd int, u *lup) {
 // sweep enforces the timeouts: each connection's deadline, and the pools'
 // idle limit.
 func (l *loop) sweep() {
+	if len(l.refusals) > 0 {
+		l.sweepRefusals(false)
+	}
 	for _, c := range l.cl {
 		if c != nil && c.deadline != 0 && l.now >= c.deadline {
 			l.expired(c)
@@ -338,6 +336,7 @@ func (l *loop) closeAll() {
 			l.closeUp(u)
 		}
 	}
+	l.sweepRefusals(true)
 }
 
 // fileFromFD wraps fd in an *os.File that owns it.
