@@ -433,29 +433,31 @@ func TestLoopProbeOffLoop(t *testing.T) {
 	// After serveProxy's, so it runs before the proxy's shutdown: a loop
 	// held in the dial (the property broken) would never stop.
 	t.Cleanup(func() { once.Do(func() { close(release) }) })
-	tab := p.snap.Load().table
-	keyOf := func(cell int) string {
-		for u := 0; ; u++ {
-			if k := fmt.Sprint("user-", u); tab.PickKey([]byte(k)) == cell {
-				return k
-			}
-		}
-	}
 	first := make(chan string, 1)
 	go func() {
-		first <- rawExchange(t, addr, "GET / HTTP/1.1\r\nHost: x\r\nX-User-ID: "+keyOf(0)+"\r\nConnection: close\r\n\r\n", nil)
+		first <- rawExchange(t, addr, "GET / HTTP/1.1\r\nHost: x\r\nX-User-ID: "+keyOf(p, 0)+"\r\nConnection: close\r\n\r\n", nil)
 	}()
 	select {
 	case <-probing:
 	case <-time.After(20 * time.Second):
 		t.Fatal("no confirming dial: the reset did not reach passive health")
 	}
-	got := rawExchange(t, addr, "GET / HTTP/1.1\r\nHost: x\r\nX-User-ID: "+keyOf(1)+"\r\nConnection: close\r\n\r\n", nil)
+	got := rawExchange(t, addr, "GET / HTTP/1.1\r\nHost: x\r\nX-User-ID: "+keyOf(p, 1)+"\r\nConnection: close\r\n\r\n", nil)
 	if !strings.HasPrefix(got, "HTTP/1.1 200 ") || !strings.HasSuffix(got, "\r\n\r\nb") {
 		t.Errorf("while a confirming dial was held: %q, want b's 200", got)
 	}
 	once.Do(func() { close(release) })
 	if got := <-first; !strings.HasPrefix(got, "HTTP/1.1 200 ") || !strings.HasSuffix(got, "\r\n\r\nb") {
 		t.Errorf("the request whose attempt was reset: %q, want its failover cell b's 200", got)
+	}
+}
+
+// keyOf is the first X-User-ID key ("user-N") p's table routes to cell.
+func keyOf(p *Proxy, cell int) string {
+	tab := p.snap.Load().table
+	for u := 0; ; u++ {
+		if k := fmt.Sprint("user-", u); tab.PickKey([]byte(k)) == cell {
+			return k
+		}
 	}
 }

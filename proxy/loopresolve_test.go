@@ -4,7 +4,6 @@ package proxy
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -59,16 +58,8 @@ func TestLoopResolveOffLoop(t *testing.T) {
 	// After serveProxy's, so it runs before the proxy's shutdown: a loop
 	// held in the lookup (the property broken) would never stop.
 	t.Cleanup(func() { once.Do(func() { close(release) }) })
-	tab := p.snap.Load().table
-	keyOf := func(cell int) string {
-		for u := 0; ; u++ {
-			if k := fmt.Sprint("user-", u); tab.PickKey([]byte(k)) == cell {
-				return k
-			}
-		}
-	}
 	req := func(cell int) string {
-		return "GET / HTTP/1.1\r\nHost: x\r\nX-User-ID: " + keyOf(cell) + "\r\nConnection: close\r\n\r\n"
+		return "GET / HTTP/1.1\r\nHost: x\r\nX-User-ID: " + keyOf(p, cell) + "\r\nConnection: close\r\n\r\n"
 	}
 	first := make(chan string, 1)
 	go func() { first <- rawExchange(t, addr, req(0), nil) }()
