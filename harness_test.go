@@ -2,8 +2,10 @@ package cellgate_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cellgate/cellgate"
+	"github.com/cellgate/cellgate/admin"
 	"github.com/cellgate/cellgate/bench"
 	"github.com/cellgate/cellgate/configs"
 	"github.com/cellgate/cellgate/internal/democell"
@@ -225,4 +228,19 @@ func (l *load) resent(t *testing.T) int64 {
 		t.Fatalf("the load generator returned no result: %v", l.err)
 	}
 	return l.res.StaleRetries
+}
+
+// statusNode is the node part of /v1/status on the admin address addr.
+func statusNode(t *testing.T, addr string) admin.NodeStatus {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/v1/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var doc admin.StatusDoc
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+		t.Fatalf("/v1/status: %v", err)
+	}
+	return doc.Node
 }

@@ -1,7 +1,6 @@
 package cellgate_test
 
 import (
-	"encoding/json"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -41,7 +40,7 @@ func TestLoopCoreNodeMetrics(t *testing.T) {
 			t.Cleanup(func() { cell.Close() })
 			c := startFromText(t, testtoml.Head("loop-1", filepath.Join(t.TempDir(), "j.db"), tc.key)+
 				testtoml.Cell("stable", "v1", 1, cell.Addr()))
-			if got := statusCore(t, c.node.AdminAddr()); got != tc.core {
+			if got := statusNode(t, c.node.AdminAddr()).Core; got != tc.core {
 				t.Errorf("/v1/status node.core %q, want %q", got, tc.core)
 			}
 			hc := &http.Client{Timeout: 20 * time.Second}
@@ -80,25 +79,6 @@ func TestLoopCoreNodeMetrics(t *testing.T) {
 			}
 		})
 	}
-}
-
-// statusCore is node.core of admin's /v1/status.
-func statusCore(t *testing.T, admin string) string {
-	t.Helper()
-	resp, err := http.Get("http://" + admin + "/v1/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var doc struct {
-		Node struct {
-			Core string `json:"core"`
-		} `json:"node"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
-		t.Fatalf("/v1/status: %v", err)
-	}
-	return doc.Node.Core
 }
 
 // scrapeValue is the value of an unlabelled series in /metrics.

@@ -544,20 +544,7 @@ func (e *keyEnv) fileNode() *fileNode { return &fileNode{cluster: e.c, file: e.f
 // generation reads config_generation from /v1/status.
 func (e *keyEnv) generation(t *testing.T) uint64 {
 	t.Helper()
-	resp, err := http.Get("http://" + e.c.node.AdminAddr() + "/v1/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var doc struct {
-		Node struct {
-			Gen uint64 `json:"config_generation"`
-		} `json:"node"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
-		t.Fatal(err)
-	}
-	return doc.Node.Gen
+	return statusNode(t, e.c.node.AdminAddr()).ConfigGeneration
 }
 
 // get sends GET / with X-User-ID: key (none when key is empty).
