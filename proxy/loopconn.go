@@ -181,7 +181,7 @@ func (l *loop) clientEvent(c *lconn, ev uint32) {
 		}
 		c.in = append(make([]byte, 0, min(2*cap(c.in), l.maxHead())), c.in...)
 	}
-	n, err := rawRead(c.fd, c.in[len(c.in):cap(c.in)])
+	n, err := rawRecv(c.fd, c.in[len(c.in):cap(c.in)])
 	if n <= 0 {
 		if err == unix.EAGAIN || err == unix.EINTR {
 			return
@@ -368,7 +368,7 @@ func (l *loop) writeCtx(c *lconn) {
 // in c.out for writability (b may be c.out's own array). last says the
 // response ends with b.
 func (l *loop) toClient(c *lconn, b []byte, last bool) {
-	n, err := rawWrite(c.fd, b)
+	n, err := rawSend(c.fd, b)
 	if err != nil && err != unix.EAGAIN && err != unix.EINTR {
 		l.clientFailed(c)
 		return
@@ -392,7 +392,7 @@ func (l *loop) toClient(c *lconn, b []byte, last bool) {
 
 // flush writes c.out; it reports whether all of it went.
 func (l *loop) flush(c *lconn) bool {
-	n, err := rawWrite(c.fd, c.out)
+	n, err := rawSend(c.fd, c.out)
 	if err != nil && err != unix.EAGAIN && err != unix.EINTR {
 		l.clientFailed(c)
 		return false

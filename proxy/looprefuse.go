@@ -36,7 +36,7 @@ func (l *loop) refuse(fd int) {
 		return
 	}
 	// A new connection's send buffer takes the whole answer.
-	if n, _ := rawWrite(fd, tooManyConns); n != len(tooManyConns) ||
+	if n, _ := rawSend(fd, tooManyConns); n != len(tooManyConns) ||
 		unix.Shutdown(fd, unix.SHUT_WR) != nil ||
 		l.ctl(unix.EPOLL_CTL_ADD, fd, unix.EPOLLIN|unix.EPOLLRDHUP) != nil {
 		l.endRefusal(fd)
@@ -53,7 +53,7 @@ func (l *loop) refuse(fd int) {
 func (l *loop) refusalEvent(r *refusing) {
 	var buf [4096]byte
 	for {
-		n, err := rawRead(r.fd, buf[:])
+		n, err := rawRecv(r.fd, buf[:])
 		if n > 0 {
 			if r.drained += n; r.drained < refuseDrainBytes {
 				continue

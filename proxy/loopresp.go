@@ -57,7 +57,7 @@ func (l *loop) readHead(c *lconn, u *lup) {
 		l.attemptFailed(c, classify(errUpstreamHeadTooLarge, true), true, false)
 		return
 	}
-	n, err := rawRead(u.fd, u.buf[len(u.buf):cap(u.buf)])
+	n, err := rawRecv(u.fd, u.buf[len(u.buf):cap(u.buf)])
 	if n <= 0 {
 		if err == unix.EAGAIN || err == unix.EINTR {
 			return
@@ -177,7 +177,7 @@ func (l *loop) clientHead(c *lconn, dst []byte) []byte {
 
 // readBody reads more of the response body and relays it.
 func (l *loop) readBody(c *lconn, u *lup) {
-	n, err := rawRead(u.fd, u.buf[:cap(u.buf)])
+	n, err := rawRecv(u.fd, u.buf[:cap(u.buf)])
 	if n <= 0 {
 		if err == unix.EAGAIN || err == unix.EINTR {
 			return
@@ -232,7 +232,7 @@ func (l *loop) relayBody(c *lconn, u *lup, out, data []byte, eof bool) {
 			// and whole chunks, as the goroutine core's server has
 			// written them when its decoder fails — then the reset.
 			if len(c.out) == 0 && len(out) > 0 {
-				_, _ = rawWrite(c.fd, out)
+				_, _ = rawSend(c.fd, out)
 			}
 			l.truncated(c, err)
 			return

@@ -258,7 +258,7 @@ func (l *loop) connect(c *lconn, ep *endpoint) {
 func (l *loop) sendHead(c *lconn, u *lup) {
 	h := c.st.head
 	for u.wrote < len(h) {
-		n, err := rawWrite(u.fd, h[u.wrote:])
+		n, err := rawSend(u.fd, h[u.wrote:])
 		if err == unix.EINTR {
 			continue
 		}
