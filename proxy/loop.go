@@ -55,6 +55,9 @@ type loop struct {
 	nidle  int // idle upstream connections in the pools
 	pools  map[*endpoint]*lpool
 	free   []*lconn // closed connections' state, reused
+	// heads and outs are the writes waiting for the end of the batch
+	// (loopbatch.go).
+	heads, outs []queued
 
 	draining bool
 	now      int64 // UnixNano, read once per batch of events
@@ -69,6 +72,7 @@ type loop struct {
 	sink sinkWriter
 	wb   *bufio.Writer
 	hb   []byte // fasthttp's head, for its framing (loopresp.go)
+	eb   []byte // an answer of the proxy's own (writeCtx)
 
 	// refusals are the connections over max_conns the loop lingers on
 	// after their 503 (looprefuse.go), by descriptor; nil until one.
@@ -194,6 +198,7 @@ func (l *loop) run() {
 				l.refusalEvent(l.refusals[fd])
 			}
 		}
+		l.flushBatch()
 		if l.now-l.yielded >= int64(yieldEvery) {
 			// Busy: the raw wait never blocked, and the runtime cannot
 			// preempt a goroutine in a raw system call. Let the rest of
@@ -205,6 +210,7 @@ func (l *loop) run() {
 		if l.now-l.swept >= int64(sweepEvery) {
 			l.sweep()
 			l.swept = l.now
+			l.flushBatch() // a read timeout's 408
 		}
 	}
 }

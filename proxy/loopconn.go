@@ -54,6 +54,9 @@ type lconn struct {
 	fresh bool
 
 	rs relay // the response body on its way (loopresp.go)
+	// queued: out holds bytes waiting for the end of the batch
+	// (loopbatch.go).
+	queued bool
 
 	// probing is set while a goroutine settles a failed attempt that
 	// needs a dial (loopprobe.go); gen tells a result for this request
@@ -120,6 +123,7 @@ func (l *loop) recycle(c *lconn) {
 	c.fd, c.raddr = -1, nil
 	c.in, c.fed, c.out = c.in[:0], 0, c.out[:0]
 	c.paused, c.writing, c.deadline, c.closeAfter, c.ev = false, false, 0, false, 0
+	c.queued = false
 	c.st, c.u, c.snap, c.tried, c.again, c.fresh = nil, nil, nil, nil, nil, false
 	c.rs = relay{}
 	if cap(c.in) > inStart || cap(c.out) > 64<<10 {
@@ -355,19 +359,24 @@ func (l *loop) writeCtx(c *lconn) {
 	if c.ctx.IsHead() {
 		resp.SkipBody = true
 	}
-	l.sink.b = c.out[:0]
+	l.sink.b = l.eb[:0]
 	l.wb.Reset(&l.sink)
 	if err := resp.Write(l.wb); err == nil {
 		_ = l.wb.Flush()
 	}
-	c.out = l.sink.b[:0]
-	l.toClient(c, l.sink.b, true)
+	l.eb = l.sink.b
+	l.toClient(c, l.eb, true)
 }
 
-// toClient writes b to the client; what the socket does not take waits
-// in c.out for writability (b may be c.out's own array). last says the
-// response ends with b.
+// toClient writes b to the client: at the end of the batch when it is
+// small (loopbatch.go), at once otherwise; what the socket does not take
+// waits in c.out for writability. b is not kept. last says the response
+// ends with b.
 func (l *loop) toClient(c *lconn, b []byte, last bool) {
+	if c.queued || (!c.writing && len(b) <= batchMax) {
+		l.queueOut(c, b, last)
+		return
+	}
 	n, err := rawSend(c.fd, b)
 	if err != nil && err != unix.EAGAIN && err != unix.EINTR {
 		l.clientFailed(c)
@@ -377,16 +386,22 @@ func (l *loop) toClient(c *lconn, b []byte, last bool) {
 	if n < len(b) {
 		c.out = append(c.out[:0], b[n:]...)
 		c.rs.lastOut = last
-		c.writing = true
-		l.events32(c)
-		l.writeDeadline(c)
-		if c.u != nil {
-			l.upInterest(c.u, 0) // stop reading upstream until the client catches up
-		}
+		l.awaitWritable(c)
 		return
 	}
 	if last {
 		l.responseOut(c)
+	}
+}
+
+// awaitWritable makes c.out wait for the client's socket to take it, and
+// stops reading the upstream until the client catches up.
+func (l *loop) awaitWritable(c *lconn) {
+	c.writing = true
+	l.events32(c)
+	l.writeDeadline(c)
+	if c.u != nil {
+		l.upInterest(c.u, 0)
 	}
 }
 

@@ -231,7 +231,10 @@ func (l *loop) relayBody(c *lconn, u *lup, out, data []byte, eof bool) {
 			// What came before the bad bytes goes out first — the head
 			// and whole chunks, as the goroutine core's server has
 			// written them when its decoder fails — then the reset.
-			if len(c.out) == 0 && len(out) > 0 {
+			if c.queued {
+				c.out = append(c.out, out...)
+				l.sendQueued(c)
+			} else if len(c.out) == 0 && len(out) > 0 {
 				_, _ = rawSend(c.fd, out)
 			}
 			l.truncated(c, err)
@@ -354,6 +357,7 @@ func (l *loop) truncated(c *lconn, err error) {
 	st.acc.cause = causeTruncated
 	st.acc.bytesOut = c.rs.sent
 	st.finish(causes[causeTruncated].status, true)
+	l.sendQueued(c)
 	_ = unix.SetsockoptLinger(c.fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
 	l.closeConn(c)
 }

@@ -39,6 +39,7 @@ type lup struct {
 	c    *lconn // the request it carries; nil while idle
 
 	connecting bool
+	queued     bool   // the head waits for the end of the batch (loopbatch.go)
 	ev         uint32 // the epoll interest set (upInterest)
 	wrote      int    // bytes of the request head written
 	headSent   bool   // all of the head is written
@@ -149,7 +150,7 @@ func (l *loop) closeUp(u *lup) {
 	}
 	l.up[u.fd] = nil
 	unix.Close(u.fd) // leaves the epoll set with its last descriptor
-	u.fd = -1
+	u.fd, u.queued = -1, false
 	u.c = nil
 	u.pool.ep.loopConns.Add(-1)
 }
@@ -168,7 +169,7 @@ func (l *loop) putUp(u *lup, reusable bool) {
 		l.closeUp(u)
 		return
 	}
-	u.wrote, u.headSent, u.deadline, u.used = 0, false, 0, true
+	u.wrote, u.headSent, u.deadline, u.used, u.queued = 0, false, 0, true, false
 	u.idleUntil = l.now + int64(l.idleFor())
 	l.upInterest(u, evIn) // a close or stray bytes while idle: closeUp
 	u.pool.idle = append(u.pool.idle, u)
@@ -251,11 +252,12 @@ func (l *loop) connect(c *lconn, ep *endpoint) {
 		l.upDeadline(u, p.options().ConnectTimeout)
 		return
 	}
-	l.sendHead(c, u)
+	l.queueHead(c, u)
 }
 
 // sendHead writes the request head, or what is left of it.
 func (l *loop) sendHead(c *lconn, u *lup) {
+	u.queued = false
 	h := c.st.head
 	for u.wrote < len(h) {
 		n, err := rawSend(u.fd, h[u.wrote:])
