@@ -8,6 +8,7 @@ import (
 
 	"github.com/cellgate/cellgate"
 	"github.com/cellgate/cellgate/configs"
+	"github.com/cellgate/cellgate/proxy"
 )
 
 // check validates a config file: every problem with file:line and exit 1,
@@ -41,7 +42,7 @@ func check(args []string, stdout, stderr io.Writer) int {
 	for _, c := range cfg.Cells {
 		weight += c.Weight
 	}
-	fmt.Fprintf(stdout, "%s: ok: %d cells, total weight %g, %d plans, listen %s\n",
-		*path, len(cfg.Cells), weight, len(cfg.Plans), cfg.Listen.Addr)
+	fmt.Fprintf(stdout, "%s: ok: %d cells, total weight %g, %d plans, listen %s on the %s core\n",
+		*path, len(cfg.Cells), weight, len(cfg.Plans), cfg.Listen.Addr, proxy.ResolveCore(cfg.Listen.Core, cfg.Listen.TLSCert != ""))
 	return 0
 }
