@@ -121,8 +121,9 @@ func (s *Server) Kill() {
 // this package's tests).
 const closeGrace = 10 * time.Second
 
-// Close stops the server gracefully and waits for it: requests in flight
-// finish and idle connections close. fasthttp's Shutdown alone waits
+// Close stops the server gracefully and waits for it, also when it comes
+// before the server began: requests in flight finish and idle connections
+// close. fasthttp's Shutdown alone waits
 // without limit for a connection that is neither — a request whose rest
 // never comes (the server has no read timeout), a proxy that stopped
 // mid-request — so a test that failed half-way would hang in its cleanup
@@ -140,6 +141,11 @@ func (s *Server) Close() error {
 		s.ln.(*trackingListener).killAll()
 		err = fmt.Errorf("democell %s: connections still open %v after Close were cut", s.Name, grace)
 	}
+	// A Shutdown that came before the serve goroutine ran (a test that
+	// failed right after Start) returns at once and the Serve after it
+	// would serve for ever: closing the listener ends that Serve at its
+	// first Accept.
+	_ = s.ln.Close()
 	<-s.done
 	return err
 }

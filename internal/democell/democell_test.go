@@ -46,3 +46,26 @@ func TestCloseCutsAnUnfinishedRequest(t *testing.T) {
 		t.Error("the unfinished connection is still open after Close")
 	}
 }
+
+// TestCloseRightAfterStart: a test that fails between starting a cell
+// and using it closes the cell at once, maybe before its Serve goroutine
+// has run; Close must still end (fasthttp's Shutdown before Serve
+// returns at once, and the Serve that follows would serve for ever).
+func TestCloseRightAfterStart(t *testing.T) {
+	for range 20 {
+		s, err := Start("c", "v1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		closed := make(chan error, 1)
+		go func() { closed <- s.Close() }()
+		select {
+		case err := <-closed:
+			if err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+		case <-time.After(30 * time.Second): // a hang guard, not a timing assert
+			t.Fatal("Close right after Start still waits for Serve")
+		}
+	}
+}
