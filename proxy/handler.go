@@ -33,10 +33,13 @@ type reqState struct {
 	pinAssigned int64
 	pinNow      int64
 
-	cell   *cell
-	ep     *endpoint
-	start  time.Time
-	ttfb   time.Time
+	cell  *cell
+	ep    *endpoint
+	start time.Time
+	ttfb  time.Time
+	// end is when the response was out, when the loop core knows it from
+	// its batch clock (loopclock.go); zero: finish reads the clock.
+	end    time.Time
 	status int
 	// lastCause is the failure of the previous attempt, answered when a
 	// retry finds no other endpoint.
@@ -130,7 +133,7 @@ func (p *Proxy) acquireState() *reqState { return p.states.Get().(*reqState) }
 func (st *reqState) release() {
 	p := st.p
 	st.cell, st.ep, st.client, st.body, st.resp, st.upErr, st.set = nil, nil, nil, nil, nil, nil, nil
-	st.ttfb, st.status, st.lastCause = time.Time{}, 0, causeNone
+	st.ttfb, st.end, st.status, st.lastCause = time.Time{}, time.Time{}, 0, causeNone
 	st.streaming, st.reusable, st.upClose, st.eof = false, false, false, false
 	st.bodyRead, st.upRead, st.upFraming = 0, 0, 0
 	st.lim = io.LimitedReader{}
@@ -505,11 +508,13 @@ func (st *reqState) finish(status int, proxyErr bool) {
 	if st.ep != nil {
 		st.ep.outstanding.Add(-1)
 	}
-	var end time.Time
+	end := st.end
 	if st.overridden {
 		st.p.overrides.Add(1) // counted apart: not a random sample
 	} else if c := st.cell; c != nil && (c.rec != nil || st.flagSet != nil) {
-		end = time.Now()
+		if end.IsZero() {
+			end = time.Now()
+		}
 		var ttfb time.Duration
 		if !st.ttfb.IsZero() {
 			ttfb = st.ttfb.Sub(st.start)

@@ -60,9 +60,11 @@ type loop struct {
 	heads, outs []queued
 
 	draining bool
-	now      int64 // UnixNano, read once per batch of events
-	swept    int64 // when sweep last ran
-	yielded  int64 // when the loop last yielded its P
+	now      int64     // UnixNano, read once per batch of events
+	clock    time.Time // the same reading, with its monotonic part (loopclock.go)
+	ended    time.Time // loopclock.go: zero until a response ends in this phase
+	swept    int64     // when sweep last ran
+	yielded  int64     // when the loop last yielded its P
 
 	// Scratch for parsing: a head is parsed from a byte slice through a
 	// bufio.Reader, the way fasthttp parses it from a connection.
@@ -170,7 +172,7 @@ func (l *loop) run() {
 		defer runtime.UnlockOSThread()
 	}
 	defer l.release()
-	l.now = time.Now().UnixNano()
+	l.tick()
 	l.swept = l.now
 	for {
 		n, err := l.wait()
@@ -179,7 +181,7 @@ func (l *loop) run() {
 			l.closeAll()
 			return
 		}
-		l.now = time.Now().UnixNano()
+		l.tick()
 		for i := 0; i < n; i++ {
 			ev := &l.events[i]
 			fd := int(ev.Fd)

@@ -2,7 +2,11 @@
 
 package proxy
 
-import "golang.org/x/sys/unix"
+import (
+	"time"
+
+	"golang.org/x/sys/unix"
+)
 
 // A loop's writes wait for the end of the batch of events they were made
 // in: first the request heads for the upstreams, then the responses for
@@ -50,6 +54,7 @@ func (l *loop) queueOut(c *lconn, b []byte, last bool) {
 // written whole ends its request, which may start the connection's next
 // (pipelined) one and queue more; the loop runs until nothing waits.
 func (l *loop) flushBatch() {
+	l.ended = time.Time{} // the responses written here end now, not when the batch began
 	for len(l.heads) > 0 || len(l.outs) > 0 {
 		for i := 0; i < len(l.heads); i++ {
 			q := l.heads[i]

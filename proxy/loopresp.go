@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"time"
 
 	"github.com/valyala/fasthttp"
 	"golang.org/x/sys/unix"
@@ -105,7 +104,7 @@ func (l *loop) gotHead(c *lconn, u *lup) {
 	st, ctx, p := c.st, c.ctx, l.p
 	resp := &ctx.Response
 	st.gotHead = true
-	st.ttfb = time.Now()
+	st.ttfb = l.headClock(st.start)
 	st.upClose = resp.Header.ConnectionClose() || st.upFraming&headBothLengths != 0
 	cl := resp.Header.ContentLength()
 	sc := resp.StatusCode()
@@ -369,6 +368,7 @@ func (l *loop) responseOut(c *lconn) {
 			return // the body is not all read yet
 		}
 		c.st = nil
+		st.end = l.endClock(st.start)
 		st.finish(st.status, false)
 	}
 	l.requestDone(c)
