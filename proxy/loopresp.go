@@ -156,12 +156,9 @@ func (l *loop) gotHead(c *lconn, u *lup) {
 // the upstream's could not be used.
 func (l *loop) clientHead(c *lconn, dst []byte) []byte {
 	st := c.st
-	l.sink.b = l.hb[:0]
-	l.wb.Reset(&l.sink)
-	if err := c.ctx.Response.Header.Write(l.wb); err == nil {
-		_ = l.wb.Flush()
-	}
-	l.hb = l.sink.b
+	// The bytes Header.Write writes (it writes AppendBytes' output), built
+	// in place: no copy through a bufio.Writer.
+	l.hb = c.ctx.Response.Header.AppendBytes(l.hb[:0])
 	if len(st.upHead.buf) == 0 {
 		return append(dst, l.hb...)
 	}
