@@ -154,6 +154,12 @@ func TestServedAllocs(t *testing.T) {
 // returns the proxy after allocRuns+100 requests.
 func servedAllocs(t *testing.T, opts Options, size int) *Proxy {
 	t.Helper()
+	return servedAllocsBody(t, opts, size, nil)
+}
+
+// servedAllocsBody is servedAllocs for POSTs of reqBody (GETs when nil).
+func servedAllocsBody(t *testing.T, opts Options, size int, reqBody []byte) *Proxy {
+	t.Helper()
 	body := make([]byte, size)
 	up := startUpstream(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBody(body) })
 	opts.StickyKey = []balancer.Source{{Kind: balancer.SourceHeader, Name: "X-User-ID"}, {Kind: balancer.SourceIP}}
@@ -168,6 +174,10 @@ func servedAllocs(t *testing.T, opts Options, size int) *Proxy {
 	defer fasthttp.ReleaseResponse(resp)
 	req.SetRequestURI("http://" + addr + "/bench?x=1")
 	req.Header.Set("X-User-ID", "user-1234")
+	if reqBody != nil {
+		req.Header.SetMethod(fasthttp.MethodPost)
+		req.SetBody(reqBody)
+	}
 	resp.KeepBodyBuffer = true // the client's own body buffer is not the proxy's
 	one := func() {
 		if err := c.Do(req, resp); err != nil || resp.StatusCode() != 200 || len(resp.Body()) != size {

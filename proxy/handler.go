@@ -46,7 +46,8 @@ type reqState struct {
 	lastCause cause
 	client    net.Conn // the client connection, for per-write deadlines
 
-	// head is the request head sent upstream (reqhead.go); bodyLen the
+	// head is the request head sent upstream (reqhead.go) — on the loop
+	// core followed by the request's buffered body (loopbody.go); bodyLen the
 	// request body's framing (fasthttp: ≥0 Content-Length, -1 chunked, -2
 	// none) and bodyRead how much of it was read from the client; upBuf
 	// carries it (upload.go).

@@ -28,7 +28,12 @@ type lconn struct {
 
 	in  []byte // client bytes from the current request's first on
 	fed int    // bytes of in already fed to v
-	out []byte // bytes for the client a write left over
+	// body is the length of the current request's body, the last bytes
+	// of in[:fed] once it is whole (loopbody.go); bodyWait says its head
+	// was parsed and the loop serves it: the rest of the body is awaited.
+	body     int
+	bodyWait bool
+	out      []byte // bytes for the client a write left over
 
 	paused     bool   // client reads are off: a request is under way and the client sent more
 	ev         uint32 // the epoll interest set (events32)
@@ -68,9 +73,9 @@ type lconn struct {
 	waiting *lpool
 }
 
-// maxLoopHead bounds the client bytes a loop buffers for one request head;
-// a longer head is handed to the goroutine core, whose front door and
-// server refuse it with their answers.
+// maxHead bounds the client bytes a loop buffers for one request, head
+// and body (loopbody.go); a longer head is handed to the goroutine core,
+// whose front door and server refuse it with their answers.
 func (l *loop) maxHead() int { return max(l.p.opts.ReadBufferSize, inStart) }
 
 // inStart is a new connection's read buffer: most request heads fit, and
@@ -122,6 +127,7 @@ func (l *loop) recycle(c *lconn) {
 	c.probing, c.waiting = false, nil
 	c.fd, c.raddr = -1, nil
 	c.in, c.fed, c.out = c.in[:0], 0, c.out[:0]
+	c.body, c.bodyWait = 0, false
 	c.paused, c.writing, c.deadline, c.closeAfter, c.ev = false, false, 0, false, 0
 	c.queued = false
 	c.st, c.u, c.snap, c.tried, c.again, c.fresh = nil, nil, nil, nil, nil, false
@@ -233,7 +239,10 @@ func (l *loop) next(c *lconn) {
 		return
 	}
 	if c.v.Requests() == 0 && c.fed == 0 && bytes.HasPrefix(http2Preface, c.in[:min(len(c.in), len(http2Preface))]) {
-		l.handoff(c) // may be HTTP/2: the goroutine core decides
+		if len(c.in) < len(http2Preface) {
+			return // "P", "PR"...: a POST or PUT arriving in pieces, or a preface; more bytes tell
+		}
+		l.handoff(c) // HTTP/2 with prior knowledge: the goroutine core serves it
 		return
 	}
 	before := c.v.Requests()
@@ -244,12 +253,22 @@ func (l *loop) next(c *lconn) {
 		return
 	}
 	if c.v.Requests() == before {
-		if headEnd(c.in, 0) >= 0 || len(c.in) >= l.maxHead() {
-			l.handoff(c) // a whole head and a body still to come, or a huge head
+		switch {
+		case c.bodyWait:
+			// the rest of a body the loop serves: more bytes, or read_timeout
+		case headEnd(c.in, 0) >= 0:
+			// A whole head, a body still to come: awaited when the loop
+			// serves it (loopbody.go), handed over now otherwise.
+			if c.bodyWait = l.parse(c, false); !c.bodyWait {
+				l.handoff(c)
+			}
+		case len(c.in) >= l.maxHead():
+			l.handoff(c) // a huge head
 		}
 		return
 	}
-	if !l.parse(c) {
+	c.bodyWait = false
+	if !l.parse(c, true) {
 		l.handoff(c)
 		return
 	}
@@ -257,9 +276,12 @@ func (l *loop) next(c *lconn) {
 }
 
 // parse reads the request head in c.in[:c.fed] into c.ctx and reports
-// whether the loop serves it: HTTP/1.1, no body, no Upgrade, no Expect,
-// not gRPC, not OFREP, and a snapshot of plain HTTP/1.1 cells.
-func (l *loop) parse(c *lconn) bool {
+// whether the loop serves it: HTTP/1.1, no body or a Content-Length body
+// that fits (bodyFits), no Upgrade, no Expect, not gRPC, not OFREP, and a
+// snapshot of plain HTTP/1.1 cells. whole says c.in[:c.fed] is the whole
+// request; otherwise it is a head and part of its body, and parse decides
+// whether the loop awaits the rest. It sets c.body.
+func (l *loop) parse(c *lconn, whole bool) bool {
 	req := &c.ctx.Request
 	req.Reset()
 	req.Header.DisableNormalizing()
@@ -267,13 +289,24 @@ func (l *loop) parse(c *lconn) bool {
 	c.ctx.Response.Header.DisableNormalizing()
 	l.src.Reset(c.in[:c.fed])
 	l.br.Reset(&l.src)
-	if err := req.Header.Read(l.br); err != nil || l.br.Buffered() > 0 {
+	if err := req.Header.Read(l.br); err != nil {
 		return false
 	}
 	h := &req.Header
-	if cl := h.ContentLength(); cl != 0 && cl != -2 {
+	rest := l.br.Buffered() + l.src.Len() // the body's bytes at hand
+	switch cl := h.ContentLength(); {
+	case cl == 0 || cl == -2:
+		if rest > 0 || !whole {
+			return false
+		}
+	case cl > 0:
+		if !l.bodyFits(c.fed-rest, cl) || (whole && rest != cl) || rest > cl {
+			return false
+		}
+	default:
 		return false
 	}
+	c.body = rest
 	if !h.IsHTTP11() || h.IsConnect() || len(h.Peek("Upgrade")) > 0 || len(h.Peek("Expect")) > 0 ||
 		len(h.Peek("Transfer-Encoding")) > 0 || isGRPC(h) {
 		return false
@@ -310,6 +343,7 @@ func (l *loop) start(c *lconn) {
 	st.bodyLen = int64(ctx.Request.Header.ContentLength())
 	in := st.headInfo(ctx)
 	st.head = st.scrub.appendRequestHead(st.head[:0], &ctx.Request.Header, &in)
+	c.appendBody(st)
 	c.round = 0
 	l.beginRound(c)
 }
@@ -328,7 +362,7 @@ func (l *loop) requestDone(c *lconn) {
 	c.st = nil
 	c.snap, c.tried, c.again = nil, nil, nil
 	rest := copy(c.in, c.in[c.fed:])
-	c.in, c.fed = c.in[:rest], 0
+	c.in, c.fed, c.body = c.in[:rest], 0, 0
 	if c.closeAfter {
 		l.closeConn(c)
 		return

@@ -23,9 +23,10 @@ import (
 // duplicate, registered EPOLLEXCLUSIVE, so one loop wakes per connection),
 // owns the client connections it accepted and a pool of upstream
 // connections per endpoint, and serves the common request itself with the
-// goroutine core's request path: a bodiless HTTP/1.1 request (no
-// Content-Length > 0, no Transfer-Encoding, no Upgrade, no Expect) to a
-// plain HTTP/1.1 cell. Everything else — request bodies, upgrades,
+// goroutine core's request path: an HTTP/1.1 request with no body or a
+// small Content-Length body it buffers (loopbody.go) — no
+// Transfer-Encoding, no Upgrade, no Expect — to a plain HTTP/1.1 cell.
+// Everything else — chunked and larger request bodies, upgrades,
 // HTTP/1.0, HTTP/2 prefaces, front-door refusals, OFREP, configs with
 // HTTP/2 or TLS cells — is handed to the goroutine core at a request
 // boundary, before any byte of that request went upstream: the socket is

@@ -41,7 +41,7 @@ type lup struct {
 	connecting bool
 	queued     bool   // the head waits for the end of the batch (loopbatch.go)
 	ev         uint32 // the epoll interest set (upInterest)
-	wrote      int    // bytes of the request head written
+	wrote      int    // bytes of the request head (and buffered body, loopbody.go) written
 	headSent   bool   // all of the head is written
 	used       bool   // it carried a response and went to the pool (staleRepeat)
 	deadline   int64  // while busy: connect, write or read timeout (UnixNano)
@@ -258,6 +258,7 @@ func (l *loop) connect(c *lconn, ep *endpoint) {
 // sendHead writes the request head, or what is left of it.
 func (l *loop) sendHead(c *lconn, u *lup) {
 	u.queued = false
+	c.bodySent(c.st)
 	h := c.st.head
 	for u.wrote < len(h) {
 		n, err := rawSend(u.fd, h[u.wrote:])
@@ -334,6 +335,9 @@ func (l *loop) upExpired(u *lup) {
 func (l *loop) attemptFailed(c *lconn, cs cause, sent, lost bool) {
 	st := c.st
 	ep := st.ep
+	// A body went with the head (loopbody.go): like one the goroutine
+	// core read (roundTrip), it was not lost, and is never repeated.
+	lost = lost && st.bodyRead == 0
 	if u := c.u; u != nil {
 		l.closeUp(u) // a failed exchange leaves unknown bytes on it
 	}
