@@ -234,8 +234,9 @@ const wOut = "\n[connects=%{num_connects} code=%{http_code} version=%{http_versi
 // goroutine core, and nginx logs the same requests from either: keep-alive
 // GETs on one connection, HEAD, a 304, a chunked answer, a 5 MiB answer, a
 // POST body and a chunked upload, HTTP/1.0, HTTP/2 with prior knowledge,
-// Expect: 100-continue, and a connection that the loop serves a GET on and
-// hands over at a POST. The loop core's own counts say which of it served
+// Expect: 100-continue, a small JSON POST and a GET that the loop serves
+// on one connection, and a connection that the loop serves a GET on and
+// hands over at a large POST. The loop core's own counts say which of it served
 // and which it handed over, so a case cannot pass by never reaching it.
 func TestLoopCoreCurlNginx(t *testing.T) {
 	needLoopCore(t)
@@ -244,6 +245,11 @@ func TestLoopCoreCurlNginx(t *testing.T) {
 	upload := filepath.Join(t.TempDir(), "upload.bin")
 	payload := bytes.Repeat([]byte("0123456789abcdef"), 12345) // 197 520 bytes
 	if err := os.WriteFile(upload, payload, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	small := filepath.Join(t.TempDir(), "small.json")
+	smallBody := []byte(`{"prompt":"` + strings.Repeat("x", 1024-13) + `"}`) // 1 KiB, as model-inference requests go
+	if err := os.WriteFile(small, smallBody, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cells := testtoml.Cell("web", "v1", 1, ng.addr)
@@ -291,6 +297,12 @@ func TestLoopCoreCurlNginx(t *testing.T) {
 			if !strings.HasSuffix(out, string(payload)) {
 				t.Error("POST body not echoed intact")
 			}
+		}},
+		{"small-post-then-get-one-conn", func(b string) []string {
+			return []string{"-D", "-", "-w", wOut, "-H", "Content-Type: application/json", "--data-binary", "@" + small, b + "/echo",
+				"--next", "-D", "-", "-w", wOut, b + "/a.txt"}
+		}, 2, proxy.LoopStats{Served: 2}, func(t *testing.T, out string) {
+			wantIn(t, out, "X-Echo-Len: 1024", string(smallBody), "resource a\n", "[connects=0 code=200")
 		}},
 		{"chunked-upload", func(b string) []string {
 			return []string{"-D", "-", "-H", "Transfer-Encoding: chunked", "--data-binary", "@" + upload, b + "/echo"}
@@ -439,8 +451,9 @@ func rawExchangeWrites(t *testing.T, c *cluster, script string, split bool) stri
 }
 
 // TestLoopCoreRawScripts: request bytes the curl cases do not send —
-// pipelined requests, a pipelined POST whose body and the request after
-// it the loop must hand over with the connection, keep-alive after a HEAD
+// pipelined requests, pipelined POSTs with bodies the loop serves
+// (proxy/loopbody.go), one at its bound and one a byte past it that it
+// hands over with the connection, keep-alive after a HEAD
 // and after a 304 (answers without a body), a GET with a body, a head
 // larger than the loop's read buffer, requests the front door refuses —
 // written in one go to a node on each core: nginx gets the same requests
@@ -459,6 +472,13 @@ func TestLoopCoreRawScripts(t *testing.T) {
 	last := "Connection: close\r\n"
 	body := strings.Repeat("p", 3000)
 	post := "POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 3000\r\n\r\n" + body
+	postOf := func(body, extra string) string {
+		path := "/echo"
+		if len(body) > 4<<10 {
+			path = "/a.txt"
+		}
+		return fmt.Sprintf("POST %s HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s\r\n%s", path, len(body), extra, body)
+	}
 	refused := &proxy.LoopStats{Handed: 1} // the front door's answer is the goroutine core's
 	cases := []struct {
 		name   string
@@ -469,8 +489,19 @@ func TestLoopCoreRawScripts(t *testing.T) {
 	}{
 		{"pipelined-gets", get("/a.txt") + get("/b.txt") + get("/index.html", last), 3, &proxy.LoopStats{Served: 3},
 			[]string{"resource a\n", "hello from nginx\n"}},
-		{"pipelined-get-post-get", get("/a.txt") + post + get("/index.html", last), 3, &proxy.LoopStats{Served: 1, Handed: 1},
+		{"pipelined-get-post-get", get("/a.txt") + post + get("/index.html", last), 3, &proxy.LoopStats{Served: 3},
 			[]string{"resource a\n", body, "hello from nginx\n"}},
+		// Bodies within the loop's bound (proxy/loopbody.go: 8 KiB) are
+		// the loop's; one byte more is handed over at its head. (To a
+		// static file, which nginx answers 405 after reading the body
+		// and logs with its length: an echo of 8 KiB comes back chunked
+		// as the reads fell, which no two runs repeat.)
+		{"pipelined-posts", postOf("{\"a\":1}", "") + postOf(body, "") + get("/a.txt", last), 3, &proxy.LoopStats{Served: 3},
+			[]string{`{"a":1}`, body, "resource a\n"}},
+		{"post-at-loop-bound", postOf(strings.Repeat("m", 8<<10), "") + get("/a.txt", last), 2, &proxy.LoopStats{Served: 2},
+			[]string{" 405 ", "resource a\n"}},
+		{"get-then-post-past-loop-bound", get("/a.txt") + postOf(strings.Repeat("m", 8<<10+1), last), 2, &proxy.LoopStats{Served: 1, Handed: 1},
+			[]string{"resource a\n", " 405 "}},
 		{"head-then-get", "HEAD /b.txt HTTP/1.1\r\nHost: h\r\n\r\n" + get("/a.txt", last), 2, &proxy.LoopStats{Served: 2},
 			[]string{"Content-Length: 5500", "resource a\n"}},
 		{"not-modified-then-get", get("/a.txt", "If-None-Match: "+ng.etag(t, "/a.txt")+"\r\n") + get("/index.html", last), 2, &proxy.LoopStats{Served: 2},
@@ -479,7 +510,7 @@ func TestLoopCoreRawScripts(t *testing.T) {
 			[]string{" 404 ", "resource a\n"}},
 		{"chunked-then-get", get("/ssi/page.html") + get("/a.txt", last), 2, &proxy.LoopStats{Served: 2},
 			[]string{"one /ssi/page.html two GET three", "resource a\n"}},
-		{"get-with-body", "GET /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello" + get("/a.txt", last), 2, &proxy.LoopStats{Handed: 1},
+		{"get-with-body", "GET /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello" + get("/a.txt", last), 2, &proxy.LoopStats{Served: 2},
 			[]string{"hello", "resource a\n"}},
 		{"content-length-0", get("/a.txt", "Content-Length: 0\r\n") + get("/index.html", last), 2, &proxy.LoopStats{Served: 2},
 			[]string{"resource a\n", "hello from nginx\n"}},
