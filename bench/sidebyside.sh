@@ -9,6 +9,8 @@
 #   CAND2_CMD    command line of the second candidate; it must listen on
 #                127.0.0.1:$CAND2_PORT (default 18091) and proxy to
 #                127.0.0.1:19000
+#   WRK_SCRIPT   a wrk Lua script (wrk -s) for every wrk run, e.g.
+#                bench/post1k.lua with URL_PATH=/upload: 1 KiB POSTs
 #   everything else as baseline.sh (CANDIDATE_CMD, TARGETS, REPS, CONNS...)
 #
 # Example (bench/README.md, "Loop core"):
@@ -27,8 +29,10 @@ trap 'rm -f "$script"' EXIT
 # port and a case beside candidate's.
 sed -e "s#^HERE=.*#HERE=\"$SHARED\"#" \
     -e 's/^PORT_OF\[caddy\]=.*/&; PORT_OF[cand2]=$CAND2_PORT/' \
+    -e "s#^WRK=\"\\\$(pin 0) wrk\"#WRK=\"\\\$(pin 0) wrk${WRK_SCRIPT:+ -s $(realpath "$WRK_SCRIPT")}\"#" \
     -e 's/^    candidate)$/    cand2)\n        [ -n "$CAND2_CMD" ] || { log "skip cand2 (CAND2_CMD unset)"; continue; }\n        start cand2 env GOMAXPROCS="$THREADS" $(pin 1) bash -c "exec $CAND2_CMD" ;;\n&/' \
     "$BASELINE" >"$script"
-grep -q 'PORT_OF\[cand2\]' "$script" && grep -q 'start cand2' "$script" ||
+grep -q 'PORT_OF\[cand2\]' "$script" && grep -q 'start cand2' "$script" &&
+    { [ -z "${WRK_SCRIPT:-}" ] || grep -q '^WRK=.* -s ' "$script"; } ||
     { echo "sidebyside: $BASELINE changed shape; cand2 not spliced in" >&2; exit 1; }
 bash "$script"
