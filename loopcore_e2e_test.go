@@ -18,14 +18,15 @@ import (
 // TestLoopCoreNodeMetrics: a node on the default config (listen.core =
 // "auto", the loop core on a plain Linux listener) serves on the loop and
 // says so on /v1/status, and counts what it serves as a node on the
-// goroutine core does — GETs the loop answers and POSTs it hands over
-// alike, once each, in cellgate_requests_total and the duration histogram
-// under protocol "h1".
+// goroutine core does — GETs and small POSTs the loop answers and a POST
+// too large for it, which it hands over, alike, once each, in
+// cellgate_requests_total and the duration histogram under protocol "h1".
 func TestLoopCoreNodeMetrics(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("the loop core is Linux only")
 	}
-	const gets, posts = 6, 2
+	const gets, posts, big = 6, 2, 1
+	const n = gets + posts + big
 	// The [listen] core key each node gets ("": none, the default) and
 	// the core it serves on.
 	for _, tc := range []struct{ name, key, core string }{
@@ -45,12 +46,15 @@ func TestLoopCoreNodeMetrics(t *testing.T) {
 			}
 			hc := &http.Client{Timeout: 20 * time.Second}
 			t.Cleanup(hc.CloseIdleConnections)
-			for i := 0; i < gets+posts; i++ {
+			for i := 0; i < n; i++ {
 				var resp *http.Response
-				if i < gets {
+				switch {
+				case i < gets:
 					resp, err = hc.Get(c.url())
-				} else {
-					resp, err = hc.Post(c.url(), "text/plain", strings.NewReader("body"))
+				case i < gets+posts:
+					resp, err = hc.Post(c.url(), "application/json", strings.NewReader(`{"prompt":"body"}`))
+				default: // past the loop's 8 KiB (proxy/loopbody.go)
+					resp, err = hc.Post(c.url(), "text/plain", strings.NewReader(strings.Repeat("b", 9<<10)))
 				}
 				if err != nil {
 					t.Fatal(err)
@@ -66,15 +70,15 @@ func TestLoopCoreNodeMetrics(t *testing.T) {
 			// its answer: wait for all of them (a hang guard, not a time).
 			testwait.For(t, 30*time.Second, "every request in /metrics", func() bool {
 				reqs, durs = scrapeByProtocol(t, c.node.AdminAddr())
-				return reqs["h1"] >= gets+posts && durs["h1"] >= gets+posts
+				return reqs["h1"] >= n && durs["h1"] >= n
 			})
-			if reqs["h1"] != gets+posts || durs["h1"] != gets+posts || len(reqs) != 1 {
-				t.Errorf("requests_total %v, duration counts %v; want h1 = %d, once each", reqs, durs, gets+posts)
+			if reqs["h1"] != n || durs["h1"] != n || len(reqs) != 1 {
+				t.Errorf("requests_total %v, duration counts %v; want h1 = %d, once each", reqs, durs, n)
 			}
-			// The GETs on the loop, the connection of the first POST handed
-			// over (the second POST follows it there).
+			// The GETs and the small POSTs on the loop, the connection
+			// handed over at the large POST.
 			served, handed := scrapeValue(t, c.node.AdminAddr(), "cellgate_loop_requests_total"), scrapeValue(t, c.node.AdminAddr(), "cellgate_loop_handoffs_total")
-			if want := map[string][2]float64{"goroutine": {0, 0}, "loop": {gets, 1}}[tc.core]; served != want[0] || handed != want[1] {
+			if want := map[string][2]float64{"goroutine": {0, 0}, "loop": {gets + posts, 1}}[tc.core]; served != want[0] || handed != want[1] {
 				t.Errorf("cellgate_loop_requests_total %v, cellgate_loop_handoffs_total %v; want %v", served, handed, want)
 			}
 		})
