@@ -235,22 +235,41 @@ var http2Preface = []byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
 // next validates the buffered client bytes and starts the request they
 // hold, or hands the connection over when the loop does not serve it.
 func (l *loop) next(c *lconn) {
+	switch l.frame(c) {
+	case frameHandoff:
+		l.handoff(c)
+	case frameServe:
+		l.start(c)
+	}
+}
+
+// reqVerdict is what frame makes of the client bytes buffered for a request.
+type reqVerdict uint8
+
+const (
+	frameWait    reqVerdict = iota // more bytes are needed: a head, or a body the loop serves
+	frameHandoff                // the goroutine core serves it, from its first byte
+	frameServe                  // a whole request the loop serves, parsed into c.ctx
+)
+
+// frame validates the client bytes not yet fed (c.in[c.fed:]) and decides
+// what becomes of the request they belong to. It touches c's buffers and
+// parsed request only, no socket (FuzzLoopFraming drives it alone).
+func (l *loop) frame(c *lconn) reqVerdict {
 	if len(c.in) == 0 {
-		return
+		return frameWait
 	}
 	if c.v.Requests() == 0 && c.fed == 0 && bytes.HasPrefix(http2Preface, c.in[:min(len(c.in), len(http2Preface))]) {
 		if len(c.in) < len(http2Preface) {
-			return // "P", "PR"...: a POST or PUT arriving in pieces, or a preface; more bytes tell
+			return frameWait // "P", "PR"...: a POST or PUT arriving in pieces, or a preface; more bytes tell
 		}
-		l.handoff(c) // HTTP/2 with prior knowledge: the goroutine core serves it
-		return
+		return frameHandoff // HTTP/2 with prior knowledge: the goroutine core serves it
 	}
 	before := c.v.Requests()
 	n, r := c.v.FeedMessage(c.in[c.fed:])
 	c.fed += n
 	if r != nil {
-		l.handoff(c) // the front door refuses it there, with its answer
-		return
+		return frameHandoff // the front door refuses it there, with its answer
 	}
 	if c.v.Requests() == before {
 		switch {
@@ -260,19 +279,18 @@ func (l *loop) next(c *lconn) {
 			// A whole head, a body still to come: awaited when the loop
 			// serves it (loopbody.go), handed over now otherwise.
 			if c.bodyWait = l.parse(c, false); !c.bodyWait {
-				l.handoff(c)
+				return frameHandoff
 			}
 		case len(c.in) >= l.maxHead():
-			l.handoff(c) // a huge head
+			return frameHandoff // a huge head
 		}
-		return
+		return frameWait
 	}
 	c.bodyWait = false
 	if !l.parse(c, true) {
-		l.handoff(c)
-		return
+		return frameHandoff
 	}
-	l.start(c)
+	return frameServe
 }
 
 // parse reads the request head in c.in[:c.fed] into c.ctx and reports
