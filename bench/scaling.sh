@@ -16,6 +16,8 @@
 #                connection sends about once per 2 s; conns sweep only),
 #                right after the load (load), and VmHWM (peak)
 #   pins         cellgate_cell_pinned_sessions summed, after the load
+#   core         the HTTP/1.1 core the node chose (its `serving` log line:
+#                loop or goroutine)
 # one CSV row per point and rep into $OUT/scaling.csv, then draws the SVGs
 # with `cellgate bench plot`. Every process it starts is stopped by PID.
 #
@@ -46,6 +48,8 @@
 #   OUT=folder for scaling.csv and the SVGs (default: the run folder)
 #   BIN=path of a built cellgate (default: go build into the run folder)
 #   BASELINE_DIR=/work/shared/bench (holds upstream/)
+#   CORE=loop|goroutine: pins listen.core (default: none, the config
+#   default "auto", which is the loop core on Linux's plain listeners)
 #
 # 10 000 connections: cellgate keeps two descriptors per client connection
 # (proxy/fdbudget.go), so RLIMIT_NOFILE must allow ~2 C + 600; the script
@@ -58,7 +62,7 @@ CELLS="${CELLS:-1 16 128}"; CONNS="${CONNS:-64 1000 9600}"; PINS="${PINS:-0 1000
 SWEEPS="${SWEEPS:-cells conns pins}"; PIN_REPS="${PIN_REPS:-1}"
 PIN_MEMORY="${PIN_MEMORY:-536870912}"; KEYS_SMALL="${KEYS_SMALL:-11136}"
 UPSTREAM_CONNS="${UPSTREAM_CONNS:-10000}"; KEYS_CONTROL="${KEYS_CONTROL:-1}"
-BASELINE_DIR="${BASELINE_DIR:-/work/shared/bench}"
+BASELINE_DIR="${BASELINE_DIR:-/work/shared/bench}"; CORE="${CORE:-}"
 RUN="$(mktemp -d -t cellgate-scaling.XXXXXX)"
 OUT="${OUT:-$RUN}"
 # shellcheck source=measure.sh
@@ -106,6 +110,7 @@ config() {
 node_name = "scaling-$port"
 [listen]
 addr = "127.0.0.1:$port"
+${CORE:+core = \"$CORE\"}
 [admin]
 addr = "127.0.0.1:$((port + 1000))"
 [state]
@@ -181,7 +186,8 @@ point() {
     reqs=$(jq .requests "$out"); errs=$(jq .errors "$out"); rps=$(jq '.rps|floor' "$out")
     p99=$(jq '.latency.p99_ns/1e6' "$out")
     local us; us=$(us_per_req "$c0" "$c1" "$reqs")
-    local row="$sweep,$rep,$cells,$conns,$pins,$keys,$npins,$reqs,$errs,$rps,$us,$p99,$base,$idle,$rss,$hwm,$(cut -d' ' -f1 /proc/loadavg)"
+    local core; core=$(grep -m1 -o 'msg=serving .*core=[a-z]*' "$RUN/$port.log" | sed 's/.*core=//')
+    local row="$sweep,$rep,$cells,$conns,$pins,$keys,$npins,$reqs,$errs,$rps,$us,$p99,$base,$idle,$rss,$hwm,$(cut -d' ' -f1 /proc/loadavg),$core"
     echo "$row" >>"$CSV"; echo "$row"
 }
 
@@ -196,7 +202,7 @@ else
 
     mkdir -p "$OUT"
     CSV="$OUT/scaling.csv"
-    echo "sweep,rep,cells,conns,pins_target,keys,pins,requests,errors,rps,us_per_req,p99_ms,rss_base_kb,rss_idle_kb,rss_load_kb,hwm_kb,load1" >"$CSV"
+    echo "sweep,rep,cells,conns,pins_target,keys,pins,requests,errors,rps,us_per_req,p99_ms,rss_base_kb,rss_idle_kb,rss_load_kb,hwm_kb,load1,core" >"$CSV"
     log "host: $(nproc) cpus, load $(cut -d' ' -f1-3 /proc/loadavg); commit $(cd "$HERE" && git rev-parse --short HEAD 2>/dev/null); GOMAXPROCS=$THREADS; ${WARMUP}s warm-up + ${DURATION}s per point"
     head -1 "$CSV"
     maxkeys=0
