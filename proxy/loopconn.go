@@ -248,8 +248,8 @@ type reqVerdict uint8
 
 const (
 	frameWait    reqVerdict = iota // more bytes are needed: a head, or a body the loop serves
-	frameHandoff                // the goroutine core serves it, from its first byte
-	frameServe                  // a whole request the loop serves, parsed into c.ctx
+	frameHandoff                   // the goroutine core serves it, from its first byte
+	frameServe                     // a whole request the loop serves, parsed into c.ctx
 )
 
 // frame validates the client bytes not yet fed (c.in[c.fed:]) and decides
