@@ -20,9 +20,9 @@ package proxy
 // is made — so a body once sent is never sent again (roundTrip's lost
 // needs no body byte read; staleRepeat and nextRound follow from it),
 // while a request whose dials all failed still goes to another endpoint or
-// its failover cell with its body, as nothing was sent. A client that stops sending mid-body
-// gets what fasthttp answers a prefetch that timed out: read_timeout's 408
-// and a close (loopconn.go, expired).
+// its failover cell with its body, as nothing was sent. A client that
+// stops sending mid-body gets what fasthttp answers a prefetch that timed
+// out: read_timeout's 408 and a close (loopconn.go, expired).
 //
 // Everything else is still handed over at the head, before any byte of
 // the body is read: chunked bodies, Expect: 100-continue, upgrades, and
