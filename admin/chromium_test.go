@@ -75,6 +75,10 @@ func TestStatusPageInChromium(t *testing.T) {
 			t.Errorf("DOM lacks %s", want)
 		}
 	}
+	// The header names the node's HTTP/1.1 server core (node.core).
+	if got := attr(t, dom, "node-core", "data-core"); got != "loop" || !strings.Contains(dom, ">core loop<") {
+		t.Errorf("#node-core data-core %q, want loop shown as \"core loop\"", got)
+	}
 	// The charts: the cells' three, then new-ranker's variant cohorts'
 	// three, with the decisions marked.
 	if got := attr(t, dom, "charts", "data-cells"); got != "canary-1,stable-a" {

@@ -85,7 +85,7 @@ func (f *fakeBackend) Status(ctx context.Context) (*StatusDoc, error) {
 		return nil, err
 	}
 	doc := &StatusDoc{
-		Node:    NodeStatus{Name: "node-1", Version: "test", Started: f.now, Ready: !f.notReady, ConfigGeneration: 1, Decider: true},
+		Node:    NodeStatus{Name: "node-1", Version: "test", Core: "loop", Started: f.now, Ready: !f.notReady, ConfigGeneration: 1, Decider: true},
 		Members: []MemberStatus{{Name: "node-1", Addr: "127.0.0.1:7946", State: "alive", Decider: true}},
 		Cells:   append([]CellStatus(nil), f.cells...),
 		// node-2 sees stable-a down (its own evidence); node-1 sees canary-1

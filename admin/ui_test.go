@@ -22,7 +22,7 @@ func TestUIPage(t *testing.T) {
 	for _, want := range []string{
 		`id="rollout-status"`, `id="rollout-steps"`, `id="cells"`, `id="audit"`, `id="action-result"`,
 		`data-action="pause"`, `data-action="resume"`, `data-action="approve"`, `data-action="abort"`,
-		`data-autotest="off"`, `"/v1/status"`, "/v1/audit?since=", "sessionStorage",
+		`id="node-core"`, `data-autotest="off"`, `"/v1/status"`, "/v1/audit?since=", "sessionStorage",
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %s", want)
