@@ -120,6 +120,15 @@ func lookupSockaddr(lookup func(context.Context, string) ([]netip.Addr, error), 
 	return sockaddrOf(netip.AddrPortFrom(ip, uint16(pn))), nil
 }
 
+// resolveNow is the time an address's age is measured by: the batch's
+// clock, or the test's (Proxy.resolveClock).
+func (l *loop) resolveNow() int64 {
+	if f := l.p.resolveClock; f != nil {
+		return f()
+	}
+	return l.now
+}
+
 // resolvedDone takes the lookups' results and carries on with the requests
 // that waited for them: a dial, or the attempt's failure.
 func (l *loop) resolvedDone() {
@@ -131,7 +140,7 @@ func (l *loop) resolvedDone() {
 		pl := r.pl
 		pl.resolving = false
 		if r.err == nil {
-			pl.sa, pl.resolvedAt = r.sa, l.now
+			pl.sa, pl.resolvedAt = r.sa, l.resolveNow()
 		} else if pl.sa != nil {
 			l.p.log.Warn("loop core: looking an endpoint up again failed; its last address is kept", "endpoint", pl.ep.addr, "err", r.err)
 		}

@@ -90,7 +90,7 @@ func (l *loop) getUp(ep *endpoint) (*lup, error) {
 		case pl.sa == nil:
 			l.resolve(pl)
 			return nil, errResolving
-		case l.now-pl.resolvedAt >= int64(resolveFor):
+		case l.resolveNow()-pl.resolvedAt >= int64(resolveFor):
 			l.resolve(pl) // again, in the background: this dial takes the last address
 		}
 	}

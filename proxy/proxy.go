@@ -85,6 +85,10 @@ type Proxy struct {
 	// lookupIP resolves an endpoint's host name for the loop core, off
 	// its loops (loopresolve.go): the default resolver's; tests hold it.
 	lookupIP func(ctx context.Context, host string) ([]netip.Addr, error)
+	// resolveClock, when set (tests), is the clock (UnixNano) the loop
+	// core ages the addresses it looked up by, in place of its batch
+	// clock, so a test can let resolveFor pass without waiting for it.
+	resolveClock func() int64
 	// loopDeclined is set when Options.Core is CoreLoop but Serve got a
 	// listener the loop core cannot serve (not TCP), so Core reports the
 	// goroutine core that serves it.
