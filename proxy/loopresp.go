@@ -28,15 +28,6 @@ type relay struct {
 	sent    int64  // body bytes relayed (for the access log)
 }
 
-type relayMode uint8
-
-const (
-	relayNone relayMode = iota
-	relayLength
-	relayChunked
-	relayClose
-)
-
 type chunkState uint8
 
 const (
@@ -48,7 +39,9 @@ const (
 
 // readHead reads the upstream's response head (roundTrip's readResponse:
 // interim 1xx heads skipped) and, once it is whole, labels the response
-// and writes its head to the client with what body bytes came with it.
+// and writes its head to the client with what body bytes came with it. A
+// simple head (respsimple.go) is decided from its own bytes; any other is
+// parsed by fasthttp as well.
 func (l *loop) readHead(c *lconn, u *lup) {
 	st := c.st
 	if len(u.buf) == cap(u.buf) {
@@ -68,6 +61,7 @@ func (l *loop) readHead(c *lconn, u *lup) {
 	}
 	u.buf = u.buf[:len(u.buf)+n]
 	resp := &c.ctx.Response
+	isHead, cookies := c.ctx.IsHead(), c.rt.cookie || st.pinCookie
 	for {
 		end := headEnd(u.buf, 0)
 		if end < 0 {
@@ -75,6 +69,13 @@ func (l *loop) readHead(c *lconn, u *lup) {
 		}
 		raw := u.buf[:end]
 		st.respByte = true
+		if p, ok := st.upHead.simpleHead(raw, isHead, cookies, st.set.opts.ResponseHeaders, l.br.Size()); ok {
+			st.upFraming = headContentLength // scanHead's answer for it
+			u.buf = u.buf[:copy(u.buf, u.buf[end:])]
+			resp.SetStatusCode(p.status)
+			l.gotHead(c, u, &p, true)
+			return
+		}
 		st.upFraming = scanHead(raw)
 		st.upHead.build(raw, &st.scrub, st.set.opts.ResponseHeaders)
 		l.src.Reset(raw)
@@ -95,50 +96,48 @@ func (l *loop) readHead(c *lconn, u *lup) {
 			break
 		}
 	}
-	l.gotHead(c, u)
+	p := planParsed(&resp.Header, st.upFraming, c.ctx.IsHead())
+	l.gotHead(c, u, &p, false)
 }
 
-// gotHead is readResponse's and handle's work after the head: the
-// attempt's success, the labels, the client's head.
-func (l *loop) gotHead(c *lconn, u *lup) {
+// gotHead is readResponse's and handle's work after the head (decided as
+// pl; simple: by buildSimple, fasthttp's header unread): the attempt's
+// success, the labels, the client's head.
+func (l *loop) gotHead(c *lconn, u *lup, pl *headPlan, simple bool) {
 	st, ctx, p := c.st, c.ctx, l.p
 	resp := &ctx.Response
 	st.gotHead = true
 	st.ttfb = l.headClock(st.start)
-	st.upClose = resp.Header.ConnectionClose() || st.upFraming&headBothLengths != 0
-	cl := resp.Header.ContentLength()
-	sc := resp.StatusCode()
-	st.attemptDone(st.ep, sc)
+	st.upClose = pl.upClose
+	st.attemptDone(st.ep, pl.status)
 
-	st.status = sc
-	st.scrub.prepareResponse(&resp.Header, st.upFraming&headHTTP10 != 0)
-	st.noteExposed()
-	p.label(ctx, st, c.snap.sessions, c.rt.cookie)
+	st.status = pl.status
+	if simple {
+		// Nothing for prepareResponse to remove, no exposed flags, no
+		// cookies: label would only set the cell fields on a header no
+		// one writes (the loop serves HTTP/1.1 only).
+		st.scrub.reset()
+		st.noteExposed()
+	} else {
+		st.scrub.prepareResponse(&resp.Header, st.upFraming&headHTTP10 != 0)
+		st.noteExposed()
+		p.label(ctx, st, c.snap.sessions, c.rt.cookie)
+	}
 	p.appendOwnFields(ctx, st, c.rt.cookie)
 
-	// The framing the goroutine core's server writes (fasthttp's
-	// Response.Write and writeBodyStream): a bodiless response keeps the
-	// parsed length, a known length is sent as such, the rest chunked.
 	rs := &c.rs
-	*rs = relay{buf: rs.buf[:0], line: rs.line[:0], trailer: rs.trailer[:0]}
-	switch {
-	case ctx.IsHead() || sc == fasthttp.StatusNoContent || sc == fasthttp.StatusNotModified:
+	*rs = relay{mode: pl.mode, left: pl.left, buf: rs.buf[:0], line: rs.line[:0], trailer: rs.trailer[:0]}
+	if rs.mode == relayNone {
 		resp.SkipBody = ctx.IsHead()
-	case cl >= 0:
-		rs.mode, rs.left = relayLength, int64(cl)
-		resp.Header.SetContentLength(cl)
-	case cl == -1:
-		rs.mode = relayChunked
-		resp.Header.SetContentLength(-1)
-	default:
-		rs.mode = relayClose
-		resp.Header.SetContentLength(-1)
 	}
-	if c.closeAfter || l.p.draining.Load() {
-		c.closeAfter = true
-		resp.SetConnectionClose()
+	closing := c.closeAfter || l.p.draining.Load()
+	c.closeAfter = closing
+	var out []byte
+	if simple {
+		out = st.upHead.appendSimple(rs.buf[:0], closing)
+	} else {
+		out = appendServerHead(rs.buf[:0], &resp.Header, &st.upHead, pl, closing, &l.hb)
 	}
-	out := l.clientHead(c, rs.buf[:0])
 	if rs.mode == relayNone {
 		l.putUp(u, !st.upClose)
 		rs.buf = out
@@ -148,27 +147,6 @@ func (l *loop) gotHead(c *lconn, u *lup) {
 	body := u.buf
 	u.buf = u.buf[:0]
 	l.relayBody(c, u, out, body, false)
-}
-
-// clientHead appends the client's response head to dst: the one written
-// from the upstream's bytes (respwrite.go) with the framing fasthttp's
-// server chose, as headswap.go carries it over; fasthttp's own head when
-// the upstream's could not be used.
-func (l *loop) clientHead(c *lconn, dst []byte) []byte {
-	st := c.st
-	// The bytes Header.Write writes (it writes AppendBytes' output), built
-	// in place: no copy through a bufio.Writer.
-	l.hb = c.ctx.Response.Header.AppendBytes(l.hb[:0])
-	if len(st.upHead.buf) == 0 {
-		return append(dst, l.hb...)
-	}
-	end := bytes.Index(l.hb, headTerm)
-	if end < 0 {
-		return append(dst, l.hb...)
-	}
-	var f framing
-	readFraming(l.hb[:end+2], &f)
-	return st.upHead.appendFinal(dst, &f)
 }
 
 // readBody reads more of the response body and relays it.

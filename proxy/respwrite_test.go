@@ -205,7 +205,13 @@ func TestResponseHeadSwapFallsBack(t *testing.T) {
 // panics, and what it writes is one well-formed head — CRLF lines only,
 // one status line of HTTP/1.1 with the upstream's status code, fields that
 // fasthttp parses back, and never both Content-Length and
-// Transfer-Encoding.
+// Transfer-Encoding. And the loop core's two ways to decide
+// a final head agree: whenever the simple one (simpleHead) takes a head,
+// its client head, status, length, upstream close and relay mode are
+// those of the general one (fasthttp's parse, planParsed,
+// appendServerHead) on the same bytes and request. opts: bit 0 the
+// client's connection closes, bit 1 cellgate writes its own cell fields,
+// bit 2 a HEAD request, bit 3 a cookie to set.
 func FuzzResponseHeadBuild(f *testing.F) {
 	for _, s := range []string{
 		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n",
@@ -214,13 +220,19 @@ func FuzzResponseHeadBuild(f *testing.F) {
 		"HTTP/1.1 200 OK\r\nConnection: a, b\r\nA: 1\r\nB: 2\r\nSet-Cookie: x=1\r\n\r\n",
 		"HTTP/1.1 299\r\n\r\n",
 	} {
-		f.Add([]byte(s), false)
+		f.Add([]byte(s), false, uint8(0))
 	}
-	f.Fuzz(func(t *testing.T, b []byte, chunked bool) {
+	for _, s := range simpleHeadSeeds {
+		for opts := range uint8(16) {
+			f.Add([]byte(s), opts&1 != 0, opts)
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte, chunked bool, opts uint8) {
 		_, raw, err := peekHead(bufio.NewReaderSize(bytes.NewReader(b), 4096))
 		if err != nil || raw == nil {
 			return
 		}
+		compareSimpleHead(t, raw, opts)
 		var up fasthttp.ResponseHeader
 		if readHeadInto(&up, bufio.NewReader(bytes.NewReader(b)), raw) != nil {
 			return // the proxy answers 502: nothing is written
@@ -238,6 +250,147 @@ func FuzzResponseHeadBuild(f *testing.F) {
 		out := rh.appendFinal(nil, &fr)
 		checkHead(t, out, up.StatusCode())
 	})
+}
+
+// simpleHeadSeeds are upstream heads for FuzzResponseHeadBuild's
+// comparison of the loop's two ways: the bench upstream's, and the tricky
+// heads around it.
+var simpleHeadSeeds = []string{
+	"HTTP/1.1 200 OK\r\nServer: benchupstream\r\nDate: Mon, 30 Nov 2026 15:00:00 GMT\r\nContent-Type: text/plain\r\nContent-Length: 128\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n",
+	"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n",
+	"HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n",
+	"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 5\r\n\r\n",
+	"HTTP/1.1 200 OK\nContent-Length: 5\n\n",
+	"HTTP/1.1 200 OK\r\nContent-Length: 05\r\n\r\n",
+	"HTTP/1.1 200 OK\r\ncontent-length:\t7 \r\nX-Cellgate-Cell: up\r\nSet-Cookie: a=1\r\n\r\n",
+	"HTTP/1.1 100 Continue\r\n\r\n",
+	"HTTP/1.1 101 Switching Protocols\r\nContent-Length: 0\r\n\r\n",
+	"HTTP/1.1 200\r\nContent-Length: 1\r\n\r\n",
+	"HTTP/1.1 503 Busy\r\nContent-Length: 0\r\nKeep-Alive: timeout=5\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nX-Cellgate-Exposed: a\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nX-Z : 1\r\nContent-Length: 1\r\n\r\n",
+}
+
+// compareSimpleHead fails t when the loop's simple way (simpleHead)
+// takes the final head raw and decides it otherwise than the general way.
+func compareSimpleHead(t *testing.T, raw []byte, opts uint8) {
+	t.Helper()
+	closing, own, isHead, cookies := opts&1 != 0, opts&2 != 0, opts&4 != 0, opts&8 != 0
+	cell, version := []byte(nil), []byte(nil)
+	if own {
+		cell, version = []byte("c"), []byte("v")
+	}
+	const maxHead = 4096 // the parser's buffer (the loop's l.br)
+	var fast respHead
+	fp, ok := fast.simpleHead(raw, isHead, cookies, own, maxHead)
+	if !ok {
+		return
+	}
+	fast.appendOwn(false, cell, version, nil, nil)
+	got := fast.appendSimple(nil, closing)
+
+	// The general way, as readHead and gotHead take it.
+	var h fasthttp.ResponseHeader
+	h.DisableNormalizing()
+	fr := scanHead(raw)
+	var s scrub
+	var slow respHead
+	slow.build(raw, &s, own)
+	if err := readHeadInto(&h, bufio.NewReaderSize(bytes.NewReader(raw), maxHead), raw); err != nil {
+		t.Fatalf("simple head %q, but fasthttp refuses it: %v", raw, err)
+	}
+	if sc := h.StatusCode(); sc < 200 || sc == fasthttp.StatusSwitchingProtocols {
+		t.Fatalf("simple head %q is not final (%d)", raw, sc)
+	}
+	sp := planParsed(&h, fr, isHead)
+	s.prepareResponse(&h, fr&headHTTP10 != 0)
+	if own { // label
+		h.SetBytesKV(hdrCell, cell)
+		h.SetBytesKV(hdrVersion, version)
+	}
+	slow.appendOwn(fr&headHTTP10 != 0, cell, version, nil, nil)
+	var hb []byte
+	want := appendServerHead(nil, &h, &slow, &sp, closing, &hb)
+	if fp != sp {
+		t.Fatalf("head %q (opts %04b): simple plan %+v, general %+v", raw, opts, fp, sp)
+	}
+	if fr != headContentLength {
+		t.Fatalf("head %q: simple, but its framing fields are %v", raw, fr)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("head %q (opts %04b): simple way writes\n%q\ngeneral way\n%q", raw, opts, got, want)
+	}
+}
+
+// TestSimpleResponseHead: the loop decides the common heads the simple
+// way (the bench upstream's among them) and leaves the rest to the
+// general way; what it writes for them is pinned.
+func TestSimpleResponseHead(t *testing.T) {
+	const bench = "HTTP/1.1 200 OK\r\nServer: benchupstream\r\nContent-Type: text/plain\r\nContent-Length: 128\r\n\r\n"
+	for _, tc := range []struct {
+		name    string
+		head    string
+		opts    uint8 // compareSimpleHead's
+		simple  bool
+		written string // the client's head when simple (cellgate's own fields "c"/"v" with opts bit 1)
+	}{
+		{"bench", bench, 0, true, "HTTP/1.1 200 OK\r\nServer: benchupstream\r\nContent-Type: text/plain\r\nContent-Length: 128\r\nVia: 1.1 cellgate\r\n\r\n"},
+		{"bench labelled, closing", bench, 3, true, "HTTP/1.1 200 OK\r\nServer: benchupstream\r\nContent-Type: text/plain\r\nContent-Length: 128\r\nVia: 1.1 cellgate\r\nX-Cellgate-Cell: c\r\nX-Cellgate-Version: v\r\nConnection: close\r\n\r\n"},
+		{"own fields dropped", "HTTP/1.1 404 Not Found\r\nx-cellgate-cell: up\r\nX-Cellgate-Version: 9\r\ncontent-length:\t0 \r\n\r\n", 2, true, "HTTP/1.1 404 Not Found\r\ncontent-length:\t0 \r\nVia: 1.1 cellgate\r\nX-Cellgate-Cell: c\r\nX-Cellgate-Version: v\r\n\r\n"},
+		{"own fields kept", "HTTP/1.1 500 Oops\r\nX-Cellgate-Cell: up\r\nContent-Length: 3\r\n\r\n", 0, true, "HTTP/1.1 500 Oops\r\nX-Cellgate-Cell: up\r\nContent-Length: 3\r\nVia: 1.1 cellgate\r\n\r\n"},
+		{"upstream cookie", "HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nContent-Length: 1\r\nSet-Cookie: b=2\r\n\r\n", 0, true, "HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nContent-Length: 1\r\nSet-Cookie: b=2\r\nVia: 1.1 cellgate\r\n\r\n"},
+		{"HEAD request", bench, 4, false, ""},
+		{"cookie to set", bench, 8, false, ""},
+		{"Connection close", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\n", 0, false, ""},
+		{"Keep-Alive", "HTTP/1.1 200 OK\r\nKeep-Alive: timeout=5\r\nContent-Length: 5\r\n\r\n", 0, false, ""},
+		{"CL and TE", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", 0, false, ""},
+		{"chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", 0, false, ""},
+		{"no length", "HTTP/1.1 200 OK\r\nServer: x\r\n\r\n", 0, false, ""},
+		{"duplicate CL", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n", 0, false, ""},
+		{"leading zero CL", "HTTP/1.1 200 OK\r\nContent-Length: 05\r\n\r\n", 0, false, ""},
+		{"signed CL", "HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\n", 0, false, ""},
+		{"huge CL", "HTTP/1.1 200 OK\r\nContent-Length: 9999999999999999999\r\n\r\n", 0, false, ""},
+		{"204", "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n", 0, false, ""},
+		{"304", "HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n", 0, false, ""},
+		{"100", "HTTP/1.1 100 Continue\r\nContent-Length: 0\r\n\r\n", 0, false, ""},
+		{"101", "HTTP/1.1 101 Switching Protocols\r\nContent-Length: 0\r\n\r\n", 0, false, ""},
+		{"HTTP/1.0", "HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\n", 0, false, ""},
+		{"no reason", "HTTP/1.1 200\r\nContent-Length: 5\r\n\r\n", 0, false, ""},
+		{"obs-fold", "HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 5\r\n\r\n", 0, false, ""},
+		{"bare LF", "HTTP/1.1 200 OK\nContent-Length: 5\n\n", 0, false, ""},
+		{"bare LF end", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\n", 0, false, ""},
+		{"space before colon", "HTTP/1.1 200 OK\r\nX-A : 1\r\nContent-Length: 5\r\n\r\n", 0, false, ""},
+		{"exposed flags", "HTTP/1.1 200 OK\r\nX-Cellgate-Exposed: f\r\nContent-Length: 5\r\n\r\n", 0, false, ""},
+		{"trailer", "HTTP/1.1 200 OK\r\nTrailer: X-T\r\nContent-Length: 5\r\n\r\n", 0, false, ""},
+		{"control in value", "HTTP/1.1 200 OK\r\nX-A: a\x01b\r\nContent-Length: 5\r\n\r\n", 0, false, ""},
+		{"too large", "HTTP/1.1 200 OK\r\nX-A: " + strings.Repeat("a", 4096) + "\r\nContent-Length: 5\r\n\r\n", 0, false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var rh respHead
+			own := tc.opts&2 != 0
+			_, ok := rh.simpleHead([]byte(tc.head), tc.opts&4 != 0, tc.opts&8 != 0, own, 4096)
+			if ok != tc.simple {
+				t.Fatalf("simple %v, want %v: %q", ok, tc.simple, tc.head)
+			}
+			compareSimpleHead(t, []byte(tc.head), tc.opts)
+			if !ok {
+				return
+			}
+			var cell, version []byte
+			if own {
+				cell, version = []byte("c"), []byte("v")
+			}
+			rh.appendOwn(false, cell, version, nil, nil)
+			if got := string(rh.appendSimple(nil, tc.opts&1 != 0)); got != tc.written {
+				t.Fatalf("wrote\n%q\nwant\n%q", got, tc.written)
+			}
+		})
+	}
 }
 
 // checkHead fails t unless head is one well-formed HTTP/1.1 response head
