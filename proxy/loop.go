@@ -52,6 +52,9 @@ type loop struct {
 	// connections it gave the goroutine core (LoopStats).
 	served atomic.Uint64
 	handed atomic.Uint64
+	// parsed counts final upstream heads fasthttp parsed: those that were
+	// not simple (respsimple.go).
+	parsed atomic.Uint64
 	nidle  int // idle upstream connections in the pools
 	pools  map[*endpoint]*lpool
 	free   []*lconn // closed connections' state, reused

@@ -21,6 +21,10 @@ func (p *Proxy) startLoops(net.Listener) (net.Listener, bool, error) { return ni
 // LoopStats counts what the loop core did; always zero here.
 type LoopStats struct {
 	Served, Handed uint64
+	// ParsedHeads counts the upstream response heads the loop had
+	// fasthttp parse; the simple ones (proxy/respsimple.go) are decided
+	// from their bytes alone.
+	ParsedHeads uint64
 }
 
 // LoopStats returns the loop core's counts.

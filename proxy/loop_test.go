@@ -69,8 +69,8 @@ func TestLoopServesFastPath(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		get()
 	}
-	if s := p.LoopStats(); s.Served != 10 || s.Handed != 0 {
-		t.Fatalf("loop stats %+v, want 10 served and none handed", s)
+	if s := p.LoopStats(); s.Served != 10 || s.Handed != 0 || s.ParsedHeads != 0 {
+		t.Fatalf("loop stats %+v, want 10 served, none handed, every response head simple", s)
 	}
 	if got := n.Load(); got != 10 {
 		t.Fatalf("upstream saw %d requests, want 10", got)
@@ -273,8 +273,8 @@ func TestLoopAllocs(t *testing.T) {
 				reqBody = make([]byte, tc.reqBody)
 			}
 			p := servedAllocsBody(t, loopOptions(), tc.size, reqBody)
-			if s := p.LoopStats(); s.Served < allocRuns || s.Handed != 0 {
-				t.Errorf("loop stats %+v: the requests did not all take the loop's fast path", s)
+			if s := p.LoopStats(); s.Served < allocRuns || s.Handed != 0 || s.ParsedHeads != 0 {
+				t.Errorf("loop stats %+v: the requests did not all take the loop's fast path (and its simple response head)", s)
 			}
 		})
 	}

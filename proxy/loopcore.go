@@ -177,6 +177,10 @@ func (lc *loopCore) open() int {
 // goroutine core.
 type LoopStats struct {
 	Served, Handed uint64
+	// ParsedHeads counts the upstream response heads the loop had
+	// fasthttp parse; the simple ones (proxy/respsimple.go) are decided
+	// from their bytes alone.
+	ParsedHeads uint64
 }
 
 // LoopStats returns the loop core's counts.
@@ -191,6 +195,7 @@ func (p *Proxy) LoopStats() LoopStats {
 	for _, l := range lc.loops {
 		s.Served += l.served.Load()
 		s.Handed += l.handed.Load()
+		s.ParsedHeads += l.parsed.Load()
 	}
 	return s
 }

@@ -96,6 +96,7 @@ func (l *loop) readHead(c *lconn, u *lup) {
 			break
 		}
 	}
+	l.parsed.Add(1)
 	p := planParsed(&resp.Header, st.upFraming, c.ctx.IsHead())
 	l.gotHead(c, u, &p, false)
 }
