@@ -7,7 +7,9 @@ import (
 // Descriptor budget. Every client connection costs a descriptor, and while
 // it has a request in flight (or a tunnel open) one more for its upstream
 // connection; idle upstream keep-alive connections never outnumber the
-// client connections that opened them. So a proxy needs at most two
+// client connections that opened them once the cap is reached (below it,
+// the loop core keeps idle ones in the room absent clients leave:
+// loopup.go, idleRoom). So a proxy needs at most two
 // descriptors per client connection, plus a few for refusals being answered,
 // plus a fixed reserve for everything else the process holds. A max_conns
 // above what RLIMIT_NOFILE leaves room for would not give clients the
