@@ -40,6 +40,9 @@ type loop struct {
 	// resolved are the host-name lookups done off the loop
 	// (loopresolve.go), guarded by probeMu.
 	resolved []resolveResult
+	// inspects are tests' looks at the loop's state (loopinspect.go),
+	// guarded by probeMu.
+	inspects []func()
 	events   [256]unix.EpollEvent
 
 	// By descriptor: the client connection or the upstream connection it
@@ -58,6 +61,9 @@ type loop struct {
 	nidle  int // idle upstream connections in the pools
 	pools  map[*endpoint]*lpool
 	free   []*lconn // closed connections' state, reused
+	// spareIn and smallIn are read buffers connections gave back, for the
+	// next that grows (loopbuf.go).
+	spareIn, smallIn [][]byte
 	// heads and outs are the writes waiting for the end of the batch
 	// (loopbatch.go).
 	heads, outs []queued
@@ -91,6 +97,7 @@ const (
 	cmdStop
 	cmdProbes   // a probe's verdict is in l.probes
 	cmdResolved // a lookup's result is in l.resolved
+	cmdInspect  // a test's look at the loop is in l.inspects
 )
 
 const evIn = unix.EPOLLIN | unix.EPOLLRDHUP
@@ -239,6 +246,9 @@ func (l *loop) commands() bool {
 	}
 	if c&cmdResolved != 0 {
 		l.resolvedDone()
+	}
+	if c&cmdInspect != 0 {
+		l.inspectsDone()
 	}
 	if c&cmdStop != 0 {
 		l.closeAll()

@@ -261,18 +261,22 @@ func TestLoopTimeouts(t *testing.T) {
 
 // TestLoopAllocs: a request on the loop's fast path allocates nothing in
 // steady state (client, loop and upstream of this process together),
-// with no request body or a 1 KiB one the loop buffers (loopbody.go).
+// with no request body or a 1 KiB one the loop buffers (loopbody.go) —
+// or a 6 KiB one, which grows the connection's read buffer for each
+// request and gives it back after (loopbuf.go).
 func TestLoopAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates on its own")
 	}
-	for _, tc := range []struct{ size, reqBody int }{{16, 0}, {4 << 10, 0}, {200 << 10, 0}, {16, 1 << 10}} {
+	for _, tc := range []struct{ size, reqBody int }{{16, 0}, {4 << 10, 0}, {200 << 10, 0}, {16, 1 << 10}, {16, 6 << 10}} {
 		t.Run(fmt.Sprintf("body=%d,request body=%d", tc.size, tc.reqBody), func(t *testing.T) {
 			var reqBody []byte
 			if tc.reqBody > 0 {
 				reqBody = make([]byte, tc.reqBody)
 			}
-			p := servedAllocsBody(t, loopOptions(), tc.size, reqBody)
+			opts := loopOptions()
+			opts.ReadBufferSize = 40 << 10 // as a node sizes it: room for a 6 KiB body
+			p := servedAllocsBody(t, opts, tc.size, reqBody)
 			if s := p.LoopStats(); s.Served < allocRuns || s.Handed != 0 || s.ParsedHeads != 0 {
 				t.Errorf("loop stats %+v: the requests did not all take the loop's fast path (and its simple response head)", s)
 			}

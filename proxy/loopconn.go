@@ -89,7 +89,7 @@ func (l *loop) newConn(fd int, sa unix.Sockaddr) *lconn {
 		c = l.free[n-1]
 		l.free = l.free[:n-1]
 	} else {
-		c = &lconn{ctx: new(fasthttp.RequestCtx), in: make([]byte, 0, inStart)}
+		c = &lconn{ctx: new(fasthttp.RequestCtx), in: l.smallBuf()}
 		c.stub.c = c
 	}
 	c.fd, c.raddr = fd, sockAddr(sa)
@@ -132,7 +132,8 @@ func (l *loop) recycle(c *lconn) {
 	c.queued = false
 	c.st, c.u, c.snap, c.tried, c.again, c.fresh = nil, nil, nil, nil, nil, false
 	c.rs = relay{}
-	if cap(c.in) > inStart || cap(c.out) > 64<<10 {
+	l.shrinkIn(c)
+	if cap(c.out) > 64<<10 {
 		return // grown for one big response: let it go
 	}
 	l.free = append(l.free, c)
@@ -189,7 +190,7 @@ func (l *loop) clientEvent(c *lconn, ev uint32) {
 			l.handoff(c) // a head larger than the loop buffers
 			return
 		}
-		c.in = append(make([]byte, 0, min(2*cap(c.in), l.maxHead())), c.in...)
+		l.growIn(c)
 	}
 	n, err := rawRecv(c.fd, c.in[len(c.in):cap(c.in)])
 	if n <= 0 {
@@ -381,6 +382,9 @@ func (l *loop) requestDone(c *lconn) {
 	c.snap, c.tried, c.again = nil, nil, nil
 	rest := copy(c.in, c.in[c.fed:])
 	c.in, c.fed, c.body = c.in[:rest], 0, 0
+	if cap(c.in) > inStart {
+		l.shrinkIn(c) // idle again, or nearly: give a grown buffer back (loopbuf.go)
+	}
 	if c.closeAfter {
 		l.closeConn(c)
 		return
