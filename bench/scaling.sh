@@ -23,7 +23,9 @@
 #
 # Sweeps (SWEEPS="cells conns pins"):
 #   cells  1/16/128 cells of weight 100 on the same upstream, 64 conns,
-#          no key header (each request hashes the client address)
+#          CELL_KEYS users (X-User-ID, default KEYS_SMALL) spread over the
+#          cells; CELL_KEYS=0 sends no key header (every request hashes
+#          the client address, so all go to one cell)
 #   conns  one cell, C connections
 #   pins   two cells, old (100) and new (0), pins on (routing.pin_memory =
 #          PIN_MEMORY); for P pins: K = P/0.9 keys are visited once in turn
@@ -62,6 +64,7 @@ CELLS="${CELLS:-1 16 128}"; CONNS="${CONNS:-64 1000 9600}"; PINS="${PINS:-0 1000
 SWEEPS="${SWEEPS:-cells conns pins}"; PIN_REPS="${PIN_REPS:-1}"
 PIN_MEMORY="${PIN_MEMORY:-536870912}"; KEYS_SMALL="${KEYS_SMALL:-11136}"
 UPSTREAM_CONNS="${UPSTREAM_CONNS:-10000}"; KEYS_CONTROL="${KEYS_CONTROL:-1}"
+CELL_KEYS="${CELL_KEYS:-$KEYS_SMALL}"
 BASELINE_DIR="${BASELINE_DIR:-/work/shared/bench}"; CORE="${CORE:-}"
 RUN="$(mktemp -d -t cellgate-scaling.XXXXXX)"
 OUT="${OUT:-$RUN}"
@@ -209,7 +212,7 @@ else
     for rep in $(seq 1 "$REPS"); do
         for sweep in $SWEEPS; do
             case $sweep in
-            cells) for n in $CELLS; do point cells "$rep" "$n" 64 0 0 0; done ;;
+            cells) for n in $CELLS; do point cells "$rep" "$n" 64 0 "$CELL_KEYS" 0; done ;;
             conns) for c in $CONNS; do point conns "$rep" 1 "$c" 0 0 0; done ;;
             pins)
                 [ "$rep" -le "$PIN_REPS" ] || continue
