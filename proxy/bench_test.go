@@ -105,7 +105,7 @@ func BenchmarkRequestHead(b *testing.B) {
 			in := headInfo{peer: netip.MustParseAddr("192.0.2.1")}
 			b.ReportAllocs()
 			for b.Loop() {
-				head = s.appendRequestHead(head[:0], &src.Header, &in)
+				head = s.appendRequestHead(head[:0], &src.Header, src.Header.RawHeaders(), &in)
 			}
 		})
 	}

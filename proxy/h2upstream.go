@@ -212,7 +212,7 @@ func (p *Proxy) forwardH2(ctx *fasthttp.RequestCtx, st *reqState, in *headInfo, 
 		p.fail(ctx, st, causeNotGRPCCell)
 		return
 	}
-	st.head = st.scrub.appendRequestHead(st.head[:0], &ctx.Request.Header, in)
+	st.head = st.scrub.appendRequestHead(st.head[:0], &ctx.Request.Header, ctx.Request.Header.RawHeaders(), in)
 	req, err := h2Request(st.head, ctx)
 	if err != nil {
 		p.fail(ctx, st, causeClientBody)

@@ -211,7 +211,7 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 		p.forwardH2(ctx, st, &in, snap.sessions, rt.cookie) // h2upstream.go
 		return
 	}
-	st.head = st.scrub.appendRequestHead(st.head[:0], &ctx.Request.Header, &in)
+	st.head = st.scrub.appendRequestHead(st.head[:0], &ctx.Request.Header, ctx.Request.Header.RawHeaders(), &in)
 	if c := st.forwardFailover(ctx, snap, rt.keyHash, rt.idx); c != causeNone {
 		p.fail(ctx, st, c)
 		return

@@ -83,7 +83,7 @@ func FuzzRequestHead(f *testing.F) {
 		}
 		var s scrub
 		in := headInfo{peer: netip.MustParseAddr("2001:db8::1"), trusted: trusted, host: "up:80", chunked: h.ContentLength() == -1}
-		out := string(s.appendRequestHead(nil, &h, &in))
+		out := string(s.appendRequestHead(nil, &h, h.RawHeaders(), &in))
 		if !strings.HasSuffix(out, "\r\n\r\n") || strings.Count(out, "\r\n\r\n") != 1 {
 			t.Fatalf("head not ended by exactly one empty line:\n%q", out)
 		}

@@ -79,6 +79,9 @@ type loop struct {
 	// bufio.Reader, the way fasthttp parses it from a connection.
 	src bytes.Reader
 	br  *bufio.Reader
+	// slowHead parses every head with fasthttp's parser, never
+	// simpleHead's scan (loopreqhead.go): tests compare the two.
+	slowHead bool
 	// wb serialises a response fasthttp's way (Response.Write) into sink.
 	sink sinkWriter
 	wb   *bufio.Writer

@@ -33,7 +33,10 @@ type lconn struct {
 	// was parsed and the loop serves it: the rest of the body is awaited.
 	body     int
 	bodyWait bool
-	out      []byte // bytes for the client a write left over
+	// raw is the parsed head's field lines as fasthttp's RawHeaders
+	// gives them (simpleHead's or the parser's), aliasing in.
+	raw []byte
+	out []byte // bytes for the client a write left over
 
 	paused     bool   // client reads are off: a request is under way and the client sent more
 	ev         uint32 // the epoll interest set (events32)
@@ -128,6 +131,7 @@ func (l *loop) recycle(c *lconn) {
 	c.fd, c.raddr = -1, nil
 	c.in, c.fed, c.out = c.in[:0], 0, c.out[:0]
 	c.body, c.bodyWait = 0, false
+	c.raw = nil
 	c.paused, c.writing, c.deadline, c.closeAfter, c.ev = false, false, 0, false, 0
 	c.queued = false
 	c.st, c.u, c.snap, c.tried, c.again, c.fresh = nil, nil, nil, nil, nil, false
@@ -306,12 +310,22 @@ func (l *loop) parse(c *lconn, whole bool) bool {
 	req.Header.DisableNormalizing()
 	c.ctx.Response.Reset()
 	c.ctx.Response.Header.DisableNormalizing()
+	h := &req.Header
+	if whole && !l.slowHead {
+		var ok bool
+		if c.raw, ok = simpleHead(h, c.in[:c.fed]); ok {
+			c.body = 0
+			return l.loopable(c)
+		}
+		h.Reset()
+		h.DisableNormalizing()
+	}
 	l.src.Reset(c.in[:c.fed])
 	l.br.Reset(&l.src)
-	if err := req.Header.Read(l.br); err != nil {
+	if err := h.Read(l.br); err != nil {
 		return false
 	}
-	h := &req.Header
+	c.raw = h.RawHeaders()
 	rest := l.br.Buffered() + l.src.Len() // the body's bytes at hand
 	switch cl := h.ContentLength(); {
 	case cl == 0 || cl == -2:
@@ -330,6 +344,12 @@ func (l *loop) parse(c *lconn, whole bool) bool {
 		len(h.Peek("Transfer-Encoding")) > 0 || isGRPC(h) {
 		return false
 	}
+	return l.loopable(c)
+}
+
+// loopable reports whether the loop serves the parsed request as far as
+// the configuration says: a snapshot of plain HTTP/1.1 cells, not OFREP.
+func (l *loop) loopable(c *lconn) bool {
 	if !l.p.snap.Load().loopable {
 		return false
 	}
@@ -361,7 +381,7 @@ func (l *loop) start(c *lconn) {
 	// when they come (clientEvent), which most clients never cause.
 	st.bodyLen = int64(ctx.Request.Header.ContentLength())
 	in := st.headInfo(ctx)
-	st.head = st.scrub.appendRequestHead(st.head[:0], &ctx.Request.Header, &in)
+	st.head = st.scrub.appendRequestHead(st.head[:0], &ctx.Request.Header, c.raw, &in)
 	c.appendBody(st)
 	c.round = 0
 	l.beginRound(c)

@@ -81,12 +81,13 @@ func nextField(raw []byte) (name, value, line, rest []byte) {
 }
 
 // appendRequestHead appends the head cellgate sends upstream for the
-// request whose parsed header is h: the request line with the target
-// exactly as received, the client's field lines byte for byte and in
-// order less the ones listed above, then cellgate's own fields.
-func (s *scrub) appendRequestHead(dst []byte, h *fasthttp.RequestHeader, in *headInfo) []byte {
+// request whose parsed header is h and whose field lines as received are
+// raw (h.RawHeaders(), or the loop's own scan: loopreqhead.go): the
+// request line with the target exactly as received, the client's field
+// lines byte for byte and in order less the ones listed above, then
+// cellgate's own fields.
+func (s *scrub) appendRequestHead(dst []byte, h *fasthttp.RequestHeader, raw []byte, in *headInfo) []byte {
 	s.reset()
-	raw := h.RawHeaders()
 	// First pass: the names Connection lists, and the trusted chains.
 	for rest := raw; len(rest) > 0; {
 		var k, v []byte

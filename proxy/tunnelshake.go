@@ -129,7 +129,7 @@ func (p *Proxy) serveTunnel(ctx *fasthttp.RequestCtx, st *reqState, peer netip.A
 	// The client's head byte for byte (reqhead.go), its Upgrade field kept
 	// and "Connection: Upgrade" written anew.
 	in := headInfo{peer: peer, trusted: st.set.keys.isTrusted(peer), tls: ctx.IsTLS(), tunnel: true}
-	st.head = st.scrub.appendRequestHead(st.head[:0], &ctx.Request.Header, &in)
+	st.head = st.scrub.appendRequestHead(st.head[:0], &ctx.Request.Header, ctx.Request.Header.RawHeaders(), &in)
 	t, c := p.shake(ctx, st)
 	if c != causeNone {
 		p.tunnels.handshake(st.cell.name, causes[c].status)
