@@ -122,7 +122,7 @@ func BenchmarkStickyKey(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				var key []byte
-				key, _, buf = ks.extract(req, peer, buf)
+				key, _, buf = ks.extract(req, peer, nil, buf)
 				if len(key) == 0 {
 					b.Fatal("no key")
 				}

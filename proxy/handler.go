@@ -118,6 +118,12 @@ type reqState struct {
 	ctx  *fasthttp.RequestCtx
 	peer netip.Addr
 	acc  accessInfo
+	// peerText is peer as text, written into X-Forwarded-For, Forwarded
+	// and the "ip" sticky key: route sets both (in peerBuf) unless peerSet
+	// says the loop core did, from its connection's (loopconn.go).
+	peerText []byte
+	peerBuf  []byte
+	peerSet  bool
 	// trace is what [tracing] generate adds to this request (trace.go).
 	trace traceHead
 	// failedEp is the endpoint of the last failed attempt: if its active
@@ -146,6 +152,7 @@ func (st *reqState) release() {
 	st.pinCookie, st.failedOver, st.gotHead, st.upstreamCancelled = false, false, false, false
 	st.respByte, st.lost = false, false
 	st.ctx, st.acc = nil, accessInfo{}
+	st.peerText, st.peerSet = nil, false
 	st.trace.addParent, st.trace.addReqID, st.trace.export = false, false, false
 	st.flagSet, st.flagsVal, st.exposed, st.overridden = nil, st.flagsVal[:0], 0, false
 	st.failedEp, st.upReused = nil, false
@@ -253,13 +260,16 @@ type routed struct {
 func (p *Proxy) route(ctx *fasthttp.RequestCtx, st *reqState, snap *snapshot) (routed, bool) {
 	set := p.settings()
 	st.set = set
-	peer := peerAddr(ctx)
-	st.ctx, st.peer = ctx, peer
+	if !st.peerSet {
+		st.setPeer(peerAddr(ctx))
+	}
+	peer := st.peer
+	st.ctx = ctx
 
 	// Key: first present sticky source; otherwise random (or a new cookie).
 	var rt routed
 	var key []byte
-	key, _, st.keyBuf = set.keys.extract(&ctx.Request, peer, st.keyBuf)
+	key, _, st.keyBuf = set.keys.extract(&ctx.Request, peer, st.peerText, st.keyBuf)
 	switch {
 	case key != nil:
 		rt.keyHash = snap.table.Hash(key)
@@ -304,10 +314,25 @@ func (p *Proxy) route(ctx *fasthttp.RequestCtx, st *reqState, snap *snapshot) (r
 	return rt, true
 }
 
+// setPeer sets the client's address and its text (peerBuf holds it).
+func (st *reqState) setPeer(a netip.Addr) {
+	st.peer = a
+	st.peerBuf = appendPeer(st.peerBuf[:0], a)
+	st.peerText = st.peerBuf
+}
+
+// appendPeer appends a as text: nothing when it is not an IP address.
+func appendPeer(dst []byte, a netip.Addr) []byte {
+	if !a.IsValid() {
+		return dst
+	}
+	return a.AppendTo(dst)
+}
+
 // headInfo is what the upstream head needs beyond the client's bytes
 // (reqhead.go), for a routed request.
 func (st *reqState) headInfo(ctx *fasthttp.RequestCtx) headInfo {
-	in := headInfo{peer: st.peer, trusted: st.set.keys.isTrusted(st.peer), tls: ctx.IsTLS(), chunked: st.bodyLen == -1, flags: st.flagsVal}
+	in := headInfo{peer: st.peer, peerText: st.peerText, trusted: st.set.keys.isTrusted(st.peer), tls: ctx.IsTLS(), chunked: st.bodyLen == -1, flags: st.flagsVal}
 	if t := &st.set.opts.Tracing; t.Generate {
 		in.trace = st.startTrace(&ctx.Request.Header, t)
 	}

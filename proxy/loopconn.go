@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"errors"
 	"net"
+	"net/netip"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -22,9 +23,14 @@ import (
 type lconn struct {
 	fd    int
 	raddr net.Addr
-	stub  loopStub // what ctx.Conn() returns
-	v     frontdoor.Validator
-	ctx   *fasthttp.RequestCtx
+	// peer is raddr as route reads it (peerAddr) and peerText as text,
+	// set by the connection's first request (peerSet) for all of them.
+	peer     netip.Addr
+	peerText []byte
+	peerSet  bool
+	stub     loopStub // what ctx.Conn() returns
+	v        frontdoor.Validator
+	ctx      *fasthttp.RequestCtx
 
 	in  []byte // client bytes from the current request's first on
 	fed int    // bytes of in already fed to v
@@ -128,7 +134,7 @@ func (l *loop) dropConn(c *lconn) {
 func (l *loop) recycle(c *lconn) {
 	c.gen++
 	c.probing, c.waiting = false, nil
-	c.fd, c.raddr = -1, nil
+	c.fd, c.raddr, c.peerSet = -1, nil, false
 	c.in, c.fed, c.out = c.in[:0], 0, c.out[:0]
 	c.body, c.bodyWait = 0, false
 	c.raw = nil
@@ -370,6 +376,7 @@ func (l *loop) start(c *lconn) {
 	st := l.p.acquireState()
 	st.start = ctx.Time()
 	st.client = &c.stub
+	c.givePeer(st)
 	snap := l.p.snap.Load()
 	rt, ok := l.p.route(ctx, st, snap)
 	if !ok {
@@ -385,6 +392,16 @@ func (l *loop) start(c *lconn) {
 	c.appendBody(st)
 	c.round = 0
 	l.beginRound(c)
+}
+
+// givePeer sets the request's client address (route's peerAddr) and its
+// text from the connection's, which its first request works out.
+func (c *lconn) givePeer(st *reqState) {
+	if !c.peerSet {
+		c.peer = peerAddr(c.ctx)
+		c.peerText, c.peerSet = appendPeer(c.peerText[:0], c.peer), true
+	}
+	st.peer, st.peerText, st.peerSet = c.peer, c.peerText, true
 }
 
 // beginRound starts a round of forward's attempts (forwardFailover).

@@ -45,11 +45,13 @@ var forwardedOwned = [][]byte{hdrXFF, hdrXFProto, hdrXFHost, hdrVia, hdrForwarde
 
 // headInfo is what the upstream head needs beyond the client's bytes.
 type headInfo struct {
-	peer    netip.Addr // the client connection's address (invalid: not IP)
-	trusted bool       // peer is in routing.trusted_proxies: append to its X-Forwarded-For/Forwarded
-	tls     bool       // the listener that took the request is TLS
-	host    string     // Host to add when the request has none (HTTP/1.0)
-	chunked bool       // the body is forwarded chunked
+	peer netip.Addr // the client connection's address (invalid: not IP)
+	// peerText is peer as text (appendPeer); nil: written from peer.
+	peerText []byte
+	trusted  bool   // peer is in routing.trusted_proxies: append to its X-Forwarded-For/Forwarded
+	tls      bool   // the listener that took the request is TLS
+	host     string // Host to add when the request has none (HTTP/1.0)
+	chunked  bool   // the body is forwarded chunked
 	// tunnel writes "Upgrade: websocket" and "Connection: Upgrade" anew (a
 	// WebSocket handshake, see tunnelshake.go: the client's Upgrade list
 	// may name h2c too, which is never forwarded); otherwise both are
@@ -133,10 +135,14 @@ func (s *scrub) appendRequestHead(dst []byte, h *fasthttp.RequestHeader, raw []b
 // its chain is kept and the peer appended; from anyone else the client's
 // copies were dropped and the chain starts at the peer (routing.trusted_proxies).
 func (s *scrub) appendForwarding(dst []byte, h *fasthttp.RequestHeader, in *headInfo) []byte {
+	peer := in.peerText
 	if in.peer.IsValid() {
-		start := len(s.buf)
-		s.buf = in.peer.AppendTo(s.buf)
-		s.xff = s.join(s.xff, s.buf[start:])
+		if peer == nil {
+			start := len(s.buf)
+			s.buf = in.peer.AppendTo(s.buf)
+			peer = s.buf[start:]
+		}
+		s.xff = s.join(s.xff, peer)
 	}
 	if s.xff.end > s.xff.start {
 		dst = appendField(dst, hdrXFF, s.bytes(s.xff))
@@ -156,7 +162,7 @@ func (s *scrub) appendForwarding(dst []byte, h *fasthttp.RequestHeader, in *head
 		dst = append(dst, s.bytes(s.fwd)...)
 		dst = append(dst, commaSpace...)
 	}
-	dst = appendForwardedElement(dst, in.peer, proto, host)
+	dst = appendForwardedElement(dst, in.peer, peer, proto, host)
 	dst = append(dst, crlf...)
 
 	dst = append(dst, hdrVia...)
@@ -183,18 +189,19 @@ func (s *scrub) appendForwarding(dst []byte, h *fasthttp.RequestHeader, in *head
 
 // appendForwardedElement appends one RFC 7239 forwarded-element:
 // for=…;proto=…[;host=…]. Values that are not tokens are quoted (§4, §6):
-// an IPv6 address is always "[…]"; a host with a port has a colon.
-func appendForwardedElement(dst []byte, peer netip.Addr, proto, host []byte) []byte {
+// an IPv6 address is always "[…]"; a host with a port has a colon. text
+// is peer as text.
+func appendForwardedElement(dst []byte, peer netip.Addr, text, proto, host []byte) []byte {
 	dst = append(dst, "for="...)
 	switch {
 	case !peer.IsValid():
 		dst = append(dst, "unknown"...) // §6.3
 	case peer.Is6():
 		dst = append(dst, `"[`...)
-		dst = peer.AppendTo(dst)
+		dst = append(dst, text...)
 		dst = append(dst, `]"`...)
 	default:
-		dst = peer.AppendTo(dst)
+		dst = append(dst, text...)
 	}
 	dst = append(dst, ";proto="...)
 	dst = append(dst, proto...)
@@ -228,14 +235,21 @@ func appendTokenOrQuoted(dst, v []byte) []byte {
 	return append(dst, '"')
 }
 
-// isTokenChar reports whether c is a tchar (RFC 9110 §5.6.2).
-func isTokenChar(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
+// isTokenChar reports whether c is a tchar (RFC 9110 §5.6.2). A table:
+// every byte of the Forwarded host goes through it per request.
+func isTokenChar(c byte) bool { return tchars[c] }
+
+var tchars = func() (t [256]bool) {
+	for c := range 256 {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+			t[c] = true
+		default:
+			t[c] = strings.IndexByte("!#$%&'*+-.^_`|~", byte(c)) >= 0
+		}
 	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
-}
+	return t
+}()
 
 // appendField appends "name: value\r\n".
 func appendField(dst, name, value []byte) []byte {

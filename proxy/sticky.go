@@ -27,10 +27,11 @@ func newKeySources(srcs []balancer.Source, trusted []netip.Prefix) keySources {
 
 // extract returns the sticky key of req from the first source that is
 // present (non-empty) and that source's index, or (nil, -1) when none is.
-// peer is the connection's remote address. The key aliases req or buf; buf
+// peer is the connection's remote address, peerText the same as text (nil:
+// written here). The key aliases req, peerText or buf; buf
 // is scratch space returned for reuse. extract never allocates once buf has
 // grown and never panics on arbitrary input (FuzzStickyKey).
-func (ks *keySources) extract(req *fasthttp.Request, peer netip.Addr, buf []byte) (key []byte, src int, _ []byte) {
+func (ks *keySources) extract(req *fasthttp.Request, peer netip.Addr, peerText, buf []byte) (key []byte, src int, _ []byte) {
 	for i, s := range ks.srcs {
 		switch s.Kind {
 		case balancer.SourceHeader:
@@ -40,7 +41,7 @@ func (ks *keySources) extract(req *fasthttp.Request, peer netip.Addr, buf []byte
 		case balancer.SourceQuery:
 			key = queryParam(req.Header.RequestURI(), ks.names[i])
 		case balancer.SourceIP:
-			key, buf = ks.clientIP(&req.Header, peer, buf)
+			key, buf = ks.clientIP(&req.Header, peer, peerText, buf)
 		}
 		if len(key) > 0 {
 			return key, i, buf
@@ -51,7 +52,7 @@ func (ks *keySources) extract(req *fasthttp.Request, peer netip.Addr, buf []byte
 
 // clientIP returns the client address as text: the peer, or, when the peer
 // is a trusted proxy, the nearest untrusted address in X-Forwarded-For.
-func (ks *keySources) clientIP(h *fasthttp.RequestHeader, peer netip.Addr, buf []byte) ([]byte, []byte) {
+func (ks *keySources) clientIP(h *fasthttp.RequestHeader, peer netip.Addr, peerText, buf []byte) ([]byte, []byte) {
 	if ks.isTrusted(peer) {
 		if ip := ks.forwardedClient(peekFold(h, "X-Forwarded-For", hdrXFF)); len(ip) > 0 {
 			return ip, buf
@@ -59,6 +60,9 @@ func (ks *keySources) clientIP(h *fasthttp.RequestHeader, peer netip.Addr, buf [
 	}
 	if !peer.IsValid() {
 		return nil, buf
+	}
+	if peerText != nil {
+		return peerText, buf
 	}
 	buf = peer.AppendTo(buf[:0])
 	return buf, buf

@@ -62,7 +62,7 @@ func TestStickyKeyExtract(t *testing.T) {
 			if !ok {
 				t.Fatal("request did not parse")
 			}
-			key, src, _ := ks.extract(req, tc.peer, nil)
+			key, src, _ := ks.extract(req, tc.peer, nil, nil)
 			if string(key) != tc.key || src != tc.src {
 				t.Fatalf("got (%q, %d), want (%q, %d)", key, src, tc.key, tc.src)
 			}
@@ -96,7 +96,7 @@ func FuzzStickyKey(f *testing.F) {
 		if fromProxy {
 			peer = netip.MustParseAddr("127.0.0.1")
 		}
-		key, src, _ := ks.extract(req, peer, nil)
+		key, src, _ := ks.extract(req, peer, nil, nil)
 		present := []bool{
 			headerPresent(req, "X-User-ID"),
 			len(req.Header.Cookie("session")) > 0,
