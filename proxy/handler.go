@@ -546,7 +546,7 @@ func (st *reqState) finish(status int, proxyErr bool) {
 			ttfb = st.ttfb.Sub(st.start)
 		}
 		if c.rec != nil {
-			st.record(c.rec, status, proxyErr, end.Sub(st.start), ttfb)
+			st.record(c.rec, end, status, proxyErr, end.Sub(st.start), ttfb)
 		}
 		if st.flagSet != nil { // each variant's cohort (proxy/flags.go)
 			st.flagSet.Record(&st.choices, st.exposed, end, status, proxyErr, end.Sub(st.start), ttfb)

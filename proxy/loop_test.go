@@ -469,3 +469,42 @@ func keyOf(p *Proxy, cell int) string {
 		}
 	}
 }
+
+// TestLoopPeerPerConnection: the loop works a connection's client address
+// out once (givePeer) and writes it into X-Forwarded-For and Forwarded on
+// each of its requests; a connection from another address — on a
+// recycled connection's state, as closed ones are reused — gets its own.
+func TestLoopPeerPerConnection(t *testing.T) {
+	up := netHTTPUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, r.Header.Get("X-Forwarded-For")+"|"+r.Header.Get("Forwarded"))
+	}))
+	p, addr := startProxy(t, loopOptions(), []CellSpec{{Name: "a", Version: "v1", Endpoints: []string{up}, Weight: 1}}, Hooks{})
+	for i := range 8 {
+		from := fmt.Sprintf("127.0.0.%d", 1+i%4)
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 10 * time.Second}
+		conn, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		br := bufio.NewReader(conn)
+		for range 2 {
+			_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+			if _, err := io.WriteString(conn, "GET / HTTP/1.1\r\nHost: h\r\n\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if want := from + "|for=" + from + ";proto=http;host=h"; string(body) != want {
+				t.Fatalf("connection %d from %s: upstream saw %q, want %q", i, from, body, want)
+			}
+		}
+		conn.Close()
+	}
+	if s := p.LoopStats(); s.Served != 16 {
+		t.Fatalf("loop stats %+v, want 16 served", s)
+	}
+}

@@ -38,6 +38,8 @@ func FuzzLoopFraming(f *testing.F) {
 		"HEAD / HTTP/1.1\r\nX-Forwarded-For: 10.0.0.1, 127.0.0.2\r\nHost: x\r\nVia: 1.0 a\r\nConnection: close, x-a\r\nX-A: 1\r\nx-user-id:\t u2 \r\n\r\n",
 		"DELETE /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\nConnection: keep-alive\r\nX-Cellgate-Override: cell=a\r\n\r\n",
 		"OPTIONS /x HTTP/1.1\r\nHost: x\r\nCookie: session=s\r\nUser-Agent: a\r\nuser-agent: b\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: x\r\ncontent-type: application/grpc\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
 	} {
 		f.Add([]byte(s), uint8(7))
 	}
@@ -176,4 +178,49 @@ func headView(h *fasthttp.RequestHeader, raw []byte) string {
 	}
 	fmt.Fprintf(&b, "cookie session=%q len=%d", h.Cookie("session"), h.Len())
 	return b.String()
+}
+
+// BenchmarkLoopRequestSide is the loop's request side without sockets, for
+// wrk's request: frame (front door, head read), route, the upstream head.
+// "scan" reads the head with simpleHead, "parser" with fasthttp's parser
+// as before.
+func BenchmarkLoopRequestSide(b *testing.B) {
+	opts := loopOptions()
+	opts.StickyKey = []balancer.Source{{Kind: balancer.SourceHeader, Name: "X-User-ID"}, {Kind: balancer.SourceCookie, Name: "session"}, {Kind: balancer.SourceIP}}
+	p, err := New(opts, 42, []CellSpec{{Name: "a", Weight: 1, Endpoints: []string{"127.0.0.1:1"}}}, Hooks{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	req := []byte("GET / HTTP/1.1\r\nHost: 127.0.0.1:18090\r\n\r\n")
+	for _, slowHead := range []bool{false, true} {
+		name := "scan"
+		if slowHead {
+			name = "parser"
+		}
+		b.Run(name, func(b *testing.B) {
+			l := &loop{lc: &loopCore{p: p}, p: p, slowHead: slowHead}
+			l.br = bufio.NewReaderSize(&l.src, l.maxHead())
+			c := newFuzzConn(l)
+			snap := p.snap.Load()
+			b.ReportAllocs()
+			for b.Loop() {
+				c.in = append(c.in[:0], req...)
+				c.fed = 0
+				if l.frame(c) != frameServe {
+					b.Fatal("not served")
+				}
+				c.ctx.Init2(&c.stub, nil, true)
+				st := p.acquireState()
+				st.client = &c.stub
+				c.givePeer(st)
+				if _, ok := p.route(c.ctx, st, snap); !ok {
+					b.Fatal("not routed")
+				}
+				st.bodyLen = int64(c.ctx.Request.Header.ContentLength())
+				in := st.headInfo(c.ctx)
+				st.head = st.scrub.appendRequestHead(st.head[:0], &c.ctx.Request.Header, c.raw, &in)
+				st.release()
+			}
+		})
+	}
 }

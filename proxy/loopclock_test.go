@@ -16,12 +16,31 @@ func (r *timesRecorder) Record(_ int, _ bool, total, ttfb time.Duration) {
 	r.got <- [2]time.Duration{total, ttfb}
 }
 
+// endedTimes is a timesRecorder that takes the request's end too, and
+// keeps it in ends.
+type endedTimes struct {
+	timesRecorder
+	ends chan time.Time
+}
+
+func (r *endedTimes) RecordEnded(end time.Time, _ int, _ bool, total, ttfb time.Duration) {
+	r.ends <- end
+	r.got <- [2]time.Duration{total, ttfb}
+}
+
 // TestLoopRecordsTimes: the loop core times a request with its batch clock
 // (loopclock.go) and the times still mean what CellRecorder says — ttfb
 // from the request's start to the response head, total to the last byte —
 // for an upstream that waits before its head and again before its body.
-// Only lower bounds, which the waits guarantee, are asserted.
+// Only lower bounds, which the waits guarantee, are asserted. A recorder
+// that takes the request's end (EndedRecorder) gets it, within the
+// request as the client saw it.
 func TestLoopRecordsTimes(t *testing.T) {
+	t.Run("Record", func(t *testing.T) { testLoopRecordsTimes(t, false) })
+	t.Run("RecordEnded", func(t *testing.T) { testLoopRecordsTimes(t, true) })
+}
+
+func testLoopRecordsTimes(t *testing.T, ended bool) {
 	const headWait, bodyWait = 30 * time.Millisecond, 20 * time.Millisecond
 	up := netHTTPUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(headWait)
@@ -31,11 +50,15 @@ func TestLoopRecordsTimes(t *testing.T) {
 		time.Sleep(bodyWait)
 		_, _ = io.WriteString(w, "ok")
 	}))
-	rec := &timesRecorder{got: make(chan [2]time.Duration, 4)}
-	hooks := Hooks{Recorder: func(string) CellRecorder { return rec }}
+	rec := &endedTimes{timesRecorder{got: make(chan [2]time.Duration, 4)}, make(chan time.Time, 4)}
+	hooks := Hooks{Recorder: func(string) CellRecorder { return &rec.timesRecorder }}
+	if ended {
+		hooks.Recorder = func(string) CellRecorder { return rec }
+	}
 	p, addr := startProxy(t, loopOptions(), []CellSpec{{Name: "a", Version: "v1", Endpoints: []string{up}, Weight: 1}}, hooks)
 	c := httpClient(t)
 	for i := 0; i < 2; i++ { // the second on the pooled upstream connection
+		sent := time.Now()
 		resp, err := c.Get("http://" + addr + "/")
 		if err != nil {
 			t.Fatal(err)
@@ -53,6 +76,16 @@ func TestLoopRecordsTimes(t *testing.T) {
 		}
 		total, ttfb := got[0], got[1]
 		t.Logf("request %d: total %v, ttfb %v", i, total, ttfb)
+		if ended {
+			select {
+			case end := <-rec.ends:
+				if end.Before(sent.Add(headWait+bodyWait)) || end.After(time.Now()) {
+					t.Fatalf("request %d sent at %v recorded as ended at %v, answered by %v", i, sent, end, time.Now())
+				}
+			default:
+				t.Fatalf("request %d recorded without its end", i)
+			}
+		}
 		if ttfb < headWait || total < ttfb+bodyWait {
 			t.Fatalf("request %d: total %v, ttfb %v; want ttfb ≥ %v and total ≥ ttfb + %v", i, total, ttfb, headWait, bodyWait)
 		}

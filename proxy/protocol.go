@@ -22,14 +22,30 @@ type ProtocolRecorder interface {
 	RecordProtocol(protocol string, status int, proxyErr bool, total, ttfb time.Duration)
 }
 
-// record hands a finished request to the cell's recorder with its
-// protocol when the recorder takes one.
-func (st *reqState) record(rec CellRecorder, status int, proxyErr bool, total, ttfb time.Duration) {
+// EndedRecorder is a CellRecorder that also takes the time the request
+// ended as finish read it (slo.Cell.RecordEnded), so it need not read the
+// clock itself: on the loop core that time is the batch clock's
+// (loopclock.go), and a request is recorded without a clock read.
+type EndedRecorder interface {
+	CellRecorder
+	// RecordEnded is Record for a request that ended at end (a time.Now
+	// reading, with its monotonic part).
+	RecordEnded(end time.Time, status int, proxyErr bool, total, ttfb time.Duration)
+}
+
+// record hands a finished request, which ended at end, to the cell's
+// recorder with its protocol when the recorder takes one, else with its
+// end when it takes that.
+func (st *reqState) record(rec CellRecorder, end time.Time, status int, proxyErr bool, total, ttfb time.Duration) {
 	if st.metricProto != "" {
 		if pr, ok := rec.(ProtocolRecorder); ok {
 			pr.RecordProtocol(st.metricProto, status, proxyErr, total, ttfb)
 			return
 		}
+	}
+	if er, ok := rec.(EndedRecorder); ok {
+		er.RecordEnded(end, status, proxyErr, total, ttfb)
+		return
 	}
 	rec.Record(status, proxyErr, total, ttfb)
 }

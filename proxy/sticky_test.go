@@ -66,6 +66,11 @@ func TestStickyKeyExtract(t *testing.T) {
 			if string(key) != tc.key || src != tc.src {
 				t.Fatalf("got (%q, %d), want (%q, %d)", key, src, tc.key, tc.src)
 			}
+			// The peer's text as route hands it over (appendPeer) reads alike.
+			key, src, _ = ks.extract(req, tc.peer, appendPeer(nil, tc.peer), nil)
+			if string(key) != tc.key || src != tc.src {
+				t.Fatalf("with the peer's text: got (%q, %d), want (%q, %d)", key, src, tc.key, tc.src)
+			}
 		})
 	}
 }
