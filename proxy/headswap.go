@@ -31,6 +31,11 @@ import (
 // status code, or no end of head in the write — is passed through as the
 // server wrote it and counted (connTracker.swapMissed): the client then gets
 // fasthttp's reordered head, still a valid response, never a corrupt one.
+//
+// The loop core (loopresp.go) writes its heads itself, with the framing
+// read back from fasthttp's serialisation the same way (appendServerHead),
+// except for a simple upstream head, whose framing is known without
+// asking (respsimple.go).
 
 // headSwap is a client response head waiting for the server's write: the
 // head, and the buffer the rewritten write is assembled in. Pooled in the

@@ -41,8 +41,8 @@ var tokenTable = func() (t [256]bool) {
 	return t
 }()
 
-// maxSimpleCL bounds a simple Content-Length's digits: fasthttp's integer
-// parser takes them all, and the value fits an int64.
+// maxSimpleCL bounds a simple Content-Length's digits: the value fits an
+// int64 (and, checked apart, the int fasthttp parses it into).
 const maxSimpleCL = 18
 
 // simpleField is what buildSimple does with a field line.
@@ -184,7 +184,7 @@ func simpleLength(v []byte) (int64, bool) {
 		}
 		n = n*10 + int64(c-'0')
 	}
-	return n, true
+	return n, int64(int(n)) == n // fasthttp's int, on a 32-bit platform too
 }
 
 // classifySimple says what a simple head does with a field named name.
