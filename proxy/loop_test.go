@@ -124,7 +124,16 @@ func TestLoopSameBytesAsGoroutineCore(t *testing.T) {
 		{"GET then POST", "GET /1 HTTP/1.1\r\nHost: x\r\n\r\nPOST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nConnection: close\r\n\r\nz", false},
 		{"chunked POST", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n1\r\nz\r\n0\r\n\r\n", true},
 		{"HTTP/1.0", "GET / HTTP/1.0\r\nHost: x\r\n\r\n", true},
-		{"Expect", "PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nExpect: 100-continue\r\nConnection: close\r\n\r\nz", true},
+		{"Expect", "PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nExpect: 100-continue\r\nConnection: close\r\n\r\nz", false},
+		{"Expect without a body", "GET / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n", false},
+		{"Expect in capitals, then a GET", "PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-Continue\r\n\r\nabc" +
+			"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", false},
+		{"Expect with a 6 KiB body (the loop's buffer grows)", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 6144\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n" +
+			strings.Repeat("e", 6<<10), false},
+		{"Expect with a body past the loop's bound", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 9000\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n" +
+			strings.Repeat("e", 9000), true},
+		{"Expect named in other capitals (no 100 Continue from either core)", "PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nEXPECT: 100-continue\r\nConnection: close\r\n\r\nz", false},
+		{"another expectation", "PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nExpect: 200-ok\r\nConnection: close\r\n\r\nz", true},
 		{"GET with a 10 KiB head (the loop's buffer grows)", "GET / HTTP/1.1\r\nHost: x\r\n" + strings.Repeat("X-Big: "+strings.Repeat("b", 2<<10)+"\r\n", 5) + "Connection: close\r\n\r\n", false},
 		{"front door refuses a 40 KiB field", "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("b", 40<<10) + "\r\nConnection: close\r\n\r\n", true},
 		{"front door refuses two Hosts", "GET / HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", true},

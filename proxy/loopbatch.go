@@ -97,7 +97,7 @@ func (l *loop) writeOut(c *lconn) {
 		l.responseOut(c)
 		return
 	}
-	if c.u != nil {
+	if c.u != nil && c.u.ev == 0 {
 		l.upInterest(c.u, evIn) // upstreamEvent stops reading while out is not empty
 	}
 }

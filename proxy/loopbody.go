@@ -25,9 +25,11 @@ package proxy
 // out: read_timeout's 408 and a close (loopconn.go, expired).
 //
 // Everything else is still handed over at the head, before any byte of
-// the body is read: chunked bodies, Expect: 100-continue, upgrades, and
-// bodies past loopBodyMax, past what the read buffer holds with the head,
-// or past max_request_body (the goroutine core answers that 413).
+// the body is read: chunked bodies, upgrades, and bodies past
+// loopBodyMax, past what the read buffer holds with the head, or past
+// max_request_body (the goroutine core answers that 413). A request the
+// loop serves that asks "Expect: 100-continue" gets its 100 Continue from
+// the loop (loopexpect.go).
 
 // loopBodyMax is the largest request body the loop serves: fasthttp's
 // prefetch, which the goroutine core reads whole before its handler runs.

@@ -42,7 +42,11 @@ type lconn struct {
 	// raw is the parsed head's field lines as fasthttp's RawHeaders
 	// gives them (simpleHead's or the parser's), aliasing in.
 	raw []byte
-	out []byte // bytes for the client a write left over
+	// expect100 says the parsed request asks "Expect: 100-continue";
+	// continued that the loop has answered it "100 Continue" (loopexpect.go).
+	expect100 bool
+	continued bool
+	out       []byte // bytes for the client a write left over
 
 	paused     bool   // client reads are off: a request is under way and the client sent more
 	ev         uint32 // the epoll interest set (events32)
@@ -138,6 +142,7 @@ func (l *loop) recycle(c *lconn) {
 	c.in, c.fed, c.out = c.in[:0], 0, c.out[:0]
 	c.body, c.bodyWait = 0, false
 	c.raw = nil
+	c.expect100, c.continued = false, false
 	c.paused, c.writing, c.deadline, c.closeAfter, c.ev = false, false, 0, false, 0
 	c.queued = false
 	c.st, c.u, c.snap, c.tried, c.again, c.fresh = nil, nil, nil, nil, nil, false
@@ -249,7 +254,12 @@ func (l *loop) next(c *lconn) {
 	switch l.frame(c) {
 	case frameHandoff:
 		l.handoff(c)
+	case frameWait:
+		if c.bodyWait {
+			l.continue100(c)
+		}
 	case frameServe:
+		l.continue100(c)
 		l.start(c)
 	}
 }
@@ -306,7 +316,8 @@ func (l *loop) frame(c *lconn) reqVerdict {
 
 // parse reads the request head in c.in[:c.fed] into c.ctx and reports
 // whether the loop serves it: HTTP/1.1, no body or a Content-Length body
-// that fits (bodyFits), no Upgrade, no Expect, not gRPC, not OFREP, and a
+// that fits (bodyFits), no Upgrade, no Expect but 100-continue
+// (loopexpect.go), not gRPC, not OFREP, and a
 // snapshot of plain HTTP/1.1 cells. whole says c.in[:c.fed] is the whole
 // request; otherwise it is a head and part of its body, and parse decides
 // whether the loop awaits the rest. It sets c.body.
@@ -346,9 +357,12 @@ func (l *loop) parse(c *lconn, whole bool) bool {
 		return false
 	}
 	c.body = rest
-	if !h.IsHTTP11() || h.IsConnect() || len(h.Peek("Upgrade")) > 0 || len(h.Peek("Expect")) > 0 ||
+	if !h.IsHTTP11() || h.IsConnect() || len(h.Peek("Upgrade")) > 0 ||
 		len(h.Peek("Transfer-Encoding")) > 0 || isGRPC(h) {
 		return false
+	}
+	if c.expect100 = len(h.Peek("Expect")) > 0; c.expect100 && !req.MayContinue() {
+		return false // another expectation: the goroutine core's
 	}
 	return l.loopable(c)
 }
@@ -419,6 +433,7 @@ func (l *loop) requestDone(c *lconn) {
 	c.snap, c.tried, c.again = nil, nil, nil
 	rest := copy(c.in, c.in[c.fed:])
 	c.in, c.fed, c.body = c.in[:rest], 0, 0
+	c.expect100, c.continued = false, false
 	if cap(c.in) > inStart {
 		l.shrinkIn(c) // idle again, or nearly: give a grown buffer back (loopbuf.go)
 	}
@@ -470,6 +485,11 @@ func (l *loop) toClient(c *lconn, b []byte, last bool) {
 		l.queueOut(c, b, last)
 		return
 	}
+	if c.writing { // behind what the socket has not taken yet (a 100 Continue, loopexpect.go)
+		c.out = append(c.out, b...)
+		c.rs.lastOut = last
+		return
+	}
 	n, err := rawSend(c.fd, b)
 	if err != nil && err != unix.EAGAIN && err != unix.EINTR {
 		l.clientFailed(c)
@@ -488,12 +508,14 @@ func (l *loop) toClient(c *lconn, b []byte, last bool) {
 }
 
 // awaitWritable makes c.out wait for the client's socket to take it, and
-// stops reading the upstream until the client catches up.
+// stops reading the upstream until the client catches up — once the
+// request is sent: a connect or a head under way (behind a 100 Continue,
+// loopexpect.go) goes on, and upstreamEvent stops at the response.
 func (l *loop) awaitWritable(c *lconn) {
 	c.writing = true
 	l.events32(c)
 	l.writeDeadline(c)
-	if c.u != nil {
+	if c.u != nil && c.u.headSent {
 		l.upInterest(c.u, 0)
 	}
 }
@@ -516,12 +538,15 @@ func (l *loop) flush(c *lconn) bool {
 	c.writing = false
 	l.events32(c)
 	c.deadline = 0
+	if c.st == nil && len(c.in) > 0 {
+		l.readDeadline(c) // a 100 Continue is out: the body is read under read_timeout
+	}
 	if c.rs.lastOut {
 		c.rs.lastOut = false
 		l.responseOut(c)
 		return c.fd >= 0 && c.st == nil
 	}
-	if c.u != nil {
+	if c.u != nil && c.u.ev == 0 { // stopped for the client (awaitWritable, upstreamEvent)
 		l.upInterest(c.u, evIn)
 		l.upDeadline(c.u, l.p.options().UpstreamReadTimeout)
 	}

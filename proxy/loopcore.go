@@ -25,7 +25,8 @@ import (
 // connections per endpoint, and serves the common request itself with the
 // goroutine core's request path: an HTTP/1.1 request with no body or a
 // small Content-Length body it buffers (loopbody.go) — no
-// Transfer-Encoding, no Upgrade, no Expect — to a plain HTTP/1.1 cell.
+// Transfer-Encoding, no Upgrade, no Expect but 100-continue, which it
+// answers itself (loopexpect.go) — to a plain HTTP/1.1 cell.
 // Everything else — chunked and larger request bodies, upgrades,
 // HTTP/1.0, HTTP/2 prefaces, front-door refusals, OFREP, configs with
 // HTTP/2 or TLS cells — is handed to the goroutine core at a request
