@@ -108,7 +108,7 @@ func (p *Proxy) overrideValue(ctx *fasthttp.RequestCtx, st *reqState, peer netip
 	if len(c) == 0 {
 		return nil
 	}
-	now := ctx.Time().Unix()
+	now := st.start.Unix() // the request's time (ctx.Time() on the goroutine core; the loop's batch clock)
 	if p.hooks.Now != nil {
 		now = p.hooks.Now().Unix()
 	}

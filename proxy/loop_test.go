@@ -4,11 +4,14 @@ package proxy
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,8 +21,10 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/cellgate/cellgate/accesslog"
 	"github.com/cellgate/cellgate/balancer"
 	"github.com/cellgate/cellgate/internal/testh1"
+	"github.com/cellgate/cellgate/internal/testwait"
 )
 
 // loopOptions are testOptions on the loop core, whatever -proxy.core says.
@@ -515,5 +520,63 @@ func TestLoopPeerPerConnection(t *testing.T) {
 	}
 	if s := p.LoopStats(); s.Served != 16 {
 		t.Fatalf("loop stats %+v, want 16 served", s)
+	}
+}
+
+// TestLoopRequestTimePerRequest: the loop sets a connection's request
+// context up once (Init2) and each request's time from its batch clock
+// (st.start, which the access log, the override cookie's and the pins'
+// expiry read): the second request of a keep-alive connection, sent after
+// a pause, starts after the pause, not when the connection did.
+func TestLoopRequestTimePerRequest(t *testing.T) {
+	const pause = 50 * time.Millisecond
+	up := netHTTPUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "ok")
+	}))
+	path := filepath.Join(t.TempDir(), "access.log")
+	al, err := accesslog.New(accesslog.Config{Path: path, Sample: 1, Secret: []byte("s")}, 16, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { al.Close() })
+	_, addr := startProxy(t, loopOptions(), []CellSpec{{Name: "a", Version: "v1", Endpoints: []string{up}, Weight: 1}}, Hooks{AccessLog: al})
+	conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	for i := range 2 {
+		if i > 0 {
+			time.Sleep(pause) // the input: time passes between the requests
+		}
+		_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+		if _, err := io.WriteString(conn, "GET / HTTP/1.1\r\nHost: h\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	testwait.For(t, 30*time.Second, "2 access log lines", func() bool { return al.Written() == 2 })
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var starts []time.Time
+	for line := range strings.Lines(string(raw)) {
+		var l struct {
+			Time time.Time `json:"time"`
+		}
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		starts = append(starts, l.Time)
+	}
+	if len(starts) != 2 || starts[1].Sub(starts[0]) < pause {
+		t.Fatalf("request starts %v, want the second ≥ %v after the first", starts, pause)
 	}
 }

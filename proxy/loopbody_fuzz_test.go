@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cellgate/cellgate/balancer"
 
@@ -130,6 +131,7 @@ func FuzzLoopFraming(f *testing.F) {
 func newFuzzConn(l *loop) *lconn {
 	c := &lconn{ctx: new(fasthttp.RequestCtx), raddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5000}}
 	c.stub.c = c
+	c.ctx.Init2(&c.stub, nil, true) // as newConn
 	c.v.Reset(l.fdConfig())
 	return c
 }
@@ -150,8 +152,8 @@ func sameRequest(t *testing.T, p *Proxy, c, sc *lconn) {
 	var heads [2][]byte
 	var routes [2]string
 	for i, x := range []*lconn{c, sc} {
-		x.ctx.Init2(&x.stub, nil, true)
 		st := p.acquireState()
+		st.start = time.Now()
 		st.client = &x.stub
 		if x == c {
 			x.givePeer(st) // as the loop's start; sc's route works it out itself
@@ -218,8 +220,8 @@ func BenchmarkLoopRequestSide(b *testing.B) {
 				if l.frame(c) != frameServe {
 					b.Fatal("not served")
 				}
-				c.ctx.Init2(&c.stub, nil, true)
 				st := p.acquireState()
+				st.start = l.startClock()
 				st.client = &c.stub
 				c.givePeer(st)
 				if _, ok := p.route(c.ctx, st, snap); !ok {

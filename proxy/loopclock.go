@@ -22,6 +22,16 @@ func (l *loop) tick() {
 	l.ended = time.Time{}
 }
 
+// startClock is a request's start: the batch's arrival, when its bytes
+// were there to read (the clock is read before the first batch; a test
+// driving the loop without one reads it here).
+func (l *loop) startClock() time.Time {
+	if l.clock.IsZero() {
+		return time.Now()
+	}
+	return l.clock
+}
+
 // headClock is a response head's arrival time: the batch's, never before
 // the request's start (a request started in this batch read the clock
 // after it came in).

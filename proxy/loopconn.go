@@ -104,6 +104,10 @@ func (l *loop) newConn(fd int, sa unix.Sockaddr) *lconn {
 	} else {
 		c = &lconn{ctx: new(fasthttp.RequestCtx), in: l.smallBuf()}
 		c.stub.c = c
+		// Once for the connection state's life: ctx.Conn() is the stub,
+		// whose address follows the connection; the request path reads a
+		// request's time from st.start (start), not ctx.Time().
+		c.ctx.Init2(&c.stub, nil, true)
 	}
 	c.fd, c.raddr = fd, sockAddr(sa)
 	c.v.Reset(l.fdConfig())
@@ -384,11 +388,10 @@ func (l *loop) loopable(c *lconn) bool {
 func (l *loop) start(c *lconn) {
 	ctx := c.ctx
 	l.served.Add(1)
-	ctx.Init2(&c.stub, nil, true) // the request's clock: ctx.Time()
 	c.deadline = 0
 	c.closeAfter = l.p.draining.Load() || ctx.Request.Header.ConnectionClose()
 	st := l.p.acquireState()
-	st.start = ctx.Time()
+	st.start = l.startClock()
 	st.client = &c.stub
 	c.givePeer(st)
 	snap := l.p.snap.Load()

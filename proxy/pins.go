@@ -89,7 +89,7 @@ func (s *sessions) view(prev *snapshot, t *balancer.Table, revert bool) *balance
 // pin and cookies are on, it marks the response to carry the (refreshed)
 // pin cookie.
 func (p *Proxy) routePinned(ctx *fasthttp.RequestCtx, st *reqState, snap *snapshot, keyHash uint64) int {
-	now := ctx.Time().UnixNano()
+	now := st.start.UnixNano() // the request's time, as overrideValue's
 	if p.hooks.Now != nil {
 		now = p.hooks.Now().UnixNano()
 	}
