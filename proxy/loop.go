@@ -175,6 +175,25 @@ func (l *loop) command(c uint32) {
 	}
 }
 
+// queueFor puts v on q, a queue of results other goroutines hand the loop
+// (probes, lookups, tests' looks; guarded by probeMu), and wakes the loop
+// with cmd.
+func queueFor[T any](l *loop, q *[]T, v T, cmd uint32) {
+	l.probeMu.Lock()
+	*q = append(*q, v)
+	l.probeMu.Unlock()
+	l.command(cmd)
+}
+
+// takeQueued empties q, a queue queueFor fills, and returns what it held.
+func takeQueued[T any](l *loop, q *[]T) []T {
+	l.probeMu.Lock()
+	defer l.probeMu.Unlock()
+	out := *q
+	*q = nil
+	return out
+}
+
 // run serves until cmdStop. It does not lock its thread: measured
 // (bench/README.md, "Loop core"), a locked loop was no cheaper and no
 // faster, and the prototype's had the worst p99 at 1000 connections.

@@ -25,10 +25,7 @@ func (p *Proxy) inspectLoops(f func(*loop), timeout time.Duration) bool {
 	var wg sync.WaitGroup
 	for _, l := range lc.loops {
 		wg.Add(1)
-		l.probeMu.Lock()
-		l.inspects = append(l.inspects, func() { defer wg.Done(); f(l) })
-		l.probeMu.Unlock()
-		l.command(cmdInspect)
+		queueFor(l, &l.inspects, func() { defer wg.Done(); f(l) }, cmdInspect)
 	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
@@ -42,11 +39,7 @@ func (p *Proxy) inspectLoops(f func(*loop), timeout time.Duration) bool {
 
 // inspectsDone runs the looks inspectLoops asked for.
 func (l *loop) inspectsDone() {
-	l.probeMu.Lock()
-	fs := l.inspects
-	l.inspects = nil
-	l.probeMu.Unlock()
-	for _, f := range fs {
+	for _, f := range takeQueued(l, &l.inspects) {
 		f()
 	}
 }

@@ -26,21 +26,14 @@ func (l *loop) probe(c *lconn, ep *endpoint, cs cause, sent, lost bool) {
 	method := append([]byte(nil), c.ctx.Method()...) // the connection may be recycled meanwhile
 	go func() {
 		retry := st.attemptFailed(ep, cs, attempt, sent, lost, method)
-		l.probeMu.Lock()
-		l.probes = append(l.probes, probeResult{c: c, gen: gen, ep: ep, cs: cs, retry: retry})
-		l.probeMu.Unlock()
-		l.command(cmdProbes)
+		queueFor(l, &l.probes, probeResult{c: c, gen: gen, ep: ep, cs: cs, retry: retry}, cmdProbes)
 	}()
 }
 
 // probesDone carries on with the requests whose failed attempts were
 // settled: another attempt, or the end of the round (attemptFailed).
 func (l *loop) probesDone() {
-	l.probeMu.Lock()
-	rs := l.probes
-	l.probes = nil
-	l.probeMu.Unlock()
-	for _, r := range rs {
+	for _, r := range takeQueued(l, &l.probes) {
 		c := r.c
 		if c.gen != r.gen || !c.probing || c.st == nil {
 			continue // the connection closed meanwhile

@@ -79,10 +79,7 @@ func (l *loop) resolve(pl *lpool) {
 	lookup, addr, timeout := l.p.lookupIP, pl.ep.addr, l.p.options().ConnectTimeout
 	go func() {
 		sa, err := lookupSockaddr(lookup, addr, timeout)
-		l.probeMu.Lock()
-		l.resolved = append(l.resolved, resolveResult{pl: pl, sa: sa, err: err})
-		l.probeMu.Unlock()
-		l.command(cmdResolved)
+		queueFor(l, &l.resolved, resolveResult{pl: pl, sa: sa, err: err}, cmdResolved)
 	}()
 }
 
@@ -132,11 +129,7 @@ func (l *loop) resolveNow() int64 {
 // resolvedDone takes the lookups' results and carries on with the requests
 // that waited for them: a dial, or the attempt's failure.
 func (l *loop) resolvedDone() {
-	l.probeMu.Lock()
-	rs := l.resolved
-	l.resolved = nil
-	l.probeMu.Unlock()
-	for _, r := range rs {
+	for _, r := range takeQueued(l, &l.resolved) {
 		pl := r.pl
 		pl.resolving = false
 		if r.err == nil {
