@@ -70,7 +70,7 @@ func (l *loop) readHead(c *lconn, u *lup) {
 		raw := u.buf[:end]
 		st.respByte = true
 		if p, ok := st.upHead.simpleHead(raw, isHead, cookies, st.set.opts.ResponseHeaders, l.br.Size()); ok {
-			st.upFraming = headContentLength // scanHead's answer for it
+			st.upFraming = simpleFraming(&p)
 			u.buf = u.buf[:copy(u.buf, u.buf[end:])]
 			resp.SetStatusCode(p.status)
 			l.gotHead(c, u, &p, true)

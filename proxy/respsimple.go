@@ -1,15 +1,17 @@
 package proxy
 
+import "bytes"
+
 // A simple upstream response head is decided in one pass over its bytes on
-// the loop core (loopresp.go): the common HTTP/1.1 answer with a
-// Content-Length and nothing about it that fasthttp's parser, the hygiene
-// of prepareResponse or the server's framing would treat specially. For
-// it, the general path — fasthttp's ResponseHeader.Read of the same bytes,
-// then AppendBytes only to read back the framing fasthttp's server would
-// write (headswap.go's readFraming) — comes to a foregone answer: the
-// upstream's length passed on, its Content-Length line kept in place, the
-// upstream connection kept, and "Connection: close" only when cellgate
-// closes the client's connection. buildSimple writes the client's head and
+// the loop core (loopresp.go): the common HTTP/1.1 answer, with a
+// Content-Length or chunked, and nothing about it that fasthttp's parser,
+// the hygiene of prepareResponse or the server's framing would treat
+// specially. For it, the general path — fasthttp's ResponseHeader.Read of
+// the same bytes, then AppendBytes only to read back the framing
+// fasthttp's server would write (headswap.go's readFraming) — comes to a
+// foregone answer: the upstream's length or chunking passed on, its
+// framing line kept in place, the upstream connection kept, and
+// "Connection: close" only when cellgate closes the client's connection. buildSimple writes the client's head and
 // that answer, or declines, and the general path runs as before; both must
 // send the same bytes and decide the same (FuzzResponseHeadBuild compares
 // them on arbitrary heads).
@@ -19,12 +21,13 @@ package proxy
 //     204 or 304 (no interim, no switch, no bodiless status), the reason
 //     phrase HTAB, SP, VCHAR or obs-text (validStatusLine's rule);
 //   - every field line is "name:value\r\n", the name a token right
-//     before the colon, the value HTAB, SP, VCHAR or obs-text (so no obs-fold,
-//     no bare CR or LF, nothing fasthttp's scanner flags);
-//   - exactly one Content-Length, SP/HT around one to eighteen digits
-//     without a leading zero (so the upstream's bytes are the ones fasthttp
-//     writes back);
-//   - no hop-by-hop field (hopByHop: Connection, Transfer-Encoding, …),
+//     before the colon, the value HTAB, SP, VCHAR or obs-text (so no
+//     obs-fold, no bare CR or LF, nothing fasthttp's scanner flags);
+//   - exactly one framing field: a Content-Length, SP/HT around one to
+//     eighteen digits without a leading zero (so the upstream's bytes are
+//     the ones fasthttp writes back), or a Transfer-Encoding of exactly
+//     "chunked" (any case, SP/HT around);
+//   - no other hop-by-hop field (hopByHop: Connection, Keep-Alive, …),
 //     no Trailer (fasthttp parses it) and no X-Cellgate-Exposed (it feeds
 //     the flags: prepareResponse reads it);
 //   - the head fits the buffer fasthttp's parser would read it through.
@@ -51,6 +54,7 @@ type simpleField uint8
 const (
 	fieldCopy    simpleField = iota // passed as it is
 	fieldLength                     // Content-Length
+	fieldChunked                    // Transfer-Encoding
 	fieldDrop                       // the upstream's X-Cellgate-Cell/Version when cellgate writes its own
 	fieldComplex                    // the head is not simple
 )
@@ -68,14 +72,25 @@ func (r *respHead) simpleHead(raw []byte, isHead, cookies, dropOwn bool, maxHead
 	if !ok {
 		return headPlan{}, false
 	}
+	if cl == -1 {
+		return headPlan{status: sc, cl: -1, mode: relayChunked}, true
+	}
 	return headPlan{status: sc, cl: int(cl), mode: relayLength, left: cl}, true
+}
+
+// simpleFraming is scanHead's answer for a simple head decided as p.
+func simpleFraming(p *headPlan) headFraming {
+	if p.mode == relayChunked {
+		return headChunked
+	}
+	return headContentLength
 }
 
 // buildSimple writes the client's head for raw (the upstream's final head,
 // status line through the empty line) into r, as build does, when raw is
 // simple (see above) and no longer than maxHead, and returns its status
-// code and Content-Length. Otherwise it reports false and r is to be built
-// by build. dropOwn drops the upstream's X-Cellgate-Cell and
+// code and Content-Length (-1: chunked). Otherwise it reports false and r
+// is to be built by build. dropOwn drops the upstream's X-Cellgate-Cell and
 // X-Cellgate-Version (build's rule).
 func (r *respHead) buildSimple(raw []byte, dropOwn bool, maxHead int) (sc int, cl int64, ok bool) {
 	r.reset()
@@ -101,10 +116,10 @@ func (r *respHead) buildSimple(raw []byte, dropOwn bool, maxHead int) (sc int, c
 		return 0, 0, false
 	}
 	r.buf = append(r.buf, raw[:i+2]...)
-	cl = -1
+	cl = -2 // no framing field yet
 	for rest := raw[i+2:]; ; {
 		if len(rest) >= 2 && rest[0] == '\r' && rest[1] == '\n' {
-			if len(rest) != 2 || cl < 0 {
+			if len(rest) != 2 || cl == -2 {
 				r.reset()
 				return 0, 0, false
 			}
@@ -137,7 +152,7 @@ func (r *respHead) buildSimple(raw []byte, dropOwn bool, maxHead int) (sc int, c
 			r.buf = append(r.buf, line...)
 		case fieldLength:
 			v, ok := simpleLength(line[n+1 : e])
-			if !ok || cl >= 0 {
+			if !ok || cl != -2 {
 				r.reset()
 				return 0, 0, false
 			}
@@ -154,6 +169,15 @@ func (r *respHead) buildSimple(raw []byte, dropOwn bool, maxHead int) (sc int, c
 				end++
 			}
 			r.clv = span{off, end}
+		case fieldChunked:
+			if cl != -2 || !equalFold(bytes.Trim(line[n+1:e], " \t"), tokChunked) {
+				r.reset()
+				return 0, 0, false
+			}
+			cl = -1
+			start := len(r.buf)
+			r.buf = append(r.buf, line...)
+			r.te = span{start, len(r.buf)}
 		case fieldDrop:
 		default:
 			r.reset()
@@ -191,7 +215,11 @@ func simpleLength(v []byte) (int64, bool) {
 // Names of other lengths than those below are copied without a compare.
 func classifySimple(name []byte, dropOwn bool) simpleField {
 	switch len(name) {
-	case 2, 7, 10, 16, 17, 19: // TE; Upgrade, Trailer; Connection, Keep-Alive; Proxy-Connection; Transfer-Encoding; Proxy-Authorization
+	case 17:
+		if equalFold(name, hdrTE) {
+			return fieldChunked
+		}
+	case 2, 7, 10, 16, 19: // TE; Upgrade, Trailer; Connection, Keep-Alive; Proxy-Connection; Proxy-Authorization
 		if namedIn(name, hopByHop) || equalFold(name, hdrTrailer) {
 			return fieldComplex
 		}
@@ -212,10 +240,13 @@ func classifySimple(name []byte, dropOwn bool) simpleField {
 
 // appendSimple appends r's head (built by buildSimple, cellgate's own
 // fields appended) to dst as appendFinal does with the framing fasthttp's
-// server writes for it: the upstream's Content-Length, and Connection:
-// close when the client's connection closes after the response.
+// server writes for it: the upstream's Content-Length or chunking, and
+// Connection: close when the client's connection closes after the response.
 func (r *respHead) appendSimple(dst []byte, closing bool) []byte {
-	f := framing{cl: r.buf[r.clv.start:r.clv.end]}
+	f := framing{chunked: r.te.end > 0}
+	if r.cl.end > 0 {
+		f.cl = r.buf[r.clv.start:r.clv.end]
+	}
 	if closing {
 		f.conn[0] = connCloseLine
 	}

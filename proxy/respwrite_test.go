@@ -273,6 +273,9 @@ var simpleHeadSeeds = []string{
 	"HTTP/1.1 503 Busy\r\nContent-Length: 0\r\nKeep-Alive: timeout=5\r\n\r\n",
 	"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nX-Cellgate-Exposed: a\r\n\r\n",
 	"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nTransfer-Encoding:  CHUNKED \r\nX-A: 1\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
 	"HTTP/1.1 200 OK\r\nX-Z : 1\r\nContent-Length: 1\r\n\r\n",
 }
 
@@ -319,8 +322,8 @@ func compareSimpleHead(t *testing.T, raw []byte, opts uint8) {
 	if fp != sp {
 		t.Fatalf("head %q (opts %04b): simple plan %+v, general %+v", raw, opts, fp, sp)
 	}
-	if fr != headContentLength {
-		t.Fatalf("head %q: simple, but its framing fields are %v", raw, fr)
+	if want := simpleFraming(&fp); fr != want {
+		t.Fatalf("head %q: simple, but its framing fields are %v, not %v", raw, fr, want)
 	}
 	if !bytes.Equal(got, want) {
 		t.Fatalf("head %q (opts %04b): simple way writes\n%q\ngeneral way\n%q", raw, opts, got, want)
@@ -349,7 +352,11 @@ func TestSimpleResponseHead(t *testing.T) {
 		{"Connection close", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\n", 0, false, ""},
 		{"Keep-Alive", "HTTP/1.1 200 OK\r\nKeep-Alive: timeout=5\r\nContent-Length: 5\r\n\r\n", 0, false, ""},
 		{"CL and TE", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", 0, false, ""},
-		{"chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", 0, false, ""},
+		{"chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\n\r\n", 1, true, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\nVia: 1.1 cellgate\r\nConnection: close\r\n\r\n"},
+		{"chunked, spaced and cased", "HTTP/1.1 201 Created\r\ntransfer-encoding:  Chunked\t\r\n\r\n", 0, true, "HTTP/1.1 201 Created\r\ntransfer-encoding:  Chunked\t\r\nVia: 1.1 cellgate\r\n\r\n"},
+		{"gzip, chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 0, false, ""},
+		{"chunked twice", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", 0, false, ""},
+		{"TE and CL", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n", 0, false, ""},
 		{"no length", "HTTP/1.1 200 OK\r\nServer: x\r\n\r\n", 0, false, ""},
 		{"duplicate CL", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n", 0, false, ""},
 		{"leading zero CL", "HTTP/1.1 200 OK\r\nContent-Length: 05\r\n\r\n", 0, false, ""},
