@@ -192,12 +192,7 @@ func valueByte(c byte) bool { return c >= ' ' && c != 0x7f || c == '\t' }
 
 // simpleLength parses a simple Content-Length value (SP/HT, digits, SP/HT).
 func simpleLength(v []byte) (int64, bool) {
-	for len(v) > 0 && (v[0] == ' ' || v[0] == '\t') {
-		v = v[1:]
-	}
-	for len(v) > 0 && (v[len(v)-1] == ' ' || v[len(v)-1] == '\t') {
-		v = v[:len(v)-1]
-	}
+	v = bytes.Trim(v, " \t")
 	if len(v) == 0 || len(v) > maxSimpleCL || (v[0] == '0' && len(v) > 1) {
 		return 0, false
 	}
