@@ -197,7 +197,13 @@ func (n *nginxUp) logLines(t *testing.T) []string {
 // etag is nginx's ETag for path, asked directly.
 func (n *nginxUp) etag(t *testing.T, path string) string {
 	t.Helper()
-	for _, l := range strings.Split(curlRaw(t, "-D", "-", "-o", "/dev/null", "http://"+n.addr+path), "\r\n") {
+	before := len(n.logLines(t))
+	head := curlRaw(t, "-D", "-", "-o", "/dev/null", "http://"+n.addr+path)
+	// nginx logs a request once it has answered it: wait for the line, or
+	// it lands in the log window of the next case (sameOnBothCores) as a
+	// request that case did not send.
+	testwait.For(t, 20*time.Second, "nginx's log of the ETag request", func() bool { return len(n.logLines(t)) > before })
+	for _, l := range strings.Split(head, "\r\n") {
 		if name, v, ok := strings.Cut(l, ":"); ok && strings.EqualFold(name, "etag") {
 			return strings.TrimSpace(v)
 		}

@@ -32,7 +32,8 @@ func (r *endedTimes) RecordEnded(end time.Time, _ int, _ bool, total, ttfb time.
 // (loopclock.go) and the times still mean what CellRecorder says — ttfb
 // from the request's start to the response head, total to the last byte —
 // for an upstream that waits before its head and again before its body.
-// Only lower bounds, which the waits guarantee, are asserted. A recorder
+// Only lower bounds, which the waits guarantee whatever the machine's load,
+// are asserted. A recorder
 // that takes the request's end (EndedRecorder) gets it, within the
 // request as the client saw it.
 func TestLoopRecordsTimes(t *testing.T) {
@@ -86,8 +87,10 @@ func testLoopRecordsTimes(t *testing.T, ended bool) {
 				t.Fatalf("request %d recorded without its end", i)
 			}
 		}
-		if ttfb < headWait || total < ttfb+bodyWait {
-			t.Fatalf("request %d: total %v, ttfb %v; want ttfb ≥ %v and total ≥ ttfb + %v", i, total, ttfb, headWait, bodyWait)
+		// Not total ≥ ttfb + bodyWait: a loop that gets the CPU late
+		// (a loaded machine) reads the head and the body in one batch.
+		if ttfb < headWait || total < headWait+bodyWait || total < ttfb {
+			t.Fatalf("request %d: total %v, ttfb %v; want ttfb ≥ %v, total ≥ %v and total ≥ ttfb", i, total, ttfb, headWait, headWait+bodyWait)
 		}
 	}
 	if s := p.LoopStats(); s.Served != 2 {
