@@ -335,7 +335,7 @@ func (l *loop) parse(c *lconn, whole bool) bool {
 	if whole && !l.slowHead {
 		var ok bool
 		if c.raw, ok = simpleHead(h, c.in[:c.fed]); ok {
-			c.body = 0
+			c.body, c.expect100 = 0, false // no body, no Expect
 			return l.loopable(c)
 		}
 		h.Reset()
