@@ -259,7 +259,32 @@ func appendField(dst, name, value []byte) []byte {
 	return append(dst, crlf...)
 }
 
-// equalFold is bytes.EqualFold with a cheap length check first.
+// equalFold is bytes.EqualFold for byte slices of one length, with the
+// ASCII compare inline (names are ASCII tokens; it runs for several field
+// names of every request): at the first byte pair that differs in ASCII
+// case folding, a non-ASCII byte leaves the answer to bytes.EqualFold.
 func equalFold(a, b []byte) bool {
-	return len(a) == len(b) && bytes.EqualFold(a, b)
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if x, y := a[i], b[i]; x != y && lowerASCII[x] != lowerASCII[y] {
+			if x >= 0x80 || y >= 0x80 {
+				return bytes.EqualFold(a, b) // whole: i may be inside a rune
+			}
+			return false
+		}
+	}
+	return true
 }
+
+// lowerASCII maps A–Z to a–z and every other byte to itself.
+var lowerASCII = func() (t [256]byte) {
+	for c := range 256 {
+		t[c] = byte(c)
+		if 'A' <= c && c <= 'Z' {
+			t[c] = byte(c) + 'a' - 'A'
+		}
+	}
+	return t
+}()

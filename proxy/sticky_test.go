@@ -155,3 +155,19 @@ func TestQueryParam(t *testing.T) {
 		}
 	}
 }
+
+// TestEqualFold: equalFold answers as bytes.EqualFold on slices of one
+// length, ASCII or not (a rune's bytes differing past its first, a
+// folding that changes the byte length, invalid UTF-8).
+func TestEqualFold(t *testing.T) {
+	for _, c := range [][2]string{
+		{"Host", "host"}, {"HOST", "hosT"}, {"Host", "Hosu"}, {"^", "~"}, {"@", "`"}, {"[", "{"},
+		{"é", "É"}, {"é", "ê"}, {"xé", "Xê"}, {"\u212Ak", "k\u212A"}, {"\u212A", "kkk"}, {"\xff", "\xfe"}, {"\xc3", "\xe3"},
+		{"", ""}, {"a", "ab"},
+	} {
+		a, b := []byte(c[0]), []byte(c[1])
+		if got, want := equalFold(a, b), len(a) == len(b) && bytes.EqualFold(a, b); got != want {
+			t.Errorf("equalFold(%q, %q) = %v, want %v", a, b, got, want)
+		}
+	}
+}
