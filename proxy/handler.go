@@ -17,7 +17,11 @@ import (
 // streamed response — the state the body stream needs after the handler
 // has returned. It is the streamed body itself (Read, Close).
 type reqState struct {
-	p      *Proxy
+	p *Proxy
+	// spare is the loop's free list this state goes back to on release
+	// (loopconn.go: the loop's own requests, all on its goroutine); nil:
+	// the proxy's pool.
+	spare  *[]*reqState
 	set    *settings // the settings this request started with
 	scrub  scrub
 	keyBuf []byte
@@ -131,6 +135,11 @@ type reqState struct {
 	failedEp *endpoint
 }
 
+// maxSpareStates bounds a loop's free list of reqStates: as many as a
+// loop usually has requests under way; past it they go to the pool, whose
+// spares the collector may take.
+const maxSpareStates = 256
+
 // maxKeptHead is the largest head buffer a pooled reqState keeps.
 const maxKeptHead = 16 << 10
 
@@ -157,6 +166,11 @@ func (st *reqState) release() {
 	st.flagSet, st.flagsVal, st.exposed, st.overridden = nil, st.flagsVal[:0], 0, false
 	st.failedEp, st.upReused = nil, false
 	st.metricProto = ""
+	if s := st.spare; s != nil && len(*s) < maxSpareStates {
+		*s = append(*s, st)
+		return
+	}
+	st.spare = nil
 	p.states.Put(st)
 }
 

@@ -79,6 +79,9 @@ type loop struct {
 	// bufio.Reader, the way fasthttp parses it from a connection.
 	src bytes.Reader
 	br  *bufio.Reader
+	// states are released reqStates of this loop's requests
+	// (acquireState), reused before the proxy's pool.
+	states []*reqState
 	// slowHead parses every head with fasthttp's parser, never
 	// simpleHead's scan (loopreqhead.go): tests compare the two.
 	slowHead bool

@@ -580,3 +580,32 @@ func TestLoopRequestTimePerRequest(t *testing.T) {
 		t.Fatalf("request starts %v, want the second ≥ %v after the first", starts, pause)
 	}
 }
+
+// TestLoopSpareStates: a loop's released reqStates go back to its own free
+// list and are reused from it, up to maxSpareStates; past that they go to
+// the proxy's pool, so a burst of requests leaves no more than that held.
+func TestLoopSpareStates(t *testing.T) {
+	p, err := New(loopOptions(), 42, []CellSpec{{Name: "a", Weight: 1, Endpoints: []string{"127.0.0.1:1"}}}, Hooks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &loop{lc: &loopCore{p: p}, p: p}
+	st := l.acquireState()
+	st.release()
+	if len(l.states) != 1 || l.acquireState() != st {
+		t.Fatalf("a released state is not reused from the loop's list (%d spare)", len(l.states))
+	}
+	burst := make([]*reqState, maxSpareStates+10)
+	for i := range burst {
+		burst[i] = l.acquireState()
+	}
+	for _, st := range burst {
+		st.release()
+	}
+	if len(l.states) != maxSpareStates {
+		t.Fatalf("%d spare states after a burst of %d, want %d", len(l.states), len(burst), maxSpareStates)
+	}
+	if st := p.acquireState(); st.spare != nil {
+		t.Fatal("a state from the pool still names a loop's list")
+	}
+}

@@ -390,7 +390,7 @@ func (l *loop) start(c *lconn) {
 	l.served.Add(1)
 	c.deadline = 0
 	c.closeAfter = l.p.draining.Load() || ctx.Request.Header.ConnectionClose()
-	st := l.p.acquireState()
+	st := l.acquireState()
 	st.start = l.startClock()
 	st.client = &c.stub
 	c.givePeer(st)
@@ -409,6 +409,20 @@ func (l *loop) start(c *lconn) {
 	c.appendBody(st)
 	c.round = 0
 	l.beginRound(c)
+}
+
+// acquireState is the proxy's acquireState from the loop's own free list
+// first (no sync.Pool per request); the state goes back to it on release.
+func (l *loop) acquireState() *reqState {
+	var st *reqState
+	if n := len(l.states); n > 0 {
+		st = l.states[n-1]
+		l.states = l.states[:n-1]
+	} else {
+		st = l.p.acquireState()
+	}
+	st.spare = &l.states
+	return st
 }
 
 // givePeer sets the request's client address (route's peerAddr) and its
