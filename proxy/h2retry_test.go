@@ -47,7 +47,10 @@ func startRefuser(t *testing.T, goaway bool) (addr string, refused *atomic.Int64
 			case *http2.HeadersFrame:
 				refused.Add(1)
 				if goaway {
-					_ = fr.WriteGoAway(0, http2.ErrCodeNo, nil) // no stream processed
+					if fr.WriteGoAway(0, http2.ErrCodeNo, nil) != nil { // no stream processed
+						return
+					}
+					lingerClose(c)
 					return
 				}
 				if fr.WriteRSTStream(f.StreamID, http2.ErrCodeRefusedStream) != nil {
@@ -57,6 +60,21 @@ func startRefuser(t *testing.T, goaway bool) (addr string, refused *atomic.Int64
 		}
 	})
 	return addr, refused
+}
+
+// lingerClose ends a connection after GOAWAY the way servers do (RFC 9113
+// §6.8; nginx's lingering close): FIN after the GOAWAY, then whatever the
+// client still sends is read and dropped until it closes. Closing at once
+// with its frames unread (a SETTINGS ack, the request's DATA) makes the
+// kernel answer them with RST, and the client's next write can fail before
+// its reader has seen the GOAWAY: x/net then reports that write error,
+// after which the request may have been processed, and the proxy rightly
+// answers 502 (1 in ~100 runs of the GOAWAY case before this).
+func lingerClose(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.CloseWrite()
+	}
+	_, _ = io.Copy(io.Discard, c)
 }
 
 // TestH2RetryRefusedStream: a cell of two h2c endpoints, one refusing every
