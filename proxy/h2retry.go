@@ -12,7 +12,8 @@ import (
 // An HTTP/2 request is retried once, on another endpoint of its cell, when
 // the upstream cannot have processed it (RFC 9113 §8.7): the connection
 // could not be dialled, the stream was refused (RST_STREAM REFUSED_STREAM)
-// or the connection's GOAWAY left the stream out. x/net's Transport retries
+// or the connection's GOAWAY left the stream out (also when the GOAWAY and
+// the close came before the request's first byte). x/net's Transport retries
 // those itself only for requests without a body, on the same endpoint; a
 // request with a body comes back as an error, and the body, which streams
 // from the client, is replayed from what replayBody kept of it — at most
@@ -39,7 +40,8 @@ func unprocessed(err error) bool {
 	}
 	s := err.Error()
 	return strings.Contains(s, "REFUSED_STREAM") ||
-		strings.Contains(s, "received Server's graceful shutdown GOAWAY") // x/net errClientConnGotGoAway: the stream was above the GOAWAY's last stream ID
+		strings.Contains(s, "received Server's graceful shutdown GOAWAY") || // x/net errClientConnGotGoAway: the stream was above the GOAWAY's last stream ID
+		s == "http2: client conn could not be established" // x/net errClientConnNotEstablished: the first request on a connection found it closed (a GOAWAY, then EOF) before writing anything; x/net does not retry that one itself
 }
 
 // replayBody passes a request body to the transport and keeps what was

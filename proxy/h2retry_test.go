@@ -11,22 +11,37 @@ import (
 	"golang.org/x/net/http2"
 )
 
+// How startRefuser refuses.
+type refusal int
+
+const (
+	refuseStream    refusal = iota // RST_STREAM REFUSED_STREAM
+	refuseGoAway                   // GOAWAY (last stream 0) on the first HEADERS, then close
+	refuseGoAwayNow                // GOAWAY (last stream 0) as the connection opens, then close: before the request, or with it
+)
+
 // startRefuser serves HTTP/2 with prior knowledge and refuses every stream
-// it is offered, counting them: with RST_STREAM REFUSED_STREAM, or when
-// goaway is set with a GOAWAY whose last stream ID leaves the stream out
-// (RFC 9113 §8.7: not processed either way). It speaks through x/net's
-// Framer.
-func startRefuser(t *testing.T, goaway bool) (addr string, refused *atomic.Int64) {
+// it is offered (RFC 9113 §8.7: not processed either way), counting the
+// streams, or the connections for refuseGoAwayNow. It speaks through
+// x/net's Framer.
+func startRefuser(t *testing.T, how refusal) (addr string, refused *atomic.Int64) {
 	t.Helper()
 	refused = new(atomic.Int64)
 	addr = serveRaw(t, func(c net.Conn) {
 		t.Cleanup(func() { c.Close() })
 		defer c.Close()
+		fr := http2.NewFramer(c, c)
+		if how == refuseGoAwayNow {
+			refused.Add(1)
+			if fr.WriteSettings() == nil && fr.WriteGoAway(0, http2.ErrCodeNo, nil) == nil {
+				lingerClose(c)
+			}
+			return
+		}
 		preface := make([]byte, len(http2.ClientPreface))
 		if _, err := io.ReadFull(c, preface); err != nil || string(preface) != http2.ClientPreface {
 			return
 		}
-		fr := http2.NewFramer(c, c)
 		if fr.WriteSettings() != nil {
 			return
 		}
@@ -46,7 +61,7 @@ func startRefuser(t *testing.T, goaway bool) (addr string, refused *atomic.Int64
 				}
 			case *http2.HeadersFrame:
 				refused.Add(1)
-				if goaway {
+				if how == refuseGoAway {
 					if fr.WriteGoAway(0, http2.ErrCodeNo, nil) != nil { // no stream processed
 						return
 					}
@@ -78,16 +93,22 @@ func lingerClose(c net.Conn) {
 }
 
 // TestH2RetryRefusedStream: a cell of two h2c endpoints, one refusing every
-// stream (by REFUSED_STREAM, or by GOAWAY). Requests with a body that land on the refuser are retried once
-// on the other endpoint, body and all, and every one succeeds.
+// stream: by REFUSED_STREAM, by GOAWAY, or by a GOAWAY as the connection
+// opens (the first request on it then finds it closed before writing a
+// byte, or is left out by the GOAWAY). Requests with a body that land on
+// the refuser are retried once on the other endpoint, body and all, and
+// every one succeeds.
 func TestH2RetryRefusedStream(t *testing.T) {
-	for _, goaway := range []bool{false, true} {
-		t.Run(map[bool]string{false: "REFUSED_STREAM", true: "GOAWAY"}[goaway], func(t *testing.T) { testH2RetryRefused(t, goaway) })
+	for _, c := range []struct {
+		name string
+		how  refusal
+	}{{"REFUSED_STREAM", refuseStream}, {"GOAWAY", refuseGoAway}, {"GOAWAY_at_open", refuseGoAwayNow}} {
+		t.Run(c.name, func(t *testing.T) { testH2RetryRefused(t, c.how) })
 	}
 }
 
-func testH2RetryRefused(t *testing.T, goaway bool) {
-	refuser, refused := startRefuser(t, goaway)
+func testH2RetryRefused(t *testing.T, how refusal) {
+	refuser, refused := startRefuser(t, how)
 	var served atomic.Int64
 	good := h2cUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		served.Add(1)
@@ -107,19 +128,19 @@ func testH2RetryRefused(t *testing.T, goaway bool) {
 		}
 	}
 	if refused.Load() == 0 {
-		t.Fatalf("the refuser was never offered a stream in %d requests: nothing was retried", n)
+		t.Fatalf("the refuser was never tried in %d requests: nothing was retried", n)
 	}
 	if served.Load() != n {
 		t.Errorf("the good endpoint served %d requests, want %d", served.Load(), n)
 	}
-	t.Logf("%d requests: %d refused streams retried on the other endpoint", n, refused.Load())
+	t.Logf("%d requests: %d refused streams (connections for GOAWAY_at_open) retried on the other endpoint", n, refused.Load())
 }
 
 // TestGRPCRetryRefusedStream: gRPC unary calls (grpc-go client and server)
 // through a cell whose other endpoint refuses every stream all succeed:
 // the refused ones are retried on the gRPC server.
 func TestGRPCRetryRefusedStream(t *testing.T) {
-	refuser, refused := startRefuser(t, false)
+	refuser, refused := startRefuser(t, refuseStream)
 	svc := newEchoService()
 	up := startGRPC(t, svc, nil)
 	opts := testOptions()
