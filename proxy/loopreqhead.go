@@ -10,9 +10,9 @@ import (
 	"github.com/cellgate/cellgate/internal/ows"
 )
 
-// The loop's request head is scanned twice today: the front door's
-// Validator frames and checks it, then fasthttp's parser reads it again
-// into ctx.Request.Header for the shared request path (route, headInfo,
+// The loop's request head was read twice: the front door's Validator
+// frames and checks it, then fasthttp's parser read it again into
+// ctx.Request.Header for the shared request path (route, headInfo,
 // appendRequestHead, the access log, spans). For a simple head, the second
 // read is replaced by setting fasthttp's header from one scan of the
 // validated bytes: the method, target and Host through its setters and
