@@ -177,10 +177,12 @@ func (l *loop) putUp(u *lup, reusable bool) {
 
 // idleRoom reports whether the loop may keep one more idle upstream
 // connection. Up to one per client connection of the loop always; beyond
-// that, up to the loop's share of the client connections the cap
-// (max_conns) still has room for. Each idle connection then stands in for
-// a descriptor an absent client would have held, so the descriptor budget
-// (fdbudget.go) holds as before: at the cap the rule is one per client.
+// that, up to the room its share of the cap (max_conns over the loops)
+// has left after its own client connections. Each idle connection then
+// stands in for a descriptor an absent client would have held, so the
+// descriptor budget (fdbudget.go) has the same worst case as with one per
+// client. The share is the loop's own, read without the tracker's lock:
+// this runs once per response.
 // Without the second part, a loop whose users spread over many cells (one
 // pool per cell endpoint) closed a connection after most responses, once
 // its idle ones, one per client, sat in other cells' pools, and dialled a
@@ -189,15 +191,15 @@ func (l *loop) putUp(u *lup, reusable bool) {
 // TIME_WAIT sockets grew by thousands a second (bench/README.md,
 // "Scaling": cells).
 func (l *loop) idleRoom() bool {
-	if l.nidle < int(l.nconns.Load()) {
+	n := int(l.nconns.Load())
+	if l.nidle < n {
 		return true
 	}
 	max := l.p.conns.max
 	if max <= 0 {
 		return false // no cap, no budget to borrow from: one per client
 	}
-	room := (max - l.p.conns.open()) / len(l.lc.loops)
-	return l.nidle < room
+	return l.nidle < max/len(l.lc.loops)-n
 }
 
 // closePoolIdle closes the loop's idle connections to ep (staleRepeat:
