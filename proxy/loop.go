@@ -292,6 +292,7 @@ func (l *loop) accept() {
 			}
 			return
 		}
+		l.retick()
 		if since := l.p.accept.failingSince.Swap(0); since != 0 {
 			l.p.log.Info("accepting again", "failing_for", time.Since(time.Unix(0, since)).Round(time.Millisecond))
 		}

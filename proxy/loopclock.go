@@ -22,6 +22,18 @@ func (l *loop) tick() {
 	l.ended = time.Time{}
 }
 
+// retick reads the clock again within a batch for a connection accept has
+// just taken: accept takes every connection waiting, including ones that
+// arrived after the batch's clock was read, and read_timeout runs from the
+// accept. With the batch's clock, a silent connection was cut up to a
+// batch's length early (TestSlowClientsAreCut saw 499.96 ms for 500 ms,
+// timed from before the client's dial). The batch's response end (ended)
+// is kept.
+func (l *loop) retick() {
+	l.clock = time.Now()
+	l.now = l.clock.UnixNano()
+}
+
 // startClock is a request's start: the batch's arrival, when its bytes
 // were there to read (the clock is read before the first batch; a test
 // driving the loop without one reads it here).
