@@ -502,16 +502,7 @@ func TestLoopPeerPerConnection(t *testing.T) {
 		}
 		br := bufio.NewReader(conn)
 		for range 2 {
-			_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
-			if _, err := io.WriteString(conn, "GET / HTTP/1.1\r\nHost: h\r\n\r\n"); err != nil {
-				t.Fatal(err)
-			}
-			resp, err := http.ReadResponse(br, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
+			body := keepAliveGet(t, conn, br)
 			if want := from + "|for=" + from + ";proto=http;host=h"; string(body) != want {
 				t.Fatalf("connection %d from %s: upstream saw %q, want %q", i, from, body, want)
 			}
@@ -521,6 +512,26 @@ func TestLoopPeerPerConnection(t *testing.T) {
 	if s := p.LoopStats(); s.Served != 16 {
 		t.Fatalf("loop stats %+v, want 16 served", s)
 	}
+}
+
+// keepAliveGet sends "GET /" on conn, a keep-alive connection read through
+// br, and returns the response's body.
+func keepAliveGet(t *testing.T, conn net.Conn, br *bufio.Reader) []byte {
+	t.Helper()
+	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := io.WriteString(conn, "GET / HTTP/1.1\r\nHost: h\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return body
 }
 
 // TestLoopRequestTimePerRequest: the loop sets a connection's request
@@ -550,16 +561,7 @@ func TestLoopRequestTimePerRequest(t *testing.T) {
 		if i > 0 {
 			time.Sleep(pause) // the input: time passes between the requests
 		}
-		_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
-		if _, err := io.WriteString(conn, "GET / HTTP/1.1\r\nHost: h\r\n\r\n"); err != nil {
-			t.Fatal(err)
-		}
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+		keepAliveGet(t, conn, br)
 	}
 	testwait.For(t, 30*time.Second, "2 access log lines", func() bool { return al.Written() == 2 })
 	raw, err := os.ReadFile(path)
